@@ -1,0 +1,27 @@
+package aggregation
+
+// Magic is the 4-byte prefix of every KPL aggregated record.
+var Magic = [4]byte{0xF3, 0x89, 0x9A, 0xC2}
+
+// DefaultMaxSize is the Java KPL's default AggregationMaxSize in bytes.
+const DefaultMaxSize = 51200
+
+// AggregatePartitionKey is the partition key of the Kinesis record carrying an aggregate, as the KPL
+// sends it. Routing uses the aggregate's explicit hash key, so its value does not matter.
+const AggregatePartitionKey = "a"
+
+// overhead is the magic and the MD5 trailer around the protobuf body.
+const overhead = len(Magic) + 16
+
+// Record is a user record, or the Kinesis record that carries an aggregate.
+type Record struct {
+	PartitionKey    string
+	ExplicitHashKey string // "" or a decimal number in [0, 2^128-1]
+	Data            []byte
+}
+
+// UserRecord is a record recovered by Deaggregate with its position inside the Kinesis record.
+type UserRecord struct {
+	Record
+	SubSequenceNumber int
+}
