@@ -1,0 +1,205 @@
+package aggregation
+
+import (
+	"crypto/md5"
+)
+
+// An Aggregator packs user records bound for one shard into a KPL aggregated record. It holds
+// references to the records' Data until Flush, which copies them into the payload; callers must not
+// modify Data in between. An Aggregator is not safe for concurrent use.
+//
+// The zero value is not usable; call NewAggregator.
+type Aggregator struct {
+	maxSize int
+
+	records []Record // user records in Add order, returned by Flush
+	entries []entry  // their encoding parameters, parallel to records
+
+	pkIndex  map[string]uint64
+	pkTable  []string
+	ehkIndex map[string]uint64
+	ehkTable []string
+
+	bodySize int // exact protobuf body size of what was added
+}
+
+type entry struct {
+	pk, ehk uint64 // table indices; ehk is noEHK when the record has no explicit hash key
+	size    int    // encoded size of the Record message (without its key and length prefix)
+}
+
+const noEHK = ^uint64(0)
+
+// NewAggregator returns an Aggregator whose flushed payloads are at most maxSize bytes (magic, protobuf
+// and MD5 trailer included). A maxSize below 21 bytes is raised to 21, the smallest aggregate; a value
+// of 0 or less selects DefaultMaxSize.
+func NewAggregator(maxSize int) *Aggregator {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSize
+	}
+	if maxSize < overhead+1 {
+		maxSize = overhead + 1
+	}
+	return &Aggregator{
+		maxSize:  maxSize,
+		pkIndex:  make(map[string]uint64),
+		ehkIndex: make(map[string]uint64),
+	}
+}
+
+// MaxSize returns the configured maximum payload size.
+func (a *Aggregator) MaxSize() int { return a.maxSize }
+
+// Len returns the number of user records added since the last Flush.
+func (a *Aggregator) Len() int { return len(a.records) }
+
+// Size returns the exact length of the Data that Flush would return now: 0 when empty, the record's
+// own data length when it holds one record (Flush sends a single record unaggregated), otherwise the
+// length of the aggregated payload.
+func (a *Aggregator) Size() int {
+	switch len(a.records) {
+	case 0:
+		return 0
+	case 1:
+		return len(a.records[0].Data)
+	}
+	return overhead + a.bodySize
+}
+
+// AggregatedSize returns the length the aggregated payload would have now, even for zero or one record.
+func (a *Aggregator) AggregatedSize() int { return overhead + a.bodySize }
+
+// Add appends r to the aggregate. It validates the partition key and explicit hash key (returning an
+// error wrapping ErrInvalidPartitionKey or ErrInvalidHashKey), returns ErrTooLarge when r cannot fit in
+// an aggregate of MaxSize even alone, and ErrFull when it does not fit beside the records already
+// held: Flush, then Add it again. On error nothing is added.
+func (a *Aggregator) Add(r Record) error {
+	if err := ValidatePartitionKey(r.PartitionKey); err != nil {
+		return err
+	}
+	if r.ExplicitHashKey != "" {
+		if _, err := ParseHashKey(r.ExplicitHashKey); err != nil {
+			return err
+		}
+	}
+
+	// What r costs on its own: table entries for keys the aggregate lacks, plus its Record message.
+	pkIdx, pkKnown := a.pkIndex[r.PartitionKey]
+	if !pkKnown {
+		pkIdx = uint64(len(a.pkTable))
+	}
+	ehkIdx, ehkKnown := noEHK, true
+	if r.ExplicitHashKey != "" {
+		ehkIdx, ehkKnown = a.ehkIndex[r.ExplicitHashKey]
+		if !ehkKnown {
+			ehkIdx = uint64(len(a.ehkTable))
+		}
+	}
+	recSize := 1 + varintLen(pkIdx) + bytesFieldLen(len(r.Data))
+	if ehkIdx != noEHK {
+		recSize += 1 + varintLen(ehkIdx)
+	}
+	added := bytesFieldLen(recSize)
+	if !pkKnown {
+		added += bytesFieldLen(len(r.PartitionKey))
+	}
+	if !ehkKnown {
+		added += bytesFieldLen(len(r.ExplicitHashKey))
+	}
+
+	if overhead+a.bodySize+added > a.maxSize {
+		// Would it fit in an empty aggregate? There every index is 0 and every key is new.
+		alone := 1 + 1 + bytesFieldLen(len(r.Data))
+		if r.ExplicitHashKey != "" {
+			alone += 2
+		}
+		aloneTotal := overhead + bytesFieldLen(alone) + bytesFieldLen(len(r.PartitionKey))
+		if r.ExplicitHashKey != "" {
+			aloneTotal += bytesFieldLen(len(r.ExplicitHashKey))
+		}
+		if aloneTotal > a.maxSize {
+			return ErrTooLarge
+		}
+		return ErrFull
+	}
+
+	if !pkKnown {
+		a.pkIndex[r.PartitionKey] = pkIdx
+		a.pkTable = append(a.pkTable, r.PartitionKey)
+	}
+	if !ehkKnown {
+		a.ehkIndex[r.ExplicitHashKey] = ehkIdx
+		a.ehkTable = append(a.ehkTable, r.ExplicitHashKey)
+	}
+	a.records = append(a.records, r)
+	a.entries = append(a.entries, entry{pk: pkIdx, ehk: ehkIdx, size: recSize})
+	a.bodySize += added
+	return nil
+}
+
+// Flush returns the Kinesis record to send for everything added, and the user records it carries in
+// order (their index is their sub-sequence number), then resets the Aggregator. With no records it
+// returns a zero Record and nil. With one record it returns that record unaggregated, as the KPL does.
+// With more it returns Record{PartitionKey: "a", ExplicitHashKey: the decimal hash key of the first
+// user record, Data: the aggregated payload}. The returned slice is the caller's.
+func (a *Aggregator) Flush() (Record, []Record, error) {
+	recs := a.records
+	switch len(recs) {
+	case 0:
+		return Record{}, nil, nil
+	case 1:
+		a.reset()
+		return recs[0], recs, nil
+	}
+	first, err := EffectiveHashKey(recs[0].PartitionKey, recs[0].ExplicitHashKey)
+	if err != nil { // validated in Add; kept for safety
+		return Record{}, nil, err
+	}
+	payload := a.encode()
+	a.reset()
+	return Record{PartitionKey: AggregatePartitionKey, ExplicitHashKey: first.String(), Data: payload}, recs, nil
+}
+
+// encode writes magic | AggregatedRecord | MD5 in field-number order, as the KPL's protobuf
+// serializer does: the partition key table, the explicit hash key table, then the records.
+func (a *Aggregator) encode() []byte {
+	total := overhead + a.bodySize
+	b := make([]byte, 0, total)
+	b = append(b, Magic[:]...)
+	for _, pk := range a.pkTable {
+		b = append(b, keyPartitionKeyTable)
+		b = appendVarint(b, uint64(len(pk)))
+		b = append(b, pk...)
+	}
+	for _, ehk := range a.ehkTable {
+		b = append(b, keyExplicitHashKeyTbl)
+		b = appendVarint(b, uint64(len(ehk)))
+		b = append(b, ehk...)
+	}
+	for i, e := range a.entries {
+		data := a.records[i].Data
+		b = append(b, keyRecords)
+		b = appendVarint(b, uint64(e.size))
+		b = append(b, keyPartitionKeyIndex)
+		b = appendVarint(b, e.pk)
+		if e.ehk != noEHK {
+			b = append(b, keyExplicitHashKeyIdx)
+			b = appendVarint(b, e.ehk)
+		}
+		b = append(b, keyData)
+		b = appendVarint(b, uint64(len(data)))
+		b = append(b, data...)
+	}
+	sum := md5.Sum(b[len(Magic):])
+	return append(b, sum[:]...)
+}
+
+func (a *Aggregator) reset() {
+	a.records = make([]Record, 0, cap(a.records)) // the old slice now belongs to the caller
+	a.entries = a.entries[:0]
+	clear(a.pkIndex)
+	a.pkTable = a.pkTable[:0]
+	clear(a.ehkIndex)
+	a.ehkTable = a.ehkTable[:0]
+	a.bodySize = 0
+}
