@@ -15,10 +15,8 @@ type Aggregator struct {
 	records []Record // user records in Add order, returned by Flush
 	entries []entry  // their encoding parameters, parallel to records
 
-	pkIndex  map[string]uint64
-	pkTable  []string
-	ehkIndex map[string]uint64
-	ehkTable []string
+	pks  keyTable // partition_key_table
+	ehks keyTable // explicit_hash_key_table
 
 	bodySize int // exact protobuf body size of what was added
 }
@@ -41,9 +39,9 @@ func NewAggregator(maxSize int) *Aggregator {
 		maxSize = overhead + 1
 	}
 	return &Aggregator{
-		maxSize:  maxSize,
-		pkIndex:  make(map[string]uint64),
-		ehkIndex: make(map[string]uint64),
+		maxSize: maxSize,
+		pks:     newKeyTable(),
+		ehks:    newKeyTable(),
 	}
 }
 
@@ -84,16 +82,10 @@ func (a *Aggregator) Add(r Record) error {
 	}
 
 	// What r costs on its own: table entries for keys the aggregate lacks, plus its Record message.
-	pkIdx, pkKnown := a.pkIndex[r.PartitionKey]
-	if !pkKnown {
-		pkIdx = uint64(len(a.pkTable))
-	}
-	ehkIdx, ehkKnown := noEHK, true
+	pkIdx, pkSlot, pkHash, pkKnown := a.pks.find(r.PartitionKey)
+	ehkIdx, ehkSlot, ehkHash, ehkKnown := noEHK, 0, uint64(0), true
 	if r.ExplicitHashKey != "" {
-		ehkIdx, ehkKnown = a.ehkIndex[r.ExplicitHashKey]
-		if !ehkKnown {
-			ehkIdx = uint64(len(a.ehkTable))
-		}
+		ehkIdx, ehkSlot, ehkHash, ehkKnown = a.ehks.find(r.ExplicitHashKey)
 	}
 	recSize := 1 + varintLen(pkIdx) + bytesFieldLen(len(r.Data))
 	if ehkIdx != noEHK {
@@ -124,12 +116,10 @@ func (a *Aggregator) Add(r Record) error {
 	}
 
 	if !pkKnown {
-		a.pkIndex[r.PartitionKey] = pkIdx
-		a.pkTable = append(a.pkTable, r.PartitionKey)
+		a.pks.insert(r.PartitionKey, pkSlot, pkHash)
 	}
 	if !ehkKnown {
-		a.ehkIndex[r.ExplicitHashKey] = ehkIdx
-		a.ehkTable = append(a.ehkTable, r.ExplicitHashKey)
+		a.ehks.insert(r.ExplicitHashKey, ehkSlot, ehkHash)
 	}
 	a.records = append(a.records, r)
 	a.entries = append(a.entries, entry{pk: pkIdx, ehk: ehkIdx, size: recSize})
@@ -166,12 +156,12 @@ func (a *Aggregator) encode() []byte {
 	total := overhead + a.bodySize
 	b := make([]byte, 0, total)
 	b = append(b, Magic[:]...)
-	for _, pk := range a.pkTable {
+	for _, pk := range a.pks.keys {
 		b = append(b, keyPartitionKeyTable)
 		b = appendVarint(b, uint64(len(pk)))
 		b = append(b, pk...)
 	}
-	for _, ehk := range a.ehkTable {
+	for _, ehk := range a.ehks.keys {
 		b = append(b, keyExplicitHashKeyTbl)
 		b = appendVarint(b, uint64(len(ehk)))
 		b = append(b, ehk...)
@@ -197,9 +187,7 @@ func (a *Aggregator) encode() []byte {
 func (a *Aggregator) reset() {
 	a.records = make([]Record, 0, cap(a.records)) // the old slice now belongs to the caller
 	a.entries = a.entries[:0]
-	clear(a.pkIndex)
-	a.pkTable = a.pkTable[:0]
-	clear(a.ehkIndex)
-	a.ehkTable = a.ehkTable[:0]
+	a.pks.reset()
+	a.ehks.reset()
 	a.bodySize = 0
 }

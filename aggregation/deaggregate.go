@@ -3,7 +3,6 @@ package aggregation
 import (
 	"bytes"
 	"crypto/md5"
-	"unsafe"
 )
 
 // IsAggregated reports whether data is a KPL aggregated record: it starts with Magic, is longer than
@@ -26,8 +25,8 @@ func IsAggregated(data []byte) bool {
 // behaviour treats either error as "deliver data as one plain record".
 //
 // The user records' Data are sub-slices of data (no copy): they stay valid as long as data does, and
-// change if data is changed. Partition keys and explicit hash keys are copied once into a single
-// buffer, so the only allocations are that buffer, the key tables and the result slice.
+// change if data is changed. Partition keys and explicit hash keys are substrings of one private copy
+// of the key tables, so the only allocations are that copy, the two tables and the result slice.
 func Deaggregate(data []byte) ([]UserRecord, error) {
 	if len(data) <= overhead || !bytes.Equal(data[:len(Magic)], Magic[:]) {
 		return []UserRecord{{Record: Record{Data: data}}}, nil
@@ -43,8 +42,9 @@ func Deaggregate(data []byte) ([]UserRecord, error) {
 // parseAggregate decodes an AggregatedRecord body. Offsets in errors are relative to body.
 func parseAggregate(body []byte) ([]UserRecord, error) {
 	// Pass 1: validate the top-level structure and count, so every allocation is exact and bounded by
-	// the input size. Fields may come in any order, so the tables are filled before records are read.
-	var nPK, nEHK, nRec, keyBytes int
+	// the input size, and find where the key tables end.
+	var nPK, nEHK, nRec, tablesEnd int
+	ordered := true // every table entry precedes every record, as the KPL writes them
 	for i := 0; i < len(body); {
 		f, next, err := readField(body, i, 0)
 		if err != nil {
@@ -58,10 +58,12 @@ func parseAggregate(body []byte) ([]UserRecord, error) {
 			switch f.num {
 			case 1:
 				nPK++
-				keyBytes += f.end - f.start
+				tablesEnd = next
+				ordered = ordered && nRec == 0
 			case 2:
 				nEHK++
-				keyBytes += f.end - f.start
+				tablesEnd = next
+				ordered = ordered && nRec == 0
 			case 3:
 				nRec++
 			}
@@ -69,55 +71,96 @@ func parseAggregate(body []byte) ([]UserRecord, error) {
 		i = next
 	}
 
-	// Pass 2: the key tables, as substrings of one private copy.
-	keys := make([]byte, 0, keyBytes)
-	pkTable := make([]string, 0, nPK)
-	ehkTable := make([]string, 0, nEHK)
-	for i := 0; i < len(body); {
-		f, next, _ := readField(body, i, 0) // validated in pass 1
-		if f.num == 1 || f.num == 2 {
-			keys = append(keys, body[f.start:f.end]...)
-		}
-		i = next
+	// Keys are substrings of one private copy of the body up to the last table entry, so they are
+	// immutable and cost one allocation however many there are.
+	var keys string
+	if tablesEnd > 0 {
+		keys = string(body[:tablesEnd])
 	}
-	off := 0
-	for i := 0; i < len(body); {
-		f, next, _ := readField(body, i, 0)
-		if f.num == 1 || f.num == 2 {
-			n := f.end - f.start
-			s := unsafe.String(unsafe.SliceData(keys[off:]), n) // keys is never written again
-			if n == 0 {
-				s = ""
-			}
-			off += n
-			if f.num == 1 {
-				pkTable = append(pkTable, s)
-			} else {
-				ehkTable = append(ehkTable, s)
-			}
-		}
-		i = next
+	p := parser{
+		body:     body,
+		keys:     keys,
+		pkTable:  make([]string, 0, nPK),
+		ehkTable: make([]string, 0, nEHK),
+		out:      make([]UserRecord, 0, nRec),
 	}
+	if ordered {
+		if err := p.fields(true, true); err != nil {
+			return nil, err
+		}
+	} else {
+		p.fields(true, false) // cannot fail: tables only, validated above
+		if err := p.fields(false, true); err != nil {
+			return nil, err
+		}
+	}
+	return p.out, nil
+}
 
-	// Pass 3: the records.
-	out := make([]UserRecord, 0, nRec)
-	for i := 0; i < len(body); {
-		f, next, _ := readField(body, i, 0)
-		if f.num == 3 {
-			r, err := parseRecord(body[f.start:f.end], f.start, pkTable, ehkTable)
-			if err != nil {
-				return nil, err
+type parser struct {
+	body              []byte
+	keys              string // string(body[:tablesEnd])
+	pkTable, ehkTable []string
+	out               []UserRecord
+}
+
+// fields walks the top-level fields (validated by pass 1), collecting table entries, records, or both.
+func (p *parser) fields(tables, records bool) error {
+	b := p.body
+	for i := 0; i < len(b); {
+		// Fast path for the one-byte keys and lengths below 2^14 that KPL aggregates use.
+		var num, typ int
+		var start, end int
+		if k := b[i]; k < 0x80 && i+1 < len(b) && k&7 == wireBytes {
+			num, typ = int(k>>3), wireBytes
+			n, j, _ := readVarint(b, i+1)
+			start, end = j, j+int(n)
+		} else {
+			f, next, _ := readField(b, i, 0)
+			num, typ, start, end = int(f.num), f.typ, f.start, f.end
+			if typ != wireBytes {
+				i = next
+				continue
 			}
-			r.SubSequenceNumber = len(out)
-			out = append(out, r)
 		}
-		i = next
+		switch {
+		case num == 1 && tables:
+			p.pkTable = append(p.pkTable, p.keys[start:end])
+		case num == 2 && tables:
+			p.ehkTable = append(p.ehkTable, p.keys[start:end])
+		case num == 3 && records:
+			r, err := parseRecord(b[start:end], start, p.pkTable, p.ehkTable)
+			if err != nil {
+				return err
+			}
+			r.SubSequenceNumber = len(p.out)
+			p.out = append(p.out, r)
+		}
+		i = end
 	}
-	return out, nil
+	return nil
 }
 
 // parseRecord decodes one Record message; base is its offset in the body, for error messages.
 func parseRecord(b []byte, base int, pkTable, ehkTable []string) (UserRecord, error) {
+	// Fast path: the exact layout the KPL writes, 08 <pk index> [10 <ehk index>] 1A <len> <data>,
+	// with one-byte indexes and lengths. Anything else takes the general path below.
+	if len(b) >= 4 && b[0] == keyPartitionKeyIndex && b[1] < 0x80 && int(b[1]) < len(pkTable) {
+		r := UserRecord{Record: Record{PartitionKey: pkTable[b[1]]}}
+		i := 2
+		if b[i] == keyExplicitHashKeyIdx {
+			if len(b) < 6 || b[3] >= 0x80 || int(b[3]) >= len(ehkTable) {
+				goto general
+			}
+			r.ExplicitHashKey = ehkTable[b[3]]
+			i = 4
+		}
+		if b[i] == keyData && i+1 < len(b) && b[i+1] < 0x80 && i+2+int(b[i+1]) == len(b) {
+			r.Data = b[i+2 : len(b) : len(b)]
+			return r, nil
+		}
+	}
+general:
 	var r UserRecord
 	var havePK, haveData bool
 	for i := 0; i < len(b); {

@@ -131,7 +131,15 @@ func ValidatePartitionKey(pk string) error {
 		return &PartitionKeyError{Reason: "empty"}
 	}
 	if len(pk) <= MaxPartitionKeyLength {
-		// Fast path: 256 bytes are at most 256 characters; only validity needs checking.
+		// Fast path: 256 bytes are at most 256 characters; only validity needs checking, and
+		// short ASCII keys (the common case) need no more than a byte loop.
+		var or byte
+		for i := 0; i < len(pk); i++ {
+			or |= pk[i]
+		}
+		if or < utf8.RuneSelf {
+			return nil
+		}
 		if !utf8.ValidString(pk) {
 			return &PartitionKeyError{Reason: "not valid UTF-8"}
 		}
