@@ -1,0 +1,193 @@
+package kinesistest
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+)
+
+// FaultKind is one kind of injected failure.
+type FaultKind int
+
+const (
+	// FaultEntryFailure answers a PutRecords entry with ErrorCode InternalFailure; the entry is not
+	// written, the rest of the call is.
+	FaultEntryFailure FaultKind = iota + 1
+	// FaultInternalError answers a whole call with HTTP 500 InternalFailure; nothing is applied.
+	FaultInternalError
+	// FaultUnavailable answers a whole call with HTTP 503 ServiceUnavailable; nothing is applied.
+	FaultUnavailable
+	// FaultSlow answers a call normally after [FaultConfig.SlowDelay].
+	FaultSlow
+	// FaultReset applies a call, then resets the connection (HTTP/1.1) or stream (HTTP/2) instead of
+	// answering, so the client cannot know whether its write happened.
+	FaultReset
+)
+
+var allFaultKinds = []FaultKind{FaultEntryFailure, FaultInternalError, FaultUnavailable, FaultSlow, FaultReset}
+
+// FaultConfig describes random failures for [Faults].
+type FaultConfig struct {
+	// Rate is the probability in [0, 1] that a call fails with one of the whole-call kinds, and,
+	// independently, that each PutRecords entry fails with FaultEntryFailure. 0 disables faults.
+	Rate float64
+	// Kinds lists the faults to draw from, uniformly; empty means all of them.
+	Kinds []FaultKind
+	// SlowDelay is how long a FaultSlow call is held; 0 means 1 second.
+	SlowDelay time.Duration
+	// Seed seeds the random source, for repeatable runs; 0 means a random seed.
+	Seed uint64
+}
+
+// Request is a call as a [ControlFunc] sees it.
+type Request struct {
+	Op   string // operation name without the service prefix, e.g. "PutRecords"
+	Body []byte // the JSON request body; must not be modified
+}
+
+// StreamName returns the stream the call names through StreamName or StreamARN, or "" when it names
+// none (GetRecords, or calls identifying a consumer by ARN).
+func (r Request) StreamName() string {
+	var ref struct{ StreamName, StreamARN string }
+	if json.Unmarshal(r.Body, &ref) != nil {
+		return ""
+	}
+	if ref.StreamName != "" {
+		return ref.StreamName
+	}
+	if _, name, ok := strings.Cut(ref.StreamARN, ":stream/"); ok {
+		name, _, _ = strings.Cut(name, "/")
+		return name
+	}
+	return ""
+}
+
+// Action says how the server answers a call a [ControlFunc] handled. The zero Action runs the call
+// normally.
+type Action struct {
+	// Err, when set, answers the call with this error; nothing is applied.
+	Err *Error
+	// Delay holds the answer (or the error) for this long.
+	Delay time.Duration
+	// Reset runs the call, then resets the connection instead of answering.
+	Reset bool
+	// FailEntries fails PutRecords entries by position with the given ErrorCode
+	// (ProvisionedThroughputExceededException or InternalFailure); they are not written, the others are.
+	FailEntries map[int]string
+}
+
+// ControlFunc intercepts calls. It returns handled=false to let the call through untouched. It runs on
+// the server's request goroutines, possibly concurrently, before the call is applied; it must not call
+// back into the Server.
+type ControlFunc func(req Request) (a Action, handled bool)
+
+type control struct {
+	fn ControlFunc
+}
+
+// Control installs fn to intercept every later call, ahead of random faults; the functions installed
+// run in order until one handles the call. The returned function removes fn. Safe to call while the
+// server is serving.
+func (s *Server) Control(fn ControlFunc) (remove func()) {
+	c := &control{fn: fn}
+	s.ctlMu.Lock()
+	s.controls = append(s.controls, c)
+	s.ctlMu.Unlock()
+	return func() {
+		s.ctlMu.Lock()
+		defer s.ctlMu.Unlock()
+		for i, x := range s.controls {
+			if x == c {
+				s.controls = append(s.controls[:i:i], s.controls[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+func (s *Server) runControls(req Request) (Action, bool) {
+	s.ctlMu.Lock()
+	ctls := s.controls
+	s.ctlMu.Unlock()
+	for _, c := range ctls {
+		if a, ok := c.fn(req); ok {
+			return a, true
+		}
+	}
+	return Action{}, false
+}
+
+// faultInjector draws random faults.
+type faultInjector struct {
+	cfg       FaultConfig
+	entry     bool
+	callKinds []FaultKind
+	mu        sync.Mutex
+	rnd       *rand.Rand
+}
+
+func newFaultInjector(cfg FaultConfig) *faultInjector {
+	f := &faultInjector{cfg: cfg}
+	if cfg.SlowDelay <= 0 {
+		f.cfg.SlowDelay = time.Second
+	}
+	kinds := cfg.Kinds
+	if len(kinds) == 0 {
+		kinds = allFaultKinds
+	}
+	for _, k := range kinds {
+		if k == FaultEntryFailure {
+			f.entry = true
+		} else {
+			f.callKinds = append(f.callKinds, k)
+		}
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	f.rnd = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	return f
+}
+
+func (f *faultInjector) enabled() bool { return f.cfg.Rate > 0 }
+
+// callFault draws the fault for one call.
+func (f *faultInjector) callFault(op string) (Action, bool) {
+	if !f.enabled() || len(f.callKinds) == 0 {
+		return Action{}, false
+	}
+	f.mu.Lock()
+	hit := f.rnd.Float64() < f.cfg.Rate
+	kind := f.callKinds[f.rnd.IntN(len(f.callKinds))]
+	f.mu.Unlock()
+	if !hit {
+		return Action{}, false
+	}
+	switch kind {
+	case FaultInternalError:
+		return Action{Err: &Error{Code: CodeInternalFailure, Message: "injected fault: internal failure"}}, true
+	case FaultUnavailable:
+		return Action{Err: &Error{Code: CodeServiceUnavailable, Message: "injected fault: service unavailable"}}, true
+	case FaultSlow:
+		return Action{Delay: f.cfg.SlowDelay}, true
+	case FaultReset:
+		if op == opSubscribeToShard {
+			return Action{}, false
+		}
+		return Action{Reset: true}, true
+	}
+	return Action{}, false
+}
+
+// entryFault reports whether a PutRecords entry should fail with InternalFailure.
+func (f *faultInjector) entryFault() bool {
+	if !f.enabled() || !f.entry {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rnd.Float64() < f.cfg.Rate
+}

@@ -1,0 +1,124 @@
+package kinesistest
+
+import (
+	"encoding/base64"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Hand-written JSON for the responses that carry many records (GetRecords, PutRecords,
+// SubscribeToShard events): appending into one buffer avoids an allocation per record.
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as encoding/json does.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+func appendBase64(dst, data []byte) []byte {
+	dst = append(dst, '"')
+	dst = base64.StdEncoding.AppendEncode(dst, data)
+	return append(dst, '"')
+}
+
+// appendRecords appends `"Records":[...]` for recs of shard sh.
+func (st *stream) appendRecords(dst []byte, sh *shard, recs []record, encryption string) []byte {
+	createdMs := st.created.UnixMilli()
+	dst = append(dst, `"Records":[`...)
+	for i := range recs {
+		r := &recs[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"SequenceNumber":"`...)
+		dst = appendSeq(dst, r.seq, sh.index, createdMs)
+		dst = append(dst, `","ApproximateArrivalTimestamp":`...)
+		dst = appendEpoch(dst, r.arrivalMs)
+		dst = append(dst, `,"Data":`...)
+		dst = appendBase64(dst, r.data)
+		dst = append(dst, `,"PartitionKey":`...)
+		dst = appendString(dst, r.pk)
+		if encryption != encryptionNone {
+			dst = append(dst, `,"EncryptionType":`...)
+			dst = appendString(dst, encryption)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, ']')
+}
+
+// appendChildShards appends `"ChildShards":[...]` for the children of sh.
+func appendChildShards(dst []byte, sh *shard) []byte {
+	dst = append(dst, `"ChildShards":[`...)
+	for i, c := range sh.children {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"ShardId":`...)
+		dst = appendString(dst, c.id)
+		dst = append(dst, `,"ParentShards":[`...)
+		dst = appendString(dst, c.parent)
+		if c.adjacent != "" {
+			dst = append(dst, ',')
+			dst = appendString(dst, c.adjacent)
+		}
+		dst = append(dst, `],"HashKeyRange":{"StartingHashKey":"`...)
+		dst = c.rng.Start.AppendDecimal(dst)
+		dst = append(dst, `","EndingHashKey":"`...)
+		dst = c.rng.End.AppendDecimal(dst)
+		dst = append(dst, `"}}`...)
+	}
+	return append(dst, ']')
+}
+
+func appendIntField(dst []byte, name string, v int64) []byte {
+	dst = append(dst, '"')
+	dst = append(dst, name...)
+	dst = append(dst, '"', ':')
+	return strconv.AppendInt(dst, v, 10)
+}

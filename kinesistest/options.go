@@ -1,0 +1,150 @@
+package kinesistest
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Option configures a [Server]. Options are made by the functions of this package only.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	addr                 string
+	allowRemote          bool
+	tls                  bool
+	clock                func() time.Time
+	limits               bool
+	maxRequestBytes      int
+	iteratorTTL          time.Duration
+	subscriptionDuration time.Duration
+	faults               FaultConfig
+	region               string
+	account              string
+	logger               *slog.Logger
+}
+
+func defaultConfig() config {
+	return config{
+		addr:                 "127.0.0.1:0",
+		clock:                time.Now,
+		maxRequestBytes:      5 << 20,
+		iteratorTTL:          5 * time.Minute,
+		subscriptionDuration: 5 * time.Minute,
+		region:               "us-east-1",
+		account:              "000000000000",
+		logger:               slog.New(slog.DiscardHandler),
+	}
+}
+
+func (c *config) validate() error {
+	host, _, err := net.SplitHostPort(c.addr)
+	if err != nil {
+		return fmt.Errorf("kinesistest: invalid address %q: %w", c.addr, err)
+	}
+	if !c.allowRemote {
+		ip := net.ParseIP(host)
+		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("kinesistest: address %q is not loopback (use AllowNonLoopback to serve it)", c.addr)
+		}
+	}
+	if c.clock == nil {
+		return fmt.Errorf("kinesistest: nil clock")
+	}
+	if c.maxRequestBytes <= 0 {
+		return fmt.Errorf("kinesistest: request size limit %d must be positive", c.maxRequestBytes)
+	}
+	if c.iteratorTTL <= 0 || c.subscriptionDuration <= 0 {
+		return fmt.Errorf("kinesistest: iterator TTL and subscription duration must be positive")
+	}
+	if r := c.faults.Rate; r < 0 || r > 1 {
+		return fmt.Errorf("kinesistest: fault rate %v outside [0, 1]", r)
+	}
+	if c.logger == nil {
+		return fmt.Errorf("kinesistest: nil logger")
+	}
+	return nil
+}
+
+// Addr sets the address to listen on, overriding the default "127.0.0.1:0" (a random loopback port).
+// Addresses that are not loopback are refused unless [AllowNonLoopback] is also given.
+func Addr(hostPort string) Option {
+	return optionFunc(func(c *config) { c.addr = hostPort })
+}
+
+// AllowNonLoopback lets [Addr] name a non-loopback address. The server has no authentication: anyone
+// who can reach it can read and write every stream. Off by default.
+func AllowNonLoopback() Option {
+	return optionFunc(func(c *config) { c.allowRemote = true })
+}
+
+// TLS serves HTTPS (HTTP/2 by ALPN, and HTTP/1.1) with a self-signed certificate for 127.0.0.1 and
+// localhost, made when the server starts. Trust it with [Server.CertPool], [Server.CertPEM] or use
+// [Server.Client]. Off by default: the server speaks plain HTTP/1.1 and h2c (HTTP/2 prior knowledge).
+func TLS() Option {
+	return optionFunc(func(c *config) { c.tls = true })
+}
+
+// Clock sets the clock the server reads for arrival timestamps, retention, iterator expiry, rate
+// limits and shard timestamps, overriding time.Now. A [ManualClock]'s Now method lets tests move time
+// deterministically. Subscription lifetimes and heartbeats use real timers regardless.
+func Clock(now func() time.Time) Option {
+	return optionFunc(func(c *config) { c.clock = now })
+}
+
+// EnforceLimits makes the server throttle and reject like Kinesis: per shard 1 MiB/s and 1000
+// records/s written (partition keys counted), with per-entry ProvisionedThroughputExceededException in
+// PutRecords and a whole-call one for PutRecord; at most 500 entries and [MaxRequestBytes] per
+// PutRecords; records no larger than the stream's maximum record size; GetRecords 5 calls/s and
+// 2 MiB/s per shard; SubscribeToShard 2 MiB/s per consumer and shard. Off by default.
+func EnforceLimits() Option {
+	return optionFunc(func(c *config) { c.limits = true })
+}
+
+// MaxRequestBytes sets the PutRecords request size limit (data plus partition keys of all entries)
+// enforced under [EnforceLimits], overriding the default 5 MiB.
+func MaxRequestBytes(n int) Option {
+	return optionFunc(func(c *config) { c.maxRequestBytes = n })
+}
+
+// IteratorTTL sets how long a shard iterator stays valid, measured on the server's [Clock],
+// overriding the default 5 minutes.
+func IteratorTTL(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.iteratorTTL = d })
+}
+
+// SubscriptionDuration sets how long a SubscribeToShard stream lasts before the server ends it,
+// measured in real time, overriding the default 5 minutes. When it is shorter than 5 s, the window
+// in which a second subscription for the same consumer and shard is refused shrinks to it too, so
+// expiry tests can resubscribe at once.
+func SubscriptionDuration(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.subscriptionDuration = d })
+}
+
+// Faults injects random failures as described by f. Off by default.
+func Faults(f FaultConfig) Option {
+	return optionFunc(func(c *config) { c.faults = f })
+}
+
+// Region sets the region in the ARNs the server makes, overriding the default "us-east-1".
+func Region(region string) Option {
+	return optionFunc(func(c *config) { c.region = region })
+}
+
+// AccountID sets the account in the ARNs the server makes, overriding the default "000000000000".
+func AccountID(id string) Option {
+	return optionFunc(func(c *config) { c.account = id })
+}
+
+// WithLogger sets the logger for server events (requests at Debug, injected faults at Info),
+// overriding a logger that discards everything.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) { c.logger = l })
+}
