@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// command is one subcommand: it parses its own flags from args and writes to stdout and stderr.
+type command struct {
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	summary string
+}
+
+// commands is the subcommand table. Each subcommand lives in its own file; add it here with one line.
+var commands = map[string]command{
+	"stream": {runStream, "create, describe, split, merge, scale and delete streams"},
+	"tail":   {runTail, "print a stream's user records as they arrive"},
+	"demo":   {runDemo, "end-to-end show on the configured endpoints: create, put, read back, delete"},
+}
+
+// run dispatches to a subcommand; main maps its error to the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return errCLIUsage
+		}
+		return nil
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		usage(stderr)
+		return fmt.Errorf("unknown command %q: %w", args[0], errCLIUsage)
+	}
+	return c.run(ctx, args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("usage: shardwise <command> [arguments]\n\ncommands:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %-14s %s\n", n, commands[n].summary)
+	}
+	b.WriteString("\nAWS settings come from the standard SDK chain (AWS_REGION, credentials, AWS_ENDPOINT_URL_KINESIS, ...).\n")
+	io.WriteString(w, b.String())
+}

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/bits"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/shardwise/shardwise/aggregation"
+)
+
+// streamAPI is what the stream subcommands call; *kinesis.Client satisfies it.
+type streamAPI interface {
+	CreateStream(context.Context, *kinesis.CreateStreamInput, ...func(*kinesis.Options)) (*kinesis.CreateStreamOutput, error)
+	DeleteStream(context.Context, *kinesis.DeleteStreamInput, ...func(*kinesis.Options)) (*kinesis.DeleteStreamOutput, error)
+	DescribeStreamSummary(context.Context, *kinesis.DescribeStreamSummaryInput, ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error)
+	ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+	SplitShard(context.Context, *kinesis.SplitShardInput, ...func(*kinesis.Options)) (*kinesis.SplitShardOutput, error)
+	MergeShards(context.Context, *kinesis.MergeShardsInput, ...func(*kinesis.Options)) (*kinesis.MergeShardsOutput, error)
+	UpdateShardCount(context.Context, *kinesis.UpdateShardCountInput, ...func(*kinesis.Options)) (*kinesis.UpdateShardCountOutput, error)
+}
+
+const streamUsage = `usage: shardwise stream <command> [flags]
+
+commands:
+  create NAME --shards N [--on-demand]   create a stream and wait until it is ACTIVE
+  describe NAME                          status, mode, and every shard with parents, hash range, open/closed
+  split NAME SHARD                       split SHARD at the middle of its hash range
+  merge NAME SHARD ADJACENT              merge two adjacent shards
+  scale NAME --shards N                  UpdateShardCount (uniform scaling)
+  delete NAME                            delete the stream
+`
+
+func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, streamUsage)
+		return errCLIUsage
+	}
+	kc, err := newKinesisClient(ctx)
+	if err != nil {
+		return err
+	}
+	return streamCommand(ctx, kc, args, stdout, stderr)
+}
+
+// streamCommand runs one stream subcommand against kc.
+func streamCommand(ctx context.Context, kc streamAPI, args []string, stdout, stderr io.Writer) error {
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("stream "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	shards := fs.Int("shards", 0, "number of shards")
+	onDemand := fs.Bool("on-demand", false, "create an on-demand stream")
+	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the stream to become ACTIVE")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return errCLIUsage
+	}
+	need := map[string]int{"create": 1, "describe": 1, "split": 2, "merge": 3, "scale": 1, "delete": 1}
+	n, ok := need[sub]
+	if !ok {
+		fmt.Fprint(stderr, streamUsage)
+		return fmt.Errorf("unknown stream command %q: %w", sub, errCLIUsage)
+	}
+	if len(pos) != n {
+		fmt.Fprint(stderr, streamUsage)
+		return fmt.Errorf("stream %s takes %d argument(s): %w", sub, n, errCLIUsage)
+	}
+	name := pos[0]
+	switch sub {
+	case "create":
+		in := &kinesis.CreateStreamInput{StreamName: aws.String(name)}
+		if *onDemand {
+			in.StreamModeDetails = &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}
+		} else {
+			if *shards < 1 {
+				return fmt.Errorf("stream create needs --shards N (N >= 1) or --on-demand: %w", errCLIUsage)
+			}
+			in.ShardCount = aws.Int32(int32(*shards))
+		}
+		if _, err := kc.CreateStream(ctx, in); err != nil {
+			return fmt.Errorf("creating stream %s: %w", name, err)
+		}
+		if err := waitActive(ctx, kc, name, *wait); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "stream %s is ACTIVE\n", name)
+		return nil
+	case "describe":
+		return describeStream(ctx, kc, name, stdout)
+	case "split":
+		return splitShard(ctx, kc, name, pos[1], *wait, stdout)
+	case "merge":
+		if _, err := kc.MergeShards(ctx, &kinesis.MergeShardsInput{
+			StreamName: aws.String(name), ShardToMerge: aws.String(pos[1]), AdjacentShardToMerge: aws.String(pos[2]),
+		}); err != nil {
+			return fmt.Errorf("merging %s and %s: %w", pos[1], pos[2], err)
+		}
+		if err := waitActive(ctx, kc, name, *wait); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "merged %s and %s\n", pos[1], pos[2])
+		return nil
+	case "scale":
+		if *shards < 1 {
+			return fmt.Errorf("stream scale needs --shards N: %w", errCLIUsage)
+		}
+		if _, err := kc.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{
+			StreamName: aws.String(name), TargetShardCount: aws.Int32(int32(*shards)), ScalingType: types.ScalingTypeUniformScaling,
+		}); err != nil {
+			return fmt.Errorf("scaling %s: %w", name, err)
+		}
+		if err := waitActive(ctx, kc, name, *wait); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "stream %s scaled to %d shards\n", name, *shards)
+		return nil
+	default: // delete
+		if _, err := kc.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String(name), EnforceConsumerDeletion: aws.Bool(true)}); err != nil {
+			return fmt.Errorf("deleting stream %s: %w", name, err)
+		}
+		fmt.Fprintf(stdout, "stream %s deleted\n", name)
+		return nil
+	}
+}
+
+// parseInterleaved parses flags that may come before, between or after positional arguments.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// waitActive polls DescribeStreamSummary until the stream is ACTIVE.
+func waitActive(ctx context.Context, kc streamAPI, name string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	delay := 100 * time.Millisecond
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for stream %s to become ACTIVE: %w", name, ctx.Err())
+		case <-t.C:
+		}
+		out, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+		if err != nil {
+			var rnf *types.ResourceNotFoundException
+			if !errors.As(err, &rnf) {
+				return fmt.Errorf("describing stream %s: %w", name, err)
+			}
+		} else if out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
+			return nil
+		}
+		t.Reset(delay)
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// listAllShards returns every shard of the stream, closed ones included, following NextToken (sent
+// without the stream name, as the API requires).
+func listAllShards(ctx context.Context, kc interface {
+	ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+}, name string) ([]types.Shard, error) {
+	var shards []types.Shard
+	in := &kinesis.ListShardsInput{StreamName: aws.String(name)}
+	for {
+		out, err := kc.ListShards(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("listing shards of %s: %w", name, err)
+		}
+		shards = append(shards, out.Shards...)
+		if out.NextToken == nil || *out.NextToken == "" {
+			return shards, nil
+		}
+		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
+	}
+}
+
+func describeStream(ctx context.Context, kc streamAPI, name string, stdout io.Writer) error {
+	sum, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+	if err != nil {
+		return fmt.Errorf("describing stream %s: %w", name, err)
+	}
+	d := sum.StreamDescriptionSummary
+	shards, err := listAllShards(ctx, kc, name)
+	if err != nil {
+		return err
+	}
+	mode := "PROVISIONED"
+	if d.StreamModeDetails != nil {
+		mode = string(d.StreamModeDetails.StreamMode)
+	}
+	fmt.Fprintf(stdout, "stream:     %s\narn:        %s\nstatus:     %s\nmode:       %s\nretention:  %dh\nencryption: %s\nopen shards: %d of %d\n\n",
+		aws.ToString(d.StreamName), aws.ToString(d.StreamARN), d.StreamStatus, mode,
+		aws.ToInt32(d.RetentionPeriodHours), d.EncryptionType, aws.ToInt32(d.OpenShardCount), len(shards))
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SHARD\tSTATE\tPARENTS\tSTARTING HASH KEY\tENDING HASH KEY")
+	for _, s := range shards {
+		state := "open"
+		if s.SequenceNumberRange != nil && s.SequenceNumberRange.EndingSequenceNumber != nil {
+			state = "closed"
+		}
+		var parents []string
+		if s.ParentShardId != nil {
+			parents = append(parents, *s.ParentShardId)
+		}
+		if s.AdjacentParentShardId != nil {
+			parents = append(parents, *s.AdjacentParentShardId)
+		}
+		p := strings.Join(parents, ",")
+		if p == "" {
+			p = "-"
+		}
+		var start, end string
+		if s.HashKeyRange != nil {
+			start, end = aws.ToString(s.HashKeyRange.StartingHashKey), aws.ToString(s.HashKeyRange.EndingHashKey)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", aws.ToString(s.ShardId), state, p, start, end)
+	}
+	return tw.Flush()
+}
+
+// splitShard splits a shard at the middle of its hash range.
+func splitShard(ctx context.Context, kc streamAPI, name, shardID string, wait time.Duration, stdout io.Writer) error {
+	shards, err := listAllShards(ctx, kc, name)
+	if err != nil {
+		return err
+	}
+	for _, s := range shards {
+		if aws.ToString(s.ShardId) != shardID || s.HashKeyRange == nil {
+			continue
+		}
+		r, err := aggregation.ParseHashRange(aws.ToString(s.HashKeyRange.StartingHashKey), aws.ToString(s.HashKeyRange.EndingHashKey))
+		if err != nil {
+			return fmt.Errorf("shard %s: %w", shardID, err)
+		}
+		if r.Start == r.End {
+			return fmt.Errorf("shard %s owns a single hash key and cannot be split", shardID)
+		}
+		mid := midpoint(r)
+		if _, err := kc.SplitShard(ctx, &kinesis.SplitShardInput{
+			StreamName: aws.String(name), ShardToSplit: aws.String(shardID), NewStartingHashKey: aws.String(mid.String()),
+		}); err != nil {
+			return fmt.Errorf("splitting %s: %w", shardID, err)
+		}
+		if err := waitActive(ctx, kc, name, wait); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "split %s at %s\n", shardID, mid)
+		return nil
+	}
+	return fmt.Errorf("stream %s has no shard %s", name, shardID)
+}
+
+// midpoint returns the first key of the upper half of r: start + (end-start+1)/2, which lies in
+// (start, end] whenever the range holds at least two keys.
+func midpoint(r aggregation.HashRange) aggregation.HashKey {
+	sh, sl := r.Start.Uint64s()
+	eh, el := r.End.Uint64s()
+	// d = end - start (fits in 128 bits), then half = d/2 + 1 rounded so the split is (start, end].
+	dl, borrow := bits.Sub64(el, sl, 0)
+	dh, _ := bits.Sub64(eh, sh, borrow)
+	hl := dl>>1 | dh<<63
+	hh := dh >> 1
+	hl, carry := bits.Add64(hl, 1, 0)
+	hh += carry
+	ml, carry := bits.Add64(sl, hl, 0)
+	mh, _ := bits.Add64(sh, hh, carry)
+	return aggregation.HashKeyFromUint64s(mh, ml)
+}

@@ -1,0 +1,402 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/shardwise/shardwise/aggregation"
+	"github.com/shardwise/shardwise/compression"
+)
+
+// tailAPI is what tail calls; *kinesis.Client satisfies it.
+type tailAPI interface {
+	ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+	GetShardIterator(context.Context, *kinesis.GetShardIteratorInput, ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error)
+	GetRecords(context.Context, *kinesis.GetRecordsInput, ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
+}
+
+// outRecord is one user record as tail and consume print it.
+type outRecord struct {
+	ShardID           string
+	SequenceNumber    string
+	SubSequenceNumber int
+	PartitionKey      string
+	ExplicitHashKey   string
+	Data              []byte
+	Arrival           time.Time
+}
+
+type jsonlRecord struct {
+	ShardID                     string `json:"shardId"`
+	SequenceNumber              string `json:"sequenceNumber"`
+	SubSequenceNumber           int    `json:"subSequenceNumber"`
+	PartitionKey                string `json:"partitionKey"`
+	ExplicitHashKey             string `json:"explicitHashKey,omitempty"`
+	Data                        string `json:"data"`
+	ApproximateArrivalTimestamp string `json:"approximateArrivalTimestamp"`
+}
+
+// writeRecord prints r as one line in the given format ("raw" or "jsonl").
+func writeRecord(w io.Writer, format string, r outRecord) error {
+	if format == "raw" {
+		line := make([]byte, 0, len(r.Data)+1)
+		line = append(append(line, r.Data...), '\n')
+		_, err := w.Write(line)
+		return err
+	}
+	b, err := json.Marshal(jsonlRecord{
+		ShardID: r.ShardID, SequenceNumber: r.SequenceNumber, SubSequenceNumber: r.SubSequenceNumber,
+		PartitionKey: r.PartitionKey, ExplicitHashKey: r.ExplicitHashKey,
+		Data:                        base64.StdEncoding.EncodeToString(r.Data),
+		ApproximateArrivalTimestamp: r.Arrival.UTC().Format(time.RFC3339Nano),
+	})
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// userRecords turns one Kinesis record into the user records a KCL consumer would see: decompressed
+// (Shardwise frame), deaggregated, and filtered to the shard's hash range. Corrupt aggregates are
+// delivered as one plain record, as the Java KCL does.
+func userRecords(shardID string, rng aggregation.HashRange, rec types.Record) []outRecord {
+	data, _, _ := compression.Decode(rec.Data)
+	base := outRecord{
+		ShardID: shardID, SequenceNumber: aws.ToString(rec.SequenceNumber),
+		PartitionKey: aws.ToString(rec.PartitionKey), Arrival: aws.ToTime(rec.ApproximateArrivalTimestamp),
+	}
+	if !aggregation.IsAggregated(data) {
+		base.Data = data
+		return []outRecord{base}
+	}
+	users, err := aggregation.Deaggregate(data)
+	if err != nil {
+		base.Data = data
+		return []outRecord{base}
+	}
+	out := make([]outRecord, 0, len(users))
+	for _, u := range users {
+		k, err := aggregation.EffectiveHashKey(u.PartitionKey, u.ExplicitHashKey)
+		if err != nil || !rng.Contains(k) {
+			continue // a KCL consumer drops sub-records outside the shard's range
+		}
+		r := base
+		r.SubSequenceNumber, r.PartitionKey, r.ExplicitHashKey, r.Data = u.SubSequenceNumber, u.PartitionKey, u.ExplicitHashKey, u.Data
+		out = append(out, r)
+	}
+	return out
+}
+
+// minPollInterval keeps a reader within Kinesis's 5 GetRecords calls per second per shard.
+const minPollInterval = 200 * time.Millisecond
+
+type tailConfig struct {
+	from         string // trim-horizon, latest, or an RFC 3339 timestamp
+	max          int
+	idleTimeout  time.Duration
+	format       string
+	pollInterval time.Duration
+}
+
+func (c tailConfig) validate() error {
+	switch c.format {
+	case "raw", "jsonl":
+	default:
+		return fmt.Errorf("--format must be raw or jsonl, not %q", c.format)
+	}
+	if _, _, err := startPosition(c.from); err != nil {
+		return err
+	}
+	if c.pollInterval < minPollInterval {
+		return fmt.Errorf("--poll-interval must be at least 200ms (5 GetRecords calls/s per shard)")
+	}
+	return nil
+}
+
+// startPosition maps --from to an iterator type and timestamp.
+func startPosition(from string) (types.ShardIteratorType, *time.Time, error) {
+	switch strings.ToLower(from) {
+	case "trim-horizon", "trim_horizon":
+		return types.ShardIteratorTypeTrimHorizon, nil, nil
+	case "latest":
+		return types.ShardIteratorTypeLatest, nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, from)
+	if err != nil {
+		return "", nil, fmt.Errorf("--from must be trim-horizon, latest or an RFC 3339 timestamp: %q", from)
+	}
+	return types.ShardIteratorTypeAtTimestamp, &t, nil
+}
+
+func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c tailConfig
+	fs.StringVar(&c.from, "from", "latest", "where to start: trim-horizon, latest, or an RFC 3339 timestamp")
+	fs.IntVar(&c.max, "max", 0, "exit after printing N records (0: no limit)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 0, "exit after this long without a new record (0: never)")
+	fs.StringVar(&c.format, "format", "raw", "output format: raw (data and a newline) or jsonl")
+	fs.DurationVar(&c.pollInterval, "poll-interval", 250*time.Millisecond, "GetRecords interval per shard (>= 200ms)")
+	efo := fs.String("efo", "", "read through enhanced fan-out as this registered consumer")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return errCLIUsage
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, "usage: shardwise tail STREAM [--from trim-horizon|latest|TIMESTAMP] [--max N] [--idle-timeout D] [--format raw|jsonl] [--efo CONSUMER]")
+		return errCLIUsage
+	}
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("%w: %w", errCLIUsage, err)
+	}
+	if *efo != "" {
+		return errors.New("tail --efo: enhanced fan-out is not available in this build yet (Step 5); use polling")
+	}
+	kc, err := newKinesisClient(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := tailStream(ctx, kc, pos[0], c, stdout)
+	fmt.Fprintf(stderr, "shardwise tail: %d records\n", n)
+	return err
+}
+
+// tailStream prints the stream's user records until ctx ends, --max records were printed, or no record
+// arrived for --idle-timeout. Shards are read in lineage order: a child starts once every parent it
+// has in the stream is finished. It returns how many records it printed.
+func tailStream(ctx context.Context, kc tailAPI, stream string, c tailConfig, w io.Writer) (int, error) {
+	itType, ts, err := startPosition(c.from)
+	if err != nil {
+		return 0, err
+	}
+	shards, err := listAllShards(ctx, kc, stream)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	t := &tailer{kc: kc, stream: stream, cfg: c, itType: itType, ts: ts,
+		shards: map[string]types.Shard{}, done: map[string]bool{}, started: map[string]bool{},
+		records: make(chan []outRecord, 16), ended: make(chan string, len(shards)+16), errs: make(chan error, 1)}
+	for _, s := range shards {
+		id := aws.ToString(s.ShardId)
+		t.shards[id] = s
+		if itType == types.ShardIteratorTypeLatest && s.SequenceNumberRange != nil && s.SequenceNumberRange.EndingSequenceNumber != nil {
+			// LATEST of a closed shard is its end: nothing to read, so it counts as done at once.
+			t.started[id], t.done[id] = true, true
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // readers exit once ctx is cancelled (deferred earlier, so it runs after this)
+	defer cancel()
+	t.startReady(ctx, &wg)
+
+	printed := 0
+	var idle *time.Timer
+	var idleC <-chan time.Time
+	if c.idleTimeout > 0 {
+		idle = time.NewTimer(c.idleTimeout)
+		defer idle.Stop()
+		idleC = idle.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return printed, nil
+		case <-idleC:
+			return printed, nil
+		case err := <-t.errs:
+			return printed, err
+		case id := <-t.ended:
+			t.done[id] = true
+			if err := t.relist(ctx); err != nil {
+				return printed, err
+			}
+			t.startReady(ctx, &wg)
+		case batch := <-t.records:
+			for _, r := range batch {
+				if err := writeRecord(w, c.format, r); err != nil {
+					return printed, err
+				}
+				printed++
+				if c.max > 0 && printed >= c.max {
+					return printed, nil
+				}
+			}
+			if idle != nil && len(batch) > 0 {
+				idle.Reset(c.idleTimeout)
+			}
+		}
+	}
+}
+
+type tailer struct {
+	kc     tailAPI
+	stream string
+	cfg    tailConfig
+	itType types.ShardIteratorType
+	ts     *time.Time
+
+	// Owned by the tailStream goroutine.
+	shards      map[string]types.Shard // every shard listed, by id; grows with children seen at shard ends
+	done        map[string]bool
+	started     map[string]bool
+	initialDone bool // the first startReady has run; later shards are read from TRIM_HORIZON
+
+	records chan []outRecord
+	ended   chan string
+	errs    chan error
+}
+
+// startReady starts a reader for every shard not yet started whose listed parents are all done.
+func (t *tailer) startReady(ctx context.Context, wg *sync.WaitGroup) {
+	for id, s := range t.shards {
+		if t.started[id] {
+			continue
+		}
+		ready := true
+		for _, p := range []*string{s.ParentShardId, s.AdjacentParentShardId} {
+			if pid := aws.ToString(p); pid != "" && t.shards[pid].ShardId != nil && !t.done[pid] {
+				ready = false
+			}
+		}
+		if !ready {
+			continue
+		}
+		t.started[id] = true
+		itType, ts := t.itType, t.ts
+		if t.initialDone {
+			// A shard that appeared while tailing holds only new data: read all of it.
+			itType, ts = types.ShardIteratorTypeTrimHorizon, nil
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.read(ctx, s, itType, ts)
+		}()
+	}
+	t.initialDone = true
+}
+
+// relist adds shards that appeared since the last listing (children after a reshard).
+func (t *tailer) relist(ctx context.Context) error {
+	shards, err := listAllShards(ctx, t.kc, t.stream)
+	if err != nil {
+		return err
+	}
+	for _, s := range shards {
+		if id := aws.ToString(s.ShardId); t.shards[id].ShardId == nil {
+			t.shards[id] = s
+		}
+	}
+	return nil
+}
+
+// read polls one shard until it ends or ctx is cancelled.
+func (t *tailer) read(ctx context.Context, s types.Shard, itType types.ShardIteratorType, ts *time.Time) {
+	id := aws.ToString(s.ShardId)
+	var rng aggregation.HashRange
+	if s.HashKeyRange != nil {
+		r, err := aggregation.ParseHashRange(aws.ToString(s.HashKeyRange.StartingHashKey), aws.ToString(s.HashKeyRange.EndingHashKey))
+		if err != nil {
+			t.fail(fmt.Errorf("shard %s: %w", id, err))
+			return
+		}
+		rng = r
+	} else {
+		rng = aggregation.FullHashRange
+	}
+	it, err := t.kc.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{
+		StreamName: aws.String(t.stream), ShardId: aws.String(id), ShardIteratorType: itType, Timestamp: ts,
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			t.fail(fmt.Errorf("iterator for %s: %w", id, err))
+		}
+		return
+	}
+	iter := it.ShardIterator
+	var lastSeq string
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for iter != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		out, err := t.kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			var exp *types.ExpiredIteratorException
+			var thr *types.ProvisionedThroughputExceededException
+			switch {
+			case errors.As(err, &exp):
+				in := &kinesis.GetShardIteratorInput{StreamName: aws.String(t.stream), ShardId: aws.String(id),
+					ShardIteratorType: itType, Timestamp: ts}
+				if lastSeq != "" {
+					in.ShardIteratorType, in.StartingSequenceNumber, in.Timestamp = types.ShardIteratorTypeAfterSequenceNumber, aws.String(lastSeq), nil
+				}
+				it, err := t.kc.GetShardIterator(ctx, in)
+				if err != nil {
+					t.fail(fmt.Errorf("renewing iterator for %s: %w", id, err))
+					return
+				}
+				iter = it.ShardIterator
+				timer.Reset(0)
+				continue
+			case errors.As(err, &thr):
+				timer.Reset(time.Second)
+				continue
+			}
+			t.fail(fmt.Errorf("reading %s: %w", id, err))
+			return
+		}
+		var batch []outRecord
+		for _, r := range out.Records {
+			batch = append(batch, userRecords(id, rng, r)...)
+			lastSeq = aws.ToString(r.SequenceNumber)
+		}
+		if len(batch) > 0 {
+			select {
+			case t.records <- batch:
+			case <-ctx.Done():
+				return
+			}
+		}
+		iter = out.NextShardIterator
+		if len(out.Records) > 0 && aws.ToInt64(out.MillisBehindLatest) > 0 {
+			timer.Reset(minPollInterval) // behind: read on as fast as 5 calls/s per shard allows
+		} else {
+			timer.Reset(t.cfg.pollInterval)
+		}
+	}
+	// Shard end: the children become readable once all their parents are done.
+	select {
+	case t.ended <- id:
+	case <-ctx.Done():
+	}
+}
+
+func (t *tailer) fail(err error) {
+	select {
+	case t.errs <- err:
+	default:
+	}
+}
