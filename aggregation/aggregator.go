@@ -18,7 +18,8 @@ type Aggregator struct {
 	pks  keyTable // partition_key_table
 	ehks keyTable // explicit_hash_key_table
 
-	bodySize int // exact protobuf body size of what was added
+	bodySize int  // exact protobuf body size of what was added
+	stale    bool // records' backing array holds a flushed aggregate's records
 }
 
 type entry struct {
@@ -115,6 +116,10 @@ func (a *Aggregator) Add(r Record) error {
 		return ErrFull
 	}
 
+	if a.stale {
+		clear(a.records[:cap(a.records)])
+		a.stale = false
+	}
 	if !pkKnown {
 		a.pks.insert(r.PartitionKey, pkSlot, pkHash)
 	}
@@ -131,8 +136,19 @@ func (a *Aggregator) Add(r Record) error {
 // order (their index is their sub-sequence number), then resets the Aggregator. With no records it
 // returns a zero Record and nil. With one record it returns that record unaggregated, as the KPL does.
 // With more it returns Record{PartitionKey: "a", ExplicitHashKey: the decimal hash key of the first
-// user record, Data: the aggregated payload}. The returned slice is the caller's.
+// user record, Data: the aggregated payload}.
+//
+// The returned Record's Data is the caller's. The returned slice of user records is only valid until
+// the next call to Add: the Aggregator reuses its backing array (copy it to keep it).
 func (a *Aggregator) Flush() (Record, []Record, error) {
+	return a.AppendFlush(nil)
+}
+
+// AppendFlush is Flush writing an aggregated payload into dst's spare capacity (appending to
+// dst[:0]) instead of a new buffer, so a caller that recycles payload buffers after sending them
+// avoids an allocation and its zeroing per aggregate. A single record is returned unaggregated and
+// dst is not used.
+func (a *Aggregator) AppendFlush(dst []byte) (Record, []Record, error) {
 	recs := a.records
 	switch len(recs) {
 	case 0:
@@ -145,16 +161,17 @@ func (a *Aggregator) Flush() (Record, []Record, error) {
 	if err != nil { // validated in Add; kept for safety
 		return Record{}, nil, err
 	}
-	payload := a.encode()
+	payload := a.encode(dst[:0])
 	a.reset()
 	return Record{PartitionKey: AggregatePartitionKey, ExplicitHashKey: first.String(), Data: payload}, recs, nil
 }
 
 // encode writes magic | AggregatedRecord | MD5 in field-number order, as the KPL's protobuf
 // serializer does: the partition key table, the explicit hash key table, then the records.
-func (a *Aggregator) encode() []byte {
-	total := overhead + a.bodySize
-	b := make([]byte, 0, total)
+func (a *Aggregator) encode(b []byte) []byte {
+	if total := overhead + a.bodySize; cap(b) < total {
+		b = make([]byte, 0, total)
+	}
 	b = append(b, Magic[:]...)
 	for _, pk := range a.pks.keys {
 		b = append(b, keyPartitionKeyTable)
@@ -185,7 +202,10 @@ func (a *Aggregator) encode() []byte {
 }
 
 func (a *Aggregator) reset() {
-	a.records = make([]Record, 0, cap(a.records)) // the old slice now belongs to the caller
+	// The records' backing array is reused; Flush's caller may read it until the next Add, which
+	// clears it (dropping references to user data) before writing.
+	a.records = a.records[:0]
+	a.stale = true
 	a.entries = a.entries[:0]
 	a.pks.reset()
 	a.ehks.reset()

@@ -320,3 +320,31 @@ func TestRoundTripRandom(t *testing.T) {
 var sharedRand = rand.New(rand.NewPCG(13, 14))
 
 func testRand() *rand.Rand { return sharedRand }
+
+func TestAppendFlushReusesBuffer(t *testing.T) {
+	a := NewAggregator(DefaultMaxSize)
+	buf := make([]byte, 7, 4096)
+	mustAdd(t, a, Record{PartitionKey: "k1", Data: []byte("one")})
+	mustAdd(t, a, Record{PartitionKey: "k2", Data: []byte("two")})
+	want := a.Size()
+	rec, users, err := a.AppendFlush(buf)
+	if err != nil || len(rec.Data) != want || len(users) != 2 {
+		t.Fatalf("AppendFlush = %d bytes, %d users, %v; want %d bytes, 2 users", len(rec.Data), len(users), err, want)
+	}
+	if &rec.Data[0] != &buf[:1][0] {
+		t.Errorf("AppendFlush did not write into the given buffer")
+	}
+	got, err := Deaggregate(rec.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSame(t, got, []Record{{PartitionKey: "k1", Data: []byte("one")}, {PartitionKey: "k2", Data: []byte("two")}})
+	// Too small a buffer: a new one is allocated, the old one untouched.
+	small := make([]byte, 0, 4)
+	mustAdd(t, a, Record{PartitionKey: "k1", Data: []byte("one")})
+	mustAdd(t, a, Record{PartitionKey: "k2", Data: []byte("two")})
+	rec, _, _ = a.AppendFlush(small)
+	if cap(rec.Data) == cap(small) || len(rec.Data) != want {
+		t.Errorf("AppendFlush with a small buffer: len %d cap %d", len(rec.Data), cap(rec.Data))
+	}
+}
