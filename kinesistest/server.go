@@ -140,6 +140,18 @@ func (s *Server) Client() *http.Client {
 	return &http.Client{Transport: tr}
 }
 
+// HTTP2Client returns a new HTTP client that speaks HTTP/2 to the server: h2 under [TLS], h2c (prior
+// knowledge) otherwise. Use it for SubscribeToShard, which Kinesis serves over HTTP/2 only.
+func (s *Server) HTTP2Client() *http.Client {
+	hc := s.Client()
+	if s.pool == nil {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		hc.Transport.(*http.Transport).Protocols = &p
+	}
+	return hc
+}
+
 // Close stops the server: it ends open subscriptions, closes the listener and connections and waits
 // for every request goroutine to return. It is idempotent.
 func (s *Server) Close() error {

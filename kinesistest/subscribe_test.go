@@ -1,0 +1,216 @@
+package kinesistest_test
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/shardwise/shardwise/kinesistest"
+)
+
+func registerConsumer(t testing.TB, c *kinesis.Client, streamARN, name string) string {
+	t.Helper()
+	out, err := c.RegisterStreamConsumer(ctxT(t), &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(streamARN), ConsumerName: aws.String(name)})
+	if err != nil {
+		t.Fatalf("RegisterStreamConsumer: %v", err)
+	}
+	return aws.ToString(out.Consumer.ConsumerARN)
+}
+
+// nextEvent waits for the next SubscribeToShardEvent; ok is false when the stream ended.
+func nextEvent(t testing.TB, ev <-chan types.SubscribeToShardEventStream) (types.SubscribeToShardEvent, bool) {
+	t.Helper()
+	timer := time.NewTimer(10 * time.Second)
+	defer timer.Stop()
+	select {
+	case e, ok := <-ev:
+		if !ok {
+			return types.SubscribeToShardEvent{}, false
+		}
+		v, isEvent := e.(*types.SubscribeToShardEventStreamMemberSubscribeToShardEvent)
+		if !isEvent {
+			t.Fatalf("unexpected event %T", e)
+		}
+		return v.Value, true
+	case <-timer.C:
+		t.Fatal("no event within 10s")
+	}
+	return types.SubscribeToShardEvent{}, false
+}
+
+func TestSubscribeToShardPushAndShardEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []kinesistest.Option
+	}{
+		// Kinesis serves SubscribeToShard over HTTP/2 only. Over HTTP/1.1 the Go transport can still be
+		// finishing the request body when the streamed answer arrives, and the SDK closing that body
+		// then kills the connection; so fan-out is tested over h2c and TLS h2.
+		{"h2c", nil},
+		{"tls-h2", []kinesistest.Option{kinesistest.TLS()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, c := start(t, tc.opts...)
+			hc := srv.HTTP2Client()
+			var protos protoRecorder
+			protos.next = hc.Transport
+			hc.Transport = &protos
+			fan := newClient(t, srv, hc)
+			ctx := ctxT(t)
+			sum := createStream(t, c, "fan", 1)
+			arn := registerConsumer(t, c, aws.ToString(sum.StreamDescriptionSummary.StreamARN), "app")
+			out, err := fan.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
+				StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}})
+			if err != nil {
+				t.Fatalf("SubscribeToShard: %v", err)
+			}
+			es := out.GetStream()
+			defer es.Close()
+			first, ok := nextEvent(t, es.Events())
+			if !ok || len(first.Records) != 0 || first.ContinuationSequenceNumber == nil {
+				t.Fatalf("first event = %+v, want empty with continuation", first)
+			}
+			_, err = fan.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
+				StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
+			wantCode(t, err, "ResourceInUseException")
+
+			putN(t, c, "fan", 3, func(i int) string { return fmt.Sprint(i) })
+			var got []string
+			var lastCont string
+			for len(got) < 3 {
+				e, ok := nextEvent(t, es.Events())
+				if !ok {
+					t.Fatalf("stream ended early: %v", es.Err())
+				}
+				for _, r := range e.Records {
+					got = append(got, string(r.Data))
+					lastCont = aws.ToString(r.SequenceNumber)
+				}
+				if len(e.Records) > 0 && aws.ToString(e.ContinuationSequenceNumber) != lastCont {
+					t.Errorf("continuation %s, want last record %s", aws.ToString(e.ContinuationSequenceNumber), lastCont)
+				}
+			}
+			if fmt.Sprint(got) != "[rec-0 rec-1 rec-2]" {
+				t.Errorf("pushed %v", got)
+			}
+			if _, err := c.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("fan"), ShardToSplit: aws.String("shardId-000000000000"),
+				NewStartingHashKey: aws.String("170141183460469231731687303715884105728")}); err != nil {
+				t.Fatalf("SplitShard: %v", err)
+			}
+			for {
+				e, ok := nextEvent(t, es.Events())
+				if !ok {
+					t.Fatalf("stream ended without a shard-end event: %v", es.Err())
+				}
+				if e.ContinuationSequenceNumber != nil {
+					continue // a heartbeat
+				}
+				if len(e.ChildShards) != 2 || aws.ToString(e.ChildShards[0].ShardId) != "shardId-000000000001" ||
+					fmt.Sprint(e.ChildShards[1].ParentShards) != "[shardId-000000000000]" {
+					t.Errorf("shard end event children = %+v", e.ChildShards)
+				}
+				break
+			}
+			if _, ok := nextEvent(t, es.Events()); ok {
+				t.Error("events after shard end")
+			}
+			if err := es.Err(); err != nil {
+				t.Errorf("stream error: %v", err)
+			}
+			if p := protos.get(); p != 2 {
+				t.Errorf("fan-out client spoke HTTP/%d, want 2", p)
+			}
+		})
+	}
+}
+
+func TestSubscriptionExpires(t *testing.T) {
+	srv, c := start(t, kinesistest.SubscriptionDuration(200*time.Millisecond))
+	c = newClient(t, srv, srv.HTTP2Client())
+	ctx := ctxT(t)
+	sum := createStream(t, c, "exp", 1)
+	arn := registerConsumer(t, c, aws.ToString(sum.StreamDescriptionSummary.StreamARN), "app")
+	in := &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
+		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}}
+	for round := range 2 {
+		out, err := c.SubscribeToShard(ctx, in)
+		if err != nil {
+			t.Fatalf("round %d: SubscribeToShard: %v", round, err)
+		}
+		es := out.GetStream()
+		var events int
+		for {
+			_, ok := nextEvent(t, es.Events())
+			if !ok {
+				break
+			}
+			events++
+		}
+		if err := es.Err(); err != nil || events == 0 {
+			t.Errorf("round %d: events=%d err=%v, want a clean end after some events", round, events, err)
+		}
+		es.Close()
+	}
+}
+
+// protoRecorder remembers the HTTP major version of the last answer.
+type protoRecorder struct {
+	next  http.RoundTripper
+	mu    sync.Mutex
+	major int
+}
+
+func (p *protoRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := p.next.RoundTrip(r)
+	if err == nil {
+		p.mu.Lock()
+		p.major = resp.ProtoMajor
+		p.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (p *protoRecorder) get() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.major
+}
+
+func TestCloseEndsSubscriptions(t *testing.T) {
+	srv, err := kinesistest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, srv, srv.HTTP2Client())
+	ctx := ctxT(t)
+	sum := createStream(t, c, "cl", 1)
+	arn := registerConsumer(t, c, aws.ToString(sum.StreamDescriptionSummary.StreamARN), "app")
+	out, err := c.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
+		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := out.GetStream()
+	defer es.Close()
+	nextEvent(t, es.Events())
+	done := make(chan error, 1)
+	go func() { done <- srv.Close() }()
+	timer := time.NewTimer(5 * time.Second)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		t.Fatal("Close did not return within 5s with a subscription open")
+	}
+	for {
+		if _, ok := nextEvent(t, es.Events()); !ok {
+			break
+		}
+	}
+}
