@@ -1,0 +1,56 @@
+# Shardwise developer targets. Integration suites run against local engines (kinesis-mock + dynalite,
+# see localstack-test/README.md); `make test` starts them, runs everything and always stops them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+GO ?= go
+ENGINES := localstack-test/engines.sh
+WITH_ENGINES := localstack-test/with-engines.sh
+TEST_FLAGS ?= -race -count=1 -timeout 15m
+FUZZTIME ?= 20s
+# Variables that point tests at engines; test-unit removes them so integration suites skip.
+ENGINE_VARS := AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KINESIS AWS_ENDPOINT_URL_DYNAMODB SHARDWISE_KINESIS_TLS_ENDPOINT
+
+.PHONY: all setup vet engines-up engines-down engines-status test test-unit bench fuzz demo
+
+all: test
+
+## setup: download Go modules and install the pinned local engines (npm ci)
+setup:
+	$(GO) mod download
+	cd localstack-test && npm ci --no-audit --no-fund
+
+vet:
+	$(GO) vet ./...
+
+## engines-up / engines-down: start or stop kinesis-mock and dynalite on 127.0.0.1
+engines-up:
+	$(ENGINES) start
+	@echo 'engines up; for your shell: eval "$$($(ENGINES) env)"'
+
+engines-down:
+	$(ENGINES) stop
+
+engines-status:
+	$(ENGINES) status
+
+## test: go vet, then every test (unit + integration, race detector) with the engines up
+test: vet
+	$(WITH_ENGINES) $(GO) test $(TEST_FLAGS) ./...
+
+## test-unit: unit tests only, no engines (integration suites skip)
+test-unit:
+	env $(addprefix -u ,$(ENGINE_VARS)) $(GO) test $(TEST_FLAGS) ./...
+
+## bench: aggregation benchmarks
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./aggregation/
+
+## fuzz: short fuzz runs of the aggregation decoder and round trip (FUZZTIME each, default 20s)
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDeaggregate$$' -fuzztime $(FUZZTIME) ./aggregation/
+	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./aggregation/
+
+## demo: end-to-end show on the local engines
+demo:
+	$(WITH_ENGINES) $(GO) run ./cmd/shardwise demo
