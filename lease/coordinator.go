@@ -1,0 +1,445 @@
+package lease
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// renewParallelism bounds concurrent renewals in one RenewAll.
+const renewParallelism = 16
+
+// A Coordinator holds this worker's leases: it renews them every RenewInterval, takes and steals leases
+// every TakeInterval (see planTakes in taker.go for the balancing rules), and serialises every write to a
+// held lease (renewal, checkpoint, release) so they never fail each other's counter condition.
+//
+// A KCL-style scheduler uses it like this:
+//
+//	c := lease.NewCoordinator(m)
+//	go c.Run(ctx)                   // or call RenewAll and TakeRound on its own timers
+//	for {
+//		select {
+//		case <-c.Changed():         // leases taken or lost: diff c.Held() against running consumers
+//		case <-ctx.Done():
+//		}
+//	}
+//	// consumers checkpoint through c.Checkpoint(ctx, shardID, seq, subSeq); ErrLeaseLost means stop.
+//	// graceful shutdown: c.StopTaking(); let consumers checkpoint; c.ReleaseAll(ctx); cancel Run's ctx.
+//
+// A lease is dropped from the held set (HookLeaseLost, Changed) when a write finds it taken, or when it
+// could not be renewed for the failover time: by then other workers may take it. Held never returns a
+// lease that has gone unrenewed for the failover time.
+//
+// A Coordinator is safe for concurrent use.
+type Coordinator struct {
+	m       *Manager
+	tracker *Tracker
+
+	mu       sync.Mutex // guards the fields below; never held across I/O or channel waits
+	held     map[string]*heldLease
+	released map[string]time.Time // keys this worker released recently: not retaken for a failover time
+	stopped  bool                 // StopTaking was called
+	running  bool
+
+	changed chan struct{} // cap 1: coalesced "held set changed" signal
+	trigger chan struct{} // cap 1: run a take round now
+	takeSem chan struct{} // cap 1: one take round at a time
+}
+
+type heldLease struct {
+	lease       Lease     // guarded by Coordinator.mu
+	lastRenewed time.Time // start of the last successful write; guarded by Coordinator.mu
+	sem         chan struct{}
+}
+
+// NewCoordinator returns a Coordinator for m's owner and table, configured by m's options. It starts
+// nothing; call Run, or RenewAll and TakeRound.
+func NewCoordinator(m *Manager) *Coordinator {
+	return &Coordinator{
+		m:        m,
+		tracker:  NewTracker(m.cfg.failover),
+		held:     map[string]*heldLease{},
+		released: map[string]time.Time{},
+		changed:  make(chan struct{}, 1),
+		trigger:  make(chan struct{}, 1),
+		takeSem:  make(chan struct{}, 1),
+	}
+}
+
+// Manager returns the Manager the Coordinator writes through.
+func (c *Coordinator) Manager() *Manager { return c.m }
+
+// Tracker returns the expiry view the take rounds feed (useful for status output and shard sync).
+func (c *Coordinator) Tracker() *Tracker { return c.tracker }
+
+// Run renews held leases every RenewInterval and runs a take round at once and then every TakeInterval
+// (or when Trigger is called), until ctx ends. It returns ctx's error after both loops have stopped. Run
+// does not release leases: cancelling ctx is the hard stop (others take the leases after the failover
+// time); see ReleaseAll for the graceful one. Only one Run may be active at a time.
+func (c *Coordinator) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.running {
+		c.mu.Unlock()
+		return errors.New("lease: Coordinator.Run called while running")
+	}
+	c.running = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.running = false
+		c.mu.Unlock()
+	}()
+
+	var wg sync.WaitGroup
+	wg.Go(func() { c.renewLoop(ctx) })
+	wg.Go(func() { c.takeLoop(ctx) })
+	wg.Wait()
+	return ctx.Err()
+}
+
+func (c *Coordinator) renewLoop(ctx context.Context) {
+	t := time.NewTicker(c.m.cfg.renewInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.RenewAll(ctx)
+	}
+}
+
+func (c *Coordinator) takeLoop(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-c.trigger:
+		}
+		_, _ = c.TakeRound(ctx) // failures are logged and reported to HookTakeRound
+		t.Reset(c.m.cfg.takeInterval)
+	}
+}
+
+// Trigger asks a running Run to start a take round now (for example after shard sync created leases). It
+// never blocks; triggers while a round is pending coalesce.
+func (c *Coordinator) Trigger() {
+	select {
+	case c.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Changed returns a channel that receives a value (coalesced) whenever the held set changes: a lease
+// taken, lost or released. Read Held after receiving.
+func (c *Coordinator) Changed() <-chan struct{} { return c.changed }
+
+func (c *Coordinator) signal() {
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Held returns copies of the leases this worker holds, sorted by key, leaving out any lease not renewed
+// within the failover time.
+func (c *Coordinator) Held() []Lease {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Lease, 0, len(c.held))
+	for _, h := range c.held {
+		if now.Sub(h.lastRenewed) <= c.m.cfg.failover {
+			out = append(out, h.lease.clone())
+		}
+	}
+	slices.SortFunc(out, func(a, b Lease) int { return cmp.Compare(a.Key, b.Key) })
+	return out
+}
+
+// Lease returns the current copy of a held lease, like Held.
+func (c *Coordinator) Lease(key string) (Lease, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h, ok := c.held[key]
+	if !ok || time.Since(h.lastRenewed) > c.m.cfg.failover {
+		return Lease{}, false
+	}
+	return h.lease.clone(), true
+}
+
+// StopTaking makes every later take round do nothing (the first step of a graceful shutdown). Renewals
+// and checkpoints go on.
+func (c *Coordinator) StopTaking() {
+	c.mu.Lock()
+	c.stopped = true
+	c.mu.Unlock()
+}
+
+func (c *Coordinator) takingStopped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopped
+}
+
+func acquire(ctx context.Context, sem chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// drop removes h from the held set (if still there) and reports the loss.
+func (c *Coordinator) drop(h *heldLease, cause error) {
+	c.mu.Lock()
+	key := h.lease.Key
+	if c.held[key] != h {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.held, key)
+	last := h.lease.clone()
+	c.mu.Unlock()
+	c.m.log.Info("lease lost", "lease_key", key, "err", cause)
+	c.m.hooks.onLost(LostEvent{Lease: last, Err: cause})
+	c.signal()
+}
+
+// RenewAll renews every held lease once, concurrently, each call bounded by RenewTimeout, and returns
+// when all are done. Leases found taken, or not renewed for the failover time, are dropped.
+func (c *Coordinator) RenewAll(ctx context.Context) {
+	now := time.Now()
+	var todo, stale []*heldLease
+	c.mu.Lock()
+	for _, h := range c.held {
+		if now.Sub(h.lastRenewed) > c.m.cfg.failover {
+			stale = append(stale, h)
+		} else {
+			todo = append(todo, h)
+		}
+	}
+	c.mu.Unlock()
+	for _, h := range stale {
+		c.drop(h, fmt.Errorf("lease: %q not renewed within the failover time %v: %w", h.lease.Key, c.m.cfg.failover, ErrLeaseLost))
+	}
+	var wg sync.WaitGroup
+	limit := make(chan struct{}, renewParallelism)
+	for _, h := range todo {
+		if acquire(ctx, limit) != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-limit }()
+			c.renewOne(ctx, h)
+		})
+	}
+	wg.Wait()
+}
+
+func (c *Coordinator) renewOne(ctx context.Context, h *heldLease) {
+	if acquire(ctx, h.sem) != nil {
+		return
+	}
+	defer func() { <-h.sem }()
+	c.mu.Lock()
+	l, last, ok := h.lease, h.lastRenewed, c.held[h.lease.Key] == h
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.m.cfg.renewTimeout)
+	start := time.Now()
+	nl, err := c.m.Renew(rctx, l)
+	cancel()
+	switch {
+	case err == nil:
+		c.mu.Lock()
+		h.lease, h.lastRenewed = nl, start
+		c.mu.Unlock()
+	case errors.Is(err, ErrLeaseLost):
+		c.drop(h, err)
+	case ctx.Err() != nil:
+		// shutting down: not the lease's fault
+	case time.Since(last) > c.m.cfg.failover:
+		c.drop(h, fmt.Errorf("lease: %q not renewed within the failover time: %w (last error: %v)", l.Key, ErrLeaseLost, err))
+	default:
+		c.m.log.Warn("lease renewal failed; will retry", "lease_key", l.Key, "err", err)
+	}
+}
+
+// withHeld runs write on the current copy of held lease key while no other write to it runs, and stores the
+// result. ErrLeaseLost drops the lease.
+func (c *Coordinator) withHeld(ctx context.Context, key string, write func(Lease) (Lease, error)) (Lease, error) {
+	c.mu.Lock()
+	h := c.held[key]
+	c.mu.Unlock()
+	if h == nil {
+		return Lease{}, fmt.Errorf("lease: %q is not held by %s: %w", key, c.m.owner, ErrLeaseLost)
+	}
+	if err := acquire(ctx, h.sem); err != nil {
+		return Lease{}, err
+	}
+	defer func() { <-h.sem }()
+	c.mu.Lock()
+	l, ok := h.lease, c.held[key] == h
+	c.mu.Unlock()
+	if !ok {
+		return Lease{}, fmt.Errorf("lease: %q is not held by %s: %w", key, c.m.owner, ErrLeaseLost)
+	}
+	start := time.Now()
+	nl, err := write(l)
+	switch {
+	case err == nil:
+		c.mu.Lock()
+		h.lease, h.lastRenewed = nl, start
+		c.mu.Unlock()
+	case errors.Is(err, ErrLeaseLost):
+		c.drop(h, err)
+	}
+	return nl, err
+}
+
+// Checkpoint is Manager.Checkpoint on the held lease key. ErrLeaseLost (also when the lease is not held)
+// means processing of the shard must stop.
+func (c *Coordinator) Checkpoint(ctx context.Context, key, seq string, subSeq int64) (Lease, error) {
+	return c.withHeld(ctx, key, func(l Lease) (Lease, error) { return c.m.Checkpoint(ctx, l, seq, subSeq) })
+}
+
+// PrepareCheckpoint is Manager.PrepareCheckpoint on the held lease key.
+func (c *Coordinator) PrepareCheckpoint(ctx context.Context, key, seq string, subSeq int64, state []byte) (Lease, error) {
+	return c.withHeld(ctx, key, func(l Lease) (Lease, error) {
+		return c.m.PrepareCheckpoint(ctx, l, seq, subSeq, state)
+	})
+}
+
+// CheckpointShardEnd is Manager.CheckpointShardEnd on the held lease key.
+func (c *Coordinator) CheckpointShardEnd(ctx context.Context, key string, children []string) (Lease, error) {
+	return c.withHeld(ctx, key, func(l Lease) (Lease, error) { return c.m.CheckpointShardEnd(ctx, l, children) })
+}
+
+// UpdateChildShards is Manager.UpdateChildShards on the held lease key.
+func (c *Coordinator) UpdateChildShards(ctx context.Context, key string, children []string) (Lease, error) {
+	return c.withHeld(ctx, key, func(l Lease) (Lease, error) { return c.m.UpdateChildShards(ctx, l, children) })
+}
+
+// Release gives up the held lease key (Manager.Release) so other workers take it in their next take round;
+// this worker does not take it back for a failover time. It returns ErrLeaseLost if the lease was not held.
+func (c *Coordinator) Release(ctx context.Context, key string) error {
+	var released *heldLease
+	_, err := c.withHeld(ctx, key, func(l Lease) (Lease, error) {
+		if err := c.m.Release(ctx, l); err != nil {
+			return Lease{}, err
+		}
+		c.mu.Lock()
+		released = c.held[key]
+		delete(c.held, key)
+		c.released[key] = time.Now()
+		c.mu.Unlock()
+		return l, nil
+	})
+	if err == nil && released != nil {
+		c.signal()
+	}
+	return err
+}
+
+// ReleaseAll stops taking (StopTaking), waits for a take round in progress, then releases every held
+// lease. Leases that turn out to be lost already are skipped; other failures are joined into the error.
+func (c *Coordinator) ReleaseAll(ctx context.Context) error {
+	c.StopTaking()
+	if err := acquire(ctx, c.takeSem); err != nil {
+		return err
+	}
+	<-c.takeSem // no round runs now, and none will take anything
+	var errs []error
+	for _, l := range c.Held() {
+		if err := c.Release(ctx, l.Key); err != nil && !errors.Is(err, ErrLeaseLost) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// TakeRound scans the table once, feeds the Tracker and takes what planTakes chooses: available leases
+// up to the target, then steals (see taker.go). It returns the leases taken. A lease another worker took
+// first is skipped silently; the error reports a failed scan. Rounds are serialised.
+func (c *Coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
+	if err := acquire(ctx, c.takeSem); err != nil {
+		return nil, err
+	}
+	defer func() { <-c.takeSem }()
+	if c.takingStopped() {
+		return nil, nil
+	}
+	start := time.Now()
+	rctx, cancel := context.WithTimeout(ctx, c.m.cfg.failover)
+	defer cancel()
+
+	ev := TakeRoundEvent{}
+	defer func() {
+		ev.Latency = time.Since(start)
+		c.m.hooks.onTakeRound(ev)
+	}()
+	leases, err := c.m.List(rctx)
+	if err != nil {
+		ev.Err = err
+		c.m.log.Warn("lease scan failed", "err", err)
+		return nil, err
+	}
+	c.tracker.Observe(leases)
+
+	c.mu.Lock()
+	skip := map[string]bool{}
+	for k, at := range c.released {
+		if start.Sub(at) > c.m.cfg.failover {
+			delete(c.released, k)
+		} else {
+			skip[k] = true
+		}
+	}
+	for k := range c.held {
+		skip[k] = true
+	}
+	c.mu.Unlock()
+
+	plan := planTakes(c.tracker.States(), c.m.owner, c.m.cfg.maxSteal, c.m.cfg.maxLeases, skip)
+	ev.Leases, ev.Workers, ev.Target, ev.Held, ev.Available = plan.leases, plan.workers, plan.target, plan.mine, plan.available
+	var taken []Lease
+	for _, cand := range plan.take {
+		if c.takingStopped() {
+			break
+		}
+		t0 := time.Now()
+		nl, err := c.m.Take(rctx, cand.lease)
+		if err != nil {
+			if !errors.Is(err, ErrConflict) {
+				c.m.log.Warn("lease take failed", "lease_key", cand.lease.Key, "err", err)
+			}
+			continue
+		}
+		c.mu.Lock()
+		c.held[nl.Key] = &heldLease{lease: nl, lastRenewed: t0, sem: make(chan struct{}, 1)}
+		c.mu.Unlock()
+		taken = append(taken, nl.clone())
+		ev.Taken++
+		if cand.reason == TakenStolen {
+			ev.Stolen++
+		}
+		c.m.log.Info("lease taken", "lease_key", nl.Key, "previous_owner", cand.lease.Owner, "reason", cand.reason.String())
+		c.m.hooks.onTaken(TakenEvent{Lease: nl.clone(), PreviousOwner: cand.lease.Owner, Reason: cand.reason})
+	}
+	if len(taken) > 0 {
+		c.signal()
+	}
+	return taken, nil
+}
