@@ -29,6 +29,10 @@ KINESIS_DIR=$HERE/node_modules/kinesis-local
 DYNALITE_CLI=$HERE/node_modules/dynalite/cli.js
 PROBE=$HERE/lib/probe.js
 PRELOAD=$HERE/lib/bind-loopback.js
+# Engines run in their own session when setsid exists, so a Ctrl-C meant for a later command in the
+# same terminal does not kill them behind engines.sh's back.
+DETACH=
+command -v setsid >/dev/null 2>&1 && DETACH=setsid
 
 log() { printf 'engines: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -105,7 +109,7 @@ start_kinesis() {
 			export "${d}_DURATION=$ENGINE_DELAY"
 		done
 		export NODE_OPTIONS="--require=$PRELOAD"
-		exec setsid node "$KINESIS_DIR/main.js" </dev/null >"$RUN_DIR/kinesis.log" 2>&1
+		exec $DETACH node "$KINESIS_DIR/main.js" </dev/null >"$RUN_DIR/kinesis.log" 2>&1
 	) &
 	echo $! >"$(pid_file kinesis)"
 	log "kinesis-mock starting (pid $!, http 127.0.0.1:$KINESIS_PORT, https 127.0.0.1:$KINESIS_TLS_PORT)"
@@ -119,7 +123,7 @@ start_dynamodb() {
 	(
 		cd "$HERE"
 		export NODE_OPTIONS="--require=$PRELOAD"
-		exec setsid node "$DYNALITE_CLI" --host 127.0.0.1 --port "$DYNAMODB_PORT" \
+		exec $DETACH node "$DYNALITE_CLI" --host 127.0.0.1 --port "$DYNAMODB_PORT" \
 			--createTableMs 100 --deleteTableMs 100 --updateTableMs 100 </dev/null >"$RUN_DIR/dynamodb.log" 2>&1
 	) &
 	echo $! >"$(pid_file dynamodb)"

@@ -100,7 +100,16 @@ func loopbackDial(d *net.Dialer) func(ctx context.Context, network, addr string)
 		if len(ips) == 0 {
 			return nil, fmt.Errorf("testenv: %s resolves to no address", host)
 		}
-		return d.DialContext(ctx, network, net.JoinHostPort(ips[0].IP.String(), port))
+		// "localhost" may resolve to ::1 first while the engine listens on 127.0.0.1 only: try each.
+		var lastErr error
+		for _, ip := range ips {
+			conn, err := d.DialContext(ctx, network, net.JoinHostPort(ip.IP.String(), port))
+			if err == nil {
+				return conn, nil
+			}
+			lastErr = err
+		}
+		return nil, lastErr
 	}
 }
 

@@ -2,10 +2,12 @@ package testenv
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -183,5 +185,63 @@ func TestInitialResponseShimTruncatedStream(t *testing.T) {
 	}
 	if !bytes.Equal(got, record[:len(record)-3]) {
 		t.Errorf("truncated stream served %d bytes, want the %d bytes received", len(got), len(record)-3)
+	}
+}
+
+// recordingTB stands in for *testing.T around Endpoint: Skipf and Fatalf record the outcome and end
+// the calling goroutine like the real ones do.
+type recordingTB struct {
+	testing.TB
+	skipped, failed bool
+	msg             string
+}
+
+func (r *recordingTB) Helper() {}
+func (r *recordingTB) Skipf(format string, args ...any) {
+	r.skipped, r.msg = true, fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+func (r *recordingTB) Fatalf(format string, args ...any) {
+	r.failed, r.msg = true, fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestEndpointGate(t *testing.T) {
+	tests := []struct {
+		name, specific, global string
+		want                   string // "skip", "fail" or the endpoint returned
+	}{
+		{"unset skips", "", "", "skip"},
+		{"service variable", "http://127.0.0.1:4568", "", "http://127.0.0.1:4568"},
+		{"global variable", "", "http://localhost:4566", "http://localhost:4566"},
+		{"service variable wins", "http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:1"},
+		{"remote host fails", "https://kinesis.us-east-1.amazonaws.com", "", "fail"},
+		{"remote global fails", "", "http://192.0.2.7:4566", "fail"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("AWS_ENDPOINT_URL_KINESIS", tt.specific)
+			t.Setenv("AWS_ENDPOINT_URL", tt.global)
+			rec := &recordingTB{TB: t}
+			var got string
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				got = Endpoint(rec, "kinesis")
+			}()
+			<-done
+			switch {
+			case rec.skipped:
+				got = "skip"
+				if !strings.Contains(rec.msg, "make test") {
+					t.Errorf("skip message %q lacks the how-to", rec.msg)
+				}
+			case rec.failed:
+				got = "fail"
+			}
+			if got != tt.want {
+				t.Errorf("Endpoint = %q (%s), want %q", got, rec.msg, tt.want)
+			}
+		})
 	}
 }
