@@ -60,7 +60,9 @@ type shardLimits struct {
 func (l *shardLimits) admitWrite(n int, now time.Time) bool {
 	l.writeBytes.refill(shardWriteBytesPerSec, now)
 	l.writeRecords.refill(shardWriteRecordsPerSec, now)
-	if l.writeRecords.tokens < 1 || l.writeBytes.tokens < float64(n) {
+	// A record larger than a second's budget (up to 10 MiB) passes on a full bucket and drives it
+	// negative, so the shard then rests until it has paid for it.
+	if l.writeRecords.tokens < 1 || l.writeBytes.tokens < min(float64(n), shardWriteBytesPerSec) {
 		return false
 	}
 	l.writeRecords.tokens--

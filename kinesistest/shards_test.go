@@ -3,8 +3,8 @@ package kinesistest_test
 import (
 	"fmt"
 	"math/big"
-	"sort"
 	"slices"
+	"sort"
 	"testing"
 	"time"
 
