@@ -1,0 +1,261 @@
+package fakeaws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+)
+
+func newTable(t *testing.T, d *DynamoDB) {
+	t.Helper()
+	_, err := d.CreateTable(context.Background(), &dynamodb.CreateTableInput{
+		TableName:            aws.String("tbl"),
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("k"), KeyType: types.KeyTypeHash}},
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("k"), AttributeType: types.ScalarAttributeTypeS}},
+		BillingMode:          types.BillingModePayPerRequest,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func n(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
+
+func TestConditionSemantics(t *testing.T) {
+	item := map[string]types.AttributeValue{"k": s("a"), "c": n("5"), "o": s("w1"), "ss": &types.AttributeValueMemberSS{Value: []string{"x", "y"}}}
+	tests := []struct {
+		cond   string
+		values map[string]types.AttributeValue
+		want   bool
+	}{
+		{"c = :v", map[string]types.AttributeValue{":v": n("5")}, true},
+		{"c = :v", map[string]types.AttributeValue{":v": n("5.0")}, true}, // numbers compare by value
+		{"c = :v", map[string]types.AttributeValue{":v": s("5")}, false},  // different types never equal
+		{"c < :v", map[string]types.AttributeValue{":v": n("10")}, true},  // numeric, not lexicographic
+		{"o = :v AND c = :w", map[string]types.AttributeValue{":v": s("w1"), ":w": n("4")}, false},
+		{"o = :v OR c = :w", map[string]types.AttributeValue{":v": s("w1"), ":w": n("4")}, true},
+		{"NOT (o = :v)", map[string]types.AttributeValue{":v": s("w1")}, false},
+		{"missing = :v", map[string]types.AttributeValue{":v": s("w1")}, false},
+		{"missing <> :v", map[string]types.AttributeValue{":v": s("w1")}, true},
+		{"attribute_exists(o)", nil, true},
+		{"attribute_not_exists(o)", nil, false},
+		{"attribute_not_exists(missing)", nil, true},
+		{"begins_with(o, :p)", map[string]types.AttributeValue{":p": s("w")}, true},
+		{"ss = :v", map[string]types.AttributeValue{":v": &types.AttributeValueMemberSS{Value: []string{"y", "x"}}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cond, func(t *testing.T) {
+			x := newExprCtx(nil, tt.values)
+			c, err := parseCondition(tt.cond, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c(item); got != tt.want {
+				t.Errorf("%s = %v, want %v", tt.cond, got, tt.want)
+			}
+		})
+	}
+}
+
+func isValidation(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "ValidationException"
+}
+
+func TestConditionalWrites(t *testing.T) {
+	ctx := context.Background()
+	d := NewDynamoDB()
+	newTable(t, d)
+	put := func(cond string, names map[string]string) error {
+		_, err := d.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String("tbl"), Item: map[string]types.AttributeValue{"k": s("a"), "c": n("0")},
+			ConditionExpression: aws.String(cond), ExpressionAttributeNames: names,
+		})
+		return err
+	}
+	if err := put("attribute_not_exists(#k)", map[string]string{"#k": "k"}); err != nil {
+		t.Fatal(err)
+	}
+	err := put("attribute_not_exists(#k)", map[string]string{"#k": "k"})
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) {
+		t.Fatalf("second create: %v, want ConditionalCheckFailedException", err)
+	}
+	var oe *smithy.OperationError
+	if !errors.As(err, &oe) || oe.Operation() != "PutItem" {
+		t.Errorf("error %v is not wrapped in an OperationError like the SDK's", err)
+	}
+	if err := put("attribute_not_exists(#k)", map[string]string{"#k": "k", "#unused": "x"}); !isValidation(err) {
+		t.Errorf("unused name: %v, want ValidationException", err)
+	}
+	if err := put("attribute_not_exists(#nope)", nil); !isValidation(err) {
+		t.Errorf("undefined name: %v, want ValidationException", err)
+	}
+
+	upd := func(cond, update string, values map[string]types.AttributeValue) (*dynamodb.UpdateItemOutput, error) {
+		in := &dynamodb.UpdateItemInput{
+			TableName: aws.String("tbl"), Key: map[string]types.AttributeValue{"k": s("a")},
+			UpdateExpression: aws.String(update), ExpressionAttributeValues: values, ReturnValues: types.ReturnValueAllNew,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}
+		if cond != "" {
+			in.ConditionExpression = aws.String(cond)
+		}
+		return d.UpdateItem(ctx, in)
+	}
+	out, err := upd("c = :c", "SET c = c + :one, o = :o ADD sw :one", map[string]types.AttributeValue{":c": n("0"), ":one": n("1"), ":o": s("w")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.Attributes["c"].(*types.AttributeValueMemberN).Value; got != "1" {
+		t.Errorf("counter = %s, want 1", got)
+	}
+	if got := out.Attributes["sw"].(*types.AttributeValueMemberN).Value; got != "1" {
+		t.Errorf("ADD on a missing number = %s, want 1", got)
+	}
+	_, err = upd("c = :c", "SET c = :c", map[string]types.AttributeValue{":c": n("0")})
+	if !errors.As(err, &ccf) {
+		t.Fatalf("stale counter: %v, want ConditionalCheckFailedException", err)
+	}
+	if ccf.Item["c"].(*types.AttributeValueMemberN).Value != "1" {
+		t.Errorf("ReturnValuesOnConditionCheckFailure ALL_OLD returned %v", ccf.Item)
+	}
+	if _, err := upd("", "REMOVE o, sw", nil); err != nil {
+		t.Fatal(err)
+	}
+	if it := d.Item("tbl", "a"); it["o"] != nil || it["sw"] != nil || it["c"] == nil {
+		t.Errorf("after REMOVE: %v", it)
+	}
+	if _, err := upd("", "SET k = :v", map[string]types.AttributeValue{":v": s("b")}); !isValidation(err) {
+		t.Errorf("updating the key: %v, want ValidationException", err)
+	}
+	if _, err := upd("", "SET x = missing + :one", map[string]types.AttributeValue{":one": n("1")}); !isValidation(err) {
+		t.Errorf("arithmetic on a missing attribute: %v, want ValidationException", err)
+	}
+	if _, err := upd("", "SET x = :e", map[string]types.AttributeValue{":e": &types.AttributeValueMemberSS{}}); !isValidation(err) {
+		t.Errorf("empty string set: %v, want ValidationException", err)
+	}
+	// UpdateItem creates a missing item when the condition allows it, as DynamoDB does.
+	if _, err := d.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String("tbl"), Key: map[string]types.AttributeValue{"k": s("new")},
+		UpdateExpression: aws.String("SET c = :one"), ExpressionAttributeValues: map[string]types.AttributeValue{":one": n("1")},
+	}); err != nil || d.Item("tbl", "new") == nil {
+		t.Errorf("upsert: %v, item %v", err, d.Item("tbl", "new"))
+	}
+	// ...but never when the condition references a missing attribute's value.
+	_, err = d.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String("tbl"), Key: map[string]types.AttributeValue{"k": s("other")},
+		ConditionExpression: aws.String("c = :z"),
+		UpdateExpression:    aws.String("SET c = :one"), ExpressionAttributeValues: map[string]types.AttributeValue{":one": n("1"), ":z": n("0")},
+	})
+	if !errors.As(err, &ccf) || d.Item("tbl", "other") != nil {
+		t.Errorf("conditional update of a missing item: %v", err)
+	}
+}
+
+func TestScanPaginationAndFaults(t *testing.T) {
+	ctx := context.Background()
+	d := NewDynamoDB()
+	d.ScanPageSize = 3
+	newTable(t, d)
+	for i := range 10 {
+		if _, err := d.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("tbl"), Item: map[string]types.AttributeValue{"k": s(fmt.Sprintf("k%02d", i))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	in := &dynamodb.ScanInput{TableName: aws.String("tbl")}
+	pages := 0
+	for {
+		out, err := d.Scan(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, it := range out.Items {
+			got = append(got, it["k"].(*types.AttributeValueMemberS).Value)
+		}
+		if out.LastEvaluatedKey == nil {
+			break
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+	if len(got) != 10 || pages != 4 || got[0] != "k00" || got[9] != "k09" {
+		t.Errorf("scan got %v in %d pages", got, pages)
+	}
+
+	boom := errors.New("boom")
+	d.SetFaults(func(c Call) error {
+		if c.Op == "GetItem" && c.Key == "k01" {
+			return boom
+		}
+		return nil
+	}, func(c Call) error {
+		if c.Op == "DeleteItem" {
+			return boom // applied, but the caller sees a failure
+		}
+		return nil
+	})
+	key := func(k string) map[string]types.AttributeValue { return map[string]types.AttributeValue{"k": s(k)} }
+	if _, err := d.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("tbl"), Key: key("k01")}); !errors.Is(err, boom) {
+		t.Errorf("before fault: %v", err)
+	}
+	if _, err := d.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String("tbl"), Key: key("k02")}); !errors.Is(err, boom) {
+		t.Errorf("after fault: %v", err)
+	}
+	if d.Item("tbl", "k02") != nil {
+		t.Error("after fault: the delete was not applied")
+	}
+	if d.Calls("GetItem") != 1 || d.Calls("Scan") != 4 {
+		t.Errorf("calls: GetItem %d, Scan %d", d.Calls("GetItem"), d.Calls("Scan"))
+	}
+}
+
+func TestCreateDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := NewDynamoDB()
+		d.CreateDelay = time.Second
+		newTable(t, d)
+		desc := func() types.TableStatus {
+			out, err := d.DescribeTable(context.Background(), &dynamodb.DescribeTableInput{TableName: aws.String("tbl")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out.Table.TableStatus
+		}
+		if st := desc(); st != types.TableStatusCreating {
+			t.Errorf("status = %s, want CREATING", st)
+		}
+		_, err := d.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String("tbl"), Key: map[string]types.AttributeValue{"k": s("a")}})
+		var rnf *types.ResourceNotFoundException
+		if !errors.As(err, &rnf) {
+			t.Errorf("GetItem on a CREATING table: %v, want ResourceNotFoundException", err)
+		}
+		time.Sleep(time.Second)
+		if st := desc(); st != types.TableStatusActive {
+			t.Errorf("status = %s, want ACTIVE", st)
+		}
+		newTableErr := func() error {
+			_, err := d.CreateTable(context.Background(), &dynamodb.CreateTableInput{
+				TableName:            aws.String("tbl"),
+				KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("k"), KeyType: types.KeyTypeHash}},
+				AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("k"), AttributeType: types.ScalarAttributeTypeS}},
+				BillingMode:          types.BillingModePayPerRequest,
+			})
+			return err
+		}
+		var riu *types.ResourceInUseException
+		if err := newTableErr(); !errors.As(err, &riu) {
+			t.Errorf("second CreateTable: %v, want ResourceInUseException", err)
+		}
+	})
+}

@@ -1,0 +1,74 @@
+package lease_test
+
+import (
+	"sync"
+
+	"github.com/shardwise/shardwise/lease"
+)
+
+// recorder implements every hook and keeps what it saw.
+type recorder struct {
+	mu          sync.Mutex
+	renews      []lease.RenewEvent
+	taken       []lease.TakenEvent
+	lost        []lease.LostEvent
+	released    []lease.Lease
+	checkpoints []lease.CheckpointEvent
+	rounds      []lease.TakeRoundEvent
+}
+
+var (
+	_ lease.HookRenew         = (*recorder)(nil)
+	_ lease.HookLeaseTaken    = (*recorder)(nil)
+	_ lease.HookLeaseLost     = (*recorder)(nil)
+	_ lease.HookLeaseReleased = (*recorder)(nil)
+	_ lease.HookCheckpoint    = (*recorder)(nil)
+	_ lease.HookTakeRound     = (*recorder)(nil)
+)
+
+func (r *recorder) OnRenew(e lease.RenewEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.renews = append(r.renews, e)
+}
+
+func (r *recorder) OnLeaseTaken(e lease.TakenEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.taken = append(r.taken, e)
+}
+
+func (r *recorder) OnLeaseLost(e lease.LostEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lost = append(r.lost, e)
+}
+
+func (r *recorder) OnLeaseReleased(l lease.Lease) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.released = append(r.released, l)
+}
+
+func (r *recorder) OnCheckpoint(e lease.CheckpointEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.checkpoints = append(r.checkpoints, e)
+}
+
+func (r *recorder) OnTakeRound(e lease.TakeRoundEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rounds = append(r.rounds, e)
+}
+
+func (r *recorder) counts() (taken, stolen, lost int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.taken {
+		if e.Reason == lease.TakenStolen {
+			stolen++
+		}
+	}
+	return len(r.taken), stolen, len(r.lost)
+}
