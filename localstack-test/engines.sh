@@ -156,6 +156,7 @@ cmd_start() {
 	start_kinesis
 	start_dynamodb
 	wait_ready kinesis wait-kinesis "$KINESIS_PORT" || rc=1
+	((rc != 0)) || wait_ready kinesis wait-port "$KINESIS_TLS_PORT" || rc=1
 	wait_ready dynamodb wait-dynamodb "$DYNAMODB_PORT" || rc=1
 	if ((rc != 0)); then
 		cmd_stop

@@ -5,6 +5,8 @@
 //   node probe.js wait-kinesis PORT PID TIMEOUT_MS
 //   node probe.js wait-dynamodb PORT PID TIMEOUT_MS
 //                                      poll until the engine answers; exit 1 if PID dies or time runs out
+//   node probe.js wait-port PORT PID TIMEOUT_MS
+//                                      poll until 127.0.0.1:PORT accepts a TCP connection (the TLS port)
 //   node probe.js ping-kinesis PORT / ping-dynamodb PORT
 //                                      one attempt; exit 0 if it answers
 const net = require('net');
@@ -51,6 +53,15 @@ function request(kind) {
   });
 }
 
+function connect() {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port, timeout: 2000 });
+    sock.once('connect', () => { sock.destroy(); resolve(true); });
+    sock.once('timeout', () => { sock.destroy(); resolve(false); });
+    sock.once('error', () => resolve(false));
+  });
+}
+
 function alive(pid) {
   try {
     process.kill(pid, 0);
@@ -64,13 +75,14 @@ async function wait(kind) {
   const pid = Number(pidArg);
   const deadline = Date.now() + Number(timeoutArg || 60000);
   for (;;) {
-    if (await request(kind)) process.exit(0);
+    if (await (kind === 'port' ? connect() : request(kind))) process.exit(0);
     if (!alive(pid)) {
       console.error(`${kind} engine (pid ${pid}) exited before answering`);
       process.exit(1);
     }
     if (Date.now() > deadline) {
-      console.error(`${kind} engine did not answer on 127.0.0.1:${port} within ${timeoutArg} ms`);
+      const what = kind === 'port' ? 'nothing accepted connections' : `${kind} engine did not answer`;
+      console.error(`${what} on 127.0.0.1:${port} within ${timeoutArg} ms`);
       process.exit(1);
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -81,6 +93,7 @@ switch (cmd) {
   case 'free': free(); break;
   case 'wait-kinesis': wait('kinesis'); break;
   case 'wait-dynamodb': wait('dynamodb'); break;
+  case 'wait-port': wait('port'); break;
   case 'ping-kinesis': request('kinesis').then((ok) => process.exit(ok ? 0 : 1)); break;
   case 'ping-dynamodb': request('dynamodb').then((ok) => process.exit(ok ? 0 : 1)); break;
   default:
