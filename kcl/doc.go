@@ -1,0 +1,86 @@
+// Package kcl is a Kinesis consumer library for fleets of workers, compatible with the Java KCL's lease
+// table (package lease): each shard is leased to one worker at a time, progress is checkpointed in the
+// lease, and workers on many hosts coordinate only through DynamoDB.
+//
+// # Usage
+//
+//	m, _ := lease.NewManager(dynamoClient, "my-app", hostname+"-"+randomSuffix)
+//	_ = m.EnsureTable(ctx)
+//	w, _ := kcl.NewWorker(kinesisClient, m, "my-stream", func(shardID string) kcl.RecordProcessor {
+//		return &myProcessor{}
+//	}, kcl.StartAt(kcl.TrimHorizon))
+//	go func() { <-sigterm; _ = w.Shutdown(context.Background()) }()
+//	err := w.Run(ctx) // kcl.ErrWorkerClosed after Shutdown
+//
+// A processor receives each shard's records in order (ProcessRecords) and checkpoints with
+// in.Checkpointer.Checkpoint(ctx, rec.Position), typically after its batch is durable elsewhere.
+//
+// # Processing rules
+//
+//   - A child shard starts only after every parent shard reached ShardEnd (a split has one parent, a merge
+//     two), so records of one partition key are processed in order across resharding.
+//   - At the end of a shard the processor gets Shutdown(ShardEnded); once it returns nil the worker writes
+//     the ShardEnd checkpoint itself (the Java KCL's "must checkpoint at shard end" cannot be forgotten)
+//     and creates the children's leases. An error from Shutdown(ShardEnded) is retried after a backoff.
+//   - An error from ProcessRecords delivers the same batch again after a backoff; records are never
+//     skipped. Initialize errors are retried the same way.
+//   - Records are deaggregated (KPL) with sub-sequence numbers, decompressed (Shardwise zstd frame, see
+//     package compression), and user records whose hash key lies outside the shard's hash key range are
+//     dropped one by one (HookRecordsFiltered), never the whole aggregate. A record carrying the
+//     aggregation magic that fails its checksum or parse is delivered as one plain record (Warn log,
+//     HookCorruptRecord), as the Java KCL does.
+//   - A shard resumes AT its checkpointed sequence number and skips user records at or below the
+//     checkpointed sub-sequence number. Checkpoints are validated: not before the stored checkpoint, not
+//     after the last delivered record (ErrInvalidPosition); after the lease is gone, ErrLeaseLost.
+//   - Lease renewal runs on its own goroutine, independent of processing: a slow processor does not lose
+//     its lease. Writes to one lease (renewals, checkpoints) are serialised so each carries the latest
+//     lease counter.
+//   - Enhanced fan-out (when it lands, behind the same retrieval seam as polling): subscriptions are
+//     renewed before their 5-minute expiry, every event stream is closed, and ResourceInUseException on
+//     re-subscribe backs off.
+//
+// # Leases and the fleet
+//
+// Every take interval a worker lists the lease table and takes leases up to its fair share,
+// ceil(unfinished leases / live workers): unowned and expired leases first (expiry is judged on this
+// worker's monotonic clock: a counter unchanged for the failover time), then up to
+// MaxLeasesToStealAtOnce from workers above the share. Shard sync (creating leases for new shards, see
+// lineage.go for the rules) runs on every worker at start, then periodically on one worker only: the
+// owner of the smallest-keyed live lease. The same worker deletes finished leases once all their children
+// have leases that progressed. The worker finishing a shard creates its children's leases at once.
+//
+// # Polling
+//
+// One goroutine per shard calls GetRecords (MaxRecordsPerPoll, default 10,000) every PollInterval
+// (default 1s), or every 200 ms while behind the tip, so a shard never exceeds 5 calls per second; at
+// most Prefetch batches (default 3) wait for the processor. Throttling backs off exponentially (up to
+// 5 s); an expired iterator is replaced by one AFTER the last fetched record.
+//
+// # Shutdown
+//
+// Worker.Shutdown(ctx) is graceful: no new leases, in-flight batches finish, processors get
+// Shutdown(Requested) with a Checkpointer, leases are released so other workers take them in their next
+// take round instead of after the failover time. Cancelling Run's context is the hard stop: processors get
+// Shutdown(LeaseLost) and cannot checkpoint; leases expire. Run and Shutdown return only after every
+// goroutine of the worker exited.
+//
+// # Concurrency
+//
+// A Worker is safe for concurrent use. Each processor is called from one goroutine; different shards run
+// concurrently. Hooks and the ProcessorFactory run on worker goroutines and must not block or call back
+// into the Worker.
+//
+// # Defaults
+//
+//	StartAt               TrimHorizon
+//	PollInterval          1s (minimum 200ms)
+//	MaxRecordsPerPoll     10000
+//	Prefetch              3 batches per shard
+//	ShardSyncInterval     1m
+//	ParentPollInterval    1s
+//	RenewInterval         failover/3 (failover: lease.Failover, default 10s)
+//	TakeInterval          2 × failover
+//	MaxLeasesPerWorker    unlimited
+//	MaxLeasesToStealAtOnce 2
+//	WithLogger            discard
+package kcl

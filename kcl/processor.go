@@ -1,0 +1,111 @@
+package kcl
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// A Record is one user record as a processor receives it: deaggregated (a KPL aggregate yields one Record
+// per user record, with its own partition key and sub-sequence number), decompressed (Shardwise zstd
+// frame) and inside the shard's hash key range.
+type Record struct {
+	PartitionKey string
+	// ExplicitHashKey is the user record's explicit hash key from a KPL aggregate; "" for plain records
+	// (GetRecords does not return the explicit hash key of plain records).
+	ExplicitHashKey string
+	// Data is the payload. It is only valid during the ProcessRecords call: copy it to keep it.
+	Data               []byte
+	ApproximateArrival time.Time
+	// Position is the record's sequence number and sub-sequence number; pass it to Checkpointer.Checkpoint.
+	Position Position
+	// Aggregated reports whether the record came out of a KPL aggregate.
+	Aggregated bool
+}
+
+// A RecordProcessor processes the records of one shard. The worker creates one per shard lease it holds
+// (through the ProcessorFactory) and calls it from one goroutine: Initialize once, ProcessRecords for each
+// batch in order, then Shutdown once. Different shards' processors run concurrently.
+type RecordProcessor interface {
+	// Initialize is called before the first batch. An error is retried after a backoff.
+	Initialize(ctx context.Context, in InitializeInput) error
+	// ProcessRecords handles one batch. An error makes the worker deliver the same batch again after a
+	// backoff; records are never skipped. ctx is cancelled when the lease is lost or the worker stops hard.
+	ProcessRecords(ctx context.Context, in ProcessRecordsInput) error
+	// Shutdown is called once at the end: see ShutdownReason. For ShardEnded an error is retried after a
+	// backoff, and the worker writes the ShardEnd checkpoint itself once Shutdown returns nil.
+	Shutdown(ctx context.Context, in ShutdownInput) error
+}
+
+// ProcessorFactory makes the processor for a shard. It is called on worker goroutines, possibly
+// concurrently, and must not block.
+type ProcessorFactory func(shardID string) RecordProcessor
+
+// InitializeInput describes where processing of a shard starts.
+type InitializeInput struct {
+	ShardID string
+	// Start is the stored checkpoint (processing resumes just after it), or the initial position
+	// (TrimHorizon, Latest, AtTimestamp) for a shard never checkpointed.
+	Start Position
+	// PendingCheckpoint is a checkpoint prepared but not committed by a previous owner (nil if none),
+	// with the application state stored with it.
+	PendingCheckpoint      *Position
+	PendingCheckpointState []byte
+}
+
+// ProcessRecordsInput is one batch of records of a shard.
+type ProcessRecordsInput struct {
+	ShardID string
+	// Records are in shard order; never empty.
+	Records []Record
+	// MillisBehindLatest is how far the batch is behind the tip of the shard, as GetRecords reported.
+	MillisBehindLatest int64
+	// Checkpointer records progress; it is valid until Shutdown returns. The worker passes a
+	// *ShardCheckpointer, which also checkpoints the last delivered record and prepares checkpoints.
+	Checkpointer Checkpointer
+}
+
+// ShutdownReason says why a processor is shut down.
+type ShutdownReason int
+
+const (
+	// LeaseLost: another worker took the lease, renewals failed for the failover time, or the worker's
+	// Run context was cancelled. The processor cannot checkpoint (Checkpointer is nil); the next owner
+	// resumes after the last stored checkpoint.
+	LeaseLost ShutdownReason = iota + 1
+	// ShardEnded: every record of the closed shard was delivered. Once Shutdown returns nil the worker
+	// checkpoints ShardEnd itself, which lets the child shards start.
+	ShardEnded
+	// Requested: Worker.Shutdown was called. The processor may checkpoint; the worker then releases the
+	// lease so another worker takes it at once.
+	Requested
+)
+
+func (r ShutdownReason) String() string {
+	switch r {
+	case LeaseLost:
+		return "LeaseLost"
+	case ShardEnded:
+		return "ShardEnded"
+	case Requested:
+		return "Requested"
+	}
+	return fmt.Sprintf("ShutdownReason(%d)", int(r))
+}
+
+// ShutdownInput is passed to RecordProcessor.Shutdown.
+type ShutdownInput struct {
+	ShardID string
+	Reason  ShutdownReason
+	// Checkpointer is nil for LeaseLost.
+	Checkpointer Checkpointer
+}
+
+// A Checkpointer records how far a shard was processed. It has one method so processors are trivial to
+// test with a fake; the worker's implementation is *ShardCheckpointer.
+type Checkpointer interface {
+	// Checkpoint stores pos (processed up to and including that record) in the lease table. It returns
+	// ErrInvalidPosition for a position before the stored checkpoint or after the last delivered record,
+	// and ErrLeaseLost once the lease is gone. ctx bounds the DynamoDB write.
+	Checkpoint(ctx context.Context, pos Position) error
+}
