@@ -130,27 +130,54 @@ func (s *Server) CertPEM() []byte { return s.certPEM }
 
 // Client returns a new HTTP client for the server: it trusts the certificate under [TLS] (and speaks
 // HTTP/2 there), and is a plain HTTP/1.1 client otherwise. Give it to the SDK as its HTTPClient.
+//
+// The client also works around a race between the AWS SDK and net/http that a fast local server
+// exposes: the SDK closes a request body as soon as the answer arrives, and if the transport is still
+// making its final read of that body, the read fails and the connection, with the answer on it, is
+// torn down ("use of closed network connection"). The client hides the body's WriteTo method so that
+// read ends in a clean io.EOF.
 func (s *Server) Client() *http.Client {
+	return &http.Client{Transport: bodyGuard{s.transport(false)}}
+}
+
+// HTTP2Client returns a new HTTP client that speaks HTTP/2 to the server: h2 under [TLS], h2c (prior
+// knowledge) otherwise. Use it for SubscribeToShard, which Kinesis serves over HTTP/2 only. It has
+// the same workaround as [Server.Client].
+func (s *Server) HTTP2Client() *http.Client {
+	return &http.Client{Transport: bodyGuard{s.transport(true)}}
+}
+
+func (s *Server) transport(h2 bool) *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	if s.pool != nil {
 		tr.TLSClientConfig = &tls.Config{RootCAs: s.pool, MinVersion: tls.VersionTLS12}
 		tr.ForceAttemptHTTP2 = true
-	}
-	return &http.Client{Transport: tr}
-}
-
-// HTTP2Client returns a new HTTP client that speaks HTTP/2 to the server: h2 under [TLS], h2c (prior
-// knowledge) otherwise. Use it for SubscribeToShard, which Kinesis serves over HTTP/2 only.
-func (s *Server) HTTP2Client() *http.Client {
-	hc := s.Client()
-	if s.pool == nil {
+	} else if h2 {
 		var p http.Protocols
 		p.SetUnencryptedHTTP2(true)
-		hc.Transport.(*http.Transport).Protocols = &p
+		tr.Protocols = &p
 	}
-	return hc
+	return tr
 }
+
+// bodyGuard passes requests on with their body reduced to Read and Close (see [Server.Client]).
+type bodyGuard struct{ next http.RoundTripper }
+
+func (g bodyGuard) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r2 := new(http.Request)
+		*r2 = *r
+		r2.Body = readCloser{r.Body}
+		r = r2
+	}
+	return g.next.RoundTrip(r)
+}
+
+type readCloser struct{ rc io.ReadCloser }
+
+func (b readCloser) Read(p []byte) (int, error) { return b.rc.Read(p) }
+func (b readCloser) Close() error               { return b.rc.Close() }
 
 // Close stops the server: it ends open subscriptions, closes the listener and connections and waits
 // for every request goroutine to return. It is idempotent.

@@ -120,9 +120,15 @@ func TestMissingStreamErrors(t *testing.T) {
 	ctx := ctxT(t)
 	name := aws.String("nope")
 	calls := map[string]func() error{
-		"DescribeStream":        func() error { _, err := c.DescribeStream(ctx, &kinesis.DescribeStreamInput{StreamName: name}); return err },
-		"DescribeStreamSummary": func() error { _, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: name}); return err },
-		"ListShards":            func() error { _, err := c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: name}); return err },
+		"DescribeStream": func() error {
+			_, err := c.DescribeStream(ctx, &kinesis.DescribeStreamInput{StreamName: name})
+			return err
+		},
+		"DescribeStreamSummary": func() error {
+			_, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: name})
+			return err
+		},
+		"ListShards": func() error { _, err := c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: name}); return err },
 		"PutRecord": func() error {
 			_, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: name, PartitionKey: aws.String("k"), Data: []byte("x")})
 			return err

@@ -1,0 +1,81 @@
+package kinesistest_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+)
+
+// batch returns 500 entries of 100 bytes with distinct partition keys.
+func batch() []types.PutRecordsRequestEntry {
+	e := make([]types.PutRecordsRequestEntry, 500)
+	data := make([]byte, 100)
+	for i := range data {
+		data[i] = byte('a' + i%26)
+	}
+	for i := range e {
+		e[i] = types.PutRecordsRequestEntry{Data: data, PartitionKey: aws.String(fmt.Sprintf("key-%d", i))}
+	}
+	return e
+}
+
+// BenchmarkPutRecords measures ingest through the stock SDK client over loopback HTTP/1.1: each
+// operation is one PutRecords call of 500 records of 100 bytes, from 4 concurrent writers.
+func BenchmarkPutRecords(b *testing.B) {
+	_, c := start(b)
+	createStream(b, c, "bench", 4)
+	entries := batch()
+	ctx := context.Background()
+	b.SetParallelism(2) // 2 x GOMAXPROCS writers
+	b.ResetTimer()
+	begin := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			out, err := c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("bench"), Records: entries})
+			if err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
+				b.Errorf("PutRecords: %v", err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*500)/time.Since(begin).Seconds(), "records/s")
+}
+
+// BenchmarkGetRecords measures draining a shard with GetRecords (up to 10,000 records of 100 bytes
+// per call) through the stock SDK client.
+func BenchmarkGetRecords(b *testing.B) {
+	_, c := start(b)
+	createStream(b, c, "drain", 1)
+	entries := batch()
+	ctx := context.Background()
+	const stored = 100_000
+	for range stored / 500 {
+		if _, err := c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("drain"), Records: entries}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	records := 0
+	begin := time.Now()
+	var it *string
+	for range b.N {
+		if it == nil {
+			it = iterator(b, c, "drain", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, "")
+		}
+		out, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it})
+		if err != nil {
+			b.Fatal(err)
+		}
+		records += len(out.Records)
+		it = out.NextShardIterator
+		if len(out.Records) == 0 {
+			it = nil
+		}
+	}
+	b.ReportMetric(float64(records)/time.Since(begin).Seconds(), "records/s")
+}
