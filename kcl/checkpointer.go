@@ -14,8 +14,9 @@ import (
 // use; writes to the lease are serialised with the worker's renewals.
 type ShardCheckpointer struct {
 	shardID string
-	h       *held
-	leases  *lease.Manager
+	coord   *lease.Coordinator
+	onLost  func()        // cancels the shard consumer
+	sem     chan struct{} // one slot: validation and write of one checkpoint at a time
 
 	mu            sync.Mutex
 	stored        Position // the checkpoint in the table (a sentinel or a record position)
@@ -24,8 +25,24 @@ type ShardCheckpointer struct {
 	ended         bool // the ShardEnd checkpoint is written
 }
 
-func newCheckpointer(shardID string, h *held, m *lease.Manager, stored Position) *ShardCheckpointer {
-	return &ShardCheckpointer{shardID: shardID, h: h, leases: m, stored: stored}
+func newCheckpointer(shardID string, coord *lease.Coordinator, onLost func(), stored Position) *ShardCheckpointer {
+	return &ShardCheckpointer{shardID: shardID, coord: coord, onLost: onLost, sem: make(chan struct{}, 1), stored: stored}
+}
+
+// locked runs fn with the checkpoint slot held (a channel, so waits are durable under synctest); an
+// ErrLeaseLost from fn stops the shard consumer.
+func (cp *ShardCheckpointer) locked(ctx context.Context, fn func() error) error {
+	select {
+	case cp.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-cp.sem }()
+	err := fn()
+	if isLeaseLost(err) {
+		cp.onLost()
+	}
+	return err
 }
 
 // Checkpoint stores pos: the shard is processed up to and including that record. pos must not be before
@@ -93,36 +110,35 @@ func (cp *ShardCheckpointer) write(ctx context.Context, pos Position, state []by
 	}
 	// Validate inside the lease's write slot, so concurrent checkpoints cannot pass validation in one
 	// order and write in the other (which could move the checkpoint backwards).
-	return cp.h.do(ctx, func(l lease.Lease) (lease.Lease, error) {
+	return cp.locked(ctx, func() error {
 		cp.mu.Lock()
 		stored, last, delivered, ended := cp.stored, cp.lastDelivered, cp.delivered, cp.ended
 		cp.mu.Unlock()
 		switch {
 		case ended:
-			return l, fmt.Errorf("kcl: checkpoint %s at %v: %w: the shard ended", cp.shardID, pos, ErrInvalidPosition)
+			return fmt.Errorf("kcl: checkpoint %s at %v: %w: the shard ended", cp.shardID, pos, ErrInvalidPosition)
 		case !delivered || comparePositions(pos, last) > 0:
-			return l, fmt.Errorf("kcl: checkpoint %s at %v: %w: after the last delivered record %v", cp.shardID, pos, ErrInvalidPosition, last)
+			return fmt.Errorf("kcl: checkpoint %s at %v: %w: after the last delivered record %v", cp.shardID, pos, ErrInvalidPosition, last)
 		case !stored.IsSentinel() && stored.SequenceNumber != "" && comparePositions(pos, stored) < 0:
-			return l, fmt.Errorf("kcl: checkpoint %s at %v: %w: before the stored checkpoint %v", cp.shardID, pos, ErrInvalidPosition, stored)
+			return fmt.Errorf("kcl: checkpoint %s at %v: %w: before the stored checkpoint %v", cp.shardID, pos, ErrInvalidPosition, stored)
 		case !prepare && pos == stored:
-			return l, nil
+			return nil
 		}
-		var nl lease.Lease
 		var err error
 		if prepare {
-			nl, err = cp.leases.PrepareCheckpoint(ctx, l, pos.SequenceNumber, int64(pos.SubSequenceNumber), state)
+			_, err = cp.coord.PrepareCheckpoint(ctx, cp.shardID, pos.SequenceNumber, int64(pos.SubSequenceNumber), state)
 		} else {
-			nl, err = cp.leases.Checkpoint(ctx, l, pos.SequenceNumber, int64(pos.SubSequenceNumber))
+			_, err = cp.coord.Checkpoint(ctx, cp.shardID, pos.SequenceNumber, int64(pos.SubSequenceNumber))
 		}
 		if err != nil {
-			return l, err
+			return err
 		}
 		if !prepare {
 			cp.mu.Lock()
 			cp.stored = pos
 			cp.mu.Unlock()
 		}
-		return nl, nil
+		return nil
 	})
 }
 
@@ -137,11 +153,14 @@ func (cp *ShardCheckpointer) setDelivered(pos Position) {
 
 // checkpointShardEnd writes ShardEnd with the children; after it every Checkpoint is a no-op or invalid.
 func (cp *ShardCheckpointer) checkpointShardEnd(ctx context.Context, children []string) error {
-	err := cp.h.do(ctx, func(l lease.Lease) (lease.Lease, error) {
+	err := cp.locked(ctx, func() error {
+		var err error
 		if len(children) == 0 {
-			return cp.leases.Checkpoint(ctx, l, lease.ShardEnd, 0)
+			_, err = cp.coord.Checkpoint(ctx, cp.shardID, lease.ShardEnd, 0)
+		} else {
+			_, err = cp.coord.CheckpointShardEnd(ctx, cp.shardID, children)
 		}
-		return cp.leases.CheckpointShardEnd(ctx, l, children)
+		return err
 	})
 	if err == nil {
 		cp.mu.Lock()

@@ -35,10 +35,6 @@ type config struct {
 	shardSyncInterval  time.Duration
 	parentPollInterval time.Duration
 	maxThrottleBackoff time.Duration
-	renewInterval      time.Duration // 0: failover/3
-	takeInterval       time.Duration // 0: 2 × failover
-	maxLeases          int
-	maxSteal           int
 	retryBackoff       time.Duration // first delay of processor retries (ProcessRecords, Initialize, Shutdown)
 	logger             *slog.Logger
 	hooks              []Hook
@@ -53,7 +49,6 @@ func defaultConfig() config {
 		shardSyncInterval:  DefaultShardSyncInterval,
 		parentPollInterval: DefaultParentPollInterval,
 		maxThrottleBackoff: DefaultMaxThrottleBackoff,
-		maxSteal:           DefaultMaxLeasesToStealAtOnce,
 		retryBackoff:       100 * time.Millisecond,
 		logger:             slog.New(slog.DiscardHandler),
 	}
@@ -91,26 +86,6 @@ func ParentPollInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.parentPollInterval = d })
 }
 
-// RenewInterval sets how often the worker renews its leases; it must be shorter than the failover time
-// of the lease.Manager. Overrides the default failover/3 (KCL).
-func RenewInterval(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.renewInterval = d })
-}
-
-// TakeInterval sets how often the worker scans the lease table to take unowned and expired leases and to
-// steal toward a fair share. A dead worker's shards move within failover + TakeInterval of its last
-// renewal; a released lease within one TakeInterval. Overrides the default 2 × failover (the KCL take
-// cycle); set it to the renew interval for fast failover at the price of a table scan per interval.
-func TakeInterval(d time.Duration) Option { return optionFunc(func(c *config) { c.takeInterval = d }) }
-
-// MaxLeasesPerWorker caps the shards this worker holds. Overrides the default: unlimited (KCL
-// maxLeasesForWorker).
-func MaxLeasesPerWorker(n int) Option { return optionFunc(func(c *config) { c.maxLeases = n }) }
-
-// MaxLeasesToStealAtOnce caps the leases one take round steals from workers above their fair share.
-// Overrides the default 2 (the Java KCL's 1 makes a joining worker need a take cycle per lease).
-func MaxLeasesToStealAtOnce(n int) Option { return optionFunc(func(c *config) { c.maxSteal = n }) }
-
 // WithLogger sets the logger. Lifecycle events (lease taken/lost/released, shard ended, start/stop) are
 // logged at Info, throttling, retries and corrupt records at Warn, batches at Debug; record data is never
 // logged. Overrides the default: a logger that discards everything.
@@ -127,14 +102,8 @@ func withRetryBackoff(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.retryBackoff = d })
 }
 
-func (c *config) validate(failover time.Duration) error {
+func (c *config) validate() error {
 	switch {
-	case c.renewInterval <= 0 || c.renewInterval >= failover:
-		return fmt.Errorf("%w: RenewInterval %v must be in (0, failover %v)", ErrInvalidConfig, c.renewInterval, failover)
-	case c.takeInterval <= 0:
-		return fmt.Errorf("%w: TakeInterval %v must be positive", ErrInvalidConfig, c.takeInterval)
-	case c.maxLeases < 0 || c.maxSteal < 0:
-		return fmt.Errorf("%w: MaxLeasesPerWorker %d and MaxLeasesToStealAtOnce %d must not be negative", ErrInvalidConfig, c.maxLeases, c.maxSteal)
 	case c.start != TrimHorizon && c.start != Latest &&
 		!(c.start.SequenceNumber == lease.AtTimestamp && !c.start.timestamp.IsZero()):
 		return fmt.Errorf("%w: StartAt(%v): want TrimHorizon, Latest or AtTimestamp(t)", ErrInvalidConfig, c.start)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/shardwise/shardwise/aggregation"
@@ -23,8 +24,11 @@ import (
 type shardConsumer struct {
 	w       *Worker
 	shardID string
-	h       *held
+	lease   lease.Lease // the copy the consumer started from
 	log     *slog.Logger
+
+	lostMu  sync.Mutex
+	lostErr error // why the lease was lost; guarded by lostMu
 
 	ctx    context.Context // cancelled when the lease is lost or the worker stops hard
 	cancel context.CancelFunc
@@ -37,6 +41,16 @@ type shardConsumer struct {
 }
 
 func (c *shardConsumer) requestShutdown() { c.stopFetch() }
+
+// markLost stops the consumer because the lease is gone.
+func (c *shardConsumer) markLost(err error) {
+	c.lostMu.Lock()
+	if c.lostErr == nil {
+		c.lostErr = err
+	}
+	c.lostMu.Unlock()
+	c.cancel()
+}
 
 func (c *shardConsumer) requested() bool { return c.fetchCtx.Err() != nil && c.ctx.Err() == nil }
 
@@ -55,18 +69,7 @@ func (c *shardConsumer) sleep(d time.Duration) bool {
 func (c *shardConsumer) run() {
 	defer close(c.done)
 	defer c.cancel()
-	l, err := c.h.snapshot(c.ctx)
-	if err != nil {
-		c.lost(nil, err)
-		return
-	}
-	if l.Finished() { // nothing to process: make sure the children have leases, then give it back
-		if infos, err := c.w.childShards(c.ctx, l.Key, nil); err == nil {
-			_ = c.w.createChildLeases(c.ctx, infos)
-		}
-		c.release()
-		return
-	}
+	l := c.lease
 	if !c.waitForParents(l) {
 		if c.requested() {
 			c.release()
@@ -86,7 +89,7 @@ func (c *shardConsumer) run() {
 		c.finish(proc, nil)
 		return
 	}
-	cp := newCheckpointer(c.shardID, c.h, c.w.leases, start)
+	cp := newCheckpointer(c.shardID, c.w.coord, func() { c.markLost(lease.ErrLeaseLost) }, start)
 	conv := &converter{shardID: c.shardID, dec: c.w.decoder, hooks: c.w.hooks, log: c.log}
 	if l.StartingHashKey != "" {
 		if r, err := aggregation.ParseHashRange(l.StartingHashKey, l.EndingHashKey); err == nil {
@@ -200,11 +203,7 @@ func (c *shardConsumer) shardEnd(proc RecordProcessor, cp *ShardCheckpointer, b 
 		return
 	}
 	if !c.retry("ShardEnd checkpoint", func() error {
-		err := cp.checkpointShardEnd(c.ctx, childIDs(children))
-		if isLeaseLost(err) {
-			c.cancel()
-		}
-		return err
+		return cp.checkpointShardEnd(c.ctx, childIDs(children))
 	}) {
 		c.finishAfterShutdown()
 		return
@@ -215,7 +214,9 @@ func (c *shardConsumer) shardEnd(proc RecordProcessor, cp *ShardCheckpointer, b 
 		c.finishAfterShutdown()
 		return
 	}
-	c.release()
+	c.w.coord.Trigger() // take the children now rather than a take interval later
+	// The finished lease stays held (as in the Java KCL) until shard sync deletes it; no consumer runs
+	// for it. A Worker.Shutdown releases it with the rest.
 }
 
 // finish shuts the processor down: Requested (with the checkpointer) when Worker.Shutdown asked and the
@@ -246,8 +247,10 @@ func (c *shardConsumer) finishAfterShutdown() {
 // lost tells the processor (if any) that the lease is gone; its context is detached from the cancelled
 // one and bounded, so the processor can clean up but not hang the worker.
 func (c *shardConsumer) lost(proc RecordProcessor, cause error) {
-	err := c.h.lostErr
-	if !c.h.isLost() {
+	c.lostMu.Lock()
+	err := c.lostErr
+	c.lostMu.Unlock()
+	if err == nil {
 		err = cause
 	}
 	c.w.hooks.onLost(c.shardID, err)
@@ -263,21 +266,15 @@ func (c *shardConsumer) lost(proc RecordProcessor, cause error) {
 
 // release gives the lease back so another worker takes it at once (and marks it no longer held here).
 func (c *shardConsumer) release() {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), c.w.renewTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), c.w.releaseTimeout)
 	defer cancel()
-	err := c.h.do(ctx, func(l lease.Lease) (lease.Lease, error) {
-		return l, c.w.leases.Release(ctx, l)
-	})
-	c.h.markLost(errReleased)
+	err := c.w.coord.Release(ctx, c.shardID)
 	if err != nil && !isLeaseLost(err) {
 		c.log.LogAttrs(ctx, slog.LevelWarn, "lease release failed; it expires after the failover time", slog.Any("err", err))
 		return
 	}
 	c.log.LogAttrs(ctx, slog.LevelInfo, "lease released")
 }
-
-// errReleased marks a lease given up on purpose (not reported as lost).
-var errReleased = errors.New("kcl: lease released")
 
 // waitForParents blocks until every parent lease is finished (checkpoint ShardEnd) or deleted; false
 // when the consumer must stop first.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -20,21 +19,21 @@ import (
 type Worker struct {
 	kc           KinesisAPI
 	leases       *lease.Manager
+	coord        *lease.Coordinator
 	stream       string
 	newProcessor ProcessorFactory
 	cfg          config
 	hooks        *hooks
 	log          *slog.Logger
 	decoder      *compression.Decoder
-	tracker      *lease.Tracker
 
-	failover, renewTimeout time.Duration
+	failover, releaseTimeout time.Duration
 
 	mu        sync.Mutex
 	consumers map[string]*shardConsumer // running shard consumers by shard ID; guarded by mu
 	started   bool                      // guarded by mu
+	draining  bool                      // Shutdown called: start no consumer; guarded by mu
 	runCtx    context.Context           // Run's context, parent of the consumers'; guarded by mu
-	draining  bool                      // Shutdown called: take nothing more; guarded by mu
 	wg        sync.WaitGroup            // shard consumer goroutines
 
 	shutdownOnce sync.Once
@@ -43,9 +42,10 @@ type Worker struct {
 }
 
 // NewWorker returns a Worker for stream that keeps its leases and checkpoints through leases (whose
-// owner ID identifies this worker in the fleet and whose failover time sets the lease timing) and makes a
-// processor per shard with newProcessor. Options and their defaults are in options.go. The lease table
-// must exist (lease.Manager.EnsureTable). NewWorker makes no calls.
+// owner ID identifies this worker in the fleet and whose options set the lease timing: Failover,
+// RenewInterval, TakeInterval, MaxLeasesForWorker, MaxLeasesToStealAtOnce) and makes a processor per
+// shard with newProcessor. Options and their defaults are in options.go. The lease table must exist
+// (lease.Manager.EnsureTable). NewWorker makes no calls.
 func NewWorker(kc KinesisAPI, leases *lease.Manager, stream string, newProcessor ProcessorFactory, opts ...Option) (*Worker, error) {
 	switch {
 	case kc == nil:
@@ -64,14 +64,7 @@ func NewWorker(kc KinesisAPI, leases *lease.Manager, stream string, newProcessor
 		}
 		o.apply(&cfg)
 	}
-	failover := leases.Failover()
-	if cfg.renewInterval == 0 {
-		cfg.renewInterval = failover / 3
-	}
-	if cfg.takeInterval == 0 {
-		cfg.takeInterval = 2 * failover
-	}
-	if err := cfg.validate(failover); err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	h, err := newHooks(cfg.hooks)
@@ -83,10 +76,10 @@ func NewWorker(kc KinesisAPI, leases *lease.Manager, stream string, newProcessor
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return &Worker{
-		kc: kc, leases: leases, stream: stream, newProcessor: newProcessor, cfg: cfg, hooks: h,
+		kc: kc, leases: leases, coord: lease.NewCoordinator(leases), stream: stream,
+		newProcessor: newProcessor, cfg: cfg, hooks: h,
 		log:     cfg.logger.With("stream", stream, "owner", leases.Owner()),
-		decoder: dec, tracker: lease.NewTracker(failover),
-		failover: failover, renewTimeout: failover / 4,
+		decoder: dec, failover: leases.Failover(), releaseTimeout: leases.Failover() / 4,
 		consumers:  map[string]*shardConsumer{},
 		shutdownCh: make(chan struct{}), runDone: make(chan struct{}),
 	}, nil
@@ -103,6 +96,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return ErrWorkerClosed
 	}
 	w.started = true
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w.runCtx = ctx
 	w.mu.Unlock()
 	defer close(w.runDone)
 	select {
@@ -111,34 +107,48 @@ func (w *Worker) Run(ctx context.Context) error {
 	default:
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w.mu.Lock()
-	w.runCtx = ctx
-	w.mu.Unlock()
-	// Lease takes and shard syncs stop at Shutdown; renewals go on until every consumer released.
-	takeCtx, stopTaking := context.WithCancel(ctx)
-	defer stopTaking()
-	renewCtx, stopRenewing := context.WithCancel(ctx)
-	defer stopRenewing()
+	// The coordinator renews until every consumer has released its lease (graceful) or ctx ends (hard).
+	coordCtx, stopCoord := context.WithCancel(ctx)
+	defer stopCoord()
+	syncCtx, stopSync := context.WithCancel(ctx)
+	defer stopSync()
 	var loops sync.WaitGroup
 	loops.Add(2)
-	go func() { defer loops.Done(); w.renewLoop(renewCtx) }()
-	go func() { defer loops.Done(); w.takeLoop(takeCtx) }()
+	go func() { defer loops.Done(); _ = w.coord.Run(coordCtx) }()
+	go func() { defer loops.Done(); w.syncLoop(syncCtx) }()
 	w.log.LogAttrs(ctx, slog.LevelInfo, "worker started")
 
 	var err error
-	select {
-	case <-w.shutdownCh:
-		err = ErrWorkerClosed
-		stopTaking()
-		w.requestAll()
-	case <-ctx.Done():
-		err = ctx.Err()
+	for err == nil {
+		select {
+		case <-w.coord.Changed():
+			w.reconcile()
+		case <-w.shutdownCh:
+			err = ErrWorkerClosed
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
 	}
-	w.wg.Wait() // consumers: released (graceful) or told LeaseLost (hard)
-	stopTaking()
-	stopRenewing()
+	stopSync()
+	if err == ErrWorkerClosed {
+		w.coord.StopTaking()
+		w.mu.Lock()
+		w.draining = true
+		for _, c := range w.consumers {
+			c.requestShutdown()
+		}
+		w.mu.Unlock()
+	}
+	w.wg.Wait() // consumers: shut down and released (graceful) or told LeaseLost (hard)
+	if err == ErrWorkerClosed {
+		// Finished (SHARD_END) leases have no consumer; give them back too.
+		rctx, rcancel := context.WithTimeout(ctx, w.failover)
+		if rerr := w.coord.ReleaseAll(rctx); rerr != nil && ctx.Err() == nil {
+			w.log.LogAttrs(rctx, slog.LevelWarn, "releasing leases failed", slog.Any("err", rerr))
+		}
+		rcancel()
+	}
+	stopCoord()
 	loops.Wait()
 	w.hooks.onCurrent(0)
 	w.log.LogAttrs(context.Background(), slog.LevelInfo, "worker stopped", slog.Any("err", err))
@@ -152,14 +162,11 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) Shutdown(ctx context.Context) error {
 	w.shutdownOnce.Do(func() {
 		w.mu.Lock()
-		w.draining = true
 		started := w.started
+		w.started, w.draining = true, true
 		w.mu.Unlock()
 		close(w.shutdownCh)
 		if !started {
-			w.mu.Lock()
-			w.started = true // Run will return ErrWorkerClosed at once
-			w.mu.Unlock()
 			close(w.runDone)
 		}
 	})
@@ -171,148 +178,103 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Shards returns the IDs of the shards this worker currently holds leases for, sorted.
+// Shards returns the IDs of the shards this worker holds leases for (finished shards awaiting cleanup
+// included), sorted.
 func (w *Worker) Shards() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make([]string, 0, len(w.consumers))
-	for id := range w.consumers {
-		out = append(out, id)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (w *Worker) stopping() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.draining
-}
-
-func (w *Worker) heldLeases() []*held {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make([]*held, 0, len(w.consumers))
-	for _, c := range w.consumers {
-		out = append(out, c.h)
+	held := w.coord.Held()
+	out := make([]string, 0, len(held))
+	for _, l := range held {
+		out = append(out, l.Key)
 	}
 	return out
 }
 
-func (w *Worker) runningKeys() map[string]struct{} {
+// reconcile starts a consumer for every held, unfinished lease without one and stops the consumers whose
+// lease is no longer held.
+func (w *Worker) reconcile() {
+	held := w.coord.Held()
+	keys := make(map[string]bool, len(held))
+	for _, l := range held {
+		keys[l.Key] = true
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make(map[string]struct{}, len(w.consumers))
-	for id := range w.consumers {
-		out[id] = struct{}{}
+	for key, c := range w.consumers {
+		if !keys[key] {
+			c.markLost(lease.ErrLeaseLost)
+		}
 	}
-	return out
+	if w.draining || w.runCtx.Err() != nil {
+		return
+	}
+	for _, l := range held {
+		if _, running := w.consumers[l.Key]; running || l.Finished() {
+			continue
+		}
+		w.startConsumerLocked(l)
+	}
+	w.hooks.onCurrent(len(w.consumers))
 }
 
-func (w *Worker) requestAll() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, c := range w.consumers {
-		c.requestShutdown()
-	}
-}
-
-// startConsumer starts the shard consumer of a lease just taken; false when the worker is shutting down.
-// Consumers are children of the Run context captured by takeLoop (runCtx).
-func (w *Worker) startConsumer(l lease.Lease) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.draining || w.runCtx == nil || w.runCtx.Err() != nil {
-		return false
-	}
-	if _, dup := w.consumers[l.Key]; dup {
-		return true
-	}
+// startConsumerLocked starts the shard consumer of a held lease. w.mu is held.
+func (w *Worker) startConsumerLocked(l lease.Lease) {
 	ctx, cancel := context.WithCancel(w.runCtx)
 	fetchCtx, stopFetch := context.WithCancel(ctx)
 	c := &shardConsumer{
-		w: w, shardID: l.Key, log: w.log.With("shard_id", l.Key),
+		w: w, shardID: l.Key, lease: l, log: w.log.With("shard_id", l.Key),
 		ctx: ctx, cancel: cancel, fetchCtx: fetchCtx, stopFetch: stopFetch,
 		done:        make(chan struct{}),
 		retryPolicy: backoff.Policy{Base: w.cfg.retryBackoff, Max: 10 * time.Second},
 	}
-	c.h = newHeld(l, func(error) { cancel() })
 	w.consumers[l.Key] = c
-	n := len(w.consumers)
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
 		defer stopFetch()
 		c.run()
 		w.mu.Lock()
-		delete(w.consumers, l.Key)
+		if w.consumers[l.Key] == c {
+			delete(w.consumers, l.Key)
+		}
 		n := len(w.consumers)
 		w.mu.Unlock()
 		w.hooks.onCurrent(n)
 	}()
-	w.hooks.onCurrent(n)
-	return true
 }
 
-func (w *Worker) renewLoop(ctx context.Context) {
-	t := time.NewTicker(w.cfg.renewInterval)
+// syncLoop runs shard sync at start (retried until it succeeds, so a fleet starting on an empty table
+// creates the leases, each exactly once thanks to conditional creates) and then every ShardSyncInterval
+// when this worker is the leader (isLeader), with lease cleanup.
+func (w *Worker) syncLoop(ctx context.Context) {
+	t := time.NewTimer(0)
 	defer t.Stop()
+	synced, failures := false, 0
 	for {
 		select {
+		case <-ctx.Done():
+			return
 		case <-t.C:
-			w.renewAll(ctx)
-		case <-ctx.Done():
-			return
 		}
-	}
-}
-
-// takeLoop runs a take round every take interval and a shard sync at start and then every shard sync
-// interval when this worker is the leader (isLeader). The first shard sync is retried until it succeeds,
-// so a fleet starting on an empty table creates the leases (each exactly once: conditional creates).
-func (w *Worker) takeLoop(ctx context.Context) {
-	take := time.NewTimer(0)
-	defer take.Stop()
-	sync := time.NewTimer(0)
-	defer sync.Stop()
-	synced, syncFailures := false, 0
-	var listed []lease.Lease
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-take.C:
-			all, err := w.takeRound(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				w.log.LogAttrs(ctx, slog.LevelWarn, "take round failed", slog.Any("err", err))
-			} else {
-				listed = all
-			}
-			take.Reset(w.cfg.takeInterval)
-		case <-sync.C:
-			leader := !synced || isLeader(listed, w.tracker, w.leases.Owner())
-			if leader {
-				n, err := w.syncShards(ctx, synced)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					d := backoff.Policy{Base: time.Second, Max: w.cfg.shardSyncInterval}.Delay(syncFailures)
-					syncFailures++
-					w.log.LogAttrs(ctx, slog.LevelWarn, "shard sync failed", slog.Any("err", err), slog.Duration("retry_in", d))
-					sync.Reset(d)
-					continue
-				}
-				if n > 0 && !synced { // new leases: take them now rather than a take interval later
-					take.Reset(0)
-				}
-				synced, syncFailures = true, 0
-			}
-			sync.Reset(w.cfg.shardSyncInterval)
+		if synced && !isLeader(w.coord.Tracker().States(), w.leases.Owner()) {
+			t.Reset(w.cfg.shardSyncInterval)
+			continue
 		}
+		n, err := w.syncShards(ctx, synced)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d := backoff.Policy{Base: time.Second, Max: w.cfg.shardSyncInterval}.Delay(failures)
+			failures++
+			w.log.LogAttrs(ctx, slog.LevelWarn, "shard sync failed", slog.Any("err", err), slog.Duration("retry_in", d))
+			t.Reset(d)
+			continue
+		}
+		if n > 0 {
+			w.coord.Trigger() // take the new leases now rather than a take interval later
+		}
+		synced, failures = true, 0
+		t.Reset(w.cfg.shardSyncInterval)
 	}
 }
 
