@@ -1,6 +1,7 @@
 package lease_test
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/shardwise/shardwise/lease"
@@ -71,4 +72,28 @@ func (r *recorder) counts() (taken, stolen, lost int) {
 		}
 	}
 	return len(r.taken), stolen, len(r.lost)
+}
+
+func (r *recorder) lostEvents() []lease.LostEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.lost)
+}
+
+func (r *recorder) takenEvents() []lease.TakenEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.taken)
+}
+
+func (r *recorder) renewCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.renews)
+}
+
+func (r *recorder) releasedCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.released)
 }
