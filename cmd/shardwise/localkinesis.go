@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/shardwise/shardwise/kinesistest"
+)
+
+// defaultLocalKinesisAddr avoids 4567, the default port of both kinesis-mock and dynalite.
+const defaultLocalKinesisAddr = "127.0.0.1:4568"
+
+// runLocalKinesis serves a kinesistest server until ctx ends (SIGINT/SIGTERM in main). It prints the
+// endpoint URL on stdout, alone on its line, once the server accepts connections.
+func runLocalKinesis(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("local-kinesis", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: shardwise local-kinesis [flags]\n\nServes an in-process Kinesis endpoint (the kinesistest package) until SIGINT or SIGTERM,\nprinting its URL on stdout when ready. Point clients at it with AWS_ENDPOINT_URL_KINESIS.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	addr := fs.String("addr", defaultLocalKinesisAddr, "`host:port` to listen on; port 0 picks a free one")
+	allowRemote := fs.Bool("allow-non-loopback", false, "allow a non-loopback --addr (the server has no authentication)")
+	limits := fs.Bool("enforce-limits", false, "throttle and reject like Kinesis: per-shard write and read rates, PutRecords entry count and size, record size")
+	maxReq := fs.Int("max-request-bytes", 5<<20, "PutRecords request size limit under --enforce-limits")
+	faultRate := fs.Float64("fault-rate", 0, "fraction `F` of calls (and of PutRecords entries) failing with InternalFailure, 500, 503, slow answers or connection resets")
+	faultSeed := fs.Uint64("fault-seed", 0, "random seed for --fault-rate (0: random)")
+	subDur := fs.Duration("subscription-duration", 5*time.Minute, "how long a SubscribeToShard stream lasts")
+	iterTTL := fs.Duration("iterator-ttl", 5*time.Minute, "how long a shard iterator stays valid")
+	useTLS := fs.Bool("tls", false, "serve HTTPS (h2 and HTTP/1.1) with a fresh self-signed certificate")
+	caFile := fs.String("ca-file", "", "with --tls, write the certificate (PEM) to this `file` for AWS_CA_BUNDLE")
+	region := fs.String("region", "us-east-1", "region in the ARNs the server makes")
+	verbose := fs.Bool("v", false, "log every call to stderr")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("%v: %w", err, errCLIUsage)
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("local-kinesis takes no arguments, got %q: %w", fs.Args(), errCLIUsage)
+	}
+	if *caFile != "" && !*useTLS {
+		return fmt.Errorf("--ca-file needs --tls: %w", errCLIUsage)
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	opts := []kinesistest.Option{
+		kinesistest.Addr(*addr),
+		kinesistest.MaxRequestBytes(*maxReq),
+		kinesistest.SubscriptionDuration(*subDur),
+		kinesistest.IteratorTTL(*iterTTL),
+		kinesistest.Region(*region),
+		kinesistest.WithLogger(slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))),
+	}
+	if *allowRemote {
+		opts = append(opts, kinesistest.AllowNonLoopback())
+	}
+	if *limits {
+		opts = append(opts, kinesistest.EnforceLimits())
+	}
+	if *faultRate != 0 {
+		opts = append(opts, kinesistest.Faults(kinesistest.FaultConfig{Rate: *faultRate, Seed: *faultSeed}))
+	}
+	if *useTLS {
+		opts = append(opts, kinesistest.TLS())
+	}
+	srv, err := kinesistest.NewServer(opts...)
+	if err != nil {
+		return err
+	}
+	if *caFile != "" {
+		if err := os.WriteFile(*caFile, srv.CertPEM(), 0o644); err != nil {
+			srv.Close()
+			return fmt.Errorf("writing --ca-file: %w", err)
+		}
+	}
+	if _, err := fmt.Fprintln(stdout, srv.URL()); err != nil {
+		srv.Close()
+		return err
+	}
+	<-ctx.Done()
+	return srv.Close()
+}
