@@ -56,8 +56,8 @@ func RenewInterval(d time.Duration) Option {
 }
 
 // TakeInterval sets how often the Coordinator scans the table and takes or steals leases. A shorter
-// interval finds dead workers sooner (a worker's death is noticed at most Failover + TakeInterval after
-// its last renewal, see [Tracker]) at the price of a table scan per interval. Overrides the default
+// interval finds dead workers sooner (their leases are taken at most Failover + 2 × TakeInterval after
+// their last renewal, see [Tracker]) at the price of one table scan per interval. Overrides the default
 // 2 × Failover (the Java KCL's take cycle).
 func TakeInterval(d time.Duration) Option { return optionFunc(func(c *config) { c.takeInterval = d }) }
 
