@@ -13,8 +13,9 @@ import (
 	"github.com/shardwise/shardwise/kinesistest"
 )
 
-// defaultLocalKinesisAddr avoids 4567, the default port of both kinesis-mock and dynalite.
-const defaultLocalKinesisAddr = "127.0.0.1:4568"
+// defaultLocalKinesisAddr avoids the ports of kinesis-mock and dynalite (their defaults, 4567, and
+// 4568-4570 used by localstack-test/engines.sh) and LocalStack's 4566.
+const defaultLocalKinesisAddr = "127.0.0.1:4575"
 
 // runLocalKinesis serves a kinesistest server until ctx ends (SIGINT/SIGTERM in main). It prints the
 // endpoint URL on stdout, alone on its line, once the server accepts connections.

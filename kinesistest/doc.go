@@ -1,0 +1,105 @@
+// Package kinesistest is an in-process Amazon Kinesis Data Streams server that speaks the real wire
+// protocol, for tests, benchmarks and local runs, as net/http/httptest is for HTTP. The stock AWS SDK
+// client talks to it unchanged except for its endpoint.
+//
+// # Usage
+//
+//	srv, err := kinesistest.NewServer()
+//	if err != nil {
+//		t.Fatal(err)
+//	}
+//	defer srv.Close()
+//	kc := kinesis.New(kinesis.Options{
+//		Region:       "us-east-1",
+//		BaseEndpoint: aws.String(srv.URL()),
+//		Credentials:  aws.AnonymousCredentials{}, // signatures are accepted and ignored
+//		HTTPClient:   srv.Client(),
+//	})
+//	kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("s"), ShardCount: aws.Int32(2)})
+//
+// Streams, reshards and consumers take effect at once: CreateStream returns with the stream ACTIVE.
+// Processes in other languages reach the server through `shardwise local-kinesis`, which prints the
+// endpoint to put in AWS_ENDPOINT_URL_KINESIS.
+//
+// # Protocol
+//
+// AWS JSON 1.1 (X-Amz-Target: Kinesis_20131202.<Operation>) over HTTP/1.1 and h2c (HTTP/2 with prior
+// knowledge), or over HTTPS with HTTP/2 by ALPN when the [TLS] option is given; the certificate is made
+// at start and exposed by [Server.CertPool] and [Server.CertPEM]. Errors carry the Kinesis exception
+// name in the __type field and the X-Amzn-ErrorType header with the status Kinesis uses, so the SDK
+// returns its typed errors (*types.ResourceNotFoundException, *types.ProvisionedThroughputExceededException,
+// ...). Every operation accepts StreamName or StreamARN.
+//
+// Operations: CreateStream (provisioned or on-demand), DeleteStream, DescribeStream,
+// DescribeStreamSummary, ListStreams, ListShards (pagination, every ShardFilter type), PutRecord,
+// PutRecords, GetShardIterator (all five types), GetRecords, SplitShard, MergeShards, UpdateShardCount
+// (by splits and merges, so the lineage has at most two parents per shard), RegisterStreamConsumer,
+// DescribeStreamConsumer, ListStreamConsumers, DeregisterStreamConsumer, SubscribeToShard,
+// IncreaseStreamRetentionPeriod, DecreaseStreamRetentionPeriod, StartStreamEncryption,
+// StopStreamEncryption and UpdateMaxRecordSize. Other operations answer UnknownOperationException.
+//
+// SubscribeToShard answers with an event stream (application/vnd.amazon.eventstream): an
+// initial-response event, then SubscribeToShardEvent events pushed as soon as records arrive, with
+// ContinuationSequenceNumber and MillisBehindLatest, and an empty event each second when idle. At the
+// end of a closed shard the last event carries ChildShards and no continuation, and the stream ends.
+// A subscription lasts [SubscriptionDuration] (5 minutes by default); subscribing again for the same
+// consumer and shard within 5 seconds is refused with ResourceInUseException. Kinesis serves
+// SubscribeToShard over HTTP/2 only; use [Server.HTTP2Client] for it.
+//
+// # Data model
+//
+// Sequence numbers are 56-digit decimal strings, strictly increasing in a shard and ordered by arrival
+// across the stream. Records are routed by the MD5 of the partition key or by the explicit hash key to
+// the open shard owning it. Arrival timestamps, retention (24 hours by default), iterator expiry and
+// the rate limits read the server's clock, which tests control with [Clock] and a [ManualClock]:
+// records older than the retention period disappear, and so do closed shards once their data has.
+// Stored data is never modified; memory is proportional to the data retained.
+//
+// # Limits
+//
+// Off by default. [EnforceLimits] makes the server refuse what Kinesis refuses, the way it refuses it:
+//
+//	per shard, written      1 MiB/s and 1000 records/s (partition keys counted); PutRecords fails the
+//	                        entries over the limit with ProvisionedThroughputExceededException (positional
+//	                        results, FailedRecordCount), PutRecord fails the call
+//	PutRecords              at most 500 entries (ValidationException) and MaxRequestBytes, 5 MiB by
+//	                        default (InvalidArgumentException "Records size exceeds 5 MB limit")
+//	record size             data plus partition key within the stream's maximum record size (1024 KiB
+//	                        unless CreateStream or UpdateMaxRecordSize set it): InvalidArgumentException
+//	GetRecords, per shard   5 calls/s and 2 MiB/s (ProvisionedThroughputExceededException); a large read
+//	                        is answered whole and the shard rests until it has paid for it
+//	SubscribeToShard        2 MiB/s per consumer and shard (events are paced, not refused)
+//
+// Rates are token buckets holding one second of budget, read against the server clock: with a
+// [ManualClock] that does not move, a test sees exactly 1000 records per shard accepted. GetRecords
+// always answers at most 10,000 records and 10 MiB per call, as Kinesis does.
+//
+// # Faults
+//
+// [Faults] injects random failures at a rate: InternalFailure entries in PutRecords, whole calls
+// answered 500 InternalFailure or 503 ServiceUnavailable, slow answers, and connection resets after the
+// call was applied (the client cannot know whether its write happened). [Server.Control] installs a
+// [ControlFunc] that sees each call first and can fail it, delay it, reset it after applying it, or
+// fail chosen PutRecords entries, deterministically:
+//
+//	var n atomic.Int32
+//	srv.Control(func(req kinesistest.Request) (kinesistest.Action, bool) {
+//		if req.Op != "PutRecords" || n.Add(1) != 2 {
+//			return kinesistest.Action{}, false
+//		}
+//		return kinesistest.Action{FailEntries: map[int]string{0: kinesistest.CodeThroughputExceeded}}, true
+//	})
+//
+// # Clients
+//
+// [Server.Client] and [Server.HTTP2Client] return HTTP clients set up for the server (trusting its
+// certificate under TLS). Using them is recommended: they hide a race between the AWS SDK and net/http
+// that a server answering within microseconds exposes, where the SDK closes the request body while the
+// transport makes its last read of it and the connection carrying the answer is torn down ("use of
+// closed network connection"). SDK clients with their default HTTP client work, but may rarely see it.
+//
+// # Concurrency and shutdown
+//
+// A Server is safe for concurrent use. [Server.Close] ends open subscriptions, closes every connection
+// and returns once every request goroutine has finished.
+package kinesistest
