@@ -111,6 +111,9 @@ func (cp *ShardCheckpointer) write(ctx context.Context, pos Position, state []by
 	// Validate inside the lease's write slot, so concurrent checkpoints cannot pass validation in one
 	// order and write in the other (which could move the checkpoint backwards).
 	return cp.locked(ctx, func() error {
+		if _, held := cp.coord.Lease(cp.shardID); !held {
+			return fmt.Errorf("kcl: checkpoint %s: %w", cp.shardID, ErrLeaseLost)
+		}
 		cp.mu.Lock()
 		stored, last, delivered, ended := cp.stored, cp.lastDelivered, cp.delivered, cp.ended
 		cp.mu.Unlock()

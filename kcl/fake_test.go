@@ -128,8 +128,8 @@ func (f *fakeKinesis) ListShards(_ context.Context, in *kinesis.ListShardsInput,
 	for i := start; i < len(f.shards) && i < start+f.pageSize; i++ {
 		s := f.shards[i]
 		sh := types.Shard{
-			ShardId:      aws.String(s.id),
-			HashKeyRange: &types.HashKeyRange{StartingHashKey: aws.String(s.start.String()), EndingHashKey: aws.String(s.end.String())},
+			ShardId:             aws.String(s.id),
+			HashKeyRange:        &types.HashKeyRange{StartingHashKey: aws.String(s.start.String()), EndingHashKey: aws.String(s.end.String())},
 			SequenceNumberRange: &types.SequenceNumberRange{StartingSequenceNumber: aws.String("0")},
 		}
 		if s.closed {
@@ -216,3 +216,23 @@ func (f *fakeKinesis) GetRecords(_ context.Context, in *kinesis.GetRecordsInput,
 }
 
 var errFake = errors.New("fake: injected failure")
+
+// procFunc is a processor made of a ProcessRecords function; it remembers the last checkpointer.
+type procFuncT struct {
+	fn   func(ctx context.Context, in ProcessRecordsInput) error
+	mu   sync.Mutex
+	last Checkpointer
+}
+
+func procFunc(fn func(ctx context.Context, in ProcessRecordsInput) error) *procFuncT {
+	return &procFuncT{fn: fn}
+}
+
+func (p *procFuncT) Initialize(context.Context, InitializeInput) error { return nil }
+func (p *procFuncT) ProcessRecords(ctx context.Context, in ProcessRecordsInput) error {
+	p.mu.Lock()
+	p.last = in.Checkpointer
+	p.mu.Unlock()
+	return p.fn(ctx, in)
+}
+func (p *procFuncT) Shutdown(context.Context, ShutdownInput) error { return nil }
