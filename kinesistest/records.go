@@ -251,6 +251,9 @@ func (st *stream) position(sh *shard, typ, seq string, ts *epoch, now time.Time)
 			return 0, errInvalid("Timestamp is required for AT_TIMESTAMP.")
 		}
 		ms := time.Time(*ts).UnixMilli()
+		if nowMs := now.UnixMilli(); ms > nowMs {
+			return 0, errInvalid("The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: %d, currentTimestampInMillis: %d", ms, nowMs)
+		}
 		recs := st.retained(sh, first, now)
 		pos = 0
 		for i := range recs { // records arrive in order: the first at or after ms starts the read
@@ -259,7 +262,7 @@ func (st *stream) position(sh *shard, typ, seq string, ts *epoch, now time.Time)
 				break
 			}
 		}
-		if pos == 0 {
+		if pos == 0 { // nothing at or after the time yet: read what arrives from now on
 			if sh.isOpen() {
 				pos = st.counter + 1
 			} else {
