@@ -169,7 +169,9 @@ func (m *Manager) update(ctx context.Context, key string, w *write) (l Lease, co
 // Renew increments the counter of a lease this worker holds, proving it is alive. It fails with
 // ErrLeaseLost when l is not owned by this worker or the stored lease no longer has l's counter and owner
 // (someone took it, or it was deleted). A renewal whose first attempt was applied but whose answer was lost
-// (so the SDK's retry fails the condition) is recognised and reported as success, as the Java KCL does.
+// (so the SDK's retry fails the condition) is recognised and reported as success, as the Java KCL does: when
+// the condition fails but the stored lease is this worker's at l.Counter+1, that copy is returned. Always
+// pass the latest copy; the Coordinator does.
 func (m *Manager) Renew(ctx context.Context, l Lease) (Lease, error) {
 	start := time.Now()
 	nl, err := m.renew(ctx, l)
