@@ -236,3 +236,5 @@ func (p *procFuncT) ProcessRecords(ctx context.Context, in ProcessRecordsInput) 
 	return p.fn(ctx, in)
 }
 func (p *procFuncT) Shutdown(context.Context, ShutdownInput) error { return nil }
+
+var testTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
