@@ -87,3 +87,23 @@ func TestAtTimestampAndIteratorExpiry(t *testing.T) {
 		t.Errorf("error %T is not *types.ExpiredIteratorException", err)
 	}
 }
+
+func TestIteratorTTLOption(t *testing.T) {
+	clock := kinesistest.NewManualClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	_, c := start(t, kinesistest.Clock(clock.Now), kinesistest.IteratorTTL(time.Minute))
+	createStream(t, c, "ttl", 1)
+	it := iterator(t, c, "ttl", "shardId-000000000000", types.ShardIteratorTypeLatest, "")
+	clock.Advance(time.Minute)
+	out, err := c.GetRecords(ctxT(t), &kinesis.GetRecordsInput{ShardIterator: it})
+	if err != nil {
+		t.Fatalf("GetRecords at the TTL: %v", err)
+	}
+	clock.Advance(time.Minute + time.Millisecond) // the returned iterator is fresh; the old one is not
+	if _, err := c.GetRecords(ctxT(t), &kinesis.GetRecordsInput{ShardIterator: it}); err == nil {
+		t.Error("iterator older than IteratorTTL accepted")
+	}
+	_, err = c.GetRecords(ctxT(t), &kinesis.GetRecordsInput{ShardIterator: out.NextShardIterator})
+	wantCode(t, err, "ExpiredIteratorException")
+	_, err = c.GetRecords(ctxT(t), &kinesis.GetRecordsInput{ShardIterator: aws.String("not-an-iterator")})
+	wantCode(t, err, "InvalidArgumentException")
+}

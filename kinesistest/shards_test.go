@@ -105,6 +105,16 @@ func TestLineageAndShardFilters(t *testing.T) {
 	}
 	_, err := c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("lin"), NextToken: aws.String("x")})
 	wantCode(t, err, "InvalidArgumentException")
+	first, err := c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("lin"), MaxResults: aws.Int32(1)})
+	if err != nil || first.NextToken == nil {
+		t.Fatalf("ListShards MaxResults 1: %v", err)
+	}
+	clock.Advance(301 * time.Second)
+	_, err = c.ListShards(ctx, &kinesis.ListShardsInput{NextToken: first.NextToken})
+	var expired *types.ExpiredNextTokenException
+	if !asErr(err, &expired) {
+		t.Errorf("NextToken after 301s: %v, want *types.ExpiredNextTokenException", err)
+	}
 
 	// Reading the closed parent ends with ChildShards and no next iterator.
 	got, last := drain(t, c, iterator(t, c, "lin", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, ""))

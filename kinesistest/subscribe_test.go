@@ -214,3 +214,56 @@ func TestCloseEndsSubscriptions(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscribeRateLimit checks that under EnforceLimits a subscription delivers about 2 MiB per
+// second of the server clock: with the clock stopped, delivery stalls after the first 2 MiB.
+func TestSubscribeRateLimit(t *testing.T) {
+	clock := kinesistest.NewManualClock(time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC))
+	srv, c := start(t, kinesistest.EnforceLimits(), kinesistest.Clock(clock.Now))
+	ctx := ctxT(t)
+	sum := createStream(t, c, "sr", 1)
+	for range 4 { // 4 MiB, within the write limit of 1 MiB/s
+		if _, err := c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("sr"), Records: entries(4, 250<<10, "")}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Second)
+	}
+	arn := registerConsumer(t, c, aws.ToString(sum.StreamDescriptionSummary.StreamARN), "app")
+	fan := newClient(t, srv, srv.HTTP2Client())
+	out, err := fan.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
+		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := out.GetStream()
+	defer es.Close()
+	received := 0
+	for {
+		e, ok := nextEvent(t, es.Events())
+		if !ok {
+			t.Fatalf("stream ended: %v", es.Err())
+		}
+		if len(e.Records) == 0 {
+			break // paced: nothing more until the clock moves
+		}
+		for _, r := range e.Records {
+			received += len(r.Data) + len(aws.ToString(r.PartitionKey))
+		}
+	}
+	if received < 2<<20-(250<<10) || received > 2<<20+(250<<10) {
+		t.Errorf("received %d bytes before pacing, want about 2 MiB", received)
+	}
+	clock.Advance(time.Second)
+	for received < 4*4*(250<<10) {
+		e, ok := nextEvent(t, es.Events())
+		if !ok {
+			t.Fatalf("stream ended: %v", es.Err())
+		}
+		for _, r := range e.Records {
+			received += len(r.Data) + len(aws.ToString(r.PartitionKey))
+		}
+		if len(e.Records) == 0 {
+			clock.Advance(time.Second)
+		}
+	}
+}
