@@ -20,6 +20,8 @@ var commands = map[string]command{
 	"tail":          {runTail, "print a stream's user records as they arrive"},
 	"local-kinesis": {runLocalKinesis, "serve an in-process Kinesis endpoint (kinesistest) until SIGINT/SIGTERM"},
 	"demo":          {runDemo, "end-to-end show on the configured endpoints: create, put, read back, delete"},
+	"consume":       {runConsume, "run a kcl worker printing records; processes sharing --app share the shards"},
+	"leases":        {runLeases, "print an application's lease table"},
 }
 
 // run dispatches to a subcommand; main maps its error to the exit code.
