@@ -219,18 +219,19 @@ func (c *Coordinator) drop(h *heldLease, cause error) {
 // when all are done. Leases found taken, or not renewed for the failover time, are dropped.
 func (c *Coordinator) RenewAll(ctx context.Context) {
 	now := time.Now()
-	var todo, stale []*heldLease
+	var todo []*heldLease
+	stale := map[string]*heldLease{}
 	c.mu.Lock()
-	for _, h := range c.held {
+	for key, h := range c.held {
 		if now.Sub(h.lastRenewed) > c.m.cfg.failover {
-			stale = append(stale, h)
+			stale[key] = h
 		} else {
 			todo = append(todo, h)
 		}
 	}
 	c.mu.Unlock()
-	for _, h := range stale {
-		c.drop(h, fmt.Errorf("lease: %q not renewed within the failover time %v: %w", h.lease.Key, c.m.cfg.failover, ErrLeaseLost))
+	for key, h := range stale {
+		c.drop(h, fmt.Errorf("lease: %q not renewed within the failover time %v: %w", key, c.m.cfg.failover, ErrLeaseLost))
 	}
 	var wg sync.WaitGroup
 	limit := make(chan struct{}, renewParallelism)
