@@ -441,3 +441,83 @@ func TestCheckpointWaitsForRenewal(t *testing.T) {
 		}
 	})
 }
+
+func TestMaxLeasesForWorkerAndRoundEvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := newFake(t)
+		createLeases(t, db, leasesInTest)
+		a := startWorker(t, db, "a", lease.MaxLeasesForWorker(3))
+		b := startWorker(t, db, "b", lease.MaxLeasesForWorker(3))
+		time.Sleep(3*takeEvery + afterRounds)
+		if got := distribution(a, b); !slices.Equal(got, []int{3, 3}) {
+			t.Errorf("distribution %v, want [3 3] (capped; 2 leases stay unowned)", got)
+		}
+		a.rec.mu.Lock()
+		last := a.rec.rounds[len(a.rec.rounds)-1]
+		a.rec.mu.Unlock()
+		if last.Leases != leasesInTest || last.Workers != 2 || last.Target != 3 || last.Held != 3 || last.Available != 2 || last.Err != nil {
+			t.Errorf("last take round %+v", last)
+		}
+	})
+}
+
+func TestReleaseOneLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := newFake(t)
+		createLeases(t, db, 2)
+		a := startWorker(t, db, "a")
+		synctest.Wait()
+		key := "shardId-000000000001"
+		if _, err := a.c.Checkpoint(t.Context(), key, "99", 4); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.c.Release(t.Context(), key); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.c.Release(t.Context(), key); !errors.Is(err, lease.ErrLeaseLost) {
+			t.Errorf("second release: %v, want ErrLeaseLost (not held)", err)
+		}
+		// a does not take back what it released, even though it is alone and below target...
+		time.Sleep(takeEvery - time.Second)
+		if _, ok := a.c.Lease(key); ok {
+			t.Fatal("a took back the lease it released")
+		}
+		// ...but another worker takes it at its first round, from the released checkpoint.
+		b := startWorker(t, db, "b")
+		synctest.Wait()
+		l, ok := b.c.Lease(key)
+		if !ok || l.Checkpoint != "99" || l.CheckpointSubSequence != 4 {
+			t.Errorf("b: %+v, held %v", l, ok)
+		}
+	})
+}
+
+func TestEnsureTableGivesUpWithContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := fakeaws.NewDynamoDB()
+		db.CreateDelay = time.Hour
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		err := newManager(t, db, "w").EnsureTable(ctx)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("EnsureTable on a table that stays CREATING: %v, want DeadlineExceeded", err)
+		}
+	})
+}
+
+func TestListRejectsMalformedItems(t *testing.T) {
+	db := newFake(t)
+	m := newManager(t, db, "w")
+	mustCreate(t, m, "good")
+	if _, err := db.PutItem(t.Context(), &dynamodb.PutItemInput{
+		TableName: aws.String(table),
+		Item: map[string]types.AttributeValue{
+			"leaseKey": &types.AttributeValueMemberS{Value: "bad"}, "leaseCounter": &types.AttributeValueMemberS{Value: "x"},
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.List(t.Context()); err == nil {
+		t.Error("List of a table with a malformed lease succeeded")
+	}
+}
