@@ -1,0 +1,310 @@
+package kpl
+
+import (
+	"errors"
+	"time"
+
+	"github.com/shardwise/shardwise/aggregation"
+)
+
+// shardState is the producer's per-shard machinery: the open aggregate, the queue of sealed Kinesis
+// records, the rate limiter and the retry backoff. Guarded by Producer.mu.
+type shardState struct {
+	id  string
+	rng aggregation.HashRange
+
+	agg         *aggregation.Aggregator // open aggregate; nil when empty
+	aggUsers    []*userRec
+	aggFirst    time.Time // arrival of its oldest record
+	aggDeadline time.Time // earliest TTL deadline in it (zero: none)
+	urgent      bool      // seal without waiting for Linger (Put)
+
+	queue    []*kRec // sealed, oldest first; retries go back to the front
+	qBytes   int     // sum of size over queue
+	inflight bool    // a PutRecords call carries records of this shard
+
+	bucket       tokenBucket
+	failures     int       // consecutive failed attempts
+	backoffUntil time.Time // no sends before this
+	closed       bool      // no longer in the shard map
+}
+
+// kRec is a Kinesis record: an aggregate or a single user record.
+type kRec struct {
+	users    []*userRec
+	agg      *aggregation.Aggregator // until encoded
+	entry    aggregation.Record      // once encoded
+	size     int                     // data plus partition key before compression (limits use it)
+	shard    *shardState             // predicted
+	deadline time.Time               // earliest user deadline (zero: none)
+	due      time.Time               // send no later than this (zero: as soon as possible)
+	attempts []Attempt
+	aggr     bool // entry is an aggregate
+	comp     bool // entry data is a compression frame
+	encoded  bool // entry is final (set by the sending goroutine before the first send)
+}
+
+// allAttempts returns the attempts that carried u: those before it was re-routed, then k's.
+func (k *kRec) allAttempts(u *userRec) []Attempt {
+	if len(u.prior) == 0 {
+		return k.attempts
+	}
+	a := make([]Attempt, 0, len(u.prior)+len(k.attempts))
+	return append(append(a, u.prior...), k.attempts...)
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.IsZero() {
+		return b
+	}
+	if b.IsZero() || a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// shardFor returns the shard u is routed to under the current map, or nil.
+func (p *Producer) shardFor(u *userRec) *shardState {
+	if p.smap == nil {
+		return nil
+	}
+	i, _, ok := p.smap.Lookup(u.hk)
+	if !ok {
+		return nil
+	}
+	return p.shardList[i]
+}
+
+// routeLocked adds u to its shard's open aggregate (or queue). It reports whether the loop should
+// wake (a Kinesis record was sealed).
+func (p *Producer) routeLocked(u *userRec, now time.Time, out *outcomes) bool {
+	if p.smap == nil {
+		p.unrouted = append(p.unrouted, u)
+		return len(p.unrouted) == 1 // the loop must learn the first expiry deadline
+	}
+	if max := p.maxRecordSize; max > 0 && u.size > max {
+		out.fail(u, &RecordError{Err: ErrRecordTooLarge, Attempts: u.prior})
+		return false
+	}
+	s := p.shardFor(u)
+	if s == nil { // a gap in the map: resharding in progress
+		p.unrouted = append(p.unrouted, u)
+		p.requestRefresh("unroutable")
+		return len(p.unrouted) == 1
+	}
+	if !p.cfg.aggregate {
+		k := p.single(u, s)
+		k.due = u.arrived.Add(p.cfg.linger)
+		s.push(k)
+		return len(s.queue) == 1 || s.qBytes >= p.cfg.batchMaxBytes || len(s.queue) >= p.cfg.batchMaxRecords
+	}
+	sealed := false
+	for {
+		if s.agg == nil {
+			s.agg = p.newAggregator()
+			s.aggFirst = u.arrived
+			s.aggDeadline = time.Time{}
+			sealed = true // a new linger deadline: wake the loop
+		}
+		if p.cfg.aggMaxCount > 0 && s.agg.Len() >= p.cfg.aggMaxCount {
+			p.seal(s)
+			sealed = true
+			continue
+		}
+		err := s.agg.Add(aggregation.Record{PartitionKey: u.rec.PartitionKey, ExplicitHashKey: u.rec.ExplicitHashKey, Data: u.rec.Data})
+		switch {
+		case err == nil:
+			s.aggUsers = append(s.aggUsers, u)
+			s.aggDeadline = earlier(s.aggDeadline, u.deadline)
+			if s.agg.Size()+1 >= s.agg.MaxSize() { // cannot take even an empty record
+				p.seal(s)
+				sealed = true
+			}
+			return sealed
+		case errors.Is(err, aggregation.ErrFull) && s.agg.Len() > 0:
+			p.seal(s)
+			sealed = true
+		default: // ErrTooLarge (validated keys cannot fail): send it alone, after what is open
+			if s.agg.Len() > 0 {
+				p.seal(s)
+			} else {
+				p.aggPool.Put(s.agg)
+				s.agg = nil
+			}
+			s.push(p.single(u, s))
+			return true
+		}
+	}
+}
+
+func (p *Producer) newAggregator() *aggregation.Aggregator {
+	if a, ok := p.aggPool.Get().(*aggregation.Aggregator); ok {
+		return a
+	}
+	size := p.cfg.aggMaxSize
+	if p.maxRecordSize > 0 && size > p.maxRecordSize-1 { // partition key "a" counts
+		size = p.maxRecordSize - 1
+	}
+	return aggregation.NewAggregator(size)
+}
+
+func (p *Producer) single(u *userRec, s *shardState) *kRec {
+	return &kRec{
+		users:    []*userRec{u},
+		entry:    aggregation.Record{PartitionKey: u.rec.PartitionKey, ExplicitHashKey: u.rec.ExplicitHashKey, Data: u.rec.Data},
+		size:     u.size,
+		shard:    s,
+		deadline: u.deadline,
+	}
+}
+
+// seal moves the open aggregate to the queue.
+func (p *Producer) seal(s *shardState) {
+	s.urgent = false
+	if s.agg == nil {
+		return
+	}
+	if s.agg.Len() == 0 {
+		p.aggPool.Put(s.agg)
+		s.agg = nil
+		return
+	}
+	k := &kRec{users: s.aggUsers, agg: s.agg, shard: s, deadline: s.aggDeadline}
+	if len(k.users) == 1 {
+		k.size = k.users[0].size
+	} else {
+		k.size = s.agg.Size() + len(aggregation.AggregatePartitionKey)
+	}
+	s.agg, s.aggUsers = nil, nil
+	s.push(k)
+}
+
+func (s *shardState) push(k *kRec) {
+	s.queue = append(s.queue, k)
+	s.qBytes += k.size
+}
+
+// pop removes the head of the queue.
+func (s *shardState) pop() *kRec {
+	k := s.queue[0]
+	s.queue[0] = nil
+	s.queue = s.queue[1:]
+	s.qBytes -= k.size
+	return k
+}
+
+// pushFront returns failed Kinesis records to the head of the queue, keeping their order.
+func (s *shardState) pushFront(ks []*kRec) {
+	if len(ks) == 0 {
+		return
+	}
+	q := make([]*kRec, 0, len(ks)+len(s.queue))
+	q = append(append(q, ks...), s.queue...)
+	s.queue = q
+	for _, k := range ks {
+		k.due = time.Time{}
+		s.qBytes += k.size
+	}
+}
+
+// drain empties the shard (queue then open aggregate), calling f for every user record.
+func (s *shardState) drain(f func(*userRec, *kRec)) {
+	for _, k := range s.queue {
+		for _, u := range k.users {
+			f(u, k)
+		}
+	}
+	s.queue, s.qBytes = nil, 0
+	if len(s.aggUsers) > 0 {
+		k := &kRec{}
+		for _, u := range s.aggUsers {
+			f(u, k)
+		}
+	}
+	s.agg, s.aggUsers = nil, nil
+}
+
+// explode turns a Kinesis record back into its user records for re-routing, carrying the attempts
+// made so far.
+func explode(k *kRec, into []*userRec) []*userRec {
+	for _, u := range k.users {
+		if len(k.attempts) > 0 {
+			if u.firstSent.IsZero() {
+				u.firstSent = k.attempts[0].Time
+			}
+			u.prior = k.allAttempts(u)
+		}
+		into = append(into, u)
+	}
+	return into
+}
+
+// applyMapLocked installs a new shard map: shards that stayed keep their state, the records of
+// shards that left are re-routed (oldest first), then records waiting for a map.
+func (p *Producer) applyMapLocked(m *aggregation.ShardMap, ranges map[string]aggregation.HashRange, now time.Time, out *outcomes) {
+	for id, r := range ranges {
+		p.ranges[id] = r
+	}
+	list := make([]*shardState, m.Len())
+	next := make(map[string]*shardState, m.Len())
+	for i, sr := range m.Shards() {
+		s, ok := p.shards[sr.ShardID]
+		if !ok || s.rng != sr.Range {
+			s = &shardState{id: sr.ShardID, rng: sr.Range}
+			s.bucket.init(p.cfg.rateLimit, now)
+		}
+		list[i] = s
+		next[sr.ShardID] = s
+	}
+	var moved []*userRec
+	for _, s := range p.shardList {
+		if next[s.id] == s {
+			continue
+		}
+		s.closed = true
+		for _, k := range s.queue {
+			moved = explode(k, moved)
+		}
+		moved = append(moved, s.aggUsers...)
+		s.queue, s.qBytes, s.agg, s.aggUsers = nil, 0, nil, nil
+	}
+	p.smap, p.shardList, p.shards = m, list, next
+	p.stats.ShardMapRefreshes++
+
+	waiting := p.unrouted
+	p.unrouted = nil
+	for _, w := range p.pendingWrong {
+		waiting = append(waiting, p.splitWrongShard(w, out)...)
+	}
+	p.pendingWrong = nil
+	for _, u := range moved {
+		p.routeLocked(u, now, out)
+	}
+	for _, u := range waiting {
+		p.routeLocked(u, now, out)
+	}
+}
+
+// splitWrongShard handles an aggregate Kinesis stored on shard w.shardID although another shard was
+// predicted: user records inside that shard's range are delivered (a consumer keeps them), the
+// others are returned for re-sending (a consumer would drop them). When the range is unknown all
+// are returned.
+func (p *Producer) splitWrongShard(w wrongShard, out *outcomes) []*userRec {
+	k := w.k
+	rng, known := p.ranges[w.shardID]
+	var resend []*userRec
+	for i, u := range k.users {
+		if known && rng.Contains(u.hk) {
+			out.ok(u, Result{ShardID: w.shardID, SequenceNumber: w.seq, SubSequenceNumber: i,
+				Aggregated: k.aggr, Attempts: k.allAttempts(u)})
+			continue
+		}
+		resend = append(resend, u)
+	}
+	p.stats.Rerouted += uint64(len(resend))
+	return explode(&kRec{users: resend, attempts: k.attempts}, nil)
+}
+
+func aggregationRecord(u *userRec) aggregation.Record {
+	return aggregation.Record{PartitionKey: u.rec.PartitionKey, ExplicitHashKey: u.rec.ExplicitHashKey, Data: u.rec.Data}
+}

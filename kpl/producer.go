@@ -1,0 +1,439 @@
+package kpl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/shardwise/shardwise/aggregation"
+	"github.com/shardwise/shardwise/compression"
+	"github.com/shardwise/shardwise/internal/backoff"
+)
+
+// KinesisAPI is the part of *kinesis.Client the Producer calls, with the SDK's exact signatures.
+// It may gain methods in minor versions: pass a *kinesis.Client (or kinesistest's) rather than a
+// hand-written implementation.
+type KinesisAPI interface {
+	PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
+	ListShards(ctx context.Context, in *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+	DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error)
+}
+
+// A Producer batches, aggregates, rate-limits and retries records for one stream. It is safe for
+// concurrent use; make one per stream and reuse it. Stop it with Flush (optional) then Close.
+type Producer struct {
+	cfg     config
+	client  KinesisAPI
+	stream  string // name or ARN as given
+	isARN   bool
+	hooks   hooks
+	log     *slog.Logger
+	enc     *compression.Encoder
+	retry   backoff.Policy
+	aggPool sync.Pool
+
+	baseCtx context.Context // lifecycle: cancelled by Close after requests finished
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // loop and refresher
+	reqWG   sync.WaitGroup // in-flight PutRecords calls
+	wakeCh  chan struct{}  // cap 1: the loop has work
+	closeCh chan struct{}  // closed by Close
+	refresh chan string    // cap 1: a reason to refresh the shard map now
+	once    sync.Once
+
+	mu            sync.Mutex // guards everything below; never held across I/O or channel waits
+	closed        bool
+	maxRecordSize int // 0 until known
+	smap          *aggregation.ShardMap
+	shardList     []*shardState // parallel to smap.Shards()
+	shards        map[string]*shardState
+	ranges        map[string]aggregation.HashRange // every shard ever listed, closed ones included
+	unrouted      []*userRec                       // no map yet, or hash key in a gap
+	pendingWrong  []wrongShard                     // wait for a refresh to learn the receiving shard's range
+	inflight      int                              // PutRecords calls
+	rr            int                              // round-robin start for fairness
+	flushing      int
+	bufRecords    int
+	bufBytes      int64
+	spaceCh       chan struct{} // closed and replaced when buffer space is freed, if waiters > 0
+	waiters       int
+	stats         Stats
+}
+
+type wrongShard struct {
+	k       *kRec
+	shardID string
+	seq     string
+}
+
+// New returns a Producer for stream (a name, or an ARN starting with "arn:"). It starts background
+// goroutines that load the shard map and the stream's maximum record size; records put meanwhile
+// wait. Invalid options return an error wrapping ErrInvalidConfig.
+func New(client KinesisAPI, stream string, opts ...Option) (*Producer, error) {
+	if client == nil {
+		return nil, invalidConfig("nil client")
+	}
+	if stream == "" {
+		return nil, invalidConfig("empty stream name")
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&cfg)
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("kpl: %w", err)
+	}
+	h, err := sortHooks(cfg.hooks)
+	if err != nil {
+		return nil, fmt.Errorf("kpl: %w", err)
+	}
+	p := &Producer{
+		cfg:     cfg,
+		client:  client,
+		stream:  stream,
+		isARN:   strings.HasPrefix(stream, "arn:"),
+		hooks:   h,
+		log:     cfg.logger.With("stream", stream),
+		retry:   backoff.Policy{Base: cfg.backoffBase, Max: cfg.backoffMax},
+		wakeCh:  make(chan struct{}, 1),
+		closeCh: make(chan struct{}),
+		refresh: make(chan string, 1),
+		shards:  map[string]*shardState{},
+		ranges:  map[string]aggregation.HashRange{},
+		spaceCh: make(chan struct{}),
+	}
+	if cfg.compress {
+		if p.enc, err = compression.NewEncoder(compression.LevelFastest); err != nil {
+			return nil, fmt.Errorf("kpl: %w", err)
+		}
+	}
+	if cfg.maxRecordSizeFixed > 0 {
+		p.maxRecordSize = cfg.maxRecordSizeFixed
+	}
+	p.baseCtx, p.cancel = context.WithCancel(context.Background())
+	p.wg.Add(2)
+	go p.loop()
+	go p.refresher()
+	return p, nil
+}
+
+// userRec is an accepted user record; it embeds the Future handed to the caller.
+type userRec struct {
+	Future
+	rec       Record
+	hk        aggregation.HashKey
+	size      int
+	arrived   time.Time
+	deadline  time.Time       // zero: never expires
+	ctx       context.Context // nil unless cancellable
+	prior     []Attempt       // attempts of Kinesis records that carried it before it was re-routed
+	firstSent time.Time       // first send, when re-routed
+}
+
+// PutAsync hands r to the producer and returns its Future, never nil. ctx bounds the wait for
+// buffer space and cancels the record until it is first sent; after that the record is delivered or
+// fails by itself (RecordTTL). Invalid records fail through the Future: ErrInvalidRecord,
+// ErrRecordTooLarge; after Close, ErrClosed.
+func (p *Producer) PutAsync(ctx context.Context, r Record) *Future {
+	return p.put(ctx, r, false, false)
+}
+
+// TryPutAsync is PutAsync without waiting: when the buffer is full the Future fails at once with
+// ErrMaxBuffered.
+func (p *Producer) TryPutAsync(ctx context.Context, r Record) *Future {
+	return p.put(ctx, r, true, false)
+}
+
+// Put sends r without waiting for Linger and waits for its outcome; ctx bounds both waits (the
+// record itself is not withdrawn once sent).
+func (p *Producer) Put(ctx context.Context, r Record) (Result, error) {
+	return p.put(ctx, r, false, true).Wait(ctx)
+}
+
+func (p *Producer) put(ctx context.Context, r Record, noWait, urgent bool) *Future {
+	hk, err := aggregation.EffectiveHashKey(r.PartitionKey, r.ExplicitHashKey)
+	if err != nil {
+		return p.reject(&RecordError{Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)}, len(r.Data)+len(r.PartitionKey))
+	}
+	size := len(r.Data) + len(r.PartitionKey)
+	now := time.Now()
+	u := &userRec{rec: r, hk: hk, size: size, arrived: now}
+	u.done = make(chan struct{})
+	if p.cfg.ttl > 0 {
+		u.deadline = backoff.AddSaturating(now, p.cfg.ttl)
+	}
+	if ctx.Done() != nil {
+		u.ctx = ctx
+	}
+
+	var out outcomes
+	p.mu.Lock()
+	if max := p.maxRecordSize; max > 0 && size > max {
+		p.mu.Unlock()
+		return p.reject(&RecordError{Err: ErrRecordTooLarge,
+			Message: fmt.Sprintf("%d bytes of data and partition key, stream maximum %d", size, max)}, size)
+	}
+	for !p.closed && p.bufRecords > 0 &&
+		(p.bufRecords >= p.cfg.maxBufRecords || p.bufBytes+int64(size) > p.cfg.maxBufBytes) {
+		if noWait {
+			p.mu.Unlock()
+			return p.reject(&RecordError{Err: ErrMaxBuffered}, size)
+		}
+		ch := p.spaceCh
+		p.waiters++
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			p.mu.Lock()
+			p.waiters--
+			p.mu.Unlock()
+			return p.reject(&RecordError{Err: ctx.Err()}, size)
+		case <-p.closeCh:
+		}
+		p.mu.Lock()
+		p.waiters--
+	}
+	if p.closed {
+		p.mu.Unlock()
+		return p.reject(&RecordError{Err: ErrClosed}, size)
+	}
+	p.bufRecords++
+	p.bufBytes += int64(size)
+	p.stats.RecordsPut++
+	pending := p.bufRecords
+	wake := p.routeLocked(u, now, &out)
+	if urgent {
+		if s := p.shardFor(u); s != nil {
+			s.urgent = true
+			wake = true
+		}
+	}
+	p.mu.Unlock()
+
+	for _, h := range p.hooks.buffered {
+		h.OnRecordBuffered(p.stream, RecordBufferedEvent{Bytes: size, Pending: pending})
+	}
+	p.finish(out)
+	if wake {
+		p.wake()
+	}
+	return &u.Future
+}
+
+// reject resolves a record that was never accepted.
+func (p *Producer) reject(err *RecordError, size int) *Future {
+	for _, h := range p.hooks.done {
+		h.OnRecordDone(p.stream, RecordDoneEvent{Bytes: size, Code: err.Code, Err: err})
+	}
+	return newFailedFuture(err)
+}
+
+func (p *Producer) wake() {
+	select {
+	case p.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+func (p *Producer) requestRefresh(reason string) {
+	select {
+	case p.refresh <- reason:
+	default:
+	}
+}
+
+// Flush sends everything buffered without waiting for Linger and returns when no record is
+// buffered (records put meanwhile included) or ctx ends, returning ctx.Err().
+func (p *Producer) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	p.flushing++
+	defer func() {
+		p.mu.Lock()
+		p.flushing--
+		p.mu.Unlock()
+	}()
+	for p.bufRecords > 0 && !p.closed {
+		ch := p.spaceCh
+		p.waiters++
+		p.mu.Unlock()
+		p.wake()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			p.mu.Lock()
+			p.waiters--
+			p.mu.Unlock()
+			return ctx.Err()
+		case <-p.closeCh:
+		}
+		p.mu.Lock()
+		p.waiters--
+	}
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Close fails every record not yet sent with ErrClosed, waits for calls in flight (at most
+// RequestTimeout) and reports their outcome (records that would be retried fail with ErrClosed),
+// then stops the producer's goroutines. It is idempotent and safe concurrently with PutAsync; for a
+// graceful stop call Flush first.
+func (p *Producer) Close() error {
+	p.once.Do(func() {
+		var out outcomes
+		p.mu.Lock()
+		p.closed = true
+		for _, u := range p.unrouted {
+			out.fail(u, &RecordError{Err: ErrClosed, Attempts: u.prior})
+		}
+		p.unrouted = nil
+		for _, w := range p.pendingWrong {
+			for _, u := range w.k.users {
+				out.fail(u, &RecordError{Err: ErrClosed, Attempts: w.k.allAttempts(u), ShardID: w.shardID})
+			}
+		}
+		p.pendingWrong = nil
+		for _, s := range p.shardList {
+			s.drain(func(u *userRec, k *kRec) {
+				out.fail(u, &RecordError{Err: ErrClosed, Attempts: k.allAttempts(u), ShardID: s.id})
+			})
+		}
+		close(p.closeCh)
+		p.mu.Unlock()
+		p.finish(out)
+		p.reqWG.Wait()
+		p.cancel()
+		p.wg.Wait()
+		p.log.LogAttrs(context.Background(), slog.LevelInfo, "kpl producer closed")
+	})
+	return nil
+}
+
+// Stats is a snapshot of the producer's gauges and counters.
+type Stats struct {
+	BufferedRecords  int   // user records accepted and not yet resolved (queued or in flight)
+	BufferedBytes    int64 // their data and partition key bytes
+	InFlightRequests int   // PutRecords calls in flight
+	OpenShards       int   // shards in the current map
+
+	RecordsPut        uint64 // user records accepted
+	RecordsDelivered  uint64
+	RecordsFailed     uint64 // resolved with an error after acceptance (expired and closed included)
+	RecordsExpired    uint64
+	KinesisRecords    uint64 // Kinesis records accepted by Kinesis
+	PutRecordsCalls   uint64
+	EntriesRetried    uint64 // Kinesis records resent after a failed entry or call
+	EntriesThrottled  uint64
+	AmbiguousRecords  uint64 // user records resent after a call whose outcome was unknown (possible duplicates)
+	WrongShard        uint64 // Kinesis records that landed on a shard other than predicted
+	Rerouted          uint64 // user records resent because they lay outside the receiving shard's range
+	ShardMapRefreshes uint64
+}
+
+// Stats returns a snapshot of the producer's state.
+func (p *Producer) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.stats
+	s.BufferedRecords = p.bufRecords
+	s.BufferedBytes = p.bufBytes
+	s.InFlightRequests = p.inflight
+	if p.smap != nil {
+		s.OpenShards = p.smap.Len()
+	}
+	return s
+}
+
+// outcomes collects resolutions decided under p.mu, to be delivered after unlocking.
+type outcomes struct {
+	items []outcome
+}
+
+type outcome struct {
+	u   *userRec
+	res Result
+	err *RecordError
+}
+
+func (o *outcomes) fail(u *userRec, err *RecordError) {
+	o.items = append(o.items, outcome{u: u, err: err})
+}
+
+func (o *outcomes) ok(u *userRec, res Result) {
+	o.items = append(o.items, outcome{u: u, res: res})
+}
+
+// finish releases buffer space for the records in o and resolves their Futures.
+func (p *Producer) finish(o outcomes) {
+	if len(o.items) == 0 {
+		return
+	}
+	var bytes int64
+	var failed, expired uint64
+	for _, it := range o.items {
+		bytes += int64(it.u.size)
+		if it.err != nil {
+			failed++
+			if errors.Is(it.err.Err, ErrRecordExpired) {
+				expired++
+			}
+		}
+	}
+	p.mu.Lock()
+	p.bufRecords -= len(o.items)
+	p.bufBytes -= bytes
+	p.stats.RecordsDelivered += uint64(len(o.items)) - failed
+	p.stats.RecordsFailed += failed
+	p.stats.RecordsExpired += expired
+	if p.waiters > 0 {
+		close(p.spaceCh)
+		p.spaceCh = make(chan struct{})
+	}
+	p.mu.Unlock()
+
+	now := time.Now()
+	for _, it := range o.items {
+		u := it.u
+		if it.err != nil {
+			u.err = it.err
+		} else {
+			u.res = it.res
+		}
+		u.rec.Data = nil // the caller owns it again
+		u.ctx = nil
+		close(u.done)
+		if len(p.hooks.done) > 0 {
+			p.hookDone(u, it, now)
+		}
+	}
+}
+
+func (p *Producer) hookDone(u *userRec, it outcome, now time.Time) {
+	e := RecordDoneEvent{Bytes: u.size, Latency: now.Sub(u.arrived)}
+	attempts := it.res.Attempts
+	if it.err != nil {
+		attempts = it.err.Attempts
+		e.Err, e.Code, e.ShardID = it.err, it.err.Code, it.err.ShardID
+	} else {
+		e.ShardID = it.res.ShardID
+	}
+	e.Attempts = len(attempts)
+	if len(attempts) > 0 {
+		e.BufferingTime = attempts[0].Time.Sub(u.arrived)
+	}
+	for _, h := range p.hooks.done {
+		h.OnRecordDone(p.stream, e)
+	}
+}

@@ -1,0 +1,284 @@
+package kpl
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+)
+
+// request is one PutRecords call being built or in flight. Its Kinesis records and their user
+// records belong to the call's goroutine until complete takes the lock.
+type request struct {
+	ks     []*kRec
+	shards []*shardState
+}
+
+// capAttempts makes the SDK try a PutRecords call once: the producer retries failed entries and
+// calls itself, per shard, so SDK retries would multiply them (and drain the client's retry quota).
+func capAttempts(o *kinesis.Options) { o.RetryMaxAttempts = 1 }
+
+// loop is the dispatcher: it seals lingering aggregates, expires records, and starts PutRecords
+// calls while connections and shard rate limits allow. It sleeps until the next deadline or a wake.
+func (p *Producer) loop() {
+	defer p.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var out outcomes
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return
+		}
+		now := time.Now()
+		next, reqs := p.planLocked(now, &out)
+		p.reqWG.Add(len(reqs))
+		p.mu.Unlock()
+		p.finish(out)
+		for _, r := range reqs {
+			go p.send(r)
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(next.Sub(now), 0)
+		}
+		timer.Reset(wait)
+		select {
+		case <-p.wakeCh:
+		case <-timer.C:
+		case <-p.closeCh:
+		}
+	}
+}
+
+// planLocked does the dispatcher's work for one pass and returns the next time it must run (zero:
+// only when woken) and the calls to start.
+func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*request) {
+	var next time.Time
+	soon := func(t time.Time) { next = earlier(next, t) }
+
+	// Records waiting for a map expire like any other; they arrive in time order mostly.
+	for len(p.unrouted) > 0 {
+		u := p.unrouted[0]
+		if u.deadline.IsZero() || now.Before(u.deadline) {
+			soon(u.deadline)
+			break
+		}
+		out.fail(u, &RecordError{Err: ErrRecordExpired, Attempts: u.prior})
+		p.unrouted = p.unrouted[1:]
+	}
+
+	linger := p.cfg.linger
+	if p.flushing > 0 {
+		linger = 0
+	}
+	var eligible []*shardState
+	for _, s := range p.shardList {
+		if s.agg != nil && len(s.aggUsers) > 0 {
+			due := s.aggFirst.Add(linger)
+			if s.urgent {
+				due = now
+			}
+			due = earlier(due, s.aggDeadline)
+			if !now.Before(due) {
+				p.seal(s)
+			} else {
+				soon(due)
+			}
+		}
+		for len(s.queue) > 0 {
+			k := s.queue[0]
+			if k.deadline.IsZero() || now.Before(k.deadline) {
+				break
+			}
+			p.expire(s.pop(), out)
+		}
+		if len(s.queue) == 0 || s.inflight {
+			continue
+		}
+		soon(s.queue[0].deadline)
+		// Collect (no aggregation): wait for the head's linger unless a call would be full.
+		if head := s.queue[0]; !head.due.IsZero() && now.Before(head.due) && p.flushing == 0 && !s.urgent &&
+			len(s.queue) < p.cfg.batchMaxRecords && s.qBytes < p.cfg.batchMaxBytes {
+			soon(head.due)
+			continue
+		}
+		if now.Before(s.backoffUntil) {
+			soon(s.backoffUntil)
+			continue
+		}
+		if !s.bucket.allow(now, s.queue[0].size) {
+			soon(now.Add(s.bucket.wait(s.queue[0].size)))
+			continue
+		}
+		eligible = append(eligible, s)
+	}
+
+	free := p.cfg.maxConns - p.inflight
+	if free <= 0 || len(eligible) == 0 {
+		return next, nil
+	}
+	// Spread ready shards over the free connections (several shards share a call only when shards
+	// outnumber connections), starting at a rotating offset so no shard is always last.
+	perReq := (len(eligible) + free - 1) / free
+	start := p.rr % len(eligible)
+	p.rr++
+	var reqs []*request
+	var cur *request
+	entries, bytes := 0, 0
+	for i := range eligible {
+		s := eligible[(start+i)%len(eligible)]
+		if cur == nil || len(cur.shards) >= perReq || entries >= p.cfg.batchMaxRecords || bytes >= p.cfg.batchMaxBytes {
+			if len(reqs) == free {
+				break
+			}
+			cur = &request{}
+			reqs = append(reqs, cur)
+			entries, bytes = 0, 0
+		}
+		taken := 0
+		for len(s.queue) > 0 && entries < p.cfg.batchMaxRecords {
+			k := s.queue[0]
+			if entries > 0 && bytes+k.size > p.cfg.batchMaxBytes {
+				break
+			}
+			if taken > 0 && !s.bucket.allow(now, k.size) {
+				soon(now.Add(s.bucket.wait(k.size)))
+				break
+			}
+			s.bucket.take(k.size)
+			s.pop()
+			cur.ks = append(cur.ks, k)
+			entries++
+			bytes += k.size
+			taken++
+			if p.cfg.strictOrdering {
+				break
+			}
+		}
+		if taken > 0 {
+			s.inflight = true
+			s.urgent = false
+			cur.shards = append(cur.shards, s)
+		}
+	}
+	n := 0
+	for _, r := range reqs {
+		if len(r.ks) > 0 {
+			reqs[n] = r
+			n++
+		}
+	}
+	reqs = reqs[:n]
+	p.inflight += len(reqs)
+	return next, reqs
+}
+
+// expire fails every user record of k with ErrRecordExpired.
+func (p *Producer) expire(k *kRec, out *outcomes) {
+	code, msg := "", ""
+	if n := len(k.attempts); n > 0 {
+		code, msg = k.attempts[n-1].Code, k.attempts[n-1].Message
+	}
+	for _, u := range k.users {
+		out.fail(u, &RecordError{Err: ErrRecordExpired, Code: code, Message: msg, ShardID: k.shard.id, Attempts: k.allAttempts(u)})
+	}
+	p.log.LogAttrs(context.Background(), slog.LevelError, "kpl records expired",
+		slog.String("shard_id", k.shard.id), slog.Int("records", len(k.users)), slog.Int("attempts", len(k.attempts)))
+}
+
+// send encodes the request's Kinesis records, calls PutRecords and hands the outcome to complete.
+func (p *Producer) send(r *request) {
+	defer p.reqWG.Done()
+	var cancelled outcomes
+	kept := r.ks[:0]
+	for _, k := range r.ks {
+		if p.encode(k, &cancelled) {
+			kept = append(kept, k)
+		}
+	}
+	r.ks = kept
+	p.finish(cancelled)
+	if len(r.ks) == 0 {
+		p.complete(r, nil, nil, time.Now(), 0)
+		return
+	}
+	in := &kinesis.PutRecordsInput{Records: make([]types.PutRecordsRequestEntry, len(r.ks))}
+	if p.isARN {
+		in.StreamARN = aws.String(p.stream)
+	} else {
+		in.StreamName = aws.String(p.stream)
+	}
+	for i, k := range r.ks {
+		e := &in.Records[i]
+		e.Data = k.entry.Data
+		e.PartitionKey = aws.String(k.entry.PartitionKey)
+		if k.entry.ExplicitHashKey != "" {
+			e.ExplicitHashKey = aws.String(k.entry.ExplicitHashKey)
+		}
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(p.baseCtx, p.cfg.requestTimeout)
+	out, err := p.client.PutRecords(ctx, in, capAttempts)
+	cancel()
+	p.complete(r, out, err, start, time.Since(start))
+}
+
+// encode builds k's entry before its first send: it withdraws user records whose PutAsync context
+// has ended (records never sent before only), flushes the aggregate and compresses the payload. It
+// reports whether anything is left to send.
+func (p *Producer) encode(k *kRec, cancelled *outcomes) bool {
+	if k.encoded {
+		return true
+	}
+	keep := k.users[:0:0]
+	for _, u := range k.users {
+		if u.ctx != nil && len(u.prior) == 0 && u.ctx.Err() != nil {
+			cancelled.fail(u, &RecordError{Err: u.ctx.Err()})
+			continue
+		}
+		keep = append(keep, u)
+	}
+	if len(keep) != len(k.users) {
+		k.users = keep
+		if k.agg != nil {
+			k.agg.Flush()
+			for _, u := range keep {
+				_ = k.agg.Add(aggregationRecord(u)) // same records, fewer of them: cannot fail
+			}
+		}
+		if len(keep) == 0 {
+			if k.agg != nil {
+				p.aggPool.Put(k.agg)
+				k.agg = nil
+			}
+			return false
+		}
+	}
+	if k.agg != nil {
+		rec, _, err := k.agg.Flush()
+		p.aggPool.Put(k.agg)
+		k.agg = nil
+		if err != nil { // keys were validated in PutAsync
+			for _, u := range k.users {
+				cancelled.fail(u, &RecordError{Err: ErrInvalidRecord, Message: err.Error()})
+			}
+			return false
+		}
+		k.entry = rec
+		k.aggr = len(k.users) > 1
+	}
+	if p.enc != nil {
+		if data, ok := p.enc.Compress(k.entry.Data); ok {
+			k.entry.Data = data
+			k.comp = true
+		}
+	}
+	k.size = len(k.entry.Data) + len(k.entry.PartitionKey)
+	k.encoded = true
+	return true
+}
