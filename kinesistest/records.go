@@ -87,9 +87,12 @@ func (s *Server) putRecord(c *call) ([]byte, *Error) {
 }
 
 func (s *Server) putRecords(c *call) ([]byte, *Error) {
-	var in putRecordsInput
-	if err := decode(c.body, &in); err != nil {
-		return nil, err
+	in, ok := fastPutRecords(c.body)
+	if !ok {
+		in = putRecordsInput{}
+		if err := decode(c.body, &in); err != nil {
+			return nil, err
+		}
 	}
 	st, err := s.lookup(in.streamRef)
 	if err != nil {
