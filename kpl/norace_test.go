@@ -1,0 +1,5 @@
+//go:build !race
+
+package kpl_test
+
+const raceEnabled = false
