@@ -17,6 +17,7 @@ type command struct {
 // commands is the subcommand table. Each subcommand lives in its own file; add it here with one line.
 var commands = map[string]command{
 	"stream":        {runStream, "create, describe, split, merge, scale and delete streams"},
+	"put":           {runPut, "send stdin lines as records through the kpl producer"},
 	"tail":          {runTail, "print a stream's user records as they arrive"},
 	"local-kinesis": {runLocalKinesis, "serve an in-process Kinesis endpoint (kinesistest) until SIGINT/SIGTERM"},
 	"demo":          {runDemo, "end-to-end show on the configured endpoints: create, put, read back, delete"},
