@@ -83,7 +83,9 @@ func EventTimeout(d time.Duration) Option { return optionFunc(func(c *config) { 
 
 // MaxRetryDelay caps the jittered exponential backoff between failed or refused SubscribeToShard
 // calls; the first retry waits 1–2 s. Overrides the default 16s.
-func MaxRetryDelay(d time.Duration) Option { return optionFunc(func(c *config) { c.maxRetryDelay = d }) }
+func MaxRetryDelay(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.maxRetryDelay = d })
+}
 
 // SubscribeHTTPClient sets the HTTP client used for SubscribeToShard calls only (a per-call option),
 // leaving the Kinesis client's own for everything else. It must speak HTTP/2: h2 by ALPN over TLS

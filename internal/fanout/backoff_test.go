@@ -1,0 +1,163 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// refusingAPI answers SubscribeToShard with errs in order (the last repeats) and notes the call times.
+type refusingAPI struct {
+	mu    sync.Mutex
+	errs  []error
+	calls []time.Time
+	opts  int // per-call options seen on the last call
+}
+
+func (f *refusingAPI) SubscribeToShard(ctx context.Context, in *kinesis.SubscribeToShardInput, optFns ...func(*kinesis.Options)) (*kinesis.SubscribeToShardOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	err := f.errs[min(len(f.calls), len(f.errs)-1)]
+	f.calls = append(f.calls, time.Now())
+	f.opts = len(optFns)
+	return nil, err
+}
+
+func (f *refusingAPI) times() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.calls...)
+}
+
+// TestRefusalBackoff: refused subscriptions are retried after at least 1 s, with growing jittered
+// delays capped by MaxRetryDelay, without failing; a fatal error then ends the subscriber.
+func TestRefusalBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		inUse := &types.ResourceInUseException{Message: aws.String("in use")}
+		limit := &types.LimitExceededException{Message: aws.String("rate")}
+		errs := []error{inUse, limit, inUse, inUse, inUse, inUse, inUse, inUse}
+		gone := &types.ResourceNotFoundException{Message: aws.String("gone")}
+		f := &refusingAPI{errs: append(errs, gone)}
+		at := newAttempts()
+		sub, err := Subscribe(context.Background(), f, "arn:c", shard0, trimHorizon, MaxRetryDelay(8*time.Second), OnAttempt(at.hook))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		_, err = sub.Next(context.Background())
+		var nf *types.ResourceNotFoundException
+		if !errors.As(err, &nf) {
+			t.Fatalf("Next = %v, want the fatal ResourceNotFoundException", err)
+		}
+		calls := f.times()
+		if len(calls) != len(errs)+1 {
+			t.Fatalf("%d calls, want %d", len(calls), len(errs)+1)
+		}
+		for i := 1; i < len(calls); i++ {
+			gap := calls[i].Sub(calls[i-1])
+			ceiling := min(2*time.Second<<(i-1), 8*time.Second)
+			if gap < MinRetryDelay || gap < ceiling/2 || gap > ceiling {
+				t.Errorf("retry %d after %v, want within [%v, %v]", i, gap, max(MinRetryDelay, ceiling/2), ceiling)
+			}
+		}
+		list := at.snapshot()
+		if len(list) != len(calls) || list[len(list)-1].Retry != 0 || list[0].Retry < MinRetryDelay {
+			t.Errorf("attempts = %+v", list)
+		}
+		if f.opts != 1 {
+			t.Errorf("%d per-call options, want 1 (SDK retries off)", f.opts)
+		}
+	})
+}
+
+// TestCloseDuringBackoff: Close returns at once while the subscriber waits to retry, and Next then
+// reports ErrDone; cancelling the lifecycle context does the same.
+func TestCloseDuringBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &refusingAPI{errs: []error{&types.ResourceInUseException{Message: aws.String("in use")}}}
+		sub, err := Subscribe(context.Background(), f, "arn:c", shard0, trimHorizon)
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		start := time.Now()
+		sub.Close()
+		sub.Close()
+		if d := time.Since(start); d != 0 {
+			t.Errorf("Close took %v of fake time", d)
+		}
+		if _, err := sub.Next(context.Background()); !errors.Is(err, ErrDone) {
+			t.Errorf("Next after Close = %v, want ErrDone", err)
+		}
+
+		ctx, cancel := context.WithCancel(context.Background())
+		sub2, err := Subscribe(ctx, f, "arn:c", shard0, trimHorizon)
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		cancel()
+		<-sub2.Done()
+		if _, err := sub2.Next(context.Background()); !errors.Is(err, ErrDone) {
+			t.Errorf("Next after cancel = %v, want ErrDone", err)
+		}
+	})
+}
+
+// TestSDKDefaultClientNegotiatesH2 checks what the package doc claims: the SDK's default HTTP client
+// (BuildableClient) speaks HTTP/2 by ALPN to a TLS endpoint without any setting, here with only the
+// test server's certificate trusted.
+func TestSDKDefaultClientNegotiatesH2(t *testing.T) {
+	e := newEnv(t)
+	consumer := e.stream(t, "h2", 1)
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.TLSClientConfig.RootCAs = e.srv.CertPool()
+	})
+	kc := sdkClient(e.srv, hc)
+	out, err := kc.SubscribeToShard(testCtx(t), &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(consumer),
+		ShardId: aws.String(shard0), StartingPosition: &trimHorizon})
+	if err != nil {
+		t.Fatalf("SubscribeToShard with the SDK's default client: %v", err)
+	}
+	defer out.GetStream().Close()
+	raw, ok := awsmiddleware.GetRawResponse(out.ResultMetadata).(*smithyhttp.Response)
+	if !ok {
+		t.Fatalf("no raw response in the metadata")
+	}
+	if raw.ProtoMajor != 2 {
+		t.Errorf("SubscribeToShard over %s, want HTTP/2", raw.Proto)
+	}
+}
+
+// TestSubscribeHTTPClientOption: the control client speaks HTTP/1.1 and SubscribeHTTPClient gives the
+// subscriptions their own HTTP/2 client.
+func TestSubscribeHTTPClientOption(t *testing.T) {
+	e := newEnv(t)
+	consumer := e.stream(t, "opt", 1)
+	ct := &countingTransport{next: e.srv.HTTP2Client().Transport}
+	sub, err := Subscribe(testCtx(t), e.ctl, consumer, shard0, trimHorizon, SubscribeHTTPClient(&http.Client{Transport: ct}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	e.put(t, "opt", numbered(0, 2)...)
+	if got := collect(t, sub, 2); len(got) != 2 {
+		t.Fatalf("got %v", got)
+	}
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	if len(ct.protos) == 0 || ct.protos[0] != "HTTP/2.0" {
+		t.Errorf("subscriptions went over %v, want the injected HTTP/2 client", ct.protos)
+	}
+}
