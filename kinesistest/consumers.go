@@ -124,6 +124,7 @@ func (s *Server) listConsumers(c *call) ([]byte, *Error) {
 		if limit < 1 || limit > 10000 {
 			return nil, errorf(CodeValidation, "1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 10000", limit)
 		}
+		limit = min(limit, 100) // Kinesis returns at most 100 consumers per call
 	}
 	after := ""
 	if in.NextToken != "" {

@@ -2,6 +2,7 @@ package kinesistest
 
 import (
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/shardwise/shardwise/aggregation"
@@ -258,12 +259,10 @@ func (st *stream) position(sh *shard, typ, seq string, ts *epoch, now time.Time)
 			return 0, errInvalid("The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: %d, currentTimestampInMillis: %d", ms, nowMs)
 		}
 		recs := st.retained(sh, first, now)
+		// Arrival times do not decrease along a shard: the first record at or after ms starts the read.
 		pos = 0
-		for i := range recs { // records arrive in order: the first at or after ms starts the read
-			if recs[i].arrivalMs >= ms {
-				pos = recs[i].seq
-				break
-			}
+		if i := sort.Search(len(recs), func(i int) bool { return recs[i].arrivalMs >= ms }); i < len(recs) {
+			pos = recs[i].seq
 		}
 		if pos == 0 { // nothing at or after the time yet: read what arrives from now on
 			if sh.isOpen() {

@@ -43,6 +43,7 @@ func (s *Server) listShards(c *call) ([]byte, *Error) {
 		if limit < 1 || limit > 10000 {
 			return nil, errorf(CodeValidation, "1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 10000", limit)
 		}
+		limit = min(limit, defaultListShardsLimit) // "greater than 1000: at most 1000 results are returned"
 	}
 	var tok listToken
 	var st *stream

@@ -225,6 +225,7 @@ func (s *Server) listStreams(c *call) ([]byte, *Error) {
 		if limit < 1 || limit > 10000 {
 			return nil, errorf(CodeValidation, "1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value between 1 and 10000", limit)
 		}
+		limit = min(limit, 100) // Kinesis returns at most 100 streams per call
 	}
 	after := in.ExclusiveStartStreamName
 	if in.NextToken != "" {

@@ -28,8 +28,9 @@ type subKey struct {
 // subState remembers the last subscription of a consumer to a shard: when it started (real time, for
 // the 5 s rule) and its read budget (server clock, under EnforceLimits).
 type subState struct {
-	last   time.Time
-	budget bucket
+	last       time.Time
+	budget     bucket
+	superseded chan struct{} // closed when a newer subscription for the consumer and shard starts
 }
 
 func (s *Server) subscribeWindow() time.Duration {
@@ -75,12 +76,17 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, body []byte) 
 		s.subs[key] = state
 	}
 	state.last = time.Now()
+	if state.superseded != nil {
+		close(state.superseded) // a subscription still open past the 5 s window gives way to this one
+	}
+	superseded := make(chan struct{})
+	state.superseded = superseded
 	s.mu.Unlock()
 
 	flusher, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
 	w.WriteHeader(http.StatusOK)
-	sub := &subscription{s: s, st: st, sh: sh, con: con, state: state, w: w, flusher: flusher, enc: eventstream.NewEncoder(), pos: pos}
+	sub := &subscription{s: s, st: st, sh: sh, con: con, state: state, superseded: superseded, w: w, flusher: flusher, enc: eventstream.NewEncoder(), pos: pos}
 	if err := sub.send("initial-response", "application/x-amz-json-1.1", []byte("{}")); err != nil {
 		return
 	}
@@ -88,16 +94,17 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, body []byte) 
 }
 
 type subscription struct {
-	s       *Server
-	st      *stream
-	sh      *shard
-	con     *consumer
-	state   *subState
-	w       http.ResponseWriter
-	flusher http.Flusher
-	enc     *eventstream.Encoder
-	pos     uint64
-	buf     []byte
+	s          *Server
+	st         *stream
+	sh         *shard
+	con        *consumer
+	state      *subState
+	superseded <-chan struct{}
+	w          http.ResponseWriter
+	flusher    http.Flusher
+	enc        *eventstream.Encoder
+	pos        uint64
+	buf        []byte
 }
 
 func (sub *subscription) send(eventType, contentType string, payload []byte) error {
@@ -233,6 +240,8 @@ func (sub *subscription) run(r *http.Request) {
 		case <-heartbeat.C:
 			beat = true
 		case <-expire.C:
+			return
+		case <-sub.superseded:
 			return
 		case <-s.closing:
 			return
