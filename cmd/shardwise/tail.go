@@ -163,7 +163,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: %w", errCLIUsage, err)
 	}
 	if *efo != "" {
-		return errors.New("tail --efo: enhanced fan-out is not available in this build yet (Step 5); use polling")
+		return runTailEFO(ctx, pos[0], *efo, c, stdout, stderr)
 	}
 	kc, err := newKinesisClient(ctx)
 	if err != nil {

@@ -75,8 +75,8 @@ func TestRefusalBackoff(t *testing.T) {
 		if len(list) != len(calls) || list[len(list)-1].Retry != 0 || list[0].Retry < MinRetryDelay {
 			t.Errorf("attempts = %+v", list)
 		}
-		if f.opts != 1 {
-			t.Errorf("%d per-call options, want 1 (SDK retries off)", f.opts)
+		if f.opts != 2 {
+			t.Errorf("%d per-call options, want 2 (SDK retries off, own protocol)", f.opts)
 		}
 	})
 }

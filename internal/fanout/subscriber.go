@@ -10,7 +10,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 
 	"github.com/shardwise/shardwise/internal/backoff"
 )
@@ -81,7 +83,7 @@ func Subscribe(ctx context.Context, api SubscribeAPI, consumerARN, shardID strin
 	}
 	// The subscriber owns backoff: the SDK retryer must not multiply it, nor retry refusals that
 	// only the 5 s rule can clear.
-	s.callOpts = append(s.callOpts, func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })
+	s.callOpts = append(s.callOpts, func(o *kinesis.Options) { o.RetryMaxAttempts = 1 }, ownProtocol)
 	if hc := cfg.httpClient; hc != nil {
 		s.callOpts = append(s.callOpts, func(o *kinesis.Options) { o.HTTPClient = hc })
 	}
@@ -89,6 +91,13 @@ func Subscribe(ctx context.Context, api SubscribeAPI, consumerARN, shardID strin
 	go s.run(ctx, start)
 	return s, nil
 }
+
+// ownProtocol gives one SubscribeToShard call a protocol instance of its own. The client's shared
+// awsjson.Protocol keeps event-stream scratch state (a lazily built decoder and a payload buffer) in
+// one Codec used without locking by every open stream of the client: concurrent subscriptions on
+// one client are a data race (aws/smithy-go issue #714, smithy-go v1.28.9). A fresh protocol per
+// call keeps each stream's decoding to itself.
+func ownProtocol(o *kinesis.Options) { o.Protocol = awsjson.New11(schemas.Kinesis_20131202) }
 
 func validateStart(p types.StartingPosition) error {
 	switch p.Type {

@@ -285,3 +285,36 @@ func TestSlowConsumerBoundedMemory(t *testing.T) {
 		t.Errorf("subscription over %s, want HTTP/2.0", ct.protos[0])
 	}
 }
+
+// TestConcurrentSubscriptionsOneClient reads four shards at once through one Kinesis client: under
+// -race this fails if the streams share the client's event-stream decoding state (see ownProtocol).
+func TestConcurrentSubscriptionsOneClient(t *testing.T) {
+	e := newEnv(t)
+	consumer := e.stream(t, "four", 4)
+	subs := make([]*Subscriber, 4)
+	for i := range subs {
+		sub, err := Subscribe(testCtx(t), e.fan, consumer, fmt.Sprintf("shardId-%012d", i), trimHorizon)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		subs[i] = sub
+	}
+	// Explicit hash keys route record i to shard i%4.
+	entries := make([]types.PutRecordsRequestEntry, 40)
+	for i := range entries {
+		ehk := [4]string{"0", "85070591730234615865843651857942052864", "170141183460469231731687303715884105728", "255211775190703847597530955573826158592"}[i%4]
+		entries[i] = types.PutRecordsRequestEntry{Data: []byte(fmt.Sprint(i)), PartitionKey: aws.String("k"), ExplicitHashKey: aws.String(ehk)}
+	}
+	if _, err := e.ctl.PutRecords(testCtx(t), &kinesis.PutRecordsInput{StreamName: aws.String("four"), Records: entries}); err != nil {
+		t.Fatal(err)
+	}
+	for i, sub := range subs {
+		got := collect(t, sub, 10)
+		for j, g := range got {
+			if want := fmt.Sprint(i + 4*j); g != want {
+				t.Fatalf("shard %d record %d = %s, want %s", i, j, g, want)
+			}
+		}
+	}
+}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/shardwise/shardwise/aggregation"
+	"github.com/shardwise/shardwise/internal/fanout"
+)
+
+// efoAPI is what tail --efo calls; *kinesis.Client satisfies it.
+type efoAPI interface {
+	ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+	fanout.API
+}
+
+// consumerReadyTimeout bounds the wait for a newly registered consumer to become ACTIVE.
+const consumerReadyTimeout = 2 * time.Minute
+
+// runTailEFO is tail's --efo branch: the Kinesis client from the standard configuration, with an h2c
+// client for SubscribeToShard when the endpoint is plain HTTP (a local server).
+func runTailEFO(ctx context.Context, stream, consumer string, c tailConfig, stdout, stderr io.Writer) error {
+	cfg, err := loadAWSConfig(ctx)
+	if err != nil {
+		return err
+	}
+	kc := kinesis.NewFromConfig(cfg)
+	var opts []fanout.Option
+	if ep := aws.ToString(kc.Options().BaseEndpoint); strings.HasPrefix(strings.ToLower(ep), "http://") {
+		opts = append(opts, fanout.SubscribeHTTPClient(fanout.UnencryptedHTTP2Client()))
+	}
+	n, err := tailEFO(ctx, kc, stream, consumer, c, stdout, opts...)
+	fmt.Fprintf(stderr, "shardwise tail: %d records\n", n)
+	return err
+}
+
+// efoStart maps --from to a SubscribeToShard starting position.
+func efoStart(from string) (types.StartingPosition, error) {
+	itType, ts, err := startPosition(from)
+	if err != nil {
+		return types.StartingPosition{}, err
+	}
+	return types.StartingPosition{Type: itType, Timestamp: ts}, nil
+}
+
+// tailEFO is tailStream through enhanced fan-out as the consumer named consumer (registered when
+// missing): every shard gets a subscriber, in lineage order (a child starts once every parent it has in
+// the stream has ended), and user records are printed as they are pushed. It returns how many records
+// it printed.
+func tailEFO(ctx context.Context, kc efoAPI, stream, consumer string, c tailConfig, w io.Writer, opts ...fanout.Option) (int, error) {
+	start, err := efoStart(c.from)
+	if err != nil {
+		return 0, err
+	}
+	streamARN, err := fanout.StreamARN(ctx, kc, stream)
+	if err != nil {
+		return 0, err
+	}
+	readyCtx, cancelReady := context.WithTimeout(ctx, consumerReadyTimeout)
+	consumerARN, err := fanout.EnsureConsumer(readyCtx, kc, streamARN, consumer)
+	cancelReady()
+	if err != nil {
+		return 0, err
+	}
+	shards, err := listAllShards(ctx, kc, stream)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	t := &efoTailer{kc: kc, stream: stream, consumerARN: consumerARN, start: start, opts: opts,
+		shards: map[string]types.Shard{}, done: map[string]bool{}, started: map[string]bool{},
+		records: make(chan []outRecord, 16), ended: make(chan shardEnded, len(shards)+16), errs: make(chan error, 1)}
+	for _, s := range shards {
+		id := aws.ToString(s.ShardId)
+		t.shards[id] = s
+		if start.Type == types.ShardIteratorTypeLatest && s.SequenceNumberRange != nil && s.SequenceNumberRange.EndingSequenceNumber != nil {
+			// LATEST of a closed shard is its end: nothing to read.
+			t.started[id], t.done[id] = true, true
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // readers exit once ctx is cancelled (the deferred cancel below runs first)
+	defer cancel()
+	if err := t.startReady(ctx, &wg); err != nil {
+		return 0, err
+	}
+
+	printed := 0
+	var idleC <-chan time.Time
+	var idle *time.Timer
+	if c.idleTimeout > 0 {
+		idle = time.NewTimer(c.idleTimeout)
+		defer idle.Stop()
+		idleC = idle.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return printed, nil
+		case <-idleC:
+			return printed, nil
+		case err := <-t.errs:
+			return printed, err
+		case end := <-t.ended:
+			t.done[end.id] = true
+			if err := t.addChildren(ctx, end.children); err != nil {
+				return printed, err
+			}
+			if err := t.startReady(ctx, &wg); err != nil {
+				return printed, err
+			}
+		case batch := <-t.records:
+			for _, r := range batch {
+				if err := writeRecord(w, c.format, r); err != nil {
+					return printed, err
+				}
+				printed++
+				if c.max > 0 && printed >= c.max {
+					return printed, nil
+				}
+			}
+			if idle != nil && len(batch) > 0 {
+				idle.Reset(c.idleTimeout)
+			}
+		}
+	}
+}
+
+type shardEnded struct {
+	id       string
+	children []types.ChildShard
+}
+
+type efoTailer struct {
+	kc          efoAPI
+	stream      string
+	consumerARN string
+	start       types.StartingPosition
+	opts        []fanout.Option
+
+	// Owned by the tailEFO goroutine.
+	shards      map[string]types.Shard
+	done        map[string]bool
+	started     map[string]bool
+	initialDone bool // later shards (children) are read from TRIM_HORIZON
+
+	records chan []outRecord
+	ended   chan shardEnded
+	errs    chan error
+}
+
+// addChildren records the children a shard-end event named; without any (an engine that omits them) it
+// lists the stream again.
+func (t *efoTailer) addChildren(ctx context.Context, children []types.ChildShard) error {
+	if len(children) == 0 {
+		shards, err := listAllShards(ctx, t.kc, t.stream)
+		if err != nil {
+			return err
+		}
+		for _, s := range shards {
+			if id := aws.ToString(s.ShardId); t.shards[id].ShardId == nil {
+				t.shards[id] = s
+			}
+		}
+		return nil
+	}
+	for _, c := range children {
+		id := aws.ToString(c.ShardId)
+		if t.shards[id].ShardId != nil {
+			continue
+		}
+		s := types.Shard{ShardId: c.ShardId, HashKeyRange: c.HashKeyRange}
+		if len(c.ParentShards) > 0 {
+			s.ParentShardId = aws.String(c.ParentShards[0])
+		}
+		if len(c.ParentShards) > 1 {
+			s.AdjacentParentShardId = aws.String(c.ParentShards[1])
+		}
+		t.shards[id] = s
+	}
+	return nil
+}
+
+// startReady subscribes to every shard not yet started whose known parents have all ended.
+func (t *efoTailer) startReady(ctx context.Context, wg *sync.WaitGroup) error {
+	for id, s := range t.shards {
+		if t.started[id] {
+			continue
+		}
+		ready := true
+		for _, p := range []*string{s.ParentShardId, s.AdjacentParentShardId} {
+			if pid := aws.ToString(p); pid != "" && t.shards[pid].ShardId != nil && !t.done[pid] {
+				ready = false
+			}
+		}
+		if !ready {
+			continue
+		}
+		rng := aggregation.FullHashRange
+		if s.HashKeyRange != nil {
+			r, err := aggregation.ParseHashRange(aws.ToString(s.HashKeyRange.StartingHashKey), aws.ToString(s.HashKeyRange.EndingHashKey))
+			if err != nil {
+				return fmt.Errorf("shard %s: %w", id, err)
+			}
+			rng = r
+		}
+		start := t.start
+		if t.initialDone {
+			start = types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}
+		}
+		sub, err := fanout.Subscribe(ctx, t.kc, t.consumerARN, id, start, t.opts...)
+		if err != nil {
+			return err
+		}
+		t.started[id] = true
+		wg.Go(func() {
+			defer sub.Close()
+			t.read(ctx, sub, id, rng)
+		})
+	}
+	t.initialDone = true
+	return nil
+}
+
+// read forwards one shard's user records until its shard end, a fatal error, or ctx ends.
+func (t *efoTailer) read(ctx context.Context, sub *fanout.Subscriber, id string, rng aggregation.HashRange) {
+	for {
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, fanout.ErrDone) {
+				select {
+				case t.errs <- fmt.Errorf("reading %s through fan-out: %w", id, err):
+				default:
+				}
+			}
+			return
+		}
+		var batch []outRecord
+		for _, r := range ev.Records {
+			batch = append(batch, userRecords(id, rng, r)...)
+		}
+		if len(batch) > 0 {
+			select {
+			case t.records <- batch:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if ev.ShardEnd {
+			select {
+			case t.ended <- shardEnded{id: id, children: ev.ChildShards}:
+			case <-ctx.Done():
+			}
+			return
+		}
+	}
+}
