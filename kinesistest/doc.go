@@ -36,7 +36,9 @@
 // (by splits and merges, so the lineage has at most two parents per shard), RegisterStreamConsumer,
 // DescribeStreamConsumer, ListStreamConsumers, DeregisterStreamConsumer, SubscribeToShard,
 // IncreaseStreamRetentionPeriod, DecreaseStreamRetentionPeriod, StartStreamEncryption,
-// StopStreamEncryption and UpdateMaxRecordSize. Other operations answer UnknownOperationException.
+// StopStreamEncryption and UpdateMaxRecordSize; also AddTagsToStream, RemoveTagsFromStream,
+// ListTagsForStream, UpdateStreamMode, Enable/DisableEnhancedMonitoring and DescribeLimits. Other
+// operations answer UnknownOperationException.
 //
 // SubscribeToShard answers with an event stream (application/vnd.amazon.eventstream): an
 // initial-response event, then SubscribeToShardEvent events pushed as soon as records arrive, with

@@ -51,6 +51,8 @@ type stream struct {
 	shards       []*shard
 	open         []*shard // open shards sorted by starting hash key
 	consumers    map[string]*consumer
+	tags         map[string]string
+	metrics      []string // enhanced monitoring: enabled shard-level metrics
 }
 
 type shard struct {

@@ -245,6 +245,13 @@ func init() {
 		"DescribeStreamConsumer":        (*Server).describeConsumer,
 		"ListStreamConsumers":           (*Server).listConsumers,
 		"DeregisterStreamConsumer":      (*Server).deregisterConsumer,
+		"AddTagsToStream":               (*Server).addTags,
+		"RemoveTagsFromStream":          (*Server).removeTags,
+		"ListTagsForStream":             (*Server).listTags,
+		"UpdateStreamMode":              (*Server).updateStreamMode,
+		"EnableEnhancedMonitoring":      (*Server).enableMonitoring,
+		"DisableEnhancedMonitoring":     (*Server).disableMonitoring,
+		"DescribeLimits":                (*Server).describeLimits,
 	}
 }
 

@@ -67,6 +67,7 @@ func (s *Server) createStream(c *call) ([]byte, *Error) {
 		encryption:   encryptionNone,
 		maxRecordKiB: maxKiB,
 		consumers:    make(map[string]*consumer),
+		tags:         in.Tags,
 	}
 	for _, rng := range uniformRanges(n) {
 		st.newShard(rng, "", "", c.now)
@@ -169,7 +170,7 @@ func (s *Server) describeStream(c *call) ([]byte, *Error) {
 		Shards:                  []shardJSON{},
 		RetentionPeriodHours:    int(st.retention / time.Hour),
 		StreamCreationTimestamp: epoch(st.created),
-		EnhancedMonitoring:      []enhancedMetricsJSON{{ShardLevelMetrics: []string{}}},
+		EnhancedMonitoring:      []enhancedMetricsJSON{{ShardLevelMetrics: nonNil(st.metrics)}},
 		EncryptionType:          st.encryption,
 		KeyId:                   st.keyID,
 	}
@@ -204,7 +205,7 @@ func (s *Server) describeStreamSummary(c *call) ([]byte, *Error) {
 		StreamModeDetails:       streamModeJSON{st.mode},
 		RetentionPeriodHours:    int(st.retention / time.Hour),
 		StreamCreationTimestamp: epoch(st.created),
-		EnhancedMonitoring:      []enhancedMetricsJSON{{ShardLevelMetrics: []string{}}},
+		EnhancedMonitoring:      []enhancedMetricsJSON{{ShardLevelMetrics: nonNil(st.metrics)}},
 		EncryptionType:          st.encryption,
 		KeyId:                   st.keyID,
 		OpenShardCount:          st.openShardCount(),
