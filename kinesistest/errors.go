@@ -8,20 +8,19 @@ import (
 // Exception names the server answers with. They are the names Kinesis uses, so the AWS SDK for Go
 // returns its typed errors (for example *types.ResourceNotFoundException) for them.
 const (
-	CodeResourceNotFound      = "ResourceNotFoundException"
-	CodeResourceInUse         = "ResourceInUseException"
-	CodeInvalidArgument       = "InvalidArgumentException"
-	CodeLimitExceeded         = "LimitExceededException"
-	CodeThroughputExceeded    = "ProvisionedThroughputExceededException"
-	CodeExpiredIterator       = "ExpiredIteratorException"
-	CodeExpiredNextToken      = "ExpiredNextTokenException"
-	CodeValidation            = "ValidationException"
-	CodeInternalFailure       = "InternalFailure"
-	CodeServiceUnavailable    = "ServiceUnavailable"
-	codeUnknownOperation      = "UnknownOperationException"
-	codeSerialization         = "SerializationException"
-	codeInternalFailureEntry  = "InternalFailure" // per-entry PutRecords code
-	codeThroughputEntryPrefix = "Rate exceeded for shard "
+	CodeResourceNotFound     = "ResourceNotFoundException"
+	CodeResourceInUse        = "ResourceInUseException"
+	CodeInvalidArgument      = "InvalidArgumentException"
+	CodeLimitExceeded        = "LimitExceededException"
+	CodeThroughputExceeded   = "ProvisionedThroughputExceededException"
+	CodeExpiredIterator      = "ExpiredIteratorException"
+	CodeExpiredNextToken     = "ExpiredNextTokenException"
+	CodeValidation           = "ValidationException"
+	CodeInternalFailure      = "InternalFailure"
+	CodeServiceUnavailable   = "ServiceUnavailable"
+	codeUnknownOperation     = "UnknownOperationException"
+	codeSerialization        = "SerializationException"
+	codeInternalFailureEntry = "InternalFailure" // per-entry PutRecords code
 )
 
 // Error is a Kinesis error answer: the exception name (Code), its message and the HTTP status.

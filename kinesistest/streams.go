@@ -5,8 +5,6 @@ import (
 	"regexp"
 	"sort"
 	"time"
-
-	"github.com/shardwise/shardwise/aggregation"
 )
 
 // Stream control plane: create, delete, describe, list, retention, encryption, record size. Changes
@@ -132,10 +130,6 @@ func (st *stream) shardJSON(sh *shard) shardJSON {
 		j.SequenceNumberRange.EndingSequenceNumber = st.seqString(sh.endSeq, sh)
 	}
 	return j
-}
-
-func hashRangeJSON(r aggregation.HashRange) hashKeyRangeJSON {
-	return hashKeyRangeJSON{r.Start.String(), r.End.String()}
 }
 
 func (s *Server) describeStream(c *call) ([]byte, *Error) {

@@ -131,8 +131,8 @@ func TestSubscribeToShardPushAndShardEnd(t *testing.T) {
 }
 
 func TestSubscriptionExpires(t *testing.T) {
-	srv, c := start(t, kinesistest.SubscriptionDuration(200*time.Millisecond))
-	c = newClient(t, srv, srv.HTTP2Client())
+	srv, _ := start(t, kinesistest.SubscriptionDuration(200*time.Millisecond))
+	c := newClient(t, srv, srv.HTTP2Client())
 	ctx := ctxT(t)
 	sum := createStream(t, c, "exp", 1)
 	arn := registerConsumer(t, c, aws.ToString(sum.StreamDescriptionSummary.StreamARN), "app")

@@ -74,12 +74,6 @@ type shardJSON struct {
 	SequenceNumberRange   seqRangeJSON
 }
 
-type childShardJSON struct {
-	ShardId      string
-	ParentShards []string
-	HashKeyRange hashKeyRangeJSON
-}
-
 type streamModeJSON struct {
 	StreamMode string
 }
