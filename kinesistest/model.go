@@ -230,6 +230,14 @@ func (st *stream) trim(sh *shard, now time.Time) {
 	sh.records = sh.records[i:]
 }
 
+// trimAll trims every shard, closed ones included (writes trim only the shards they touch). Caller
+// holds st.mu for writing.
+func (st *stream) trimAll(now time.Time) {
+	for _, sh := range st.shards {
+		st.trim(sh, now)
+	}
+}
+
 // retained returns the records of sh still within retention, from counter pos on. Caller holds st.mu
 // (read is enough); the slice stays valid after the lock is released.
 func (st *stream) retained(sh *shard, pos uint64, now time.Time) []record {

@@ -218,6 +218,7 @@ func (s *Server) splitShard(c *call) ([]byte, *Error) {
 	}
 	st.splitAt(sh, k, c.now)
 	st.rebuildOpen()
+	st.trimAll(c.now)
 	return []byte("{}"), nil
 }
 
@@ -245,6 +246,7 @@ func (s *Server) mergeShards(c *call) ([]byte, *Error) {
 	}
 	st.merge(a, b, c.now)
 	st.rebuildOpen()
+	st.trimAll(c.now)
 	return []byte("{}"), nil
 }
 
@@ -299,5 +301,6 @@ func (s *Server) updateShardCount(c *call) ([]byte, *Error) {
 		}
 	}
 	st.rebuildOpen()
+	st.trimAll(c.now)
 	return encode(updateShardCountOutput{StreamName: st.name, StreamARN: st.arn, CurrentShardCount: cur, TargetShardCount: n})
 }
