@@ -36,6 +36,7 @@ type config struct {
 	parentPollInterval time.Duration
 	maxThrottleBackoff time.Duration
 	retryBackoff       time.Duration // first delay of processor retries (ProcessRecords, Initialize, Shutdown)
+	efoConsumer        string        // EnhancedFanOut consumer name; "" polls
 	logger             *slog.Logger
 	hooks              []Hook
 }

@@ -26,6 +26,7 @@ type Worker struct {
 	hooks        *hooks
 	log          *slog.Logger
 	decoder      *compression.Decoder
+	efo          efoState // enhanced fan-out consumer (fanout.go)
 
 	failover, releaseTimeout time.Duration
 
@@ -280,5 +281,8 @@ func (w *Worker) syncLoop(ctx context.Context) {
 
 // newRetriever returns the retriever for one shard: polling (enhanced fan-out plugs in here).
 func (w *Worker) newRetriever(ctx context.Context, rc retrievalConfig, log *slog.Logger) retriever {
+	if w.cfg.efoConsumer != "" {
+		return w.newFanOutRetriever(ctx, rc, log)
+	}
 	return newPoller(ctx, w.kc, rc, &w.cfg, w.hooks, log)
 }

@@ -11,10 +11,14 @@ type SubscribeAPI interface {
 	SubscribeToShard(ctx context.Context, in *kinesis.SubscribeToShardInput, optFns ...func(*kinesis.Options)) (*kinesis.SubscribeToShardOutput, error)
 }
 
-// ConsumerAPI is what [EnsureConsumer] and [Deregister] call. *kinesis.Client satisfies it.
-type ConsumerAPI interface {
+// RegistrationAPI is what [EnsureConsumer] calls. *kinesis.Client satisfies it.
+type RegistrationAPI interface {
 	RegisterStreamConsumer(ctx context.Context, in *kinesis.RegisterStreamConsumerInput, optFns ...func(*kinesis.Options)) (*kinesis.RegisterStreamConsumerOutput, error)
 	DescribeStreamConsumer(ctx context.Context, in *kinesis.DescribeStreamConsumerInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamConsumerOutput, error)
+}
+
+// DeregisterAPI is what [Deregister] calls. *kinesis.Client satisfies it.
+type DeregisterAPI interface {
 	DeregisterStreamConsumer(ctx context.Context, in *kinesis.DeregisterStreamConsumerInput, optFns ...func(*kinesis.Options)) (*kinesis.DeregisterStreamConsumerOutput, error)
 }
 
@@ -28,6 +32,7 @@ type StreamAPI interface {
 // rather than implementing it by hand.
 type API interface {
 	SubscribeAPI
-	ConsumerAPI
+	RegistrationAPI
+	DeregisterAPI
 	StreamAPI
 }

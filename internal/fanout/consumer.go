@@ -33,7 +33,7 @@ func StreamARN(ctx context.Context, api StreamAPI, stream string) (string, error
 // call it at once: the one whose RegisterStreamConsumer loses the race (ResourceInUseException) waits
 // for the consumer the winner created. A consumer being deleted is waited out and registered again.
 // ctx bounds the whole wait; Kinesis usually takes a few seconds to activate a new consumer.
-func EnsureConsumer(ctx context.Context, api ConsumerAPI, streamARN, name string) (string, error) {
+func EnsureConsumer(ctx context.Context, api RegistrationAPI, streamARN, name string) (string, error) {
 	if streamARN == "" || name == "" {
 		return "", fmt.Errorf("fanout: stream ARN %q and consumer name %q must be set", streamARN, name)
 	}
@@ -61,7 +61,7 @@ func EnsureConsumer(ctx context.Context, api ConsumerAPI, streamARN, name string
 
 // ensureStep describes the consumer, registering it when it is missing. It returns the consumer's state;
 // a state of "" (with a nil error) means "look again after a pause" (throttled, or lost a race).
-func ensureStep(ctx context.Context, api ConsumerAPI, streamARN, name string) (string, types.ConsumerStatus, error) {
+func ensureStep(ctx context.Context, api RegistrationAPI, streamARN, name string) (string, types.ConsumerStatus, error) {
 	d, err := api.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{
 		StreamARN: aws.String(streamARN), ConsumerName: aws.String(name),
 	})
@@ -94,7 +94,7 @@ func ensureStep(ctx context.Context, api ConsumerAPI, streamARN, name string) (s
 
 // Deregister deregisters the consumer consumerARN; its subscriptions end. A consumer that does not exist
 // is not an error. It does not wait for the deletion to finish.
-func Deregister(ctx context.Context, api ConsumerAPI, consumerARN string) error {
+func Deregister(ctx context.Context, api DeregisterAPI, consumerARN string) error {
 	_, err := api.DeregisterStreamConsumer(ctx, &kinesis.DeregisterStreamConsumerInput{ConsumerARN: aws.String(consumerARN)})
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("fanout: deregistering consumer %s: %w", consumerARN, err)

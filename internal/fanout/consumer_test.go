@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
 
-// fakeConsumers is a scripted ConsumerAPI: describe answers come from states in order (the last one
+// fakeConsumers is a scripted RegistrationAPI and DeregisterAPI: describe answers come from states in order (the last one
 // repeats); "" means ResourceNotFoundException.
 type fakeConsumers struct {
 	mu        sync.Mutex

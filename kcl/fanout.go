@@ -1,0 +1,280 @@
+package kcl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/shardwise/shardwise/internal/backoff"
+	"github.com/shardwise/shardwise/internal/fanout"
+)
+
+// EnhancedFanOut makes the worker read its shards through enhanced fan-out (SubscribeToShard, pushed
+// over HTTP/2) as the stream consumer consumerName instead of polling GetRecords. The consumer is
+// registered when missing (safe when many workers start at once) and the worker waits until it is
+// ACTIVE before subscribing. Each leased shard is subscribed from its checkpoint (AT_SEQUENCE_NUMBER,
+// sub-records at or below the checkpointed sub-sequence skipped) or the initial position, and
+// resubscribed after the last continuation sequence number whenever Kinesis ends a subscription (at
+// most every 5 minutes) or it breaks; ResourceInUseException and LimitExceededException back off for
+// at least a second, respecting the 5 s rule. At most Prefetch events per shard wait for the processor;
+// while they wait the event stream is not read, so HTTP/2 flow control holds Kinesis back.
+//
+// The Kinesis client must also have DescribeStreamSummary (for the stream ARN), as *kinesis.Client
+// does, and speak HTTP/2: the SDK's default HTTP client does for HTTPS endpoints (see the
+// internal/fanout package documentation for custom clients and local endpoints). The consumer is not
+// deregistered when the worker stops (other workers of the application keep using it). Overrides the
+// default: polling.
+func EnhancedFanOut(consumerName string) Option {
+	return optionFunc(func(c *config) { c.efoConsumer = consumerName })
+}
+
+// efoState is the worker's fan-out consumer: its ARN once registered, and the registration in flight.
+type efoState struct {
+	mu      sync.Mutex
+	arn     string
+	pending chan struct{} // closed when the registration in flight has finished
+}
+
+// efoRetryPolicy spaces attempts to register the consumer or to subscribe again after a fatal-looking
+// subscription error.
+var efoRetryPolicy = backoff.Policy{Base: time.Second, Max: 30 * time.Second}
+
+// efoNotFoundLimit is how many ResourceNotFoundExceptions in a row, each with the consumer confirmed
+// present, make the shard count as gone (past retention), as polling treats an unknown shard.
+const efoNotFoundLimit = 3
+
+// consumerARN returns the fan-out consumer's ARN, registering it on first use. Concurrent callers wait
+// for one registration instead of each describing the consumer.
+func (w *Worker) consumerARN(ctx context.Context) (string, error) {
+	for {
+		w.efo.mu.Lock()
+		if arn := w.efo.arn; arn != "" {
+			w.efo.mu.Unlock()
+			return arn, nil
+		}
+		if p := w.efo.pending; p != nil {
+			w.efo.mu.Unlock()
+			select {
+			case <-p:
+				continue
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+		}
+		p := make(chan struct{})
+		w.efo.pending = p
+		w.efo.mu.Unlock()
+
+		arn, err := w.registerConsumer(ctx)
+		w.efo.mu.Lock()
+		if err == nil {
+			w.efo.arn = arn
+		}
+		w.efo.pending = nil
+		w.efo.mu.Unlock()
+		close(p)
+		return arn, err
+	}
+}
+
+// forgetConsumer drops the cached ARN so that the next subscription checks (and re-registers) the
+// consumer: after a ResourceNotFoundException it may have been deregistered.
+func (w *Worker) forgetConsumer(arn string) {
+	w.efo.mu.Lock()
+	if w.efo.arn == arn {
+		w.efo.arn = ""
+	}
+	w.efo.mu.Unlock()
+}
+
+func (w *Worker) registerConsumer(ctx context.Context) (string, error) {
+	sa, ok := w.kc.(fanout.StreamAPI)
+	if !ok {
+		return "", fmt.Errorf("%w: EnhancedFanOut needs a Kinesis client with DescribeStreamSummary (*kinesis.Client has it)", ErrInvalidConfig)
+	}
+	streamARN, err := fanout.StreamARN(ctx, sa, w.stream)
+	if err != nil {
+		return "", err
+	}
+	arn, err := fanout.EnsureConsumer(ctx, w.kc, streamARN, w.cfg.efoConsumer)
+	if err == nil {
+		w.log.LogAttrs(ctx, slog.LevelInfo, "enhanced fan-out consumer ready",
+			slog.String("consumer", w.cfg.efoConsumer), slog.String("consumer_arn", arn))
+	}
+	return arn, err
+}
+
+// fanOutRetriever is the enhanced fan-out retriever of one shard. It drives a fanout.Subscriber (which
+// owns the one goroutine reading the event stream) from Next, replacing it after a fatal-looking error.
+type fanOutRetriever struct {
+	w    *Worker
+	rc   retrievalConfig
+	log  *slog.Logger
+	life context.Context // the retriever's own lifecycle: the shard consumer's context; Close ends it
+	stop context.CancelFunc
+
+	// Used by the caller of Next only (one goroutine), and by Close after Next's caller is done.
+	mu       sync.Mutex // guards sub and arn against Close from another goroutine
+	sub      *fanout.Subscriber
+	arn      string // consumer ARN sub was opened with
+	after    string // continuation sequence number of the last batch handed over
+	ended    bool   // the shard-end batch was handed over
+	failures int    // consecutive failures to subscribe or fatal subscription errors
+	notFound int    // consecutive ResourceNotFoundExceptions with the consumer present
+}
+
+func (w *Worker) newFanOutRetriever(ctx context.Context, rc retrievalConfig, log *slog.Logger) *fanOutRetriever {
+	life, stop := context.WithCancel(ctx)
+	return &fanOutRetriever{w: w, rc: rc, log: log, life: life, stop: stop}
+}
+
+// start is the subscription's starting position: after the last batch handed over, else the
+// retrieval start (a checkpoint is read AT its sequence number; the converter skips what was
+// processed).
+func (r *fanOutRetriever) start() types.StartingPosition {
+	if r.after != "" {
+		return types.StartingPosition{Type: types.ShardIteratorTypeAfterSequenceNumber, SequenceNumber: aws.String(r.after)}
+	}
+	switch s := r.rc.start; {
+	case s == TrimHorizon:
+		return types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}
+	case s == Latest:
+		return types.StartingPosition{Type: types.ShardIteratorTypeLatest}
+	case s.SequenceNumber == AtTimestamp(time.Time{}).SequenceNumber:
+		if s.timestamp.IsZero() {
+			return types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}
+		}
+		return types.StartingPosition{Type: types.ShardIteratorTypeAtTimestamp, Timestamp: aws.Time(s.timestamp)}
+	default:
+		return types.StartingPosition{Type: types.ShardIteratorTypeAtSequenceNumber, SequenceNumber: aws.String(s.SequenceNumber)}
+	}
+}
+
+func (r *fanOutRetriever) Next(ctx context.Context) (batch, error) {
+	if r.ended {
+		return batch{}, errRetrievalDone
+	}
+	for {
+		if err := r.life.Err(); err != nil {
+			return batch{}, err
+		}
+		sub, err := r.subscriber(ctx)
+		if err != nil {
+			return batch{}, err // ctx ended
+		}
+		if sub == nil {
+			continue // registration failed and was retried after a backoff
+		}
+		ev, err := sub.Next(ctx)
+		if err == nil {
+			r.failures, r.notFound = 0, 0
+			if ev.ContinuationSequenceNumber != "" {
+				r.after = ev.ContinuationSequenceNumber
+			}
+			r.w.hooks.onBehind(r.rc.shardID, ev.MillisBehindLatest)
+			r.ended = ev.ShardEnd
+			return batch{records: ev.Records, millisBehindLatest: ev.MillisBehindLatest, shardEnd: ev.ShardEnd, children: ev.ChildShards}, nil
+		}
+		if ctx.Err() != nil {
+			return batch{}, ctx.Err()
+		}
+		if errors.Is(err, fanout.ErrDone) {
+			// Closed without a shard end: only Close or the end of the lifecycle context do that.
+			return batch{}, context.Canceled
+		}
+		// A fatal error of this subscriber. ResourceNotFoundException means the consumer, the shard or
+		// the stream is gone: check the consumer (re-registering it if it was deregistered); if it is
+		// there, the shard is gone after efoNotFoundLimit tries. Anything else (access denied, an
+		// invalid position) is logged and retried: a shard is never given up on for it.
+		r.closeSub()
+		var nf *types.ResourceNotFoundException
+		if errors.As(err, &nf) {
+			r.w.forgetConsumer(r.currentARN())
+			if _, cerr := r.w.consumerARN(ctx); cerr == nil {
+				r.notFound++
+				if r.notFound >= efoNotFoundLimit {
+					return batch{}, fmt.Errorf("kcl: shard %s through fan-out: %w", r.rc.shardID, err)
+				}
+			}
+		}
+		if !r.backoff(ctx, "fan-out subscription failed; subscribing again", err) {
+			return batch{}, ctx.Err()
+		}
+	}
+}
+
+// subscriber returns the current subscriber, subscribing (and registering the consumer) when there is
+// none. It returns nil, nil after a failed attempt it backed off from, and an error only when ctx ends.
+func (r *fanOutRetriever) subscriber(ctx context.Context) (*fanout.Subscriber, error) {
+	r.mu.Lock()
+	sub := r.sub
+	r.mu.Unlock()
+	if sub != nil {
+		return sub, nil
+	}
+	arn, err := r.w.consumerARN(ctx)
+	if err == nil {
+		sub, err = fanout.Subscribe(r.life, r.w.kc, arn, r.rc.shardID, r.start(),
+			fanout.Buffer(r.w.cfg.prefetch), fanout.WithLogger(r.log))
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !r.backoff(ctx, "enhanced fan-out consumer unavailable; retrying", err) {
+			return nil, ctx.Err()
+		}
+		return nil, nil
+	}
+	r.mu.Lock()
+	r.sub = sub
+	r.arn = arn
+	r.mu.Unlock()
+	return sub, nil
+}
+
+func (r *fanOutRetriever) currentARN() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.arn
+}
+
+// closeSub closes the current subscriber (its event stream and goroutine) if there is one.
+func (r *fanOutRetriever) closeSub() {
+	r.mu.Lock()
+	sub := r.sub
+	r.sub = nil
+	r.mu.Unlock()
+	if sub != nil {
+		sub.Close()
+	}
+}
+
+// backoff logs err and waits before the next attempt; false when ctx or the lifecycle ended first.
+func (r *fanOutRetriever) backoff(ctx context.Context, msg string, err error) bool {
+	d := efoRetryPolicy.Delay(r.failures)
+	r.failures++
+	r.log.LogAttrs(ctx, slog.LevelWarn, msg, slog.Any("err", err), slog.Duration("backoff", d))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-r.life.Done():
+		return false
+	}
+}
+
+// Close ends the subscription and waits for its goroutine. It is idempotent.
+func (r *fanOutRetriever) Close() {
+	r.stop()
+	r.closeSub()
+}
