@@ -154,3 +154,28 @@ func TestRandomFaults(t *testing.T) {
 		}
 	})
 }
+
+func TestRandomResetAndSlow(t *testing.T) {
+	t.Run("reset", func(t *testing.T) {
+		srv, c := start(t, kinesistest.Faults(kinesistest.FaultConfig{Rate: 1, Kinds: []kinesistest.FaultKind{kinesistest.FaultReset}}))
+		if _, err := c.CreateStream(ctxT(t), &kinesis.CreateStreamInput{StreamName: aws.String("rs"), ShardCount: aws.Int32(1)}); err == nil {
+			t.Fatal("CreateStream answered despite a reset on every call")
+		}
+		// A handled call skips random faults: let ListStreams through to see the reset call was applied.
+		srv.Control(func(req kinesistest.Request) (kinesistest.Action, bool) { return kinesistest.Action{}, req.Op == "ListStreams" })
+		out, err := c.ListStreams(ctxT(t), &kinesis.ListStreamsInput{})
+		if err != nil || fmt.Sprint(out.StreamNames) != "[rs]" {
+			t.Errorf("ListStreams after a reset CreateStream: %v %v, want [rs]", err, out)
+		}
+	})
+	t.Run("slow", func(t *testing.T) {
+		_, c := start(t, kinesistest.Faults(kinesistest.FaultConfig{Rate: 1, Kinds: []kinesistest.FaultKind{kinesistest.FaultSlow}, SlowDelay: 50 * time.Millisecond}))
+		begin := time.Now()
+		if _, err := c.ListStreams(ctxT(t), &kinesis.ListStreamsInput{}); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(begin); d < 50*time.Millisecond {
+			t.Errorf("slow call answered after %v, want at least 50ms", d)
+		}
+	})
+}
