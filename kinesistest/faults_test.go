@@ -162,7 +162,9 @@ func TestRandomResetAndSlow(t *testing.T) {
 			t.Fatal("CreateStream answered despite a reset on every call")
 		}
 		// A handled call skips random faults: let ListStreams through to see the reset call was applied.
-		srv.Control(func(req kinesistest.Request) (kinesistest.Action, bool) { return kinesistest.Action{}, req.Op == "ListStreams" })
+		srv.Control(func(req kinesistest.Request) (kinesistest.Action, bool) {
+			return kinesistest.Action{}, req.Op == "ListStreams"
+		})
 		out, err := c.ListStreams(ctxT(t), &kinesis.ListStreamsInput{})
 		if err != nil || fmt.Sprint(out.StreamNames) != "[rs]" {
 			t.Errorf("ListStreams after a reset CreateStream: %v %v, want [rs]", err, out)
