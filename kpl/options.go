@@ -91,8 +91,8 @@ func (c *config) validate() error {
 		return invalidConfig("Linger %v is negative", c.linger)
 	case c.ttl < 0:
 		return invalidConfig("RecordTTL %v is negative", c.ttl)
-	case c.rateLimit < 1 || c.rateLimit > 10000:
-		return invalidConfig("RateLimit %d%% outside [1, 10000]", c.rateLimit)
+	case c.rateLimit < 0 || c.rateLimit > 100000:
+		return invalidConfig("RateLimit %d%% outside [0, 100000]", c.rateLimit)
 	case c.maxConns < 1 || c.maxConns > 1024:
 		return invalidConfig("MaxConnections %d outside [1, 1024]", c.maxConns)
 	case c.requestTimeout <= 0:
@@ -142,7 +142,8 @@ func Linger(d time.Duration) Option { return optionFunc(func(c *config) { c.ling
 func RecordTTL(d time.Duration) Option { return optionFunc(func(c *config) { c.ttl = d }) }
 
 // RateLimit sets the per-shard send rate as a percentage of the shard limits (1 MiB/s and 1000
-// records/s), overriding the default 150 (KPL RateLimit). Throttling lowers it adaptively.
+// records/s), overriding the default 150 (KPL RateLimit). Throttling lowers it adaptively. 0 turns
+// client-side rate limiting off (for servers without limits, such as kinesistest by default).
 func RateLimit(percent int) Option { return optionFunc(func(c *config) { c.rateLimit = percent }) }
 
 // FailIfThrottled fails records with ErrThrottled on ProvisionedThroughputExceededException instead

@@ -302,7 +302,7 @@ func TestInvalidInput(t *testing.T) {
 func TestInvalidConfig(t *testing.T) {
 	f := newFake(1)
 	for _, o := range []Option{AggregationMaxSize(10), BatchMaxRecords(501), BatchMaxBytes(11 << 20), Linger(-1),
-		RateLimit(0), MaxConnections(0), MaxBufferedRecords(0), WithLogger(nil), WithHooks(42), RecordTTL(-1)} {
+		RateLimit(-1), MaxConnections(0), MaxBufferedRecords(0), WithLogger(nil), WithHooks(42), RecordTTL(-1)} {
 		if _, err := New(f, "s", o); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("New(%#v) err = %v, want ErrInvalidConfig", o, err)
 		}

@@ -7,6 +7,7 @@ import "time"
 // throttleFactor (down to minFactor); each successful call grows it back additively (AIMD), so a
 // shard converges on what Kinesis really accepts.
 type tokenBucket struct {
+	off                     bool    // RateLimit(0)
 	bytesPerSec, recsPerSec float64 // at factor 1
 	factor                  float64 // adaptive multiplier in [minFactor, 1]
 	bytes, recs             float64 // available tokens (bytes may go negative for oversized records)
@@ -20,6 +21,7 @@ const (
 )
 
 func (b *tokenBucket) init(percent int, now time.Time) {
+	b.off = percent == 0
 	b.bytesPerSec = float64(shardBytesPerSec) * float64(percent) / 100
 	b.recsPerSec = float64(shardRecsPerSec) * float64(percent) / 100
 	b.factor = 1
@@ -40,11 +42,17 @@ func (b *tokenBucket) refill(now time.Time) {
 // allow reports whether a Kinesis record of size bytes may be sent now. A record larger than the
 // bucket is allowed once the bucket is full (the debt delays what follows).
 func (b *tokenBucket) allow(now time.Time, size int) bool {
+	if b.off {
+		return true
+	}
 	b.refill(now)
 	return b.recs >= 1 && b.bytes >= min(float64(size), b.bytesPerSec)
 }
 
 func (b *tokenBucket) take(size int) {
+	if b.off {
+		return
+	}
 	b.bytes -= float64(size)
 	b.recs--
 }
