@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -15,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/shardwise/shardwise/kinesistest"
 )
 
 // refusingAPI answers SubscribeToShard with errs in order (the last repeats) and notes the call times.
@@ -159,5 +162,49 @@ func TestSubscribeHTTPClientOption(t *testing.T) {
 	defer ct.mu.Unlock()
 	if len(ct.protos) == 0 || ct.protos[0] != "HTTP/2.0" {
 		t.Errorf("subscriptions went over %v, want the injected HTTP/2 client", ct.protos)
+	}
+}
+
+// TestTransientErrorsRetried: a throttled and then a failed (HTTP 500) SubscribeToShard are retried
+// after at least a second each, and the subscriber then delivers from its starting position.
+func TestTransientErrorsRetried(t *testing.T) {
+	e := newEnv(t)
+	consumer := e.stream(t, "flaky", 1)
+	var mu sync.Mutex
+	calls := 0
+	remove := e.srv.Control(func(req kinesistest.Request) (kinesistest.Action, bool) {
+		if req.Op != "SubscribeToShard" {
+			return kinesistest.Action{}, false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		switch calls {
+		case 1:
+			return kinesistest.Action{Err: &kinesistest.Error{Code: kinesistest.CodeLimitExceeded, Message: "Rate exceeded for consumer"}}, true
+		case 2:
+			return kinesistest.Action{Err: &kinesistest.Error{Code: kinesistest.CodeInternalFailure, Message: "boom"}}, true
+		}
+		return kinesistest.Action{}, false
+	})
+	defer remove()
+	e.put(t, "flaky", numbered(0, 3)...)
+	at := newAttempts()
+	sub, err := Subscribe(testCtx(t), e.fan, consumer, shard0, trimHorizon, OnAttempt(at.hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if got := collect(t, sub, 3); strings.Join(got, ",") != "rec-0,rec-1,rec-2" {
+		t.Errorf("got %v", got)
+	}
+	list := at.snapshot()
+	if len(list) != 3 || errorCode(list[0].Err) != codeLimitExceeded || list[1].Err == nil || list[2].Err != nil {
+		t.Fatalf("attempts = %+v, want LimitExceeded, InternalFailure, accepted", list)
+	}
+	for _, a := range list[:2] {
+		if a.Retry < MinRetryDelay || a.Start.Type != types.ShardIteratorTypeTrimHorizon {
+			t.Errorf("attempt %+v: want a retry after >= 1s from the starting position", a)
+		}
 	}
 }

@@ -70,9 +70,9 @@ func (c *config) validate() error {
 
 // Buffer sets how many events carrying records may wait for [Subscriber.Next]. When they are all
 // waiting the subscriber stops reading the event stream, and HTTP/2 flow control then stops the
-// server: memory per shard stays bounded by Buffer events (each at most about 1 MiB of records, the
-// per-event limit of Kinesis's 2 MiB/s push), two events inside the SDK and the HTTP/2 stream window
-// (4 MiB with net/http). Overrides the default 2.
+// server: memory per shard stays bounded by Buffer events, one more waiting to be handed over, two
+// inside the SDK's reader goroutines and the HTTP/2 stream receive window (4 MiB with net/http's
+// transport). Overrides the default 2.
 func Buffer(n int) Option { return optionFunc(func(c *config) { c.buffer = n }) }
 
 // EventTimeout sets how long an open subscription may go without any event (records or empty) while
