@@ -202,7 +202,7 @@ func (s *Subscriber) loop(ctx context.Context, start types.StartingPosition) err
 		lastCall = time.Now()
 		res, accepted, err := s.subscribeOnce(ctx, &pos, &lastSeqOut)
 		if accepted {
-			lastOK = lastCall
+			lastOK, failures = lastCall, 0 // an accepted subscription is progress: back off from scratch
 		}
 		switch res {
 		case shardEnd:
