@@ -84,6 +84,7 @@ func (p *Producer) complete(r *request, out *kinesis.PutRecordsOutput, err error
 		ev.put.UserRecords += len(k.users)
 		ev.put.Bytes += k.size
 	}
+	res.items = make([]*userRec, 0, ev.put.UserRecords)
 	if err != nil || out == nil || len(out.Records) != len(r.ks) {
 		c := reqErr{code: "InvalidResponse", msg: "PutRecords response does not match the request", retryable: true, ambiguous: true}
 		if err != nil {

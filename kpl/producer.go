@@ -166,7 +166,6 @@ func (p *Producer) put(ctx context.Context, r Record, noWait, urgent bool) *Futu
 	size := len(r.Data) + len(r.PartitionKey)
 	now := time.Now()
 	u := &userRec{rec: r, hk: hk, size: size, arrived: now}
-	u.done = make(chan struct{})
 	if p.cfg.ttl > 0 {
 		u.deadline = backoff.AddSaturating(now, p.cfg.ttl)
 	}
@@ -356,23 +355,20 @@ func (p *Producer) Stats() Stats {
 	return s
 }
 
-// outcomes collects resolutions decided under p.mu, to be delivered after unlocking.
+// outcomes collects resolutions decided under p.mu (the outcome is written into the user record,
+// which nobody else touches until its Future resolves), to be published after unlocking.
 type outcomes struct {
-	items []outcome
-}
-
-type outcome struct {
-	u   *userRec
-	res Result
-	err *RecordError
+	items []*userRec
 }
 
 func (o *outcomes) fail(u *userRec, err *RecordError) {
-	o.items = append(o.items, outcome{u: u, err: err})
+	u.err = err
+	o.items = append(o.items, u)
 }
 
 func (o *outcomes) ok(u *userRec, res Result) {
-	o.items = append(o.items, outcome{u: u, res: res})
+	u.res = res
+	o.items = append(o.items, u)
 }
 
 // finish releases buffer space for the records in o and resolves their Futures.
@@ -382,11 +378,11 @@ func (p *Producer) finish(o outcomes) {
 	}
 	var bytes int64
 	var failed, expired uint64
-	for _, it := range o.items {
-		bytes += int64(it.u.size)
-		if it.err != nil {
+	for _, u := range o.items {
+		bytes += int64(u.size)
+		if u.err != nil {
 			failed++
-			if errors.Is(it.err.Err, ErrRecordExpired) {
+			if errors.Is(u.err, ErrRecordExpired) {
 				expired++
 			}
 		}
@@ -404,30 +400,24 @@ func (p *Producer) finish(o outcomes) {
 	p.mu.Unlock()
 
 	now := time.Now()
-	for _, it := range o.items {
-		u := it.u
-		if it.err != nil {
-			u.err = it.err
-		} else {
-			u.res = it.res
-		}
+	for _, u := range o.items {
 		u.rec.Data = nil // the caller owns it again
 		u.ctx = nil
-		close(u.done)
 		if len(p.hooks.done) > 0 {
-			p.hookDone(u, it, now)
+			p.hookDone(u, now)
 		}
+		u.resolve()
 	}
 }
 
-func (p *Producer) hookDone(u *userRec, it outcome, now time.Time) {
+func (p *Producer) hookDone(u *userRec, now time.Time) {
 	e := RecordDoneEvent{Bytes: u.size, Latency: now.Sub(u.arrived)}
-	attempts := it.res.Attempts
-	if it.err != nil {
-		attempts = it.err.Attempts
-		e.Err, e.Code, e.ShardID = it.err, it.err.Code, it.err.ShardID
+	attempts := u.res.Attempts
+	if re, ok := u.err.(*RecordError); ok {
+		attempts = re.Attempts
+		e.Err, e.Code, e.ShardID = re, re.Code, re.ShardID
 	} else {
-		e.ShardID = it.res.ShardID
+		e.ShardID = u.res.ShardID
 	}
 	e.Attempts = len(attempts)
 	if len(attempts) > 0 {

@@ -2,6 +2,7 @@ package kpl
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -36,32 +37,56 @@ type Result struct {
 
 // A Future is the pending outcome of PutAsync. Its methods are safe for concurrent use.
 type Future struct {
-	done chan struct{}
+	mu   sync.Mutex
+	done bool
+	ch   chan struct{} // made on demand by Done or a blocking Wait
 	res  Result
 	err  error
 }
 
+// closedCh is handed out by Done for futures resolved before anyone asked for a channel.
+var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 func newFailedFuture(err error) *Future {
-	f := &Future{done: make(chan struct{}), err: err}
-	close(f.done)
-	return f
+	return &Future{done: true, err: err}
+}
+
+// resolve publishes the outcome set in res/err (written before the call, by the resolving
+// goroutine only).
+func (f *Future) resolve() {
+	f.mu.Lock()
+	f.done = true
+	if f.ch != nil {
+		close(f.ch)
+	}
+	f.mu.Unlock()
 }
 
 // Done returns a channel closed exactly once, when the outcome is known.
-func (f *Future) Done() <-chan struct{} { return f.done }
+func (f *Future) Done() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ch == nil {
+		if f.done {
+			return closedCh
+		}
+		f.ch = make(chan struct{})
+	}
+	return f.ch
+}
 
 // Wait blocks until the outcome is known or ctx ends; ctx bounds only the wait, never the record.
 // The error is a *RecordError (or ctx.Err() when the wait ended first).
 func (f *Future) Wait(ctx context.Context) (Result, error) {
-	select {
-	case <-f.done:
-		return f.res, f.err
-	default:
+	f.mu.Lock()
+	done := f.done
+	f.mu.Unlock()
+	if !done {
+		select {
+		case <-f.Done():
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		}
 	}
-	select {
-	case <-f.done:
-		return f.res, f.err
-	case <-ctx.Done():
-		return Result{}, ctx.Err()
-	}
+	return f.res, f.err
 }
