@@ -3,6 +3,7 @@ package kinesistest
 import (
 	"encoding/base64"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -68,7 +69,6 @@ func appendBase64(dst, data []byte) []byte {
 
 // appendRecords appends `"Records":[...]` for recs of shard sh.
 func (st *stream) appendRecords(dst []byte, sh *shard, recs []record, encryption string) []byte {
-	createdMs := st.created.UnixMilli()
 	dst = append(dst, `"Records":[`...)
 	for i := range recs {
 		r := &recs[i]
@@ -76,7 +76,7 @@ func (st *stream) appendRecords(dst []byte, sh *shard, recs []record, encryption
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"SequenceNumber":"`...)
-		dst = appendSeq(dst, r.seq, sh.index, createdMs)
+		dst = appendSeqSuffix(dst, r.seq, &sh.seqSuffix)
 		dst = append(dst, `","ApproximateArrivalTimestamp":`...)
 		dst = appendEpoch(dst, r.arrivalMs)
 		dst = append(dst, `,"Data":`...)
@@ -121,4 +121,25 @@ func appendIntField(dst []byte, name string, v int64) []byte {
 	dst = append(dst, name...)
 	dst = append(dst, '"', ':')
 	return strconv.AppendInt(dst, v, 10)
+}
+
+// Response buffers are recycled: a GetRecords answer can be megabytes, and allocating one per call
+// keeps the garbage collector busy. ServeHTTP returns every handler's answer to the pool once written.
+var bufPool sync.Pool // of *[]byte
+
+// getBuf returns an empty buffer with room for n bytes.
+func getBuf(n int) []byte {
+	if p, ok := bufPool.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+// putBuf recycles b; the caller must not use it afterwards.
+func putBuf(b []byte) {
+	if cap(b) == 0 || cap(b) > 16<<20 {
+		return
+	}
+	b = b[:0]
+	bufPool.Put(&b)
 }

@@ -67,9 +67,10 @@ type shard struct {
 	closedAt time.Time
 	children []*shard
 
-	records []record      // sorted by seq; the retention trim drops a prefix
-	notify  chan struct{} // closed and replaced whenever records are appended or the shard closes
-	lim     shardLimits
+	seqSuffix [seqLen - 22]byte // the last 34 digits of every sequence number of the shard
+	records   []record          // sorted by seq; the retention trim drops a prefix
+	notify    chan struct{}     // closed and replaced whenever records are appended or the shard closes
+	lim       shardLimits
 }
 
 func (sh *shard) isOpen() bool { return sh.endSeq == 0 }
@@ -101,19 +102,21 @@ func appendSeq(dst []byte, counter uint64, shardIndex int, createdMs int64) []by
 	return appendPadded(dst, uint64(createdMs), 24)
 }
 
+// appendSeqSuffix appends a sequence number using the shard's precomputed tail (shard index and
+// stream creation time), which is the same for every record of the shard.
+func appendSeqSuffix(dst []byte, counter uint64, suffix *[seqLen - 22]byte) []byte {
+	dst = append(dst, '4', '9')
+	dst = appendPadded(dst, counter, 20)
+	return append(dst, suffix[:]...)
+}
+
 func appendPadded(dst []byte, v uint64, width int) []byte {
 	var buf [24]byte
-	i := len(buf)
-	for v > 0 {
-		i--
-		buf[i] = byte('0' + v%10)
-		v /= 10
+	digits := strconv.AppendUint(buf[:0], v, 10)
+	for i := len(digits); i < width; i++ {
+		dst = append(dst, '0')
 	}
-	for len(buf)-i < width {
-		i--
-		buf[i] = '0'
-	}
-	return append(dst, buf[i:]...)
+	return append(dst, digits...)
 }
 
 func (st *stream) seqString(counter uint64, sh *shard) string {
@@ -152,6 +155,8 @@ func (st *stream) newShard(rng aggregation.HashRange, parent, adjacent string, n
 		notify:   make(chan struct{}),
 	}
 	sh.id = shardID(sh.index)
+	tail := appendSeq(nil, 0, sh.index, st.created.UnixMilli())[22:]
+	copy(sh.seqSuffix[:], tail)
 	st.shards = append(st.shards, sh)
 	return sh
 }

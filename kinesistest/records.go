@@ -172,8 +172,7 @@ func (s *Server) putRecords(c *call) ([]byte, *Error) {
 	enc := st.encryption
 	st.mu.Unlock()
 
-	createdMs := st.created.UnixMilli()
-	out := make([]byte, 0, 64+n*110)
+	out := getBuf(64 + n*110)
 	out = appendIntField(append(out, '{'), "FailedRecordCount", int64(failed))
 	out = append(out, `,"Records":[`...)
 	for i := range entries {
@@ -183,7 +182,7 @@ func (s *Server) putRecords(c *call) ([]byte, *Error) {
 		switch code := codes[i]; {
 		case code == "":
 			out = append(out, `{"SequenceNumber":"`...)
-			out = appendSeq(out, seqs[i], results[i].index, createdMs)
+			out = appendSeqSuffix(out, seqs[i], &results[i].seqSuffix)
 			out = append(out, `","ShardId":"`...)
 			out = append(out, results[i].id...)
 			out = append(out, `"}`...)
@@ -383,7 +382,7 @@ func (s *Server) getRecords(c *call) ([]byte, *Error) {
 	for i := range recs {
 		size += 140 + len(recs[i].pk) + len(recs[i].data)*4/3
 	}
-	out := make([]byte, 0, size)
+	out := getBuf(size)
 	out = append(out, '{')
 	out = st.appendRecords(out, sh, recs, enc)
 	if !atEnd {
