@@ -45,8 +45,9 @@
 // ContinuationSequenceNumber and MillisBehindLatest, and an empty event each second when idle. At the
 // end of a closed shard the last event carries ChildShards and no continuation, and the stream ends.
 // A subscription lasts [SubscriptionDuration] (5 minutes by default); subscribing again for the same
-// consumer and shard within 5 seconds is refused with ResourceInUseException. Kinesis serves
-// SubscribeToShard over HTTP/2 only; use [Server.HTTP2Client] for it.
+// consumer and shard within 5 seconds (real time) is refused with ResourceInUseException, and a newer
+// subscription after that ends the older one. Kinesis serves SubscribeToShard over HTTP/2 only, so
+// [Server.HTTP2Client] is the faithful choice; the server streams over HTTP/1.1 too.
 //
 // # Data model
 //
