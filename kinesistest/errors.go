@@ -1,9 +1,13 @@
 package kinesistest
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 )
+
+// ErrInvalidConfig is wrapped by the error [NewServer] returns for invalid options.
+var ErrInvalidConfig = errors.New("invalid configuration")
 
 // Exception names the server answers with. They are the names Kinesis uses, so the AWS SDK for Go
 // returns its typed errors (for example *types.ResourceNotFoundException) for them.

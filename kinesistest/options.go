@@ -47,28 +47,28 @@ func defaultConfig() config {
 func (c *config) validate() error {
 	host, _, err := net.SplitHostPort(c.addr)
 	if err != nil {
-		return fmt.Errorf("kinesistest: invalid address %q: %w", c.addr, err)
+		return fmt.Errorf("kinesistest: %w: address %q: %v", ErrInvalidConfig, c.addr, err)
 	}
 	if !c.allowRemote {
 		ip := net.ParseIP(host)
 		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return fmt.Errorf("kinesistest: address %q is not loopback (use AllowNonLoopback to serve it)", c.addr)
+			return fmt.Errorf("kinesistest: %w: address %q is not loopback (use AllowNonLoopback to serve it)", ErrInvalidConfig, c.addr)
 		}
 	}
 	if c.clock == nil {
-		return fmt.Errorf("kinesistest: nil clock")
+		return fmt.Errorf("kinesistest: %w: nil clock", ErrInvalidConfig)
 	}
 	if c.maxRequestBytes <= 0 {
-		return fmt.Errorf("kinesistest: request size limit %d must be positive", c.maxRequestBytes)
+		return fmt.Errorf("kinesistest: %w: request size limit %d must be positive", ErrInvalidConfig, c.maxRequestBytes)
 	}
 	if c.iteratorTTL <= 0 || c.subscriptionDuration <= 0 {
-		return fmt.Errorf("kinesistest: iterator TTL and subscription duration must be positive")
+		return fmt.Errorf("kinesistest: %w: iterator TTL and subscription duration must be positive", ErrInvalidConfig)
 	}
 	if r := c.faults.Rate; r < 0 || r > 1 {
-		return fmt.Errorf("kinesistest: fault rate %v outside [0, 1]", r)
+		return fmt.Errorf("kinesistest: %w: fault rate %v outside [0, 1]", ErrInvalidConfig, r)
 	}
 	if c.logger == nil {
-		return fmt.Errorf("kinesistest: nil logger")
+		return fmt.Errorf("kinesistest: %w: nil logger", ErrInvalidConfig)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package kinesistest_test
 
 import (
+	"errors"
 	"net/http"
 	"testing"
 
@@ -56,7 +57,12 @@ func TestProtocols(t *testing.T) {
 		t.Error("an untrusting client reached the TLS server")
 	}
 	// Non-loopback addresses need AllowNonLoopback.
-	if _, err := kinesistest.NewServer(kinesistest.Addr("0.0.0.0:0")); err == nil {
-		t.Error("NewServer on 0.0.0.0 without AllowNonLoopback succeeded")
+	if _, err := kinesistest.NewServer(kinesistest.Addr("0.0.0.0:0")); !errors.Is(err, kinesistest.ErrInvalidConfig) {
+		t.Errorf("NewServer on 0.0.0.0 without AllowNonLoopback: %v, want ErrInvalidConfig", err)
+	}
+	for _, o := range []kinesistest.Option{kinesistest.Faults(kinesistest.FaultConfig{Rate: 2}), kinesistest.IteratorTTL(0), kinesistest.MaxRequestBytes(-1), kinesistest.Clock(nil)} {
+		if _, err := kinesistest.NewServer(o); !errors.Is(err, kinesistest.ErrInvalidConfig) {
+			t.Errorf("NewServer with an invalid option: %v, want ErrInvalidConfig", err)
+		}
 	}
 }
