@@ -168,8 +168,10 @@ func RequestTimeout(d time.Duration) Option {
 // PutAsync waits for space; TryPutAsync fails with ErrMaxBuffered.
 func MaxBufferedRecords(n int) Option { return optionFunc(func(c *config) { c.maxBufRecords = n }) }
 
-// MaxBufferedBytes caps the data and partition key bytes of user records held, overriding the
-// default 128 MiB. A single record larger than the cap is admitted when nothing else is buffered.
+// MaxBufferedBytes caps the memory of user records held, overriding the default 128 MiB: each
+// record counts its data and partition key plus 448 bytes of bookkeeping, so the cap bounds the
+// producer's memory (see Stats.BufferedBytes). A single record larger than the cap is admitted when
+// nothing else is buffered.
 func MaxBufferedBytes(n int64) Option { return optionFunc(func(c *config) { c.maxBufBytes = n }) }
 
 // ShardMapRefreshInterval sets the period (±20% jitter) of shard-map refreshes, overriding the

@@ -125,6 +125,10 @@ func New(client KinesisAPI, stream string, opts ...Option) (*Producer, error) {
 	return p, nil
 }
 
+// recordOverhead is what MaxBufferedBytes charges per record beyond its data and partition key:
+// the userRec (304 bytes, 320 allocated), its copy in the open aggregate (80 bytes) and slice slots.
+const recordOverhead = 448
+
 // userRec is an accepted user record; it embeds the Future handed to the caller.
 type userRec struct {
 	Future
@@ -180,8 +184,9 @@ func (p *Producer) put(ctx context.Context, r Record, noWait, urgent bool) *Futu
 		return p.reject(&RecordError{Err: ErrRecordTooLarge,
 			Message: fmt.Sprintf("%d bytes of data and partition key, stream maximum %d", size, max)}, size)
 	}
+	mem := int64(size + recordOverhead)
 	for !p.closed && p.bufRecords > 0 &&
-		(p.bufRecords >= p.cfg.maxBufRecords || p.bufBytes+int64(size) > p.cfg.maxBufBytes) {
+		(p.bufRecords >= p.cfg.maxBufRecords || p.bufBytes+mem > p.cfg.maxBufBytes) {
 		if noWait {
 			p.mu.Unlock()
 			return p.reject(&RecordError{Err: ErrMaxBuffered}, size)
@@ -206,7 +211,7 @@ func (p *Producer) put(ctx context.Context, r Record, noWait, urgent bool) *Futu
 		return p.reject(&RecordError{Err: ErrClosed}, size)
 	}
 	p.bufRecords++
-	p.bufBytes += int64(size)
+	p.bufBytes += mem
 	p.stats.RecordsPut++
 	pending := p.bufRecords
 	wake := p.routeLocked(u, now, &out)
@@ -323,7 +328,7 @@ func (p *Producer) Close() error {
 // Stats is a snapshot of the producer's gauges and counters.
 type Stats struct {
 	BufferedRecords  int   // user records accepted and not yet resolved (queued or in flight)
-	BufferedBytes    int64 // their data and partition key bytes
+	BufferedBytes    int64 // their data and partition key bytes plus bookkeeping (see MaxBufferedBytes)
 	InFlightRequests int   // PutRecords calls in flight
 	OpenShards       int   // shards in the current map
 
@@ -379,7 +384,7 @@ func (p *Producer) finish(o outcomes) {
 	var bytes int64
 	var failed, expired uint64
 	for _, u := range o.items {
-		bytes += int64(u.size)
+		bytes += int64(u.size + recordOverhead)
 		if u.err != nil {
 			failed++
 			if errors.Is(u.err, ErrRecordExpired) {
