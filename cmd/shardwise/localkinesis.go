@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/shardwise/shardwise/kinesistest"
@@ -32,6 +33,8 @@ func runLocalKinesis(ctx context.Context, args []string, stdout, stderr io.Write
 	maxReq := fs.Int("max-request-bytes", 5<<20, "PutRecords request size limit under --enforce-limits")
 	faultRate := fs.Float64("fault-rate", 0, "fraction `F` of calls (and of PutRecords entries) failing with InternalFailure, 500, 503, slow answers or connection resets")
 	faultSeed := fs.Uint64("fault-seed", 0, "random seed for --fault-rate (0: random)")
+	faultKinds := fs.String("fault-kinds", "", "comma-separated faults to draw from: entry, 500, 503, slow, reset (default all)")
+	faultDelay := fs.Duration("fault-slow-delay", time.Second, "how long a slow fault holds its answer")
 	subDur := fs.Duration("subscription-duration", 5*time.Minute, "how long a SubscribeToShard stream lasts")
 	iterTTL := fs.Duration("iterator-ttl", 5*time.Minute, "how long a shard iterator stays valid")
 	useTLS := fs.Bool("tls", false, "serve HTTPS (h2 and HTTP/1.1) with a fresh self-signed certificate")
@@ -69,8 +72,12 @@ func runLocalKinesis(ctx context.Context, args []string, stdout, stderr io.Write
 	if *limits {
 		opts = append(opts, kinesistest.EnforceLimits())
 	}
-	if *faultRate != 0 {
-		opts = append(opts, kinesistest.Faults(kinesistest.FaultConfig{Rate: *faultRate, Seed: *faultSeed}))
+	if *faultRate != 0 || *faultKinds != "" {
+		kinds, err := parseFaultKinds(*faultKinds)
+		if err != nil {
+			return fmt.Errorf("--fault-kinds: %v: %w", err, errCLIUsage)
+		}
+		opts = append(opts, kinesistest.Faults(kinesistest.FaultConfig{Rate: *faultRate, Seed: *faultSeed, Kinds: kinds, SlowDelay: *faultDelay}))
 	}
 	if *useTLS {
 		opts = append(opts, kinesistest.TLS())
@@ -91,4 +98,28 @@ func runLocalKinesis(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	<-ctx.Done()
 	return srv.Close()
+}
+
+var faultKindNames = map[string]kinesistest.FaultKind{
+	"entry": kinesistest.FaultEntryFailure,
+	"500":   kinesistest.FaultInternalError,
+	"503":   kinesistest.FaultUnavailable,
+	"slow":  kinesistest.FaultSlow,
+	"reset": kinesistest.FaultReset,
+}
+
+// parseFaultKinds parses "entry,500,reset"; "" means every kind.
+func parseFaultKinds(s string) ([]kinesistest.FaultKind, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var kinds []kinesistest.FaultKind
+	for _, name := range strings.Split(s, ",") {
+		k, ok := faultKindNames[strings.TrimSpace(name)]
+		if !ok {
+			return nil, fmt.Errorf("unknown fault kind %q (want entry, 500, 503, slow or reset)", name)
+		}
+		kinds = append(kinds, k)
+	}
+	return kinds, nil
 }

@@ -94,6 +94,14 @@ func TestLocalKinesisServesUntilCancelled(t *testing.T) {
 	}
 }
 
+func TestLocalKinesisFaults(t *testing.T) {
+	url, _ := startLocalKinesis(t, "--addr", "127.0.0.1:0", "--fault-rate", "1", "--fault-kinds", "503")
+	_, err := kinesisAt(url, nil).ListStreams(testCtx(t), &kinesis.ListStreamsInput{})
+	if err == nil || !strings.Contains(err.Error(), "ServiceUnavailable") {
+		t.Errorf("ListStreams with --fault-rate 1 --fault-kinds 503: %v, want ServiceUnavailable", err)
+	}
+}
+
 func TestLocalKinesisTLS(t *testing.T) {
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	url, _ := startLocalKinesis(t, "--addr", "127.0.0.1:0", "--tls", "--ca-file", ca)
@@ -124,6 +132,7 @@ func TestLocalKinesisUsageErrors(t *testing.T) {
 		{"ca-file without tls", []string{"--ca-file", "x.pem"}},
 		{"argument", []string{"extra"}},
 		{"fault rate", []string{"--fault-rate", "2"}},
+		{"fault kind", []string{"--fault-rate", "0.1", "--fault-kinds", "entry,boom"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
