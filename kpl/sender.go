@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
@@ -19,7 +20,13 @@ type request struct {
 
 // capAttempts makes the SDK try a PutRecords call once: the producer retries failed entries and
 // calls itself, per shard, so SDK retries would multiply them (and drain the client's retry quota).
-func capAttempts(o *kinesis.Options) { o.RetryMaxAttempts = 1 }
+// It also tags the call's user agent.
+func capAttempts(o *kinesis.Options) {
+	o.RetryMaxAttempts = 1
+	o.APIOptions = append(o.APIOptions, userAgent)
+}
+
+var userAgent = awsmiddleware.AddUserAgentKeyValue("shardwise-kpl", "1")
 
 // loop is the dispatcher: it seals lingering aggregates, expires records, and starts PutRecords
 // calls while connections and shard rate limits allow. It sleeps until the next deadline or a wake.

@@ -69,16 +69,13 @@ func (p *Producer) refresher() {
 			return
 		case <-timer.C:
 		case reason = <-p.refresh:
-			if err == nil {
-				// Wrong-shard bursts: one refresh per gap is enough.
-				gap := minForcedRefreshGap - time.Since(start)
-				if gap > 0 {
-					timer.Reset(gap)
-					select {
-					case <-ctx.Done():
-						return
-					case <-timer.C:
-					}
+			// Wrong-shard bursts: one refresh per gap is enough.
+			if gap := minForcedRefreshGap - time.Since(start); gap > 0 {
+				timer.Reset(gap)
+				select {
+				case <-ctx.Done():
+					return
+				case <-timer.C:
 				}
 			}
 		}
