@@ -39,9 +39,10 @@ type kRec struct {
 	deadline time.Time               // earliest user deadline (zero: none)
 	due      time.Time               // send no later than this (zero: as soon as possible)
 	attempts []Attempt
-	aggr     bool // entry is an aggregate
-	comp     bool // entry data is a compression frame
-	encoded  bool // entry is final (set by the sending goroutine before the first send)
+	aggr     bool    // entry is an aggregate
+	comp     bool    // entry data is a compression frame
+	encoded  bool    // entry is final (set by the sending goroutine before the first send)
+	buf      *[]byte // recycled payload buffer holding entry.Data, if any
 }
 
 // allAttempts returns the attempts that carried u: those before it was re-routed, then k's.

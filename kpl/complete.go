@@ -78,6 +78,7 @@ func (p *Producer) complete(r *request, out *kinesis.PutRecordsOutput, err error
 			ev.entries = append(ev.entries, EntryErrorEvent{ShardID: k.shard.id, Code: code, Message: msg, UserRecords: len(k.users)})
 		}
 		p.failAll(k, cause, code, msg, &res)
+		p.releasePayload(k)
 	}
 
 	for _, k := range r.ks {
@@ -155,6 +156,7 @@ func (p *Producer) complete(r *request, out *kinesis.PutRecordsOutput, err error
 				res.ok(u, Result{ShardID: shardID, SequenceNumber: seq, SubSequenceNumber: j, Aggregated: k.aggr,
 					Attempts: k.allAttempts(u)})
 			}
+			p.releasePayload(k)
 		}
 		if ev.put.Failed > 0 {
 			p.log.LogAttrs(context.Background(), slog.LevelWarn, "kpl PutRecords entries failed",

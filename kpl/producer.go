@@ -28,15 +28,16 @@ type KinesisAPI interface {
 // A Producer batches, aggregates, rate-limits and retries records for one stream. It is safe for
 // concurrent use; make one per stream and reuse it. Stop it with Flush (optional) then Close.
 type Producer struct {
-	cfg     config
-	client  KinesisAPI
-	stream  string // name or ARN as given
-	isARN   bool
-	hooks   hooks
-	log     *slog.Logger
-	enc     *compression.Encoder
-	retry   backoff.Policy
-	aggPool sync.Pool
+	cfg      config
+	client   KinesisAPI
+	stream   string // name or ARN as given
+	isARN    bool
+	hooks    hooks
+	log      *slog.Logger
+	enc      *compression.Encoder
+	retry    backoff.Policy
+	aggPool  sync.Pool // *aggregation.Aggregator
+	payloads sync.Pool // *[]byte, aggregated payload buffers
 
 	baseCtx context.Context // lifecycle: cancelled by Close after requests finished
 	cancel  context.CancelFunc

@@ -9,6 +9,8 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/shardwise/shardwise/aggregation"
 )
 
 // request is one PutRecords call being built or in flight. Its Kinesis records and their user
@@ -267,7 +269,18 @@ func (p *Producer) encode(k *kRec, cancelled *outcomes) bool {
 		}
 	}
 	if k.agg != nil {
-		rec, _, err := k.agg.Flush()
+		var buf *[]byte
+		if k.agg.Len() > 1 {
+			buf = p.getPayloadBuf()
+		}
+		var rec aggregation.Record
+		var err error
+		if buf != nil {
+			rec, _, err = k.agg.AppendFlush(*buf)
+			k.buf = buf
+		} else {
+			rec, _, err = k.agg.Flush()
+		}
 		p.aggPool.Put(k.agg)
 		k.agg = nil
 		if err != nil { // keys were validated in PutAsync
@@ -283,9 +296,36 @@ func (p *Producer) encode(k *kRec, cancelled *outcomes) bool {
 		if data, ok := p.enc.Compress(k.entry.Data); ok {
 			k.entry.Data = data
 			k.comp = true
+			p.releasePayload(k)
 		}
 	}
 	k.size = len(k.entry.Data) + len(k.entry.PartitionKey)
 	k.encoded = true
 	return true
+}
+
+// getPayloadBuf returns a recycled buffer for an aggregated payload.
+func (p *Producer) getPayloadBuf() *[]byte {
+	if b, ok := p.payloads.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, p.cfg.aggMaxSize)
+	return &b
+}
+
+// releasePayload recycles k's payload buffer once nothing reads it any more: after the call that
+// carried it returned (the SDK has serialized it) and k will not be resent, or after compression
+// replaced it.
+func (p *Producer) releasePayload(k *kRec) {
+	if k.buf == nil {
+		return
+	}
+	if k.comp {
+		*k.buf = (*k.buf)[:0]
+	} else {
+		*k.buf = k.entry.Data[:0]
+		k.entry.Data = nil
+	}
+	p.payloads.Put(k.buf)
+	k.buf = nil
 }
