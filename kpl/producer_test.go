@@ -617,3 +617,89 @@ func TestStreamARNAndPagination(t *testing.T) {
 		_ = aws.String
 	})
 }
+
+func TestFlush(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(2)
+		p := mustNew(t, f, Linger(time.Hour))
+		if err := p.Flush(t.Context()); err != nil { // nothing buffered
+			t.Fatal(err)
+		}
+		start := time.Now()
+		fu := p.PutAsync(t.Context(), rec("a", 1))
+		if err := p.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(start) != 0 {
+			t.Fatalf("Flush waited %v: linger not skipped", time.Since(start))
+		}
+		if _, err := fu.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		// A Flush that cannot finish returns the context's error.
+		f.entryFault = func(int, int, types.PutRecordsRequestEntry) string { return codeInternalFailure }
+		p.PutAsync(t.Context(), rec("a", 2))
+		if err := p.Flush(ctxTimeout(t, time.Second)); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Flush = %v, want DeadlineExceeded", err)
+		}
+	})
+}
+
+type doneEvents struct{ events []RecordDoneEvent }
+
+func (d *doneEvents) OnRecordDone(_ string, e RecordDoneEvent) { d.events = append(d.events, e) }
+
+func TestRecordDoneEvent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(1)
+		f.entryFault = func(call, i int, e types.PutRecordsRequestEntry) string {
+			if call == 0 {
+				return codeThroughputExceeded
+			}
+			return ""
+		}
+		h := &doneEvents{}
+		p := mustNew(t, f, WithHooks(h), Linger(50*time.Millisecond))
+		time.Sleep(time.Millisecond)
+		if _, err := p.PutAsync(t.Context(), rec("a", 1)).Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		p.Close()
+		if len(h.events) != 1 {
+			t.Fatalf("%d events", len(h.events))
+		}
+		e := h.events[0]
+		if e.Attempts != 2 || e.BufferingTime != 50*time.Millisecond || e.Latency < e.BufferingTime || e.Err != nil || e.ShardID == "" {
+			t.Fatalf("event %+v", e)
+		}
+	})
+}
+
+func TestStrictOneCallPerShard(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(1)
+		var inflight, peak int
+		f.onPut = func(int) {
+			inflight++
+			peak = max(peak, inflight)
+			time.Sleep(10 * time.Millisecond)
+			inflight--
+		}
+		p := mustNew(t, f, StrictOrdering(), DisableAggregation(), Linger(0))
+		var futs []*Future
+		for i := 0; i < 50; i++ {
+			futs = append(futs, p.PutAsync(t.Context(), rec("k"+strconv.Itoa(i), i)))
+		}
+		for _, fu := range futs {
+			fu.Wait(t.Context())
+		}
+		if peak != 1 {
+			t.Fatalf("%d calls in flight for one shard", peak)
+		}
+		for _, n := range f.entries {
+			if n != 1 {
+				t.Fatalf("a call carried %d entries for one shard under StrictOrdering", n)
+			}
+		}
+	})
+}
