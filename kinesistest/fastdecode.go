@@ -3,6 +3,7 @@ package kinesistest
 import (
 	"encoding/base64"
 	"strings"
+	"unicode/utf8"
 )
 
 // A decoder for the PutRecords request, the one body big enough for encoding/json to dominate the
@@ -38,63 +39,121 @@ func (s *jsonScanner) consume(c byte) bool {
 	return false
 }
 
-// str reads a string without escapes and returns its bytes (aliasing the input).
+// str reads a string without escapes and returns its bytes (aliasing the input). Strings that are not
+// valid UTF-8 are refused too: encoding/json would replace the bad bytes, and the answer must not depend
+// on which decoder ran.
 func (s *jsonScanner) str() ([]byte, bool) {
 	if !s.consume('"') {
 		return nil, false
 	}
 	start := s.i
+	ascii := true
 	for s.i < len(s.b) {
 		switch c := s.b[s.i]; {
 		case c == '"':
 			s.i++
-			return s.b[start : s.i-1], true
+			v := s.b[start : s.i-1]
+			return v, ascii || utf8.Valid(v)
 		case c == '\\' || c < 0x20:
 			return nil, false
+		case c >= utf8.RuneSelf:
+			ascii = false
 		}
 		s.i++
 	}
 	return nil, false
 }
 
-// skip skips any JSON value.
-func (s *jsonScanner) skip() bool {
+// maxDepth bounds nesting in skipped values; deeper input goes to encoding/json.
+const maxDepth = 64
+
+// skip skips any JSON value, checking its syntax.
+func (s *jsonScanner) skip(depth int) bool {
 	s.ws()
-	if s.i >= len(s.b) {
+	if s.i >= len(s.b) || depth > maxDepth {
 		return false
 	}
 	switch s.b[s.i] {
 	case '"':
 		_, ok := s.str()
 		return ok
-	case '{', '[':
-		depth := 0
-		for s.i < len(s.b) {
-			switch s.b[s.i] {
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					s.i++
-					return true
-				}
-			case '"':
-				if _, ok := s.str(); !ok {
-					return false
-				}
+	case '{':
+		return s.object(func([]byte) bool { return s.skip(depth + 1) })
+	case '[':
+		s.i++
+		if s.consume(']') {
+			return true
+		}
+		for {
+			if !s.skip(depth + 1) {
+				return false
+			}
+			if s.consume(',') {
 				continue
 			}
-			s.i++
+			return s.consume(']')
 		}
-		return false
-	default: // number, true, false, null
-		start := s.i
-		for s.i < len(s.b) && !strings.ContainsRune(",}] \t\n\r", rune(s.b[s.i])) {
-			s.i++
-		}
-		return s.i > start
 	}
+	return s.literal()
+}
+
+// literal skips true, false, null or a number.
+func (s *jsonScanner) literal() bool {
+	for _, lit := range []string{"true", "false", "null"} {
+		if len(s.b)-s.i >= len(lit) && string(s.b[s.i:s.i+len(lit)]) == lit {
+			s.i += len(lit)
+			return true
+		}
+	}
+	// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+	digits := func() int {
+		n := 0
+		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+			s.i++
+			n++
+		}
+		return n
+	}
+	if s.i < len(s.b) && s.b[s.i] == '-' {
+		s.i++
+	}
+	if s.i < len(s.b) && s.b[s.i] == '0' {
+		s.i++
+	} else if digits() == 0 {
+		return false
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// known reports whether key matches one of names exactly; ok is false when it matches one only
+// case-insensitively (encoding/json would take it: leave such input to encoding/json).
+func known(key []byte, names ...string) (match string, ok bool) {
+	for _, n := range names {
+		if string(key) == n {
+			return n, true
+		}
+	}
+	for _, n := range names {
+		if strings.EqualFold(string(key), n) {
+			return "", false
+		}
+	}
+	return "", true
 }
 
 // object calls member for each member of an object; member must consume the value.
@@ -126,37 +185,47 @@ func fastPutRecords(body []byte) (putRecordsInput, bool) {
 	var ehkRaw [][]byte
 	pkLen := 0
 	ok := s.object(func(key []byte) bool {
-		switch string(key) {
+		name, ok := known(key, "StreamName", "StreamARN", "Records")
+		if !ok {
+			return false
+		}
+		switch name {
 		case "StreamName", "StreamARN":
 			v, ok := s.str()
 			if !ok {
 				return false
 			}
-			if key[6] == 'N' {
+			if name == "StreamName" {
 				in.StreamName = string(v)
 			} else {
 				in.StreamARN = string(v)
 			}
 			return true
 		case "Records":
+			in.Records, pkRaw, ehkRaw, pkLen = nil, nil, nil, 0 // the last "Records" wins, as in encoding/json
 			if !s.consume('[') {
 				return false
 			}
 			if s.consume(']') {
+				in.Records = []putRecordsEntry{}
 				return true
 			}
 			for {
 				var e putRecordsEntry
 				var pk, ehk []byte
 				ok := s.object(func(k []byte) bool {
-					switch string(k) {
+					name, ok := known(k, "Data", "PartitionKey", "ExplicitHashKey")
+					if !ok {
+						return false
+					}
+					switch name {
 					case "Data":
 						v, ok := s.str()
 						if !ok {
 							return false
 						}
 						start := len(arena)
-						n, err := base64.StdEncoding.Decode(arena[start:cap(arena)], v)
+						n, err := base64.StdEncoding.Strict().Decode(arena[start:cap(arena)], v)
 						if err != nil {
 							return false
 						}
@@ -172,13 +241,10 @@ func fastPutRecords(body []byte) (putRecordsInput, bool) {
 						ehk = v
 						return ok
 					}
-					return s.skip()
+					return s.skip(1)
 				})
 				if !ok {
 					return false
-				}
-				if e.Data == nil {
-					e.Data = []byte{}
 				}
 				in.Records = append(in.Records, e)
 				pkRaw = append(pkRaw, pk)
@@ -190,7 +256,7 @@ func fastPutRecords(body []byte) (putRecordsInput, bool) {
 				return s.consume(']')
 			}
 		}
-		return s.skip()
+		return s.skip(1)
 	})
 	if !ok {
 		return putRecordsInput{}, false
