@@ -110,11 +110,12 @@ type ledger struct {
 	mu    sync.Mutex
 	count map[string]int
 	order []string
+	who   map[string][]string // data -> "shard@processor" of each delivery
 }
 
-func newLedger() *ledger { return &ledger{count: map[string]int{}} }
+func newLedger() *ledger { return &ledger{count: map[string]int{}, who: map[string][]string{}} }
 
-func (l *ledger) factory(string) kcl.RecordProcessor { return &ledgerProc{l: l} }
+func (l *ledger) factory(shard string) kcl.RecordProcessor { return &ledgerProc{l: l, shard: shard} }
 
 func (l *ledger) distinct() int {
 	l.mu.Lock()
@@ -132,7 +133,10 @@ func (l *ledger) dups() int {
 	return n
 }
 
-type ledgerProc struct{ l *ledger }
+type ledgerProc struct {
+	l     *ledger
+	shard string
+}
 
 func (p *ledgerProc) Initialize(context.Context, kcl.InitializeInput) error { return nil }
 
@@ -141,6 +145,7 @@ func (p *ledgerProc) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsIn
 	for _, r := range in.Records {
 		p.l.count[string(r.Data)]++
 		p.l.order = append(p.l.order, string(r.Data))
+		p.l.who[string(r.Data)] = append(p.l.who[string(r.Data)], fmt.Sprintf("%s@%p", p.shard, p))
 	}
 	p.l.mu.Unlock()
 	return in.Checkpointer.(*kcl.ShardCheckpointer).CheckpointLast(ctx)
@@ -158,6 +163,7 @@ func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool)
 	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
+			cond() // once more, for closures that record what they saw
 			t.Fatalf("timed out after %v waiting for %s", limit, what)
 		}
 		timer := time.NewTimer(20 * time.Millisecond)
