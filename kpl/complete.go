@@ -167,9 +167,9 @@ func (p *Producer) complete(r *request, out *kinesis.PutRecordsOutput, err error
 	for _, s := range r.shards {
 		switch {
 		case throttled[s]:
-			s.bucket.throttled()
+			s.bucket.throttled(now)
 		case !failed[s]:
-			s.bucket.succeeded()
+			s.bucket.succeeded(now)
 		}
 		if failed[s] {
 			s.failures++

@@ -464,16 +464,25 @@ func TestThrottleSlowsShard(t *testing.T) {
 	var b tokenBucket
 	now := time.Now()
 	b.init(150, now)
-	b.throttled()
-	b.throttled()
-	if b.factor >= 0.7 || b.bytes > 0 {
+	b.throttled(now)
+	b.throttled(now)
+	if b.factor >= 0.75 || b.bytes > 0 || b.allow(now, 1) {
 		t.Fatalf("after throttles factor %v bytes %v", b.factor, b.bytes)
 	}
+	// Recovery is paced by time, not by the number of calls.
 	for i := 0; i < 100; i++ {
-		b.succeeded()
+		b.succeeded(now)
 	}
+	if b.factor >= 0.75 {
+		t.Fatalf("factor %v grew without time passing", b.factor)
+	}
+	b.succeeded(now.Add(time.Second))
+	if f := b.factor; f < 0.76 || f > 0.78 {
+		t.Fatalf("factor %v after 1 s, want 0.7225+0.05", f)
+	}
+	b.succeeded(now.Add(time.Minute))
 	if b.factor != 1 {
-		t.Fatalf("factor %v after recovery", b.factor)
+		t.Fatalf("factor %v after a minute", b.factor)
 	}
 }
 

@@ -3,21 +3,23 @@ package kpl
 import "time"
 
 // tokenBucket limits one shard's sends to RateLimit percent of the shard's write limits (1 MiB/s
-// and 1000 Kinesis records/s). Buckets hold one second's worth. Throttling multiplies the rate by
-// throttleFactor (down to minFactor); each successful call grows it back additively (AIMD), so a
-// shard converges on what Kinesis really accepts.
+// and 1000 Kinesis records/s). Buckets hold one second's worth at the current rate. Throttling
+// multiplies the rate by throttleFactor (down to minFactor); calls without throttling grow it back by
+// recoverPerSec per second (AIMD), so a shard converges on what Kinesis really accepts and is
+// throttled only now and then as it probes upward.
 type tokenBucket struct {
 	off                     bool    // RateLimit(0)
 	bytesPerSec, recsPerSec float64 // at factor 1
 	factor                  float64 // adaptive multiplier in [minFactor, 1]
 	bytes, recs             float64 // available tokens (bytes may go negative for oversized records)
 	last                    time.Time
+	lastGrow                time.Time // when factor last grew (or was cut)
 }
 
 const (
-	throttleFactor = 0.8
-	minFactor      = 0.1
-	recoverStep    = 0.02
+	throttleFactor = 0.85
+	minFactor      = 0.05
+	recoverPerSec  = 0.05
 )
 
 func (b *tokenBucket) init(percent int, now time.Time) {
@@ -26,7 +28,7 @@ func (b *tokenBucket) init(percent int, now time.Time) {
 	b.recsPerSec = float64(shardRecsPerSec) * float64(percent) / 100
 	b.factor = 1
 	b.bytes, b.recs = b.bytesPerSec, b.recsPerSec
-	b.last = now
+	b.last, b.lastGrow = now, now
 }
 
 func (b *tokenBucket) refill(now time.Time) {
@@ -35,8 +37,8 @@ func (b *tokenBucket) refill(now time.Time) {
 		return
 	}
 	b.last = now
-	b.bytes = min(b.bytes+dt*b.bytesPerSec*b.factor, b.bytesPerSec)
-	b.recs = min(b.recs+dt*b.recsPerSec*b.factor, b.recsPerSec)
+	b.bytes = min(b.bytes+dt*b.bytesPerSec*b.factor, b.bytesPerSec*b.factor)
+	b.recs = min(b.recs+dt*b.recsPerSec*b.factor, max(b.recsPerSec*b.factor, 1))
 }
 
 // allow reports whether a Kinesis record of size bytes may be sent now. A record larger than the
@@ -46,7 +48,7 @@ func (b *tokenBucket) allow(now time.Time, size int) bool {
 		return true
 	}
 	b.refill(now)
-	return b.recs >= 1 && b.bytes >= min(float64(size), b.bytesPerSec)
+	return b.recs >= 1 && b.bytes >= min(float64(size), b.bytesPerSec*b.factor)
 }
 
 func (b *tokenBucket) take(size int) {
@@ -60,7 +62,7 @@ func (b *tokenBucket) take(size int) {
 // wait returns how long until allow(size) can hold.
 func (b *tokenBucket) wait(size int) time.Duration {
 	need := 0.0
-	if d := min(float64(size), b.bytesPerSec) - b.bytes; d > 0 {
+	if d := min(float64(size), b.bytesPerSec*b.factor) - b.bytes; d > 0 {
 		need = d / (b.bytesPerSec * b.factor)
 	}
 	if d := 1 - b.recs; d > 0 {
@@ -70,13 +72,24 @@ func (b *tokenBucket) wait(size int) time.Duration {
 }
 
 // throttled slows the shard after Kinesis throttled it and drops the burst allowance.
-func (b *tokenBucket) throttled() {
+func (b *tokenBucket) throttled(now time.Time) {
+	if b.off {
+		return
+	}
 	b.factor = max(minFactor, b.factor*throttleFactor)
 	b.bytes = min(b.bytes, 0)
 	b.recs = min(b.recs, 0)
+	b.lastGrow = now
 }
 
-// succeeded lets the rate recover after a call without throttling for this shard.
-func (b *tokenBucket) succeeded() {
-	b.factor = min(1, b.factor+recoverStep)
+// succeeded lets the rate recover, in proportion to the time since it last changed, after a call
+// without throttling for this shard.
+func (b *tokenBucket) succeeded(now time.Time) {
+	dt := now.Sub(b.lastGrow).Seconds()
+	if dt <= 0 || b.factor >= 1 {
+		b.lastGrow = now
+		return
+	}
+	b.factor = min(1, b.factor+recoverPerSec*dt)
+	b.lastGrow = now
 }
