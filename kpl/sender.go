@@ -141,7 +141,9 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 	entries, bytes := 0, 0
 	for i := range eligible {
 		s := eligible[(start+i)%len(eligible)]
-		if cur == nil || len(cur.shards) >= perReq || entries >= p.cfg.batchMaxRecords || bytes >= p.cfg.batchMaxBytes {
+		head := s.queue[0]
+		fits := entries < p.cfg.batchMaxRecords && (entries == 0 || bytes+head.size <= p.cfg.batchMaxBytes)
+		if cur == nil || len(cur.shards) >= perReq || !fits {
 			if len(reqs) == free {
 				break
 			}
