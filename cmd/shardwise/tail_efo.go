@@ -26,21 +26,31 @@ type efoAPI interface {
 // consumerReadyTimeout bounds the wait for a newly registered consumer to become ACTIVE.
 const consumerReadyTimeout = 2 * time.Minute
 
-// runTailEFO is tail's --efo branch: the Kinesis client from the standard configuration, with an h2c
-// client for SubscribeToShard when the endpoint is plain HTTP (a local server).
+// runTailEFO is tail's --efo branch.
 func runTailEFO(ctx context.Context, stream, consumer string, c tailConfig, stdout, stderr io.Writer) error {
-	cfg, err := loadAWSConfig(ctx)
+	kc, err := newFanOutKinesisClient(ctx)
 	if err != nil {
 		return err
 	}
-	kc := kinesis.NewFromConfig(cfg)
-	var opts []fanout.Option
-	if ep := aws.ToString(kc.Options().BaseEndpoint); strings.HasPrefix(strings.ToLower(ep), "http://") {
-		opts = append(opts, fanout.SubscribeHTTPClient(fanout.UnencryptedHTTP2Client()))
-	}
-	n, err := tailEFO(ctx, kc, stream, consumer, c, stdout, opts...)
+	n, err := tailEFO(ctx, kc, stream, consumer, c, stdout)
 	fmt.Fprintf(stderr, "shardwise tail: %d records\n", n)
 	return err
+}
+
+// newFanOutKinesisClient returns a Kinesis client from the standard configuration that can carry
+// SubscribeToShard: the SDK's default HTTP client negotiates HTTP/2 by ALPN with HTTPS endpoints (AWS),
+// and a plain-HTTP endpoint (a local server such as `shardwise local-kinesis`) gets an h2c client.
+// `consume --efo` can use it too.
+func newFanOutKinesisClient(ctx context.Context) (*kinesis.Client, error) {
+	cfg, err := loadAWSConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	kc := kinesis.NewFromConfig(cfg)
+	if ep := aws.ToString(kc.Options().BaseEndpoint); strings.HasPrefix(strings.ToLower(ep), "http://") {
+		kc = kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.HTTPClient = fanout.UnencryptedHTTP2Client() })
+	}
+	return kc, nil
 }
 
 // efoStart maps --from to a SubscribeToShard starting position.

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -193,6 +194,17 @@ func TestTailEFOCommandH2C(t *testing.T) {
 			Data: []byte(fmt.Sprint("line ", i))}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	fc, err := newFanOutKinesisClient(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, ok := fc.Options().HTTPClient.(*http.Client)
+	if !ok {
+		t.Fatalf("fan-out client for %s has HTTP client %T, want the h2c *http.Client", srv.URL(), fc.Options().HTTPClient)
+	}
+	if tr, ok := hc.Transport.(*http.Transport); !ok || tr.Protocols == nil || !tr.Protocols.UnencryptedHTTP2() {
+		t.Errorf("fan-out client transport %T does not speak h2c", hc.Transport)
 	}
 	var stdout, stderr bytes.Buffer
 	runCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
