@@ -271,3 +271,61 @@ func TestSubscribeRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscribeStartingPositions resumes subscriptions from sequence numbers and a timestamp, as a
+// consumer does with a checkpoint or a ContinuationSequenceNumber.
+func TestSubscribeStartingPositions(t *testing.T) {
+	srv, c := start(t)
+	fan := newClient(t, srv, srv.HTTP2Client())
+	ctx := ctxT(t)
+	sum := createStream(t, c, "pos", 1)
+	out := putN(t, c, "pos", 4, func(int) string { return "k" })
+	seq1 := out.Records[1].SequenceNumber
+	recs, _ := drain(t, c, iterator(t, c, "pos", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, ""))
+	if len(recs) != 4 {
+		t.Fatalf("%d records", len(recs))
+	}
+	first, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iterator(t, c, "pos", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		pos  types.StartingPosition
+		want string
+	}{
+		{"at", types.StartingPosition{Type: types.ShardIteratorTypeAtSequenceNumber, SequenceNumber: seq1}, "[rec-1 rec-2 rec-3]"},
+		{"after", types.StartingPosition{Type: types.ShardIteratorTypeAfterSequenceNumber, SequenceNumber: seq1}, "[rec-2 rec-3]"},
+		{"timestamp", types.StartingPosition{Type: types.ShardIteratorTypeAtTimestamp, Timestamp: first.Records[0].ApproximateArrivalTimestamp}, "[rec-0 rec-1 rec-2 rec-3]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			arn := registerConsumer(t, c, aws.ToString(sum.StreamDescriptionSummary.StreamARN), tt.name)
+			sub, err := fan.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"), StartingPosition: &tt.pos})
+			if err != nil {
+				t.Fatal(err)
+			}
+			es := sub.GetStream()
+			defer es.Close()
+			e, ok := nextEvent(t, es.Events())
+			if !ok {
+				t.Fatalf("no event: %v", es.Err())
+			}
+			var got []string
+			for _, r := range e.Records {
+				got = append(got, string(r.Data))
+			}
+			if fmt.Sprint(got) != tt.want || aws.ToString(e.ContinuationSequenceNumber) != aws.ToString(out.Records[3].SequenceNumber) {
+				t.Errorf("first event %v (continuation %s), want %s ending at %s", got, aws.ToString(e.ContinuationSequenceNumber), tt.want, aws.ToString(out.Records[3].SequenceNumber))
+			}
+		})
+	}
+	// A bad sequence number is refused before the stream starts.
+	arn := registerConsumer(t, c, aws.ToString(sum.StreamDescriptionSummary.StreamARN), "bad")
+	_, err = fan.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
+		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeAtSequenceNumber, SequenceNumber: aws.String("123")}})
+	wantCode(t, err, "InvalidArgumentException")
+	_, err = fan.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn + "x"), ShardId: aws.String("shardId-000000000000"),
+		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
+	wantCode(t, err, "ResourceNotFoundException")
+}
