@@ -712,3 +712,21 @@ func TestStrictOneCallPerShard(t *testing.T) {
 		}
 	})
 }
+
+type missingStream struct{ *fakeKinesis }
+
+func (missingStream) ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+	return nil, &types.ResourceNotFoundException{Message: aws.String("Stream s not found")}
+}
+
+func TestMissingStreamFailsFast(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := mustNew(t, missingStream{newFake(1)})
+		start := time.Now()
+		_, err := p.Put(t.Context(), rec("a", 1))
+		var nf *types.ResourceNotFoundException
+		if !errors.As(err, &nf) || time.Since(start) > 10*time.Second {
+			t.Fatalf("Put = %v after %v", err, time.Since(start))
+		}
+	})
+}

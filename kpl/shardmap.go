@@ -42,6 +42,18 @@ func (p *Producer) refresher() {
 		if err != nil {
 			fails++
 			wait = p.retry.Delay(fails - 1)
+			var nf *types.ResourceNotFoundException
+			if errors.As(err, &nf) {
+				// No such stream: records waiting for a map would only expire; fail them now.
+				var out outcomes
+				p.mu.Lock()
+				for _, u := range p.unrouted {
+					out.fail(u, &RecordError{Err: err, Code: codeResourceNotFound, Message: aws.ToString(nf.Message), Attempts: u.prior})
+				}
+				p.unrouted = nil
+				p.mu.Unlock()
+				p.finish(out)
+			}
 			p.log.LogAttrs(ctx, slog.LevelWarn, "kpl shard map refresh failed",
 				slog.String("reason", reason), slog.Int("attempt", fails), slog.String("err", err.Error()))
 		} else {
