@@ -3,6 +3,8 @@ package kinesistest_test
 import (
 	"fmt"
 	"net/http"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -211,6 +213,14 @@ func TestCloseEndsSubscriptions(t *testing.T) {
 	case <-done:
 	case <-timer.C:
 		t.Fatal("Close did not return within 5s with a subscription open")
+	}
+	// Close waits for every request goroutine: none may still run server code.
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	for _, frame := range []string{"kinesistest.(*Server).ServeHTTP", "kinesistest.(*subscription).run", "kinesistest.NewServer.func"} {
+		if strings.Contains(stacks, frame) {
+			t.Errorf("after Close a goroutine still runs %s", frame)
+		}
 	}
 	for {
 		if _, ok := nextEvent(t, es.Events()); !ok {
