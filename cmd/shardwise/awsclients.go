@@ -6,7 +6,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 )
 
@@ -30,13 +29,4 @@ func newKinesisClient(ctx context.Context) (*kinesis.Client, error) {
 		return nil, err
 	}
 	return kinesis.NewFromConfig(cfg), nil
-}
-
-// newDynamoDBClient returns a DynamoDB client from the standard configuration.
-func newDynamoDBClient(ctx context.Context) (*dynamodb.Client, error) {
-	cfg, err := loadAWSConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return dynamodb.NewFromConfig(cfg), nil
 }

@@ -31,6 +31,7 @@ func newTestKinesis(t *testing.T) *kinesis.Client {
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(srv.URL()),
 		Credentials:  aws.AnonymousCredentials{},
+		HTTPClient:   srv.Client(), // works around an SDK body-close race a fast local server exposes
 	})
 }
 
