@@ -3,6 +3,7 @@ package kcl
 import (
 	"context"
 	"log/slog"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -25,6 +26,11 @@ type converter struct {
 	dec         *compression.Decoder
 	hooks       *hooks
 	log         *slog.Logger
+
+	// The last explicit hash key parsed: the sub-records of an aggregate usually share one (KPL tables),
+	// so it is parsed once per aggregate rather than once per user record.
+	lastEHK string
+	lastKey aggregation.HashKey
 }
 
 // convertResult is what one GetRecords batch turned into.
@@ -72,6 +78,7 @@ func (c *converter) convert(in []types.Record, dst []Record) convertResult {
 			}, false)
 			continue
 		}
+		res.records = slices.Grow(res.records, len(subs))
 		for j := range subs {
 			s := &subs[j]
 			res.add(c, Record{
@@ -100,14 +107,30 @@ func (res *convertResult) add(c *converter, r Record, sub bool) {
 		c.skipping = false
 	}
 	if sub && c.hasRange {
-		k, err := aggregation.EffectiveHashKey(r.PartitionKey, r.ExplicitHashKey)
-		if err != nil || !c.rng.Contains(k) {
+		k, ok := c.hashKey(r.PartitionKey, r.ExplicitHashKey)
+		if !ok || !c.rng.Contains(k) {
 			res.filtered++
 			return
 		}
 	}
 	res.records = append(res.records, r)
 	res.bytes += int64(len(r.Data))
+}
+
+// hashKey returns the effective hash key of a user record; false when it is invalid.
+func (c *converter) hashKey(pk, ehk string) (aggregation.HashKey, bool) {
+	if ehk == "" {
+		return aggregation.PartitionKeyHash(pk), true
+	}
+	if ehk == c.lastEHK {
+		return c.lastKey, true
+	}
+	k, err := aggregation.EffectiveHashKey(pk, ehk)
+	if err != nil {
+		return k, false
+	}
+	c.lastEHK, c.lastKey = ehk, k
+	return k, true
 }
 
 func (c *converter) corrupt(seq string, err error) {
