@@ -13,11 +13,12 @@
 #   SHARDWISE_DYNAMODB_PORT     4570  dynalite plain HTTP                       -> AWS_ENDPOINT_URL_DYNAMODB
 # Other knobs: SHARDWISE_ENGINE_DELAY (kinesis-mock state-change delays, default 100ms),
 # SHARDWISE_ENGINES_TIMEOUT_MS (how long start waits for an engine to answer, default 60000).
-# PIDs and logs live in localstack-test/.run/.
+# PIDs, ports and logs live in localstack-test/.run/ (SHARDWISE_ENGINES_RUN_DIR to keep a second set of
+# engines, on other ports, apart from the first).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-RUN_DIR=$HERE/.run
+RUN_DIR=${SHARDWISE_ENGINES_RUN_DIR:-$HERE/.run}
 KINESIS_PORT=${SHARDWISE_KINESIS_PORT:-4568}
 KINESIS_TLS_PORT=${SHARDWISE_KINESIS_TLS_PORT:-4569}
 DYNAMODB_PORT=${SHARDWISE_DYNAMODB_PORT:-4570}
@@ -54,6 +55,28 @@ install_if_missing() {
 }
 
 pid_file() { printf '%s/%s.pid' "$RUN_DIR" "$1"; }
+ports_file() { printf '%s/%s.ports' "$RUN_DIR" "$1"; }
+
+# wanted_ports NAME: the ports this invocation asks NAME to serve.
+wanted_ports() {
+	case $1 in
+	kinesis) printf '%s %s' "$KINESIS_PORT" "$KINESIS_TLS_PORT" ;;
+	dynamodb) printf '%s' "$DYNAMODB_PORT" ;;
+	esac
+}
+
+# check_same_ports NAME: a running NAME must serve the ports asked for, or its clients would be
+# pointed at the wrong place.
+check_same_ports() {
+	local f have=unknown
+	f=$(ports_file "$1")
+	[[ -f $f ]] && have=$(<"$f")
+	if [[ $have != "$(wanted_ports "$1")" ]]; then
+		die "$1 is already running (pid $(<"$(pid_file "$1")"), recorded in $RUN_DIR) on ports $have, not $(wanted_ports "$1"). Use those ports, stop it with engines.sh stop, or keep a separate set with SHARDWISE_ENGINES_RUN_DIR=<dir>."
+	fi
+}
+
+STARTED=() # engines this invocation started (the only ones a failed start stops)
 
 # running NAME: succeeds when the PID recorded for NAME is alive and still one of our engine processes
 # (guards against a recycled PID after a crash or reboot).
@@ -112,6 +135,8 @@ start_kinesis() {
 		exec $DETACH node "$KINESIS_DIR/main.js" </dev/null >"$RUN_DIR/kinesis.log" 2>&1
 	) &
 	echo $! >"$(pid_file kinesis)"
+	wanted_ports kinesis >"$(ports_file kinesis)"
+	STARTED+=(kinesis)
 	log "kinesis-mock starting (pid $!, http 127.0.0.1:$KINESIS_PORT, https 127.0.0.1:$KINESIS_TLS_PORT)"
 }
 
@@ -127,6 +152,8 @@ start_dynamodb() {
 			--createTableMs 100 --deleteTableMs 100 --updateTableMs 100 </dev/null >"$RUN_DIR/dynamodb.log" 2>&1
 	) &
 	echo $! >"$(pid_file dynamodb)"
+	wanted_ports dynamodb >"$(ports_file dynamodb)"
+	STARTED+=(dynamodb)
 	log "dynalite starting (pid $!, http 127.0.0.1:$DYNAMODB_PORT)"
 }
 
@@ -135,7 +162,6 @@ wait_ready() {
 	pid=$(<"$(pid_file "$name")")
 	if ! node "$PROBE" "$probe" "$port" "$pid" "$START_TIMEOUT_MS"; then
 		tail_log "$name"
-		stop_one "$name"
 		return 1
 	fi
 }
@@ -145,11 +171,15 @@ cmd_start() {
 	install_if_missing
 	mkdir -p "$RUN_DIR"
 	# Check every port before starting anything, so a busy port leaves nothing half-started.
-	if ! running kinesis; then
+	if running kinesis; then
+		check_same_ports kinesis
+	else
 		check_port_free kinesis-mock SHARDWISE_KINESIS_PORT "$KINESIS_PORT"
 		check_port_free kinesis-mock SHARDWISE_KINESIS_TLS_PORT "$KINESIS_TLS_PORT"
 	fi
-	if ! running dynamodb; then
+	if running dynamodb; then
+		check_same_ports dynamodb
+	else
 		check_port_free dynalite SHARDWISE_DYNAMODB_PORT "$DYNAMODB_PORT"
 	fi
 	local rc=0
@@ -159,7 +189,8 @@ cmd_start() {
 	((rc != 0)) || wait_ready kinesis wait-port "$KINESIS_TLS_PORT" || rc=1
 	wait_ready dynamodb wait-dynamodb "$DYNAMODB_PORT" || rc=1
 	if ((rc != 0)); then
-		cmd_stop
+		# Stop only what this invocation started; engines found running belong to whoever started them.
+		((${#STARTED[@]} == 0)) || stop_engines "${STARTED[@]}"
 		die "start failed; logs in $RUN_DIR"
 	fi
 	log "ready: kinesis http://127.0.0.1:$KINESIS_PORT (tls https://127.0.0.1:$KINESIS_TLS_PORT), dynamodb http://127.0.0.1:$DYNAMODB_PORT"
@@ -179,7 +210,7 @@ stop_engines() {
 			pids+=("$pid")
 			names+=("$name")
 		fi
-		rm -f "$f"
+		rm -f "$f" "$(ports_file "$name")"
 	done
 	((${#pids[@]} > 0)) || return 0
 	for ((i = 0; i < STOP_GRACE_TENTHS; i++)); do
@@ -199,8 +230,6 @@ stop_engines() {
 		log "${names[$i]} stopped (pid $pid)"
 	done
 }
-
-stop_one() { stop_engines "$1"; }
 
 cmd_stop() { stop_engines kinesis dynamodb; }
 

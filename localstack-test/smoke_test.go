@@ -254,7 +254,7 @@ func subscribeShard(t *testing.T, ctx context.Context, fc *kinesis.Client, consu
 		ConsumerARN:      aws.String(consumerARN),
 		ShardId:          aws.String(shardID),
 		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon},
-	})
+	}, testenv.OwnEventStreamProtocol)
 	if err != nil {
 		t.Fatalf("SubscribeToShard(%s): %v", shardID, err)
 	}

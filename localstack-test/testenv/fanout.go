@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/schemas"
+	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 )
 
 // subscribeToShardTarget is the X-Amz-Target of SubscribeToShard requests (Kinesis JSON 1.1 protocol).
@@ -183,3 +185,14 @@ func isInitialResponse(raw []byte) bool {
 type errReader struct{ err error }
 
 func (e *errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// OwnEventStreamProtocol is a per-call option for SubscribeToShard: it gives the call a protocol
+// instance of its own. The SDK client's shared protocol keeps event-stream decoding state in one codec
+// used without locking by every stream of the client, so two subscriptions on one client (open at once,
+// or one opened while the previous stream's reader goroutine is still winding down) are a data race
+// under -race (aws/smithy-go issue #714, smithy-go v1.28.9).
+//
+//	out, err := fc.SubscribeToShard(ctx, in, testenv.OwnEventStreamProtocol)
+func OwnEventStreamProtocol(o *kinesis.Options) {
+	o.Protocol = awsjson.New11(schemas.Kinesis_20131202)
+}

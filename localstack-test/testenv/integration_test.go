@@ -93,7 +93,7 @@ func TestFanOutShim(t *testing.T) {
 		ConsumerARN:      aws.String(consumerARN),
 		ShardId:          aws.String(shardID),
 		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon},
-	})
+	}, testenv.OwnEventStreamProtocol)
 	if err != nil {
 		t.Fatalf("SubscribeToShard: %v", err)
 	}
