@@ -35,7 +35,7 @@
 //   - Lease renewal runs on its own goroutine, independent of processing: a slow processor does not lose
 //     its lease. Writes to one lease (renewals, checkpoints) are serialised so each carries the latest
 //     lease counter.
-//   - Enhanced fan-out (when it lands, behind the same retrieval seam as polling): subscriptions are
+//   - Enhanced fan-out (EnhancedFanOut option, behind the same retrieval seam as polling): subscriptions are
 //     renewed before their 5-minute expiry, every event stream is closed, and ResourceInUseException on
 //     re-subscribe backs off.
 //
@@ -44,10 +44,18 @@
 // Every take interval a worker lists the lease table and takes leases up to its fair share,
 // ceil(unfinished leases / live workers): unowned and expired leases first (expiry is judged on this
 // worker's monotonic clock: a counter unchanged for the failover time), then up to
-// MaxLeasesToStealAtOnce from workers above the share. Shard sync (creating leases for new shards, see
+// lease.MaxLeasesToStealAtOnce from workers above the share. Shard sync (creating leases for new shards, see
 // lineage.go for the rules) runs on every worker at start, then periodically on one worker only: the
 // owner of the smallest-keyed live lease. The same worker deletes finished leases once all their children
 // have leases that progressed. The worker finishing a shard creates its children's leases at once.
+//
+// # Delivery guarantee
+//
+// At least once. A record is delivered again after a restart from an older checkpoint: after a hard stop or
+// crash (everything after the last checkpoint), and when a lease is stolen for balance while its owner is
+// mid-batch (the owner learns of the steal at its next renewal; its checkpoints then fail with ErrLeaseLost
+// and the new owner resumes after the last stored checkpoint). A graceful Shutdown hands shards over without
+// duplicates when processors checkpoint in Shutdown(Requested). Records are never skipped.
 //
 // # Polling
 //
@@ -78,9 +86,10 @@
 //	Prefetch              3 batches per shard
 //	ShardSyncInterval     1m
 //	ParentPollInterval    1s
-//	RenewInterval         failover/3 (failover: lease.Failover, default 10s)
-//	TakeInterval          2 × failover
-//	MaxLeasesPerWorker    unlimited
-//	MaxLeasesToStealAtOnce 2
+//	EnhancedFanOut        off (polling)
+//
+// Lease timing and balance are options of the lease.Manager passed to NewWorker: lease.Failover (10s),
+// lease.RenewInterval (failover/3), lease.TakeInterval (2 × failover), lease.MaxLeasesForWorker
+// (unlimited), lease.MaxLeasesToStealAtOnce (2).
 //	WithLogger            discard
 package kcl
