@@ -91,5 +91,6 @@
 // Lease timing and balance are options of the lease.Manager passed to NewWorker: lease.Failover (10s),
 // lease.RenewInterval (failover/3), lease.TakeInterval (2 × failover), lease.MaxLeasesForWorker
 // (unlimited), lease.MaxLeasesToStealAtOnce (2).
+//
 //	WithLogger            discard
 package kcl
