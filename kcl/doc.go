@@ -87,10 +87,9 @@
 //	ShardSyncInterval     1m
 //	ParentPollInterval    1s
 //	EnhancedFanOut        off (polling)
+//	WithLogger            discard
 //
 // Lease timing and balance are options of the lease.Manager passed to NewWorker: lease.Failover (10s),
 // lease.RenewInterval (failover/3), lease.TakeInterval (2 × failover), lease.MaxLeasesForWorker
 // (unlimited), lease.MaxLeasesToStealAtOnce (2).
-//
-//	WithLogger            discard
 package kcl
