@@ -26,7 +26,7 @@ import (
 // (4 shards: 40 MiB/s of 1 KiB records, each in a freshly allocated buffer, as an application
 // reading input would) for overloadFor, through a Producer bounded by overloadBound bytes. The
 // server (with limits) runs in the parent, so the child's peak RSS (VmHWM) is the producer's. The
-// child sets GOMEMLIMIT to the bound + 8 MiB, the documented way to keep the Go heap near its live
+// child sets GOMEMLIMIT to the bound + 4 MiB, the documented way to keep the Go heap near its live
 // size.
 const (
 	overloadBound = 64 << 20
@@ -45,6 +45,9 @@ func BenchmarkOverloadRSS(b *testing.B) {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		b.Fatalf("child: %v\n%s", err, out)
+	}
+	if f := os.Getenv("KPL_OVERLOAD_TRACE"); f != "" {
+		os.WriteFile(f, out, 0o644)
 	}
 	var hwm, delivered, failed, offered int64
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
@@ -71,7 +74,7 @@ func TestOverloadChild(t *testing.T) {
 	if endpoint == "" {
 		t.Skip("child process of BenchmarkOverloadRSS")
 	}
-	debug.SetMemoryLimit(overloadBound + 8<<20)
+	debug.SetMemoryLimit(overloadBound + 4<<20)
 	kc := kinesis.NewFromConfig(aws.Config{Region: "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", "")},
 		func(o *kinesis.Options) { o.BaseEndpoint = aws.String(endpoint) })
@@ -85,6 +88,15 @@ func TestOverloadChild(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), overloadFor)
 	defer cancel()
 	start := time.Now()
+	if os.Getenv("KPL_OVERLOAD_TRACE") != "" {
+		go func() {
+			for ctx.Err() == nil {
+				time.Sleep(100 * time.Millisecond)
+				st := p.Stats()
+				fmt.Fprintf(os.Stderr, "TRACE t=%v rss=%d MiB buffered=%d MiB in-flight=%d\n", time.Since(start).Round(100*time.Millisecond), vmRSS(t)>>20, st.BufferedBytes>>20, st.InFlightRequests)
+			}
+		}()
+	}
 	var offered int64
 	for i := 0; ctx.Err() == nil; i++ {
 		data := make([]byte, 1024)
@@ -116,13 +128,17 @@ func (d doneCounter) OnRecordDone(_ string, e kpl.RecordDoneEvent) {
 	}
 }
 
-func vmHWM(t *testing.T) int64 {
+func vmRSS(t *testing.T) int64 { return procStatus(t, "VmRSS:") }
+
+func vmHWM(t *testing.T) int64 { return procStatus(t, "VmHWM:") }
+
+func procStatus(t *testing.T, field string) int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(l, field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10
 		}

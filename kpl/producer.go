@@ -298,22 +298,33 @@ func (p *Producer) Flush(ctx context.Context) error {
 func (p *Producer) Close() error {
 	p.once.Do(func() {
 		var out outcomes
+		// Records never sent share one error value: Close may fail a whole buffer at once, and
+		// allocating an error per record would grow memory at that moment.
+		unsent := &RecordError{Err: ErrClosed}
+		closedErr := func(u *userRec, k *kRec, shardID string) *RecordError {
+			attempts := u.prior
+			if k != nil {
+				attempts = k.allAttempts(u)
+			}
+			if len(attempts) == 0 {
+				return unsent
+			}
+			return &RecordError{Err: ErrClosed, Attempts: attempts, ShardID: shardID}
+		}
 		p.mu.Lock()
 		p.closed = true
 		for _, u := range p.unrouted {
-			out.fail(u, &RecordError{Err: ErrClosed, Attempts: u.prior})
+			out.fail(u, closedErr(u, nil, ""))
 		}
 		p.unrouted = nil
 		for _, w := range p.pendingWrong {
 			for _, u := range w.k.users {
-				out.fail(u, &RecordError{Err: ErrClosed, Attempts: w.k.allAttempts(u), ShardID: w.shardID})
+				out.fail(u, closedErr(u, w.k, w.shardID))
 			}
 		}
 		p.pendingWrong = nil
 		for _, s := range p.shardList {
-			s.drain(func(u *userRec, k *kRec) {
-				out.fail(u, &RecordError{Err: ErrClosed, Attempts: k.allAttempts(u), ShardID: s.id})
-			})
+			s.drain(func(u *userRec, k *kRec) { out.fail(u, closedErr(u, k, s.id)) })
 		}
 		close(p.closeCh)
 		p.mu.Unlock()
