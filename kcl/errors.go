@@ -64,12 +64,3 @@ func isNotFound(err error) bool {
 
 // isLeaseLost reports whether err means this worker no longer holds a lease.
 func isLeaseLost(err error) bool { return errors.Is(err, lease.ErrLeaseLost) }
-
-// errorCode returns the AWS error code of err, or "" (for logs and hooks only, never for decisions).
-func errorCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}

@@ -171,7 +171,6 @@ type kclProducer struct {
 	stream string
 	mu     sync.Mutex
 	next   map[string]int
-	total  int
 	errs   int
 }
 
