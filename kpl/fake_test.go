@@ -219,3 +219,9 @@ func (f *fakeKinesis) callCount() int {
 	defer f.mu.Unlock()
 	return f.calls
 }
+
+func (f *fakeKinesis) listCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.listCalls
+}

@@ -730,3 +730,39 @@ func TestMissingStreamFailsFast(t *testing.T) {
 		}
 	})
 }
+
+func TestPeriodicRefreshWithJitter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(3) // two ListShards pages per refresh
+		p := mustNew(t, f, ShardMapRefreshInterval(time.Minute))
+		time.Sleep(time.Millisecond)
+		if n := f.listCount(); n != 2 {
+			t.Fatalf("%d ListShards calls at start, want 2 (paginated)", n)
+		}
+		time.Sleep(10 * time.Minute)
+		refreshes := p.Stats().ShardMapRefreshes
+		if refreshes < 9 || refreshes > 14 { // every 48..72 s
+			t.Fatalf("%d refreshes in 10 min with a 1 min ±20%% interval", refreshes)
+		}
+	})
+}
+
+func TestStreamMaxRecordSize(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(1)
+		f.maxKiB = 2048
+		p := mustNew(t, f)
+		big := Record{PartitionKey: "a", Data: make([]byte, 1536<<10)}
+		if _, err := p.Put(t.Context(), big); err != nil {
+			t.Fatalf("1.5 MiB record on a 2 MiB stream: %v", err)
+		}
+		big.Data = make([]byte, 2048<<10)
+		if _, err := p.Put(t.Context(), big); !errors.Is(err, ErrRecordTooLarge) {
+			t.Fatalf("2 MiB + key: %v, want ErrRecordTooLarge", err)
+		}
+		p2 := mustNew(t, f, MaxRecordSize(1000))
+		if _, err := p2.Put(t.Context(), Record{PartitionKey: "a", Data: make([]byte, 1000)}); !errors.Is(err, ErrRecordTooLarge) {
+			t.Fatalf("MaxRecordSize(1000): %v", err)
+		}
+	})
+}
