@@ -35,6 +35,7 @@ type consumeConfig struct {
 	syncInterval time.Duration
 	grace        time.Duration
 	logLevel     string
+	efo          string // enhanced fan-out consumer name; "" polls
 }
 
 func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -59,14 +60,11 @@ func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errCLIUsage
 	}
 	if len(pos) != 1 || c.app == "" {
-		fmt.Fprintln(stderr, "usage: shardwise consume STREAM --app APP [--from trim-horizon|latest|TIMESTAMP] [--max N] [--idle-timeout D] [--format jsonl|raw] [--failover D] [--take-interval D]")
+		fmt.Fprintln(stderr, "usage: shardwise consume STREAM --app APP [--from trim-horizon|latest|TIMESTAMP] [--max N] [--idle-timeout D] [--format jsonl|raw] [--efo CONSUMER] [--failover D] [--take-interval D]")
 		return errCLIUsage
 	}
 	if c.format != "raw" && c.format != "jsonl" {
 		return fmt.Errorf("%w: --format must be raw or jsonl, not %q", errCLIUsage, c.format)
-	}
-	if *efo != "" {
-		return errors.New("consume --efo: enhanced fan-out is not available in this build yet (Step 5); use polling")
 	}
 	start, err := consumeStart(c.from)
 	if err != nil {
@@ -86,6 +84,13 @@ func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	kc, db := kinesis.NewFromConfig(cfg), dynamodb.NewFromConfig(cfg)
+	if *efo != "" {
+		// SubscribeToShard needs HTTP/2: h2c for plain-HTTP local endpoints (see tail --efo).
+		if kc, err = newFanOutKinesisClient(ctx); err != nil {
+			return err
+		}
+		c.efo = *efo
+	}
 	lopts := []lease.Option{lease.Failover(c.failover), lease.WithLogger(log)}
 	if c.takeInterval > 0 {
 		lopts = append(lopts, lease.TakeInterval(c.takeInterval))
@@ -195,8 +200,11 @@ func (pp printProcessor) Shutdown(ctx context.Context, in kcl.ShutdownInput) err
 // released for the other consumers.
 func consume(ctx context.Context, kc kcl.KinesisAPI, m *lease.Manager, stream string, start kcl.Position, c consumeConfig, w io.Writer, log *slog.Logger) (int, error) {
 	p := &printer{w: w, format: c.format, max: c.max, full: make(chan struct{}), active: make(chan struct{}, 1)}
-	worker, err := kcl.NewWorker(kc, m, stream, func(string) kcl.RecordProcessor { return printProcessor{p} },
-		kcl.StartAt(start), kcl.PollInterval(c.pollInterval), kcl.ShardSyncInterval(c.syncInterval), kcl.WithLogger(log))
+	opts := []kcl.Option{kcl.StartAt(start), kcl.PollInterval(c.pollInterval), kcl.ShardSyncInterval(c.syncInterval), kcl.WithLogger(log)}
+	if c.efo != "" {
+		opts = append(opts, kcl.EnhancedFanOut(c.efo))
+	}
+	worker, err := kcl.NewWorker(kc, m, stream, func(string) kcl.RecordProcessor { return printProcessor{p} }, opts...)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", errCLIUsage, err)
 	}
