@@ -46,9 +46,20 @@ func parseAggregate(body []byte) ([]UserRecord, error) {
 	var nPK, nEHK, nRec, tablesEnd int
 	ordered := true // every table entry precedes every record, as the KPL writes them
 	for i := 0; i < len(body); {
-		f, next, err := readField(body, i, 0)
-		if err != nil {
-			return nil, err
+		var f field
+		var next int
+		if k := body[i]; k < 0x80 && k&7 == wireBytes && k>>3 != 0 {
+			// Fast path: a one-byte key of a length-delimited field, the only kind KPL writes here.
+			n, j, ok := readLength(body, i+1)
+			if !ok || n > uint64(len(body)-j) {
+				return nil, &CorruptError{Offset: i + 1, Reason: "bad or overlong length"}
+			}
+			f, next = field{num: uint64(k >> 3), typ: wireBytes}, j+int(n)
+		} else {
+			var err error
+			if f, next, err = readField(body, i, 0); err != nil {
+				return nil, err
+			}
 		}
 		switch f.num {
 		case 1, 2, 3:
@@ -111,9 +122,9 @@ func (p *parser) fields(tables, records bool) error {
 		// Fast path for the one-byte keys and lengths below 2^14 that KPL aggregates use.
 		var num, typ int
 		var start, end int
-		if k := b[i]; k < 0x80 && i+1 < len(b) && k&7 == wireBytes {
+		if k := b[i]; k < 0x80 && k&7 == wireBytes {
 			num, typ = int(k>>3), wireBytes
-			n, j, _ := readVarint(b, i+1)
+			n, j, _ := readLength(b, i+1)
 			start, end = j, j+int(n)
 		} else {
 			f, next, _ := readField(b, i, 0)
@@ -129,12 +140,13 @@ func (p *parser) fields(tables, records bool) error {
 		case num == 2 && tables:
 			p.ehkTable = append(p.ehkTable, p.keys[start:end])
 		case num == 3 && records:
-			r, err := parseRecord(b[start:end], start, p.pkTable, p.ehkTable)
-			if err != nil {
+			n := len(p.out)
+			p.out = p.out[:n+1] // capacity counted in pass 1
+			r := &p.out[n]
+			if err := parseRecord(r, b[start:end], start, p.pkTable, p.ehkTable); err != nil {
 				return err
 			}
-			r.SubSequenceNumber = len(p.out)
-			p.out = append(p.out, r)
+			r.SubSequenceNumber = n
 		}
 		i = end
 	}
@@ -142,73 +154,73 @@ func (p *parser) fields(tables, records bool) error {
 }
 
 // parseRecord decodes one Record message; base is its offset in the body, for error messages.
-func parseRecord(b []byte, base int, pkTable, ehkTable []string) (UserRecord, error) {
+func parseRecord(r *UserRecord, b []byte, base int, pkTable, ehkTable []string) error {
 	// Fast path: the exact layout the KPL writes, 08 <pk index> [10 <ehk index>] 1A <len> <data>,
-	// with one-byte indexes and lengths. Anything else takes the general path below.
+	// with one-byte indexes and lengths below 2^14. Anything else takes the general path below.
 	if len(b) >= 4 && b[0] == keyPartitionKeyIndex && b[1] < 0x80 && int(b[1]) < len(pkTable) {
-		r := UserRecord{Record: Record{PartitionKey: pkTable[b[1]]}}
-		i := 2
+		i, ehk := 2, ""
 		if b[i] == keyExplicitHashKeyIdx {
 			if len(b) < 6 || b[3] >= 0x80 || int(b[3]) >= len(ehkTable) {
 				goto general
 			}
-			r.ExplicitHashKey = ehkTable[b[3]]
-			i = 4
+			ehk, i = ehkTable[b[3]], 4
 		}
-		if b[i] == keyData && i+1 < len(b) && b[i+1] < 0x80 && i+2+int(b[i+1]) == len(b) {
-			r.Data = b[i+2 : len(b) : len(b)]
-			return r, nil
+		if b[i] == keyData {
+			if n, j, ok := readLength(b, i+1); ok && uint64(len(b)-j) == n {
+				r.PartitionKey, r.ExplicitHashKey, r.Data = pkTable[b[1]], ehk, b[j:len(b):len(b)]
+				return nil
+			}
 		}
 	}
 general:
-	var r UserRecord
+	*r = UserRecord{}
 	var havePK, haveData bool
 	for i := 0; i < len(b); {
 		f, next, err := readField(b, i, base)
 		if err != nil {
-			return r, err
+			return err
 		}
 		switch f.num {
 		case 1:
 			if f.typ != wireVarint {
-				return r, &CorruptError{Offset: base + i, Reason: "partition_key_index has the wrong wire type"}
+				return &CorruptError{Offset: base + i, Reason: "partition_key_index has the wrong wire type"}
 			}
 			if f.val >= uint64(len(pkTable)) {
-				return r, &CorruptError{Offset: base + i, Reason: "partition_key_index out of range"}
+				return &CorruptError{Offset: base + i, Reason: "partition_key_index out of range"}
 			}
 			r.PartitionKey = pkTable[f.val]
 			havePK = true
 		case 2:
 			if f.typ != wireVarint {
-				return r, &CorruptError{Offset: base + i, Reason: "explicit_hash_key_index has the wrong wire type"}
+				return &CorruptError{Offset: base + i, Reason: "explicit_hash_key_index has the wrong wire type"}
 			}
 			if f.val >= uint64(len(ehkTable)) {
-				return r, &CorruptError{Offset: base + i, Reason: "explicit_hash_key_index out of range"}
+				return &CorruptError{Offset: base + i, Reason: "explicit_hash_key_index out of range"}
 			}
 			r.ExplicitHashKey = ehkTable[f.val]
 		case 3:
 			if f.typ != wireBytes {
-				return r, &CorruptError{Offset: base + i, Reason: "data has the wrong wire type"}
+				return &CorruptError{Offset: base + i, Reason: "data has the wrong wire type"}
 			}
 			r.Data = b[f.start:f.end:f.end]
 			haveData = true
 		case 4:
 			if f.typ != wireBytes {
-				return r, &CorruptError{Offset: base + i, Reason: "tags has the wrong wire type"}
+				return &CorruptError{Offset: base + i, Reason: "tags has the wrong wire type"}
 			}
 			if err := checkTag(b[f.start:f.end], base+f.start); err != nil {
-				return r, err
+				return err
 			}
 		}
 		i = next
 	}
 	if !havePK {
-		return r, &CorruptError{Offset: base, Reason: "record lacks the required partition_key_index"}
+		return &CorruptError{Offset: base, Reason: "record lacks the required partition_key_index"}
 	}
 	if !haveData {
-		return r, &CorruptError{Offset: base, Reason: "record lacks the required data"}
+		return &CorruptError{Offset: base, Reason: "record lacks the required data"}
 	}
-	return r, nil
+	return nil
 }
 
 // checkTag validates a Tag message's structure (tags are not returned).

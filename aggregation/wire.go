@@ -69,6 +69,20 @@ func readVarint(b []byte, i int) (v uint64, next int, ok bool) {
 	return 0, i, false
 }
 
+// readLength is readVarint with the one- and two-byte cases (lengths below 2^14) inlined.
+func readLength(b []byte, i int) (v uint64, next int, ok bool) {
+	if i+1 < len(b) {
+		if c := b[i]; c < 0x80 {
+			return uint64(c), i + 1, true
+		} else if d := b[i+1]; d < 0x80 {
+			return uint64(c&0x7f) | uint64(d)<<7, i + 2, true
+		}
+	} else if i < len(b) && b[i] < 0x80 {
+		return uint64(b[i]), i + 1, true
+	}
+	return readVarint(b, i)
+}
+
 // field is one decoded protobuf field: its number, wire type, and for varints the value, for
 // length-delimited fields the byte span [start, end) of the value.
 type field struct {
