@@ -100,13 +100,14 @@ func putCommand(ctx context.Context, kc kpl.KinesisAPI, stream string, c putConf
 		reported++
 	}
 
-	// The collector waits for futures in put order, so memory stays bounded by the producer's
-	// buffer and this channel.
+	// The collector waits for futures in put order. The channel holds as many futures as the
+	// producer can buffer, so it never throttles the reader below the producer's own backpressure
+	// (a smaller one would keep aggregates from filling and make every record wait for linger).
 	type pending struct {
 		line int64
 		f    *kpl.Future
 	}
-	futures := make(chan pending, 4096)
+	futures := make(chan pending, kpl.DefaultMaxBufferedRecords)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
