@@ -93,11 +93,14 @@ func (p *Producer) routeLocked(u *userRec, now time.Time, out *outcomes) bool {
 		p.requestRefresh("unroutable")
 		return len(p.unrouted) == 1
 	}
+	if u.urgent {
+		s.urgent = true
+	}
 	if !p.cfg.aggregate {
 		k := p.single(u, s)
 		k.due = u.arrived.Add(p.cfg.linger)
 		s.push(k)
-		return len(s.queue) == 1 || s.qBytes >= p.cfg.batchMaxBytes || len(s.queue) >= p.cfg.batchMaxRecords
+		return u.urgent || len(s.queue) == 1 || s.qBytes >= p.cfg.batchMaxBytes || len(s.queue) >= p.cfg.batchMaxRecords
 	}
 	sealed := false
 	for {
@@ -121,7 +124,7 @@ func (p *Producer) routeLocked(u *userRec, now time.Time, out *outcomes) bool {
 				p.seal(s)
 				sealed = true
 			}
-			return sealed
+			return sealed || u.urgent
 		case errors.Is(err, aggregation.ErrFull) && s.agg.Len() > 0:
 			p.seal(s)
 			sealed = true

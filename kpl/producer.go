@@ -141,6 +141,7 @@ type userRec struct {
 	ctx       context.Context // nil unless cancellable
 	prior     []Attempt       // attempts of Kinesis records that carried it before it was re-routed
 	firstSent time.Time       // first send, when re-routed
+	urgent    bool            // Put: its shard sends without waiting for Linger
 }
 
 // PutAsync hands r to the producer and returns its Future, never nil. ctx bounds the wait for
@@ -215,13 +216,8 @@ func (p *Producer) put(ctx context.Context, r Record, noWait, urgent bool) *Futu
 	p.bufBytes += mem
 	p.stats.RecordsPut++
 	pending := p.bufRecords
+	u.urgent = urgent
 	wake := p.routeLocked(u, now, &out)
-	if urgent {
-		if s := p.shardFor(u); s != nil {
-			s.urgent = true
-			wake = true
-		}
-	}
 	p.mu.Unlock()
 
 	for _, h := range p.hooks.buffered {

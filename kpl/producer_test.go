@@ -766,3 +766,18 @@ func TestStreamMaxRecordSize(t *testing.T) {
 		}
 	})
 }
+
+func TestPutBeforeMapSkipsLinger(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(1)
+		p := mustNew(t, f, Linger(time.Hour))
+		// No sleep: the map is not loaded yet when Put routes the record.
+		start := time.Now()
+		if _, err := p.Put(t.Context(), rec("a", 1)); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("Put took %v", d)
+		}
+	})
+}
