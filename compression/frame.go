@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -69,7 +68,7 @@ func NewEncoder(level Level) (*Encoder, error) {
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(zl),
 		zstd.WithEncoderCRC(true),
-		zstd.WithEncoderConcurrency(1), // EncodeAll runs on the caller's goroutine anyway
+		// Default concurrency (GOMAXPROCS): concurrent Compress calls each get an encoder.
 		zstd.WithLowerEncoderMem(true),
 		zstd.WithZeroFrames(true),
 	)
@@ -154,19 +153,18 @@ func (d *Decoder) Decode(data []byte) ([]byte, bool, error) {
 	return out, true, nil
 }
 
-var (
-	defaultDecoderOnce sync.Once
-	defaultDecoder     *Decoder
-)
+// defaultDecoder serves Decode. It is made at package initialisation on purpose: a zstd Decoder
+// owns channels, and one made lazily inside a testing/synctest bubble could not be used outside it
+// (or from the next bubble).
+var defaultDecoder = func() *Decoder {
+	d, err := NewDecoder(0)
+	if err != nil { // only invalid options fail, and these are fixed
+		panic(err)
+	}
+	return d
+}()
 
 // Decode decodes data with a shared Decoder bounded by DefaultMaxDecodedSize. See [Decoder.Decode].
 func Decode(data []byte) ([]byte, bool, error) {
-	defaultDecoderOnce.Do(func() {
-		d, err := NewDecoder(0)
-		if err != nil { // only invalid options fail, and these are fixed
-			panic(err)
-		}
-		defaultDecoder = d
-	})
 	return defaultDecoder.Decode(data)
 }
