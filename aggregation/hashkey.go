@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // MaxPartitionKeyLength is the longest partition key Kinesis accepts, in Unicode characters.
@@ -121,7 +122,9 @@ func ParseHashKey(s string) (HashKey, error) {
 // PartitionKeyHash returns the hash key Kinesis derives from a partition key: the MD5 of its UTF-8
 // bytes read as an unsigned 128-bit big-endian number. It does not validate the key.
 func PartitionKeyHash(partitionKey string) HashKey {
-	return HashKey(md5.Sum([]byte(partitionKey)))
+	// md5.Sum only reads its argument, so the string's bytes are passed without a copy (a []byte
+	// conversion would copy, and allocate for keys over 32 bytes).
+	return HashKey(md5.Sum(unsafe.Slice(unsafe.StringData(partitionKey), len(partitionKey))))
 }
 
 // ValidatePartitionKey reports whether pk is a partition key Kinesis accepts: valid UTF-8 of

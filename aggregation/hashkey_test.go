@@ -156,3 +156,18 @@ func TestEffectiveHashKey(t *testing.T) {
 		t.Errorf("EffectiveHashKey with bad ehk error = %v, want ErrInvalidHashKey", err)
 	}
 }
+
+func TestPartitionKeyHashEveryLength(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for n := 0; n <= 300; n++ {
+		for rep := 0; rep < 20; rep++ {
+			b := make([]byte, n)
+			for i := range b {
+				b[i] = byte(r.Uint32())
+			}
+			if got, want := PartitionKeyHash(string(b)), HashKey(md5.Sum(b)); got != want {
+				t.Fatalf("PartitionKeyHash of %d bytes = %x, want %x", n, got, want)
+			}
+		}
+	}
+}

@@ -50,8 +50,18 @@ type ShardRange struct {
 // concurrent use; build a new one when the shards change.
 type ShardMap struct {
 	shards []ShardRange // sorted by Range.Start
-	starts []HashKey    // shards[i].Range.Start, for the search
+	starts []uint128    // shards[i].Range.Start as integers, for the search
 }
+
+type uint128 struct{ hi, lo uint64 }
+
+func (k HashKey) u128() uint128 {
+	hi, lo := k.Uint64s()
+	return uint128{hi, lo}
+}
+
+// lessEq reports a <= b.
+func (a uint128) lessEq(b uint128) bool { return a.hi < b.hi || (a.hi == b.hi && a.lo <= b.lo) }
 
 // NewShardMap builds a map from shards whose ranges must not overlap. Gaps are allowed (a stream being
 // resharded can show them); keys in a gap are not found.
@@ -59,7 +69,7 @@ func NewShardMap(shards []ShardRange) (*ShardMap, error) {
 	s := make([]ShardRange, len(shards))
 	copy(s, shards)
 	sort.Slice(s, func(i, j int) bool { return s[i].Range.Start.Compare(s[j].Range.Start) < 0 })
-	starts := make([]HashKey, len(s))
+	starts := make([]uint128, len(s))
 	for i := range s {
 		if s[i].Range.Start.Compare(s[i].Range.End) > 0 {
 			return nil, fmt.Errorf("aggregation: shard %s has an empty hash range %s", s[i].ShardID, s[i].Range)
@@ -68,7 +78,7 @@ func NewShardMap(shards []ShardRange) (*ShardMap, error) {
 			return nil, fmt.Errorf("aggregation: shards %s %s and %s %s overlap",
 				s[i-1].ShardID, s[i-1].Range, s[i].ShardID, s[i].Range)
 		}
-		starts[i] = s[i].Range.Start
+		starts[i] = s[i].Range.Start.u128()
 	}
 	return &ShardMap{shards: s, starts: starts}, nil
 }
@@ -83,10 +93,11 @@ func (m *ShardMap) Shards() []ShardRange { return m.shards }
 // no shard does.
 func (m *ShardMap) Lookup(k HashKey) (int, ShardRange, bool) {
 	// Largest i with starts[i] <= k.
+	key := k.u128()
 	lo, hi := 0, len(m.starts)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if m.starts[mid].Compare(k) <= 0 {
+		if m.starts[mid].lessEq(key) {
 			lo = mid + 1
 		} else {
 			hi = mid
