@@ -4,27 +4,23 @@ import (
 	"crypto/md5"
 )
 
-// An Aggregator packs user records bound for one shard into a KPL aggregated record. It holds
-// references to the records' Data until Flush, which copies them into the payload; callers must not
-// modify Data in between. An Aggregator is not safe for concurrent use.
+// An Aggregator packs user records bound for one shard into a KPL aggregated record. Add encodes
+// each record at once (copying its Data), so the caller may reuse a record's Data after Add returns;
+// the user records Flush returns still refer to the caller's values. An Aggregator is not safe for
+// concurrent use.
 //
 // The zero value is not usable; call NewAggregator.
 type Aggregator struct {
 	maxSize int
 
 	records []Record // user records in Add order, returned by Flush
-	entries []entry  // their encoding parameters, parallel to records
+	recBuf  []byte   // their encoded Record messages (field 3 of AggregatedRecord), in order
 
 	pks  keyTable // partition_key_table
 	ehks keyTable // explicit_hash_key_table
 
 	bodySize int  // exact protobuf body size of what was added
 	stale    bool // records' backing array holds a flushed aggregate's records
-}
-
-type entry struct {
-	pk, ehk uint64 // table indices; ehk is noEHK when the record has no explicit hash key
-	size    int    // encoded size of the Record message (without its key and length prefix)
 }
 
 const noEHK = ^uint64(0)
@@ -39,11 +35,13 @@ func NewAggregator(maxSize int) *Aggregator {
 	if maxSize < overhead+1 {
 		maxSize = overhead + 1
 	}
-	return &Aggregator{
+	a := &Aggregator{
 		maxSize: maxSize,
 		pks:     newKeyTable(),
 		ehks:    newKeyTable(),
 	}
+	a.recBuf = make([]byte, 0, min(maxSize, 64<<10))
+	return a
 }
 
 // MaxSize returns the configured maximum payload size.
@@ -127,7 +125,19 @@ func (a *Aggregator) Add(r Record) error {
 		a.ehks.insert(r.ExplicitHashKey, ehkSlot, ehkHash)
 	}
 	a.records = append(a.records, r)
-	a.entries = append(a.entries, entry{pk: pkIdx, ehk: ehkIdx, size: recSize})
+	// Encode the record now, while its data is likely still in the caller's cache; Flush then copies
+	// one contiguous block.
+	b := append(a.recBuf, keyRecords)
+	b = appendVarint(b, uint64(recSize))
+	b = append(b, keyPartitionKeyIndex)
+	b = appendVarint(b, pkIdx)
+	if ehkIdx != noEHK {
+		b = append(b, keyExplicitHashKeyIdx)
+		b = appendVarint(b, ehkIdx)
+	}
+	b = append(b, keyData)
+	b = appendVarint(b, uint64(len(r.Data)))
+	a.recBuf = append(b, r.Data...)
 	a.bodySize += added
 	return nil
 }
@@ -183,20 +193,7 @@ func (a *Aggregator) encode(b []byte) []byte {
 		b = appendVarint(b, uint64(len(ehk)))
 		b = append(b, ehk...)
 	}
-	for i, e := range a.entries {
-		data := a.records[i].Data
-		b = append(b, keyRecords)
-		b = appendVarint(b, uint64(e.size))
-		b = append(b, keyPartitionKeyIndex)
-		b = appendVarint(b, e.pk)
-		if e.ehk != noEHK {
-			b = append(b, keyExplicitHashKeyIdx)
-			b = appendVarint(b, e.ehk)
-		}
-		b = append(b, keyData)
-		b = appendVarint(b, uint64(len(data)))
-		b = append(b, data...)
-	}
+	b = append(b, a.recBuf...)
 	sum := md5.Sum(b[len(Magic):])
 	return append(b, sum[:]...)
 }
@@ -206,7 +203,7 @@ func (a *Aggregator) reset() {
 	// clears it (dropping references to user data) before writing.
 	a.records = a.records[:0]
 	a.stale = true
-	a.entries = a.entries[:0]
+	a.recBuf = a.recBuf[:0]
 	a.pks.reset()
 	a.ehks.reset()
 	a.bodySize = 0

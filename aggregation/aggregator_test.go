@@ -348,3 +348,19 @@ func TestAppendFlushReusesBuffer(t *testing.T) {
 		t.Errorf("AppendFlush with a small buffer: len %d cap %d", len(rec.Data), cap(rec.Data))
 	}
 }
+
+func TestAddCopiesData(t *testing.T) {
+	a := NewAggregator(DefaultMaxSize)
+	buf := []byte("first")
+	mustAdd(t, a, Record{PartitionKey: "k1", Data: buf})
+	copy(buf, "XXXXX") // the caller reuses its buffer after Add
+	mustAdd(t, a, Record{PartitionKey: "k2", Data: []byte("second")})
+	rec, _, _ := a.Flush()
+	got, err := Deaggregate(rec.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got[0].Data) != "first" {
+		t.Errorf("record 0 = %q, want the data as it was at Add", got[0].Data)
+	}
+}
