@@ -205,42 +205,75 @@ func tailStream(ctx context.Context, kc tailAPI, stream string, c tailConfig, w 
 	defer cancel()
 	t.startReady(ctx, &wg)
 
-	printed := 0
-	var idle *time.Timer
-	var idleC <-chan time.Time
-	if c.idleTimeout > 0 {
-		idle = time.NewTimer(c.idleTimeout)
-		defer idle.Stop()
-		idleC = idle.C
-	}
+	out := newTailPrinter(w, c)
+	defer out.stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return printed, nil
-		case <-idleC:
-			return printed, nil
+			return out.printed, nil
+		case <-out.idle():
+			return out.printed, nil
 		case err := <-t.errs:
-			return printed, err
+			return out.printed, err
 		case id := <-t.ended:
 			t.done[id] = true
 			if err := t.relist(ctx); err != nil {
-				return printed, err
+				return out.printed, err
 			}
 			t.startReady(ctx, &wg)
 		case batch := <-t.records:
-			for _, r := range batch {
-				if err := writeRecord(w, c.format, r); err != nil {
-					return printed, err
-				}
-				printed++
-				if c.max > 0 && printed >= c.max {
-					return printed, nil
-				}
-			}
-			if idle != nil && len(batch) > 0 {
-				idle.Reset(c.idleTimeout)
+			if done, err := out.print(batch); done || err != nil {
+				return out.printed, err
 			}
 		}
+	}
+}
+
+// tailPrinter writes user records for tail and tail --efo and tracks --max and --idle-timeout.
+// It is owned by one goroutine.
+type tailPrinter struct {
+	w       io.Writer
+	cfg     tailConfig
+	printed int
+	timer   *time.Timer // nil without --idle-timeout
+}
+
+func newTailPrinter(w io.Writer, c tailConfig) *tailPrinter {
+	p := &tailPrinter{w: w, cfg: c}
+	if c.idleTimeout > 0 {
+		p.timer = time.NewTimer(c.idleTimeout)
+	}
+	return p
+}
+
+// idle fires after --idle-timeout without a record; it never fires without the flag.
+func (p *tailPrinter) idle() <-chan time.Time {
+	if p.timer == nil {
+		return nil
+	}
+	return p.timer.C
+}
+
+// print writes a batch; done reports that --max was reached.
+func (p *tailPrinter) print(batch []outRecord) (done bool, err error) {
+	for _, r := range batch {
+		if err := writeRecord(p.w, p.cfg.format, r); err != nil {
+			return false, err
+		}
+		p.printed++
+		if p.cfg.max > 0 && p.printed >= p.cfg.max {
+			return true, nil
+		}
+	}
+	if p.timer != nil && len(batch) > 0 {
+		p.timer.Reset(p.cfg.idleTimeout)
+	}
+	return false, nil
+}
+
+func (p *tailPrinter) stop() {
+	if p.timer != nil {
+		p.timer.Stop()
 	}
 }
 

@@ -106,42 +106,27 @@ func tailEFO(ctx context.Context, kc efoAPI, stream, consumer string, c tailConf
 		return 0, err
 	}
 
-	printed := 0
-	var idleC <-chan time.Time
-	var idle *time.Timer
-	if c.idleTimeout > 0 {
-		idle = time.NewTimer(c.idleTimeout)
-		defer idle.Stop()
-		idleC = idle.C
-	}
+	out := newTailPrinter(w, c)
+	defer out.stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return printed, nil
-		case <-idleC:
-			return printed, nil
+			return out.printed, nil
+		case <-out.idle():
+			return out.printed, nil
 		case err := <-t.errs:
-			return printed, err
+			return out.printed, err
 		case end := <-t.ended:
 			t.done[end.id] = true
 			if err := t.addChildren(ctx, end.children); err != nil {
-				return printed, err
+				return out.printed, err
 			}
 			if err := t.startReady(ctx, &wg); err != nil {
-				return printed, err
+				return out.printed, err
 			}
 		case batch := <-t.records:
-			for _, r := range batch {
-				if err := writeRecord(w, c.format, r); err != nil {
-					return printed, err
-				}
-				printed++
-				if c.max > 0 && printed >= c.max {
-					return printed, nil
-				}
-			}
-			if idle != nil && len(batch) > 0 {
-				idle.Reset(c.idleTimeout)
+			if done, err := out.print(batch); done || err != nil {
+				return out.printed, err
 			}
 		}
 	}
