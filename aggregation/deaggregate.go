@@ -3,6 +3,7 @@ package aggregation
 import (
 	"bytes"
 	"crypto/md5"
+	"slices"
 )
 
 // IsAggregated reports whether data is a KPL aggregated record: it starts with Magic, is longer than
@@ -28,19 +29,26 @@ func IsAggregated(data []byte) bool {
 // change if data is changed. Partition keys and explicit hash keys are substrings of one private copy
 // of the key tables, so the only allocations are that copy, the two tables and the result slice.
 func Deaggregate(data []byte) ([]UserRecord, error) {
+	return AppendDeaggregate(nil, data)
+}
+
+// AppendDeaggregate is Deaggregate appending the user records to dst, so a consumer decoding many
+// aggregates can reuse one slice instead of allocating a result per aggregate. On error dst is
+// returned unchanged (its length; spare capacity may have been written).
+func AppendDeaggregate(dst []UserRecord, data []byte) ([]UserRecord, error) {
 	if len(data) <= overhead || !bytes.Equal(data[:len(Magic)], Magic[:]) {
-		return []UserRecord{{Record: Record{Data: data}}}, nil
+		return append(dst, UserRecord{Record: Record{Data: data}}), nil
 	}
 	body := data[len(Magic) : len(data)-md5.Size]
 	sum := md5.Sum(body)
 	if !bytes.Equal(sum[:], data[len(data)-md5.Size:]) {
-		return nil, ErrChecksum
+		return dst, ErrChecksum
 	}
-	return parseAggregate(body)
+	return parseAggregate(dst, body)
 }
 
 // parseAggregate decodes an AggregatedRecord body. Offsets in errors are relative to body.
-func parseAggregate(body []byte) ([]UserRecord, error) {
+func parseAggregate(dst []UserRecord, body []byte) ([]UserRecord, error) {
 	// Pass 1: validate the top-level structure and count, so every allocation is exact and bounded by
 	// the input size, and find where the key tables end.
 	var nPK, nEHK, nRec, tablesEnd int
@@ -52,19 +60,19 @@ func parseAggregate(body []byte) ([]UserRecord, error) {
 			// Fast path: a one-byte key of a length-delimited field, the only kind KPL writes here.
 			n, j, ok := readLength(body, i+1)
 			if !ok || n > uint64(len(body)-j) {
-				return nil, &CorruptError{Offset: i + 1, Reason: "bad or overlong length"}
+				return dst, &CorruptError{Offset: i + 1, Reason: "bad or overlong length"}
 			}
 			f, next = field{num: uint64(k >> 3), typ: wireBytes}, j+int(n)
 		} else {
 			var err error
 			if f, next, err = readField(body, i, 0); err != nil {
-				return nil, err
+				return dst, err
 			}
 		}
 		switch f.num {
 		case 1, 2, 3:
 			if f.typ != wireBytes {
-				return nil, &CorruptError{Offset: i, Reason: "wrong wire type for AggregatedRecord field"}
+				return dst, &CorruptError{Offset: i, Reason: "wrong wire type for AggregatedRecord field"}
 			}
 			switch f.num {
 			case 1:
@@ -93,16 +101,17 @@ func parseAggregate(body []byte) ([]UserRecord, error) {
 		keys:     keys,
 		pkTable:  make([]string, 0, nPK),
 		ehkTable: make([]string, 0, nEHK),
-		out:      make([]UserRecord, 0, nRec),
+		out:      slices.Grow(dst, nRec),
+		base:     len(dst),
 	}
 	if ordered {
 		if err := p.fields(true, true); err != nil {
-			return nil, err
+			return dst, err
 		}
 	} else {
 		p.fields(true, false) // cannot fail: tables only, validated above
 		if err := p.fields(false, true); err != nil {
-			return nil, err
+			return dst, err
 		}
 	}
 	return p.out, nil
@@ -113,6 +122,7 @@ type parser struct {
 	keys              string // string(body[:tablesEnd])
 	pkTable, ehkTable []string
 	out               []UserRecord
+	base              int // len(out) before this aggregate: sub-sequence numbers count from here
 }
 
 // fields walks the top-level fields (validated by pass 1), collecting table entries, records, or both.
@@ -146,7 +156,7 @@ func (p *parser) fields(tables, records bool) error {
 			if err := parseRecord(r, b[start:end], start, p.pkTable, p.ehkTable); err != nil {
 				return err
 			}
-			r.SubSequenceNumber = n
+			r.SubSequenceNumber = n - p.base
 		}
 		i = end
 	}

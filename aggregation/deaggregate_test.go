@@ -153,3 +153,32 @@ func TestDeaggregateAllocations(t *testing.T) {
 		t.Errorf("Deaggregate of 500 records made %.0f allocations, want at most 4", allocs)
 	}
 }
+
+func TestAppendDeaggregate(t *testing.T) {
+	a := NewAggregator(DefaultMaxSize)
+	mustAdd(t, a, Record{PartitionKey: "p1", Data: []byte("one")})
+	mustAdd(t, a, Record{PartitionKey: "p2", Data: []byte("two")})
+	rec, _, _ := a.Flush()
+	dst := []UserRecord{{Record: Record{PartitionKey: "earlier"}, SubSequenceNumber: 7}}
+	dst, err := AppendDeaggregate(dst, rec.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dst) != 3 || dst[0].PartitionKey != "earlier" || dst[1].SubSequenceNumber != 0 || dst[2].SubSequenceNumber != 1 ||
+		string(dst[2].Data) != "two" {
+		t.Fatalf("AppendDeaggregate = %+v", dst)
+	}
+	dst, err = AppendDeaggregate(dst, []byte("plain"))
+	if err != nil || len(dst) != 4 || string(dst[3].Data) != "plain" || dst[3].SubSequenceNumber != 0 {
+		t.Fatalf("AppendDeaggregate(plain) = %+v, %v", dst, err)
+	}
+	bad := append([]byte(nil), rec.Data...)
+	bad[len(bad)-1] ^= 1
+	if got, err := AppendDeaggregate(dst, bad); !errors.Is(err, ErrChecksum) || len(got) != 4 {
+		t.Fatalf("AppendDeaggregate(bad checksum) = %d records, %v", len(got), err)
+	}
+	corrupt := wrap([]byte{0x0A, 0x01, 'k', 0x1A, 0x05, 0x08, 0x01, 0x1A, 0x01, 'x'})
+	if got, err := AppendDeaggregate(dst, corrupt); !errors.Is(err, ErrCorrupt) || len(got) != 4 {
+		t.Fatalf("AppendDeaggregate(corrupt) = %d records, %v", len(got), err)
+	}
+}

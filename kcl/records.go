@@ -31,6 +31,9 @@ type converter struct {
 	// so it is parsed once per aggregate rather than once per user record.
 	lastEHK string
 	lastKey aggregation.HashKey
+
+	scratch []decodedRecord          // reused by convert
+	subs    []aggregation.UserRecord // reused by convert: every user record of a batch
 }
 
 // convertResult is what one GetRecords batch turned into.
@@ -47,39 +50,54 @@ type convertResult struct {
 
 // convert appends the user records of in to dst (reusing its capacity) and returns them.
 func (c *converter) convert(in []types.Record, dst []Record) convertResult {
-	res := convertResult{records: dst[:0]}
+	// First decode every Kinesis record, so the result slice is sized once: a 10 MiB GetRecords batch
+	// of small aggregated records holds hundreds of thousands of user records, and growing the slice
+	// step by step would copy it several times over.
+	decoded, subs := c.scratch[:0], c.subs[:0]
+	total := 0
 	for i := range in {
 		kr := &in[i]
-		seq := aws.ToString(kr.SequenceNumber)
-		arrival := aws.ToTime(kr.ApproximateArrivalTimestamp)
-		data := kr.Data
-		if compression.IsFramed(data) {
-			d, ok, err := c.dec.Decode(data)
+		d := decodedRecord{data: kr.Data}
+		if compression.IsFramed(d.data) {
+			out, ok, err := c.dec.Decode(d.data)
 			if err != nil {
-				c.corrupt(seq, err)
+				c.corrupt(aws.ToString(kr.SequenceNumber), err)
 			}
 			if ok {
-				data = d
+				d.data = out
 			}
 		}
-		if !aggregation.IsAggregated(data) {
+		if aggregation.IsAggregated(d.data) {
+			start := len(subs)
+			var err error
+			if subs, err = aggregation.AppendDeaggregate(subs, d.data); err != nil {
+				// Corrupt aggregate: one plain record, as the Java KCL delivers it.
+				c.corrupt(aws.ToString(kr.SequenceNumber), err)
+			} else {
+				d.start, d.end, d.aggregated = start, len(subs), true
+			}
+		}
+		if d.aggregated {
+			total += d.end - d.start
+		} else {
+			total++
+		}
+		decoded = append(decoded, d)
+	}
+
+	res := convertResult{records: slices.Grow(dst[:0], total)}
+	for i := range in {
+		kr, d := &in[i], &decoded[i]
+		seq := aws.ToString(kr.SequenceNumber)
+		arrival := aws.ToTime(kr.ApproximateArrivalTimestamp)
+		if !d.aggregated {
 			res.add(c, Record{
-				PartitionKey: aws.ToString(kr.PartitionKey), Data: data,
+				PartitionKey: aws.ToString(kr.PartitionKey), Data: d.data,
 				ApproximateArrival: arrival, Position: Position{SequenceNumber: seq},
 			}, false)
 			continue
 		}
-		subs, err := aggregation.Deaggregate(data)
-		if err != nil { // corrupt aggregate: one plain record, as the Java KCL delivers it
-			c.corrupt(seq, err)
-			res.add(c, Record{
-				PartitionKey: aws.ToString(kr.PartitionKey), Data: data,
-				ApproximateArrival: arrival, Position: Position{SequenceNumber: seq},
-			}, false)
-			continue
-		}
-		res.records = slices.Grow(res.records, len(subs))
-		for j := range subs {
+		for j := d.start; j < d.end; j++ {
 			s := &subs[j]
 			res.add(c, Record{
 				PartitionKey: s.PartitionKey, ExplicitHashKey: s.ExplicitHashKey, Data: s.Data,
@@ -88,12 +106,22 @@ func (c *converter) convert(in []types.Record, dst []Record) convertResult {
 			}, true)
 		}
 	}
+	clear(decoded) // drop references to this batch's data
+	clear(subs)
+	c.scratch, c.subs = decoded[:0], subs[:0]
 	if res.filtered > 0 {
 		c.hooks.onFiltered(c.shardID, res.filtered)
 		c.log.LogAttrs(context.Background(), slog.LevelDebug, "user records outside the shard's hash range dropped",
 			slog.Int("count", res.filtered))
 	}
 	return res
+}
+
+// decodedRecord is one Kinesis record after decompression and deaggregation.
+type decodedRecord struct {
+	data       []byte
+	start, end int // its user records in converter.subs, when aggregated
+	aggregated bool
 }
 
 // add appends r unless it was processed before a restart or (for sub-records) lies outside the shard.
