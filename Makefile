@@ -49,9 +49,16 @@ test: vet
 test-unit:
 	env $(addprefix -u ,$(ENGINE_VARS)) $(GO) test $(TEST_FLAGS) ./...
 
-## bench: aggregation benchmarks
+## bench: the benchmarks behind README's figures (a few minutes; run on a quiet machine)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./aggregation/
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./aggregation/
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./kinesistest/
+	$(GO) test -run XXX -bench 'EndToEnd' -benchtime 1000000x ./kpl/
+	$(GO) test -run XXX -bench 'Limited4Shards' -benchtime 100000x ./kpl/
+	$(GO) test -run XXX -bench 'OverloadRSS' ./kpl/
+	$(GO) test -run '^$$' -bench 'BenchmarkDispatchCPU$$' -benchtime 5x ./kcl/
+	$(GO) test -run '^$$' -bench 'BenchmarkConvert' -cpu 1 ./kcl/
+	$(GO) test -run '^$$' -bench 'PutToProcessLatency' -benchtime 1000x ./kcl/
 
 ## fuzz: short fuzz runs of the aggregation decoder and round trip (FUZZTIME each, default 20s)
 fuzz:
