@@ -56,38 +56,7 @@ func BenchmarkDispatch(b *testing.B) {
 	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()),
 		Credentials: aws.AnonymousCredentials{}, HTTPClient: srv.Client()})
 	ctx := context.Background()
-	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("bench"), ShardCount: aws.Int32(shards)}); err != nil {
-		b.Fatal(err)
-	}
-	ls, err := kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("bench")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	data := make([]byte, 32)
-	for _, sh := range ls.Shards {
-		ehk := aws.ToString(sh.HashKeyRange.StartingHashKey)
-		var entries []types.PutRecordsRequestEntry
-		for a := range aggs {
-			agg := aggregation.NewAggregator(1 << 20)
-			for u := range perAgg {
-				if err := agg.Add(aggregation.Record{PartitionKey: fmt.Sprintf("k%d-%d", a, u), ExplicitHashKey: ehk, Data: data}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			rec, _, err := agg.Flush()
-			if err != nil {
-				b.Fatal(err)
-			}
-			entries = append(entries, types.PutRecordsRequestEntry{PartitionKey: aws.String(rec.PartitionKey),
-				ExplicitHashKey: aws.String(rec.ExplicitHashKey), Data: rec.Data})
-			if len(entries) == 100 {
-				if _, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("bench"), Records: entries}); err != nil {
-					b.Fatal(err)
-				}
-				entries = nil
-			}
-		}
-	}
+	fillBenchStream(b, kc, shards, aggs, perAgg)
 	const total = shards * aggs * perAgg
 	b.ResetTimer()
 	var startupTotal time.Duration
@@ -128,4 +97,43 @@ func BenchmarkDispatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(total*b.N)/b.Elapsed().Seconds(), "userrecords/s")
 	b.ReportMetric(startupTotal.Seconds()*1000/float64(b.N), "ms-to-first-batch")
+}
+
+// fillBenchStream creates stream "bench" with the given shards and puts aggs KPL aggregates of perAgg
+// 32-byte user records into each shard, routed by explicit hash key.
+func fillBenchStream(b *testing.B, kc *kinesis.Client, shards, aggs, perAgg int) {
+	b.Helper()
+	ctx := context.Background()
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("bench"), ShardCount: aws.Int32(int32(shards))}); err != nil {
+		b.Fatal(err)
+	}
+	ls, err := kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("bench")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, 32)
+	for _, sh := range ls.Shards {
+		ehk := aws.ToString(sh.HashKeyRange.StartingHashKey)
+		var entries []types.PutRecordsRequestEntry
+		for a := range aggs {
+			agg := aggregation.NewAggregator(1 << 20)
+			for u := range perAgg {
+				if err := agg.Add(aggregation.Record{PartitionKey: fmt.Sprintf("k%d-%d", a, u), ExplicitHashKey: ehk, Data: data}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			rec, _, err := agg.Flush()
+			if err != nil {
+				b.Fatal(err)
+			}
+			entries = append(entries, types.PutRecordsRequestEntry{PartitionKey: aws.String(rec.PartitionKey),
+				ExplicitHashKey: aws.String(rec.ExplicitHashKey), Data: rec.Data})
+			if len(entries) == 100 {
+				if _, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("bench"), Records: entries}); err != nil {
+					b.Fatal(err)
+				}
+				entries = nil
+			}
+		}
+	}
 }

@@ -17,9 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/shardwise/shardwise/aggregation"
 	"github.com/shardwise/shardwise/internal/fakeaws"
 	"github.com/shardwise/shardwise/kcl"
 	"github.com/shardwise/shardwise/kinesistest"
@@ -101,38 +99,7 @@ func BenchmarkDispatchCPU(b *testing.B) {
 
 	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(url), Credentials: aws.AnonymousCredentials{}})
 	ctx := context.Background()
-	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("bench"), ShardCount: aws.Int32(shards)}); err != nil {
-		b.Fatal(err)
-	}
-	ls, err := kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("bench")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	data := make([]byte, 32)
-	for _, sh := range ls.Shards {
-		ehk := aws.ToString(sh.HashKeyRange.StartingHashKey)
-		var entries []types.PutRecordsRequestEntry
-		for a := range aggs {
-			agg := aggregation.NewAggregator(1 << 20)
-			for u := range perAgg {
-				if err := agg.Add(aggregation.Record{PartitionKey: fmt.Sprintf("k%d-%d", a, u), ExplicitHashKey: ehk, Data: data}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			rec, _, err := agg.Flush()
-			if err != nil {
-				b.Fatal(err)
-			}
-			entries = append(entries, types.PutRecordsRequestEntry{PartitionKey: aws.String(rec.PartitionKey),
-				ExplicitHashKey: aws.String(rec.ExplicitHashKey), Data: rec.Data})
-			if len(entries) == 100 {
-				if _, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("bench"), Records: entries}); err != nil {
-					b.Fatal(err)
-				}
-				entries = nil
-			}
-		}
-	}
+	fillBenchStream(b, kc, shards, aggs, perAgg)
 	const total = shards * aggs * perAgg
 	b.ResetTimer()
 	var cpu time.Duration
