@@ -190,16 +190,8 @@ func tailStream(ctx context.Context, kc tailAPI, stream string, c tailConfig, w 
 	defer cancel()
 
 	t := &tailer{kc: kc, stream: stream, cfg: c, itType: itType, ts: ts,
-		shards: map[string]types.Shard{}, done: map[string]bool{}, started: map[string]bool{},
+		lineage: newShardLineage(shards, itType == types.ShardIteratorTypeLatest),
 		records: make(chan []outRecord, 16), ended: make(chan string, len(shards)+16), errs: make(chan error, 1)}
-	for _, s := range shards {
-		id := aws.ToString(s.ShardId)
-		t.shards[id] = s
-		if itType == types.ShardIteratorTypeLatest && s.SequenceNumberRange != nil && s.SequenceNumberRange.EndingSequenceNumber != nil {
-			// LATEST of a closed shard is its end: nothing to read, so it counts as done at once.
-			t.started[id], t.done[id] = true, true
-		}
-	}
 	var wg sync.WaitGroup
 	defer wg.Wait() // readers exit once ctx is cancelled (deferred earlier, so it runs after this)
 	defer cancel()
@@ -216,7 +208,7 @@ func tailStream(ctx context.Context, kc tailAPI, stream string, c tailConfig, w 
 		case err := <-t.errs:
 			return out.printed, err
 		case id := <-t.ended:
-			t.done[id] = true
+			t.lineage.finish(id)
 			if err := t.relist(ctx); err != nil {
 				return out.printed, err
 			}
@@ -284,45 +276,24 @@ type tailer struct {
 	itType types.ShardIteratorType
 	ts     *time.Time
 
-	// Owned by the tailStream goroutine.
-	shards      map[string]types.Shard // every shard listed, by id; grows with children seen at shard ends
-	done        map[string]bool
-	started     map[string]bool
-	initialDone bool // the first startReady has run; later shards are read from TRIM_HORIZON
+	lineage *shardLineage // owned by the tailStream goroutine
 
 	records chan []outRecord
 	ended   chan string
 	errs    chan error
 }
 
-// startReady starts a reader for every shard not yet started whose listed parents are all done.
+// startReady starts a reader for every shard whose parents are all read.
 func (t *tailer) startReady(ctx context.Context, wg *sync.WaitGroup) {
-	for id, s := range t.shards {
-		if t.started[id] {
-			continue
-		}
-		ready := true
-		for _, p := range []*string{s.ParentShardId, s.AdjacentParentShardId} {
-			if pid := aws.ToString(p); pid != "" && t.shards[pid].ShardId != nil && !t.done[pid] {
-				ready = false
-			}
-		}
-		if !ready {
-			continue
-		}
-		t.started[id] = true
+	shards, first := t.lineage.ready()
+	for _, s := range shards {
 		itType, ts := t.itType, t.ts
-		if t.initialDone {
+		if !first {
 			// A shard that appeared while tailing holds only new data: read all of it.
 			itType, ts = types.ShardIteratorTypeTrimHorizon, nil
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.read(ctx, s, itType, ts)
-		}()
+		wg.Go(func() { t.read(ctx, s, itType, ts) })
 	}
-	t.initialDone = true
 }
 
 // relist adds shards that appeared since the last listing (children after a reshard).
@@ -331,11 +302,7 @@ func (t *tailer) relist(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, s := range shards {
-		if id := aws.ToString(s.ShardId); t.shards[id].ShardId == nil {
-			t.shards[id] = s
-		}
-	}
+	t.lineage.add(shards...)
 	return nil
 }
 

@@ -89,16 +89,8 @@ func tailEFO(ctx context.Context, kc efoAPI, stream, consumer string, c tailConf
 	defer cancel()
 
 	t := &efoTailer{kc: kc, stream: stream, consumerARN: consumerARN, start: start, opts: opts,
-		shards: map[string]types.Shard{}, done: map[string]bool{}, started: map[string]bool{},
+		lineage: newShardLineage(shards, start.Type == types.ShardIteratorTypeLatest),
 		records: make(chan []outRecord, 16), ended: make(chan shardEnded, len(shards)+16), errs: make(chan error, 1)}
-	for _, s := range shards {
-		id := aws.ToString(s.ShardId)
-		t.shards[id] = s
-		if start.Type == types.ShardIteratorTypeLatest && s.SequenceNumberRange != nil && s.SequenceNumberRange.EndingSequenceNumber != nil {
-			// LATEST of a closed shard is its end: nothing to read.
-			t.started[id], t.done[id] = true, true
-		}
-	}
 	var wg sync.WaitGroup
 	defer wg.Wait() // readers exit once ctx is cancelled (the deferred cancel below runs first)
 	defer cancel()
@@ -117,7 +109,7 @@ func tailEFO(ctx context.Context, kc efoAPI, stream, consumer string, c tailConf
 		case err := <-t.errs:
 			return out.printed, err
 		case end := <-t.ended:
-			t.done[end.id] = true
+			t.lineage.finish(end.id)
 			if err := t.addChildren(ctx, end.children); err != nil {
 				return out.printed, err
 			}
@@ -144,11 +136,7 @@ type efoTailer struct {
 	start       types.StartingPosition
 	opts        []fanout.Option
 
-	// Owned by the tailEFO goroutine.
-	shards      map[string]types.Shard
-	done        map[string]bool
-	started     map[string]bool
-	initialDone bool // later shards (children) are read from TRIM_HORIZON
+	lineage *shardLineage // owned by the tailEFO goroutine
 
 	records chan []outRecord
 	ended   chan shardEnded
@@ -163,45 +151,18 @@ func (t *efoTailer) addChildren(ctx context.Context, children []types.ChildShard
 		if err != nil {
 			return err
 		}
-		for _, s := range shards {
-			if id := aws.ToString(s.ShardId); t.shards[id].ShardId == nil {
-				t.shards[id] = s
-			}
-		}
+		t.lineage.add(shards...)
 		return nil
 	}
-	for _, c := range children {
-		id := aws.ToString(c.ShardId)
-		if t.shards[id].ShardId != nil {
-			continue
-		}
-		s := types.Shard{ShardId: c.ShardId, HashKeyRange: c.HashKeyRange}
-		if len(c.ParentShards) > 0 {
-			s.ParentShardId = aws.String(c.ParentShards[0])
-		}
-		if len(c.ParentShards) > 1 {
-			s.AdjacentParentShardId = aws.String(c.ParentShards[1])
-		}
-		t.shards[id] = s
-	}
+	t.lineage.addChildren(children)
 	return nil
 }
 
-// startReady subscribes to every shard not yet started whose known parents have all ended.
+// startReady subscribes to every shard whose known parents have all ended.
 func (t *efoTailer) startReady(ctx context.Context, wg *sync.WaitGroup) error {
-	for id, s := range t.shards {
-		if t.started[id] {
-			continue
-		}
-		ready := true
-		for _, p := range []*string{s.ParentShardId, s.AdjacentParentShardId} {
-			if pid := aws.ToString(p); pid != "" && t.shards[pid].ShardId != nil && !t.done[pid] {
-				ready = false
-			}
-		}
-		if !ready {
-			continue
-		}
+	shards, first := t.lineage.ready()
+	for _, s := range shards {
+		id := aws.ToString(s.ShardId)
 		rng := aggregation.FullHashRange
 		if s.HashKeyRange != nil {
 			r, err := aggregation.ParseHashRange(aws.ToString(s.HashKeyRange.StartingHashKey), aws.ToString(s.HashKeyRange.EndingHashKey))
@@ -211,20 +172,18 @@ func (t *efoTailer) startReady(ctx context.Context, wg *sync.WaitGroup) error {
 			rng = r
 		}
 		start := t.start
-		if t.initialDone {
+		if !first {
 			start = types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}
 		}
 		sub, err := fanout.Subscribe(ctx, t.kc, t.consumerARN, id, start, t.opts...)
 		if err != nil {
 			return err
 		}
-		t.started[id] = true
 		wg.Go(func() {
 			defer sub.Close()
 			t.read(ctx, sub, id, rng)
 		})
 	}
-	t.initialDone = true
 	return nil
 }
 
