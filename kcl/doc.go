@@ -44,7 +44,12 @@
 // Every take interval a worker lists the lease table and takes leases up to its fair share,
 // ceil(unfinished leases / live workers): unowned and expired leases first (expiry is judged on this
 // worker's monotonic clock: a counter unchanged for the failover time), then up to
-// lease.MaxLeasesToStealAtOnce from workers above the share. Shard sync (creating leases for new shards, see
+// lease.MaxLeasesToStealAtOnce from workers above the share. A steal is a graceful handoff: the thief
+// only marks the lease as requested (lease.Manager.RequestHandoff); the owner notices at its next renewal
+// or take round, stops fetching for the shard, lets the batch in progress finish, calls
+// Shutdown(Requested) (the processor may checkpoint) and transfers the lease to the thief, which starts
+// at that checkpoint. An owner that does not complete the handoff within the failover time (it died) loses
+// the lease as an expired one. Shard sync (creating leases for new shards, see
 // lineage.go for the rules) runs on every worker at start, then periodically on one worker only: the
 // owner of the smallest-keyed live lease. The same worker deletes finished leases once all their children
 // have leases that progressed. The worker finishing a shard creates its children's leases at once.
@@ -52,10 +57,10 @@
 // # Delivery guarantee
 //
 // At least once. A record is delivered again after a restart from an older checkpoint: after a hard stop or
-// crash (everything after the last checkpoint), and when a lease is stolen for balance while its owner is
-// mid-batch (the owner learns of the steal at its next renewal; its checkpoints then fail with ErrLeaseLost
-// and the new owner resumes after the last stored checkpoint). A graceful Shutdown hands shards over without
-// duplicates when processors checkpoint in Shutdown(Requested). Records are never skipped.
+// crash (everything after the last checkpoint), or when a processor does not checkpoint what it processed
+// before its Shutdown(Requested) returns. Balance steals (handoffs) and a graceful Shutdown move shards
+// without duplicates when processors checkpoint each batch or in Shutdown(Requested). Records are never
+// skipped.
 //
 // # Polling
 //

@@ -3,6 +3,7 @@ package kcl_test
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/shardwise/shardwise/kcl"
 	"github.com/shardwise/shardwise/kinesistest"
 )
 
@@ -27,7 +29,8 @@ func TestEnhancedFanOutFleetScenarios(t *testing.T) {
 	e := newEFOEnv(t, kinesistest.SubscriptionDuration(2*time.Second))
 	e.createStream("fleet", 4)
 	l := newLedger()
-	w1, w2 := e.start("w1", "fleet", l.factory), e.start("w2", "fleet", l.factory)
+	tr := &deliveries{seqs: map[string][]string{}, data: map[string]bool{}}
+	w1, w2 := e.start("w1", "fleet", l.factory), e.start("w2", "fleet", tr.wrap(l.factory))
 	held := func(ws ...*efoWorker) []string {
 		var all []string
 		for _, w := range ws {
@@ -70,10 +73,22 @@ func TestEnhancedFanOutFleetScenarios(t *testing.T) {
 		}
 	}()
 
-	// Hard kill: w2's shards move to w1 after the failover time.
+	// Hard kill: w2's shards move to w1 after the failover time. The only duplicates allowed are the
+	// records w2 was handed after its last checkpoint (read now: w2 is dead and its leases not yet
+	// taken, as the failover time has not passed).
 	w2.kill()
 	<-w2.done
 	w2.done <- nil // for the cleanup
+	window := 0
+	ls, err := e.manager("reader").List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ll := range ls {
+		if ll.Owner == "w2" {
+			window += tr.after(ll.Key, ll.Checkpoint, ll.CheckpointSubSequence)
+		}
+	}
 	waitUntil(t, 30*time.Second, "w1 holding all 4 shards after the kill", func() bool { return len(w1.w.Shards()) == 4 })
 
 	// Join: w3 gets its fair share.
@@ -132,17 +147,64 @@ func TestEnhancedFanOutFleetScenarios(t *testing.T) {
 		}
 		last[k] = d
 	}
-	// Duplicates come from steals: the victim delivers until it notices the loss, the thief starts at the
-	// last checkpoint. A join right as a dead worker's leases are taken over can duplicate that whole
-	// backlog (the same happens with polling).
-	dupShards := map[string]int{}
-	for _, w := range l.who {
-		if len(w) > 1 {
-			dupShards[w[0]]++
+	// Duplicates come only from the hard kill (w2's un-checkpointed window): balance steals are graceful
+	// handoffs (the owner checkpoints its batch in progress before the lease moves) and a graceful
+	// shutdown checkpoints before releasing.
+	dups, notW2 := len(l.order)-total, 0
+	tr.mu.Lock()
+	for d, n := range l.count {
+		if n > 1 && !tr.data[d] {
+			notW2 += n - 1
 		}
 	}
-	if len(dupShards) > 0 {
-		t.Logf("duplicates by first deliverer: %v", dupShards)
+	tr.mu.Unlock()
+	t.Logf("%d records, %d deliveries: %d duplicates (%d not involving the killed w2); w2's un-checkpointed window %d records",
+		total, len(l.order), dups, notW2, window)
+	if notW2 != 0 {
+		t.Errorf("%d duplicates not involving the killed w2, want 0", notW2)
 	}
-	t.Logf("%d records, %d deliveries (%d duplicates from moved, un-checkpointed batches)", total, len(l.order), len(l.order)-total)
+	if dups > window {
+		t.Errorf("%d duplicates, want <= w2's un-checkpointed window of %d records", dups, window)
+	}
+}
+
+// deliveries records what one worker's processors were handed (sequence numbers per shard, data).
+type deliveries struct {
+	mu   sync.Mutex
+	seqs map[string][]string // shard -> sequence numbers delivered
+	data map[string]bool
+}
+
+func (d *deliveries) wrap(f kcl.ProcessorFactory) kcl.ProcessorFactory {
+	return func(shard string) kcl.RecordProcessor { return &trackingProc{RecordProcessor: f(shard), d: d} }
+}
+
+// after counts the records delivered on shard after checkpoint (seq, sub); plain records only here.
+func (d *deliveries) after(shard, seq string, sub int64) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cp, ok := new(big.Int).SetString(seq, 10)
+	n := 0
+	for _, s := range d.seqs[shard] {
+		v, _ := new(big.Int).SetString(s, 10)
+		if !ok || v.Cmp(cp) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+type trackingProc struct {
+	kcl.RecordProcessor
+	d *deliveries
+}
+
+func (p *trackingProc) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInput) error {
+	p.d.mu.Lock()
+	for _, r := range in.Records {
+		p.d.seqs[in.ShardID] = append(p.d.seqs[in.ShardID], r.Position.SequenceNumber)
+		p.d.data[string(r.Data)] = true
+	}
+	p.d.mu.Unlock()
+	return p.RecordProcessor.ProcessRecords(ctx, in)
 }

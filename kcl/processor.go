@@ -76,8 +76,9 @@ const (
 	// ShardEnded: every record of the closed shard was delivered. Once Shutdown returns nil the worker
 	// checkpoints ShardEnd itself, which lets the child shards start.
 	ShardEnded
-	// Requested: Worker.Shutdown was called. The processor may checkpoint; the worker then releases the
-	// lease so another worker takes it at once.
+	// Requested: Worker.Shutdown was called, or another worker asked for the lease to balance the fleet
+	// (a graceful handoff). The processor may checkpoint; the worker then releases the lease, or hands it
+	// to the requesting worker, which resumes at that checkpoint.
 	Requested
 )
 

@@ -32,6 +32,7 @@ type Worker struct {
 
 	mu        sync.Mutex
 	consumers map[string]*shardConsumer // running shard consumers by shard ID; guarded by mu
+	handing   map[string]bool           // leases without consumer being handed over; guarded by mu
 	started   bool                      // guarded by mu
 	draining  bool                      // Shutdown called: start no consumer; guarded by mu
 	runCtx    context.Context           // Run's context, parent of the consumers'; guarded by mu
@@ -76,12 +77,14 @@ func NewWorker(kc KinesisAPI, leases *lease.Manager, stream string, newProcessor
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	coord := lease.NewCoordinator(leases)
+	coord.DeferHandoffs() // requested leases are handed over by their consumers, after a checkpoint
 	return &Worker{
-		kc: kc, leases: leases, coord: lease.NewCoordinator(leases), stream: stream,
+		kc: kc, leases: leases, coord: coord, stream: stream,
 		newProcessor: newProcessor, cfg: cfg, hooks: h,
 		log:     cfg.logger.With("stream", stream, "owner", leases.Owner()),
 		decoder: dec, failover: leases.Failover(), releaseTimeout: leases.Failover() / 4,
-		consumers:  map[string]*shardConsumer{},
+		consumers: map[string]*shardConsumer{}, handing: map[string]bool{},
 		shutdownCh: make(chan struct{}), runDone: make(chan struct{}),
 	}, nil
 }
@@ -205,11 +208,36 @@ func (w *Worker) reconcile() {
 			c.markLost(lease.ErrLeaseLost)
 		}
 	}
+	// Handoff requests (another worker balancing): the consumer stops fetching, finishes its batch in
+	// progress, shuts the processor down with Requested (it may checkpoint) and releases the lease, which
+	// hands it to the requester; the requester starts at that checkpoint. Leases without a consumer are
+	// handed over at once.
+	for _, l := range held {
+		if l.PendingOwner == "" {
+			continue
+		}
+		if c, running := w.consumers[l.Key]; running {
+			c.requestShutdown()
+		} else if !w.handing[l.Key] && w.runCtx.Err() == nil {
+			w.handing[l.Key] = true
+			key := l.Key
+			w.wg.Go(func() {
+				ctx, cancel := context.WithTimeout(w.runCtx, w.releaseTimeout)
+				defer cancel()
+				if err := w.coord.Release(ctx, key); err != nil {
+					w.log.LogAttrs(ctx, slog.LevelWarn, "lease handoff failed", slog.String("shard_id", key), slog.Any("err", err))
+				}
+				w.mu.Lock()
+				delete(w.handing, key)
+				w.mu.Unlock()
+			})
+		}
+	}
 	if w.draining || w.runCtx.Err() != nil {
 		return
 	}
 	for _, l := range held {
-		if _, running := w.consumers[l.Key]; running || l.Finished() {
+		if _, running := w.consumers[l.Key]; running || l.Finished() || l.PendingOwner != "" {
 			continue
 		}
 		w.startConsumerLocked(l)

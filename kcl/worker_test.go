@@ -112,6 +112,8 @@ type env struct {
 	kc    *fakeKinesis
 	db    *fakeaws.DynamoDB
 	table string
+	// leaseOpts are appended to every manager's options (after the test defaults).
+	leaseOpts []lease.Option
 }
 
 func newEnv(t *testing.T, shards int) *env {
@@ -125,7 +127,7 @@ func newEnv(t *testing.T, shards int) *env {
 
 func (e *env) manager(owner string, opts ...lease.Option) *lease.Manager {
 	e.t.Helper()
-	opts = append([]lease.Option{lease.Failover(testFailover), lease.TakeInterval(testFailover / 3)}, opts...)
+	opts = append(append([]lease.Option{lease.Failover(testFailover), lease.TakeInterval(testFailover / 3)}, e.leaseOpts...), opts...)
 	m, err := lease.NewManager(e.db, e.table, owner, opts...)
 	if err != nil {
 		e.t.Fatal(err)

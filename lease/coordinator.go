@@ -42,8 +42,12 @@ type Coordinator struct {
 	mu       sync.Mutex // guards the fields below; never held across I/O or channel waits
 	held     map[string]*heldLease
 	released map[string]time.Time // keys this worker released recently: not retaken for a failover time
-	stopped  bool                 // StopTaking was called
-	running  bool
+	// requested holds the keys this worker asked their live owners to hand over (balance steals done
+	// gracefully), adopted once the owner transferred them; dropped when the lease went elsewhere.
+	requested map[string]string // key -> owner asked
+	stopped   bool              // StopTaking was called
+	deferHO   bool              // DeferHandoffs was called
+	running   bool
 
 	changed chan struct{} // cap 1: coalesced "held set changed" signal
 	trigger chan struct{} // cap 1: run a take round now
@@ -53,6 +57,7 @@ type Coordinator struct {
 type heldLease struct {
 	lease       Lease     // guarded by Coordinator.mu
 	lastRenewed time.Time // start of the last successful write; guarded by Coordinator.mu
+	askedAt     time.Time // when a handoff request was first seen; guarded by Coordinator.mu
 	sem         chan struct{}
 }
 
@@ -60,13 +65,14 @@ type heldLease struct {
 // nothing; call Run, or RenewAll and TakeRound.
 func NewCoordinator(m *Manager) *Coordinator {
 	return &Coordinator{
-		m:        m,
-		tracker:  NewTracker(m.cfg.failover),
-		held:     map[string]*heldLease{},
-		released: map[string]time.Time{},
-		changed:  make(chan struct{}, 1),
-		trigger:  make(chan struct{}, 1),
-		takeSem:  make(chan struct{}, 1),
+		m:         m,
+		tracker:   NewTracker(m.cfg.failover),
+		held:      map[string]*heldLease{},
+		released:  map[string]time.Time{},
+		requested: map[string]string{},
+		changed:   make(chan struct{}, 1),
+		trigger:   make(chan struct{}, 1),
+		takeSem:   make(chan struct{}, 1),
 	}
 }
 
@@ -97,6 +103,7 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { c.renewLoop(ctx) })
 	wg.Go(func() { c.takeLoop(ctx) })
+	wg.Go(func() { c.handoffLoop(ctx) })
 	wg.Wait()
 	return ctx.Err()
 }
@@ -127,6 +134,87 @@ func (c *Coordinator) takeLoop(ctx context.Context) {
 		_, _ = c.TakeRound(ctx) // failures are logged and reported to HookTakeRound
 		t.Reset(c.m.cfg.takeInterval)
 	}
+}
+
+// handoffWatch is how often requested handoffs are checked (one GetItem per outstanding request; none when
+// there is none), so a transferred lease is adopted well before the next take round.
+func (c *Coordinator) handoffWatch() time.Duration {
+	return min(c.m.cfg.renewInterval, c.m.cfg.takeInterval) / 4
+}
+
+func (c *Coordinator) handoffLoop(ctx context.Context) {
+	t := time.NewTicker(c.handoffWatch())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.CheckHandoffs(ctx)
+	}
+}
+
+// CheckHandoffs reads every lease this worker requested a handoff of and adopts those transferred to it
+// (Run calls it every min(RenewInterval, TakeInterval)/4; take rounds adopt them too).
+func (c *Coordinator) CheckHandoffs(ctx context.Context) {
+	c.mu.Lock()
+	keys := make([]string, 0, len(c.requested))
+	for k := range c.requested {
+		keys = append(keys, k)
+	}
+	c.mu.Unlock()
+	for _, k := range keys {
+		start := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, c.m.cfg.renewTimeout)
+		l, err := c.m.Get(rctx, k)
+		cancel()
+		switch {
+		case errors.Is(err, ErrNotFound):
+			c.mu.Lock()
+			delete(c.requested, k)
+			c.mu.Unlock()
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+		default:
+			if c.settleRequest(ctx, l, start) {
+				c.signal()
+			}
+		}
+	}
+}
+
+// settleRequest looks at a fresh copy l (read at or after start) of a lease this worker may have requested:
+// transferred to it → adopted (true); gone elsewhere → request forgotten; still pending → kept.
+func (c *Coordinator) settleRequest(ctx context.Context, l Lease, start time.Time) bool {
+	c.mu.Lock()
+	prev, asked := c.requested[l.Key]
+	_, holding := c.held[l.Key]
+	switch {
+	case !asked:
+		c.mu.Unlock()
+		return false
+	case l.Owner == c.m.owner && !holding && !c.stopped:
+		delete(c.requested, l.Key)
+		c.held[l.Key] = &heldLease{lease: l, lastRenewed: start, sem: make(chan struct{}, 1)}
+		c.mu.Unlock()
+		c.m.log.Info("lease taken", "lease_key", l.Key, "previous_owner", prev, "reason", TakenStolen.String(), "handoff", true)
+		c.m.hooks.onTaken(TakenEvent{Lease: l.clone(), PreviousOwner: prev, Reason: TakenStolen})
+		return true
+	case l.Owner == c.m.owner && !holding: // handed over while shutting down: give it back at once
+		delete(c.requested, l.Key)
+		c.mu.Unlock()
+		if err := c.m.Release(ctx, l); err != nil {
+			c.m.log.Warn("releasing a lease handed over during shutdown failed", "lease_key", l.Key, "err", err)
+		}
+		return false
+	case l.PendingOwner != c.m.owner:
+		delete(c.requested, l.Key)
+	}
+	c.mu.Unlock()
+	return false
 }
 
 // Trigger asks a running Run to start a take round now (for example after shard sync created leases). It
@@ -176,12 +264,29 @@ func (c *Coordinator) Lease(key string) (Lease, bool) {
 	return h.lease.clone(), true
 }
 
+// DeferHandoffs makes the caller responsible for handing over leases other workers requested (balance
+// steals, Lease.PendingOwner set, Changed signalled): it stops processing the shard, checkpoints and calls
+// Release, which transfers the lease to the requester. A request not honoured within the failover time is
+// honoured by the Coordinator itself at a renewal. Without DeferHandoffs the Coordinator hands requested
+// leases over at once (at the renewal or take round that sees the request). Call it before Run.
+func (c *Coordinator) DeferHandoffs() {
+	c.mu.Lock()
+	c.deferHO = true
+	c.mu.Unlock()
+}
+
 // StopTaking makes every later take round do nothing (the first step of a graceful shutdown). Renewals
 // and checkpoints go on.
 func (c *Coordinator) StopTaking() {
 	c.mu.Lock()
 	c.stopped = true
 	c.mu.Unlock()
+}
+
+func (c *Coordinator) handoffsDeferred() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deferHO
 }
 
 func (c *Coordinator) takingStopped() bool {
@@ -266,7 +371,14 @@ func (c *Coordinator) renewOne(ctx context.Context, h *heldLease) {
 	case err == nil:
 		c.mu.Lock()
 		h.lease, h.lastRenewed = nl, start
+		first := c.noteRequestLocked(h, start)
+		handOver := nl.PendingOwner != "" && (!c.deferHO || start.Sub(h.askedAt) > c.m.cfg.failover)
 		c.mu.Unlock()
+		if handOver {
+			c.handOverLocked(ctx, h, nl)
+		} else if first {
+			c.handoffRequested(nl)
+		}
 	case errors.Is(err, ErrLeaseLost):
 		c.drop(h, err)
 	case ctx.Err() != nil:
@@ -276,6 +388,40 @@ func (c *Coordinator) renewOne(ctx context.Context, h *heldLease) {
 	default:
 		c.m.log.Warn("lease renewal failed; will retry", "lease_key", l.Key, "err", err)
 	}
+}
+
+// handOverLocked transfers h (current copy l) to its requester; h.sem is held.
+func (c *Coordinator) handOverLocked(ctx context.Context, h *heldLease, l Lease) {
+	rctx, cancel := context.WithTimeout(ctx, c.m.cfg.renewTimeout)
+	defer cancel()
+	if _, err := c.m.Handoff(rctx, l); err != nil {
+		if errors.Is(err, ErrLeaseLost) {
+			c.drop(h, err)
+		}
+		return
+	}
+	c.mu.Lock()
+	if c.held[l.Key] == h {
+		delete(c.held, l.Key)
+		c.released[l.Key] = time.Now()
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+// noteRequestLocked records when a handoff request on h's current copy was first seen; true the first
+// time. c.mu is held.
+func (c *Coordinator) noteRequestLocked(h *heldLease, at time.Time) bool {
+	if h.lease.PendingOwner == "" || !h.askedAt.IsZero() {
+		return false
+	}
+	h.askedAt = at
+	return true
+}
+
+func (c *Coordinator) handoffRequested(l Lease) {
+	c.m.log.Info("lease handoff requested", "lease_key", l.Key, "requester", l.PendingOwner)
+	c.signal()
 }
 
 // withHeld runs write on the current copy of held lease key while no other write to it runs, and stores the
@@ -302,8 +448,15 @@ func (c *Coordinator) withHeld(ctx context.Context, key string, write func(Lease
 	switch {
 	case err == nil:
 		c.mu.Lock()
-		h.lease, h.lastRenewed = nl, start
+		first := false
+		if c.held[key] == h { // not a handoff or release, which removed it
+			h.lease, h.lastRenewed = nl, start
+			first = c.noteRequestLocked(h, start)
+		}
 		c.mu.Unlock()
+		if first {
+			c.handoffRequested(nl)
+		}
 	case errors.Is(err, ErrLeaseLost):
 		c.drop(h, err)
 	}
@@ -333,12 +486,18 @@ func (c *Coordinator) UpdateChildShards(ctx context.Context, key string, childre
 	return c.withHeld(ctx, key, func(l Lease) (Lease, error) { return c.m.UpdateChildShards(ctx, l, children) })
 }
 
-// Release gives up the held lease key (Manager.Release) so other workers take it in their next take round;
-// this worker does not take it back for a failover time. It returns ErrLeaseLost if the lease was not held.
+// Release gives up the held lease key (Manager.Release) so other workers take it in their next take round,
+// or, when another worker requested it (Lease.PendingOwner), hands it over to that worker
+// (Manager.Handoff); this worker does not take it back for a failover time. It returns ErrLeaseLost if the
+// lease was not held.
 func (c *Coordinator) Release(ctx context.Context, key string) error {
 	var released *heldLease
 	_, err := c.withHeld(ctx, key, func(l Lease) (Lease, error) {
-		if err := c.m.Release(ctx, l); err != nil {
+		if l.PendingOwner != "" {
+			if _, err := c.m.Handoff(ctx, l); err != nil {
+				return Lease{}, err
+			}
+		} else if err := c.m.Release(ctx, l); err != nil {
 			return Lease{}, err
 		}
 		c.mu.Lock()
@@ -354,14 +513,27 @@ func (c *Coordinator) Release(ctx context.Context, key string) error {
 	return err
 }
 
-// ReleaseAll stops taking (StopTaking), waits for a take round in progress, then releases every held
-// lease. Leases that turn out to be lost already are skipped; other failures are joined into the error.
+// ReleaseAll stops taking (StopTaking), waits for a take round in progress, withdraws this worker's
+// pending handoff requests (releasing any lease handed over meanwhile), then releases every held lease. Leases that turn out to be lost already are skipped; other failures are joined into the error.
 func (c *Coordinator) ReleaseAll(ctx context.Context) error {
 	c.StopTaking()
 	if err := acquire(ctx, c.takeSem); err != nil {
 		return err
 	}
 	<-c.takeSem // no round runs now, and none will take anything
+	// Withdraw pending handoff requests, then settle them: a lease handed over meanwhile is released.
+	c.mu.Lock()
+	keys := make([]string, 0, len(c.requested))
+	for k := range c.requested {
+		keys = append(keys, k)
+	}
+	c.mu.Unlock()
+	for _, k := range keys {
+		if _, err := c.m.CancelHandoff(ctx, k); err != nil {
+			c.m.log.Warn("withdrawing a handoff request failed", "lease_key", k, "err", err)
+		}
+	}
+	c.CheckHandoffs(ctx)
 	var errs []error
 	for _, l := range c.Held() {
 		if err := c.Release(ctx, l.Key); err != nil && !errors.Is(err, ErrLeaseLost) {
@@ -399,6 +571,54 @@ func (c *Coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
 	}
 	c.tracker.Observe(leases)
 
+	adopted, noticed := false, []Lease(nil)
+	for _, l := range leases {
+		if l.Owner != c.m.owner {
+			if c.settleRequest(ctx, l, start) {
+				adopted = true
+			}
+			continue
+		}
+		c.mu.Lock()
+		h := c.held[l.Key]
+		if h == nil {
+			c.mu.Unlock()
+			if c.settleRequest(ctx, l, start) {
+				adopted = true
+			}
+			continue
+		}
+		// A request, once written, stays until the owner changes: safe to copy onto any held copy.
+		if l.PendingOwner != "" && h.lease.PendingOwner == "" {
+			h.lease.PendingOwner = l.PendingOwner
+		}
+		if c.noteRequestLocked(h, start) {
+			noticed = append(noticed, l)
+		}
+		c.mu.Unlock()
+	}
+	for _, l := range noticed {
+		if c.handoffsDeferred() {
+			c.handoffRequested(l)
+			continue
+		}
+		c.mu.Lock()
+		h := c.held[l.Key]
+		c.mu.Unlock()
+		if h != nil && acquire(ctx, h.sem) == nil {
+			c.mu.Lock()
+			cur, ok := h.lease, c.held[l.Key] == h
+			c.mu.Unlock()
+			if ok {
+				c.handOverLocked(ctx, h, cur)
+			}
+			<-h.sem
+		}
+	}
+	if adopted {
+		c.signal()
+	}
+
 	c.mu.Lock()
 	skip := map[string]bool{}
 	for k, at := range c.released {
@@ -416,15 +636,34 @@ func (c *Coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
 	plan := planTakes(c.tracker.States(), c.m.owner, c.m.cfg.maxSteal, c.m.cfg.maxLeases, skip)
 	ev.Leases, ev.Workers, ev.Target, ev.Held, ev.Available = plan.leases, plan.workers, plan.target, plan.mine, plan.available
 	var taken []Lease
-	for _, cand := range plan.take {
+	spare := plan.spare
+	for i := 0; i < len(plan.take); i++ {
+		cand := plan.take[i]
 		if c.takingStopped() {
 			break
 		}
 		t0 := time.Now()
+		if cand.reason == TakenStolen { // graceful: the owner hands it over after its batch in progress
+			if _, err := c.m.RequestHandoff(rctx, cand.lease); err != nil {
+				if !errors.Is(err, ErrConflict) {
+					c.m.log.Warn("lease handoff request failed", "lease_key", cand.lease.Key, "err", err)
+				}
+				continue
+			}
+			c.mu.Lock()
+			c.requested[cand.lease.Key] = cand.lease.Owner
+			c.mu.Unlock()
+			ev.Stolen++
+			c.m.log.Info("lease handoff requested", "lease_key", cand.lease.Key, "owner", cand.lease.Owner)
+			continue
+		}
 		nl, err := c.m.Take(rctx, cand.lease)
 		if err != nil {
 			if !errors.Is(err, ErrConflict) {
 				c.m.log.Warn("lease take failed", "lease_key", cand.lease.Key, "err", err)
+			} else if len(spare) > 0 { // another worker was first: try the next available lease now
+				plan.take = append(plan.take, spare[0])
+				spare = spare[1:]
 			}
 			continue
 		}
@@ -433,9 +672,6 @@ func (c *Coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
 		c.mu.Unlock()
 		taken = append(taken, nl.clone())
 		ev.Taken++
-		if cand.reason == TakenStolen {
-			ev.Stolen++
-		}
 		c.m.log.Info("lease taken", "lease_key", nl.Key, "previous_owner", cand.lease.Owner, "reason", cand.reason.String())
 		c.m.hooks.onTaken(TakenEvent{Lease: nl.clone(), PreviousOwner: cand.lease.Owner, Reason: cand.reason})
 	}

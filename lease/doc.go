@@ -8,8 +8,9 @@
 // Attributes: leaseOwner (S), leaseCounter (N), checkpoint (S: a sequence number or TRIM_HORIZON, LATEST,
 // AT_TIMESTAMP, SHARD_END), checkpointSubSequenceNumber (N), pendingCheckpoint (S),
 // pendingCheckpointSubSequenceNumber (N), pendingCheckpointState (B), ownerSwitchesSinceCheckpoint (N),
-// parentShardId (SS), childShardIds (SS), startingHashKey / endingHashKey (S, decimal). Optional attributes
-// are omitted when empty, as the Java KCL does; unknown attributes (KCL 3.x extras) are left alone.
+// parentShardId (SS), childShardIds (SS), startingHashKey / endingHashKey (S, decimal), and Shardwise's
+// pendingLeaseOwner (S, a graceful-handoff request; Java KCL 2.x ignores it). Optional attributes are
+// omitted when empty, as the Java KCL does; unknown attributes (KCL 3.x extras) are left alone.
 //
 // # Two layers
 //
@@ -58,6 +59,21 @@
 // target leases and at least two more than itself. Every steal therefore narrows the gap, so a fleet
 // converges (8 leases on 3 workers: 3/3/2; a 4th worker joining gets 2 within two take cycles, one with
 // the default cap) and a balanced fleet never moves a lease.
+//
+// # Graceful handoff
+//
+// A steal does not take a live owner's lease outright (its batch in progress would be processed twice):
+// the thief writes itself as pendingLeaseOwner (RequestHandoff, conditional on counter and owner, counter
+// unchanged so the owner's renewals go on) and counts the lease as its own in later rounds. The owner sees
+// the request at its next renewal, checkpoint or take round. By default its Coordinator hands the lease
+// over at once (Handoff: owner := requester, conditional on counter, owner and request); after
+// DeferHandoffs (the kcl worker) the Coordinator signals Changed and Held shows Lease.PendingOwner, and the
+// user stops processing, checkpoints and calls Release, which hands over; a request not honoured within
+// the failover time is honoured by the Coordinator at a renewal. The requester checks its requests every
+// min(RenewInterval, TakeInterval)/4 (and at each take round) and adopts the lease as soon as it is its
+// own. A dead owner's lease expires and is taken as usual; Take, Evict and Release clear a leftover
+// request. The Java KCL 3.x marks handoffs differently (leaseOwner = new owner, checkpointOwner = old
+// owner); Shardwise removes checkpointOwner on every ownership change and never writes it.
 //
 // # Defaults
 //

@@ -37,7 +37,8 @@ const (
 	TakenUnowned TakeReason = iota + 1
 	// TakenExpired: the owner stopped renewing for the failover time.
 	TakenExpired
-	// TakenStolen: a live, over-loaded worker held it; taken to balance the fleet.
+	// TakenStolen: a live, over-loaded worker held it and handed it over on request (graceful handoff,
+	// see Manager.RequestHandoff), or did not within the failover time; taken to balance the fleet.
 	TakenStolen
 )
 

@@ -26,6 +26,10 @@ const (
 	// attrCheckpointOwner is written by Java KCL 3.x during a graceful handoff. Shardwise never sets it,
 	// but a take or release removes it, as the Java KCL does, so a leftover value cannot linger.
 	attrCheckpointOwner = "checkpointOwner"
+	// attrPendingOwner is Shardwise's graceful-handoff request: a worker that wants a live worker's lease
+	// (a balance steal) writes its own ID here instead of taking the lease; the owner finishes its batch in
+	// progress, checkpoints and transfers the lease (Manager.Handoff). Java KCL 2.x ignores the attribute.
+	attrPendingOwner = "pendingLeaseOwner"
 )
 
 func attrS(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
@@ -48,6 +52,9 @@ func encodeItem(l Lease) map[string]types.AttributeValue {
 	}
 	if l.Owner != "" {
 		it[attrOwner] = attrS(l.Owner)
+	}
+	if l.PendingOwner != "" {
+		it[attrPendingOwner] = attrS(l.PendingOwner)
 	}
 	if l.Checkpoint != "" {
 		it[attrCheckpoint] = attrS(l.Checkpoint)
@@ -97,6 +104,9 @@ func decodeItem(it map[string]types.AttributeValue) (Lease, error) {
 		return Lease{}, fmt.Errorf("lease: item %q: %w", l.Key, err)
 	}
 	if l.Owner, err = getS(it, attrOwner); err != nil {
+		return fail(err)
+	}
+	if l.PendingOwner, err = getS(it, attrPendingOwner); err != nil {
 		return fail(err)
 	}
 	if l.Counter, err = getN(it, attrCounter); err != nil {

@@ -29,6 +29,9 @@ type Lease struct {
 	Key string `dynamodbav:"leaseKey"`
 	// Owner is the worker holding the lease; "" means unowned (never taken, or released/evicted).
 	Owner string `dynamodbav:"leaseOwner,omitempty"`
+	// PendingOwner is the worker that asked Owner to hand the lease over (a balance steal done
+	// gracefully, see Manager.RequestHandoff); "" when none.
+	PendingOwner string `dynamodbav:"pendingLeaseOwner,omitempty"`
 	// Counter is incremented by every write; a counter that does not move for the failover time means
 	// the owner is gone. Writes are conditional on it.
 	Counter int64 `dynamodbav:"leaseCounter"`
@@ -72,7 +75,7 @@ func (l Lease) clone() Lease {
 
 // Equal reports whether two leases have the same contents (nil and empty slices are equal).
 func (l Lease) Equal(o Lease) bool {
-	return l.Key == o.Key && l.Owner == o.Owner && l.Counter == o.Counter &&
+	return l.Key == o.Key && l.Owner == o.Owner && l.PendingOwner == o.PendingOwner && l.Counter == o.Counter &&
 		l.Checkpoint == o.Checkpoint && l.CheckpointSubSequence == o.CheckpointSubSequence &&
 		l.PendingCheckpoint == o.PendingCheckpoint &&
 		l.PendingCheckpointSubSequence == o.PendingCheckpointSubSequence &&

@@ -211,7 +211,7 @@ func (m *Manager) Take(ctx context.Context, l Lease) (Lease, error) {
 	w := newWrite().condCounter(l.Counter).condOwner(l.Owner).
 		bumpCounter(l.Counter).
 		setValue(attrOwner, "newOwner", attrS(m.owner)).
-		removeAttr(attrCheckpointOwner)
+		removeAttr(attrCheckpointOwner, attrPendingOwner)
 	if l.Owner != "" && l.Owner != m.owner {
 		w.addNumber(attrOwnerSwitches, "one", 1)
 	}
@@ -226,13 +226,72 @@ func (m *Manager) Take(ctx context.Context, l Lease) (Lease, error) {
 	return nl, nil
 }
 
+// RequestHandoff asks the live owner of l to hand it over to this worker (a graceful steal): it records
+// this worker as the lease's PendingOwner, provided the stored lease still has l's counter and owner and no
+// other request is pending; otherwise ErrConflict. The counter is not incremented, so the owner's renewals
+// and checkpoints go on; the owner notices the request at its next renewal or take round, finishes its
+// batch in progress, checkpoints and calls Handoff. If it never does (it died), the lease expires after the
+// failover time and is taken as usual (Take clears the request).
+func (m *Manager) RequestHandoff(ctx context.Context, l Lease) (Lease, error) {
+	if l.Owner == "" || l.Owner == m.owner {
+		return Lease{}, fmt.Errorf("%w: request handoff %q: owner %q", ErrInvalidConfig, l.Key, l.Owner)
+	}
+	w := newWrite().condCounter(l.Counter).condOwner(l.Owner).condNotExists(attrPendingOwner).
+		setValue(attrPendingOwner, "pendingOwner", attrS(m.owner))
+	nl, failed, err := m.update(ctx, l.Key, w)
+	if err != nil {
+		return Lease{}, fmt.Errorf("lease: request handoff %q: %w", l.Key, err)
+	}
+	if failed {
+		return Lease{}, fmt.Errorf("lease: request handoff %q at counter %d: %w", l.Key, l.Counter, ErrConflict)
+	}
+	m.log.Debug("lease handoff requested", "lease_key", l.Key, "owner", l.Owner)
+	return nl, nil
+}
+
+// CancelHandoff withdraws this worker's handoff request on lease key, if it is still pending (a worker
+// shutting down must not be handed leases). It reports whether a request was withdrawn.
+func (m *Manager) CancelHandoff(ctx context.Context, key string) (bool, error) {
+	w := newWrite().condEquals(attrPendingOwner, "requester", attrS(m.owner)).removeAttr(attrPendingOwner)
+	_, failed, err := m.update(ctx, key, w)
+	if err != nil {
+		return false, fmt.Errorf("lease: cancel handoff %q: %w", key, err)
+	}
+	return !failed, nil
+}
+
+// Handoff transfers a lease this worker holds to the worker that requested it (l.PendingOwner), provided
+// the stored lease still has l's counter, this owner and that request; otherwise ErrLeaseLost. Checkpoint
+// first: the new owner starts at the stored checkpoint. The new owner adopts the lease at once, without
+// waiting for the failover time.
+func (m *Manager) Handoff(ctx context.Context, l Lease) (Lease, error) {
+	if l.Owner != m.owner || l.PendingOwner == "" {
+		return Lease{}, fmt.Errorf("lease: handoff %q: owned by %q, requested by %q: %w", l.Key, l.Owner, l.PendingOwner, ErrLeaseLost)
+	}
+	w := newWrite().condCounter(l.Counter).condOwner(m.owner).
+		condEquals(attrPendingOwner, "requester", attrS(l.PendingOwner)).
+		bumpCounter(l.Counter).
+		setValue(attrOwner, "newOwner", attrS(l.PendingOwner)).
+		removeAttr(attrCheckpointOwner, attrPendingOwner).
+		addNumber(attrOwnerSwitches, "one", 1)
+	nl, failed, err := m.update(ctx, l.Key, w)
+	if err != nil {
+		return Lease{}, fmt.Errorf("lease: handoff %q: %w", l.Key, err)
+	}
+	if failed {
+		return Lease{}, fmt.Errorf("lease: handoff %q at counter %d: %w", l.Key, l.Counter, ErrLeaseLost)
+	}
+	m.log.Info("lease handed off", "lease_key", l.Key, "new_owner", l.PendingOwner)
+	return nl, nil
+}
+
 // Evict removes the owner of a lease held by any worker (the Java KCL's evictLease), provided counter and
 // owner are unchanged; otherwise ErrConflict. Unowned leases are taken at once by every worker's next take
 // round. Workers give up their own leases with Release.
 func (m *Manager) Evict(ctx context.Context, l Lease) (Lease, error) {
 	w := newWrite().condCounter(l.Counter).condOwner(l.Owner).
 		bumpCounter(l.Counter).
-		removeAttr(attrOwner, attrCheckpointOwner)
+		removeAttr(attrOwner, attrCheckpointOwner, attrPendingOwner)
 	nl, failed, err := m.update(ctx, l.Key, w)
 	if err != nil {
 		return Lease{}, fmt.Errorf("lease: evict %q: %w", l.Key, err)

@@ -30,6 +30,9 @@ type candidate struct {
 type takePlan struct {
 	leases, workers, target, mine, available int
 	take                                     []candidate
+	// spare are the available leases not chosen, in preference order: a take that loses a race (another
+	// worker took that lease first) is replaced by the next spare in the same round.
+	spare []candidate
 }
 
 // planTakes computes what this worker (self) should take. skip holds keys this worker must not take (its
@@ -49,7 +52,7 @@ func planTakes(states []LeaseState, self string, maxSteal, maxLeases int, skip m
 			p.available++
 			continue
 		}
-		counts[s.Lease.Owner]++
+		counts[effectiveOwner(s.Lease)]++
 	}
 	p.workers = len(counts)
 	p.target = (len(states) + p.workers - 1) / p.workers
@@ -79,12 +82,13 @@ func planTakes(states []LeaseState, self string, maxSteal, maxLeases int, skip m
 		return cmp.Compare(b.Unchanged, a.Unchanged)
 	})
 	for _, s := range avail {
-		if need == 0 {
-			break
-		}
 		reason := TakenExpired
 		if s.Lease.Owner == "" {
 			reason = TakenUnowned
+		}
+		if need == 0 {
+			p.spare = append(p.spare, candidate{lease: s.Lease, reason: reason})
+			continue
 		}
 		p.take = append(p.take, candidate{lease: s.Lease, reason: reason})
 		counts[self]++
@@ -94,7 +98,7 @@ func planTakes(states []LeaseState, self string, maxSteal, maxLeases int, skip m
 	// Steal from live workers.
 	byOwner := map[string][]Lease{}
 	for _, s := range states {
-		if !s.Available() && s.Lease.Owner != self && !skip[s.Lease.Key] {
+		if !s.Available() && s.Lease.Owner != self && s.Lease.PendingOwner == "" && !skip[s.Lease.Key] {
 			byOwner[s.Lease.Owner] = append(byOwner[s.Lease.Owner], s.Lease)
 		}
 	}
@@ -117,4 +121,13 @@ func planTakes(states []LeaseState, self string, maxSteal, maxLeases int, skip m
 		need--
 	}
 	return p
+}
+
+// effectiveOwner is the worker a live lease counts for in balancing: the requester of a pending handoff
+// (the lease is on its way there), else the owner.
+func effectiveOwner(l Lease) string {
+	if l.PendingOwner != "" {
+		return l.PendingOwner
+	}
+	return l.Owner
 }

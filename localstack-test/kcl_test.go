@@ -32,11 +32,20 @@ import (
 // sharing one lease table on dynalite, over an 8-shard stream on kinesistest (in-process, real wire
 // protocol) or kinesis-mock. A hard kill, a join, a split and a merge, and a graceful shutdown happen
 // while a producer writes plain and KPL-aggregated records; every record must be consumed (0 lost),
-// each partition key's records in order.
+// each partition key's records in order, and duplicated only within the killed worker's un-checkpointed
+// window (balance steals are graceful handoffs: the owner checkpoints its batch before the lease moves).
+//
+// Timing bounds are the issue's, plus a documented slack for real processes: the lease table is polled
+// every 50 ms and each poll is a Scan (tens of ms on dynalite), a starting process needs its start-up
+// (binary start, EnsureTable, first shard sync) before its first take round, and a Scan or write of the
+// workers themselves takes tens of ms. kclSlack covers these; a bound missed by more fails the test.
 
 const (
-	kclFailover     = 3 * time.Second
-	kclTakeInterval = time.Second // = the renew interval (failover/3): a dead worker's shards move within failover + 1 s
+	kclFailover      = 3 * time.Second
+	kclRenewInterval = kclFailover / 3      // the lease default
+	kclTakeInterval  = kclRenewInterval / 2 // a dead worker's shards move within failover + one renew interval
+	kclSlack         = 500 * time.Millisecond
+	kclStartSlack    = time.Second // process start before its first take round
 )
 
 var shardwiseBinary = sync.OnceValues(func() (string, error) {
@@ -58,23 +67,55 @@ type kclCollector struct {
 	seen     map[string]int      // data -> times printed (all processes)
 	by       map[string][]string // data -> processes that printed it
 	firstSeq map[string][]int    // partition key -> record numbers in first-seen order
+	printed  map[string][]kclPos // "proc shard" -> positions printed
+}
+
+type kclPos struct {
+	seq *big.Int
+	sub int
 }
 
 func newKCLCollector() *kclCollector {
-	return &kclCollector{seen: map[string]int{}, by: map[string][]string{}, firstSeq: map[string][]int{}}
+	return &kclCollector{seen: map[string]int{}, by: map[string][]string{}, firstSeq: map[string][]int{},
+		printed: map[string][]kclPos{}}
+}
+
+// uncheckpointed counts the records proc printed on shard after the checkpoint (seq, sub).
+func (c *kclCollector) uncheckpointed(proc, shard, seq string, sub int64) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cp, ok := new(big.Int).SetString(seq, 10)
+	n := 0
+	for _, p := range c.printed[proc+" "+shard] {
+		if !ok { // a sentinel (TRIM_HORIZON): nothing checkpointed
+			n++
+			continue
+		}
+		if d := p.seq.Cmp(cp); d > 0 || d == 0 && int64(p.sub) > sub {
+			n++
+		}
+	}
+	return n
 }
 
 func (c *kclCollector) add(proc string, line []byte) error {
 	var r struct {
 		ShardID, PartitionKey string
+		SequenceNumber        string
+		SubSequenceNumber     int
 		Data                  []byte // base64 in the JSON line
 	}
 	if err := json.Unmarshal(line, &r); err != nil {
 		return fmt.Errorf("%s printed %q: %w", proc, line, err)
 	}
 	d := string(r.Data)
+	seq, ok := new(big.Int).SetString(r.SequenceNumber, 10)
+	if !ok {
+		return fmt.Errorf("%s printed sequence number %q", proc, r.SequenceNumber)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.printed[proc+" "+r.ShardID] = append(c.printed[proc+" "+r.ShardID], kclPos{seq: seq, sub: r.SubSequenceNumber})
 	if c.seen[d] == 0 {
 		key, n, _ := strings.Cut(d, ":")
 		i, _ := strconv.Atoi(n)
@@ -227,13 +268,16 @@ func (p *kclProducer) produced() int {
 	return n
 }
 
-// run produces a round every 100 ms until ctx ends.
-func (p *kclProducer) run(ctx context.Context) {
+// run produces a round every 100 ms until stop is closed (the round in progress completes, so every
+// record counted as produced was written) or ctx ends.
+func (p *kclProducer) run(ctx context.Context, stop <-chan struct{}) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for round := 0; ; round++ {
 		p.round(ctx, round)
 		select {
+		case <-stop:
+			return
 		case <-ctx.Done():
 			return
 		case <-t.C:
@@ -313,32 +357,47 @@ func runKCLFleet(t *testing.T, ctx context.Context, kc *kinesis.Client, dc *dyna
 	waitFor(t, ctx, "3 workers balanced over 8 shards", func() bool { return kclBalanced(kclOwners(t, ctx, reader), "p1", "p2", "p3") })
 
 	prod := &kclProducer{kc: kc, stream: stream, next: map[string]int{}}
-	pctx, stopProducer := context.WithCancel(ctx)
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	stopProducer := func() { stopOnce.Do(func() { close(stop) }) }
 	var pwg sync.WaitGroup
 	pwg.Add(1)
-	go func() { defer pwg.Done(); prod.run(pctx) }()
+	go func() { defer pwg.Done(); prod.run(ctx, stop) }()
 	defer func() { stopProducer(); pwg.Wait() }()
 	waitFor(t, ctx, "records flowing", func() bool { return col.distinct() > 100 })
 
-	// Hard kill: p3's shards resume on p1/p2 within failover + take interval (+ one renew interval for
-	// the last renewal before the kill, + scan latency).
-	p3.stop(t, syscall.SIGKILL)
+	// Hard kill: p3's shards resume on p1/p2 within failover + one renew interval (a dead worker's
+	// leases are taken by a scan at most failover + 2 × take interval after its last write).
 	killed := time.Now()
+	p3.stop(t, syscall.SIGKILL) // returns once p3's output is drained
+	window := 0                 // records p3 printed after its last checkpoint: the only duplicates allowed
+	ls, err := reader.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		if l.Owner == "p3" { // not taken yet (the failover time has not passed): p3's last checkpoint
+			window += col.uncheckpointed("p3", l.Key, l.Checkpoint, l.CheckpointSubSequence)
+		}
+	}
 	waitFor(t, ctx, "p3's shards taken over", func() bool { return kclBalanced(kclOwners(t, ctx, reader), "p1", "p2") })
 	failover := time.Since(killed)
-	t.Logf("failover after SIGKILL: %v (failover %v, take interval %v)", failover.Round(time.Millisecond), kclFailover, kclTakeInterval)
-	if limit := kclFailover + 2*kclTakeInterval + time.Second; failover > limit {
+	t.Logf("failover after SIGKILL: %v (bound failover %v + renew interval %v, slack %v); p3's un-checkpointed window: %d records",
+		failover.Round(time.Millisecond), kclFailover, kclRenewInterval, kclSlack, window)
+	if limit := kclFailover + kclRenewInterval + kclSlack; failover > limit {
 		t.Errorf("failover took %v, want <= %v", failover, limit)
 	}
 
-	// Join: p4 gets its fair share within two take cycles.
+	// Join: p4 gets its fair share within two take cycles (its first round runs at start; steals are
+	// graceful handoffs completed by the owners after their batch in progress).
 	p4 := startConsume(t, env, stream, app, "p4", col)
 	joined := time.Now()
 	waitFor(t, ctx, "rebalance after p4 joined", func() bool { return kclBalanced(kclOwners(t, ctx, reader), "p1", "p2", "p4") })
 	rebalance := time.Since(joined)
-	t.Logf("rebalance after join: %v (process start included)", rebalance.Round(time.Millisecond))
-	if limit := 2*kclTakeInterval + 2*time.Second; rebalance > limit {
-		t.Errorf("rebalance took %v, want <= %v (two take cycles + process start)", rebalance, limit)
+	t.Logf("rebalance after join: %v (bound two take cycles %v, slack %v for process start + %v)",
+		rebalance.Round(time.Millisecond), 2*kclTakeInterval, kclStartSlack, kclSlack)
+	if limit := 2*kclTakeInterval + kclStartSlack + kclSlack; rebalance > limit {
+		t.Errorf("rebalance took %v, want <= %v", rebalance, limit)
 	}
 
 	// Split shard 0 and merge shards 6 and 7 mid-run.
@@ -362,24 +421,47 @@ func runKCLFleet(t *testing.T, ctx context.Context, kc *kinesis.Client, dc *dyna
 		return progressed >= 3
 	})
 
-	// Graceful shutdown: p4's leases are taken within one take cycle.
+	// Graceful shutdown: p4's leases are taken within one take cycle (p4 released them before exiting).
 	p4.stop(t, syscall.SIGTERM)
 	left := time.Now()
-	waitFor(t, ctx, "p4's shards handed over", func() bool {
+	waitFor(t, ctx, "p4's shards taken", func() bool {
 		o := kclOwners(t, ctx, reader)
-		return len(o["p4"]) == 0 && len(o[""]) == 0 && kclBalanced(o, "p1", "p2")
+		return len(o["p4"]) == 0 && len(o[""]) == 0
 	})
 	handoff := time.Since(left)
-	t.Logf("hand-off after SIGTERM: %v", handoff.Round(time.Millisecond))
-	if limit := 2 * kclTakeInterval; handoff > limit {
-		t.Errorf("hand-off took %v, want <= %v", handoff, limit)
+	t.Logf("leases taken after SIGTERM: %v (bound one take cycle %v, slack %v)", handoff.Round(time.Millisecond), kclTakeInterval, kclSlack)
+	if limit := kclTakeInterval + kclSlack; handoff > limit {
+		t.Errorf("taking p4's leases took %v, want <= %v", handoff, limit)
+		kclDumpLeases(t, ctx, reader)
 	}
+	// Finished parent leases count in the balance until shard sync deletes them, so the active ones may
+	// need another round of (graceful) steals to even out.
+	waitFor(t, ctx, "p1 and p2 balanced", func() bool { return kclBalanced(kclOwners(t, ctx, reader), "p1", "p2") })
+	t.Logf("p1 and p2 balanced %v after SIGTERM", time.Since(left).Round(time.Millisecond))
 
 	time.Sleep(time.Second) // a last second of records after the hand-off (wall clock: engine test)
 	stopProducer()
 	pwg.Wait()
 	want := prod.produced()
-	waitFor(t, ctx, fmt.Sprintf("all %d records consumed", want), func() bool { return col.distinct() >= want })
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	for col.distinct() < want && wctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond) // wall clock: engine test
+	}
+	if col.distinct() < want {
+		col.mu.Lock()
+		missing := map[string][]int{}
+		for key, n := range prod.next {
+			for i := range n {
+				if col.seen[fmt.Sprintf("%s:%d", key, i)] == 0 {
+					missing[key] = append(missing[key], i)
+				}
+			}
+		}
+		col.mu.Unlock()
+		kclDumpLeases(t, ctx, reader)
+		t.Fatalf("%d of %d records not consumed after 30 s; missing per key: %v", want-col.distinct(), want, missing)
+	}
 	p1.stop(t, syscall.SIGTERM)
 	p2.stop(t, syscall.SIGTERM)
 
@@ -412,6 +494,12 @@ func runKCLFleet(t *testing.T, ctx context.Context, kc *kinesis.Client, dc *dyna
 	if lost != 0 {
 		t.Errorf("%d records lost", lost)
 	}
+	if dupsNotP3 != 0 {
+		t.Errorf("%d duplicates not involving the killed p3, want 0", dupsNotP3)
+	}
+	if dups > window {
+		t.Errorf("%d duplicates, want <= p3's un-checkpointed window of %d records", dups, window)
+	}
 }
 
 // kclReshard splits shard 0 at its midpoint and merges shards 6 and 7, waiting for ACTIVE after each.
@@ -437,4 +525,13 @@ func kclReshard(t *testing.T, ctx context.Context, kc *kinesis.Client, stream st
 		t.Fatalf("MergeShards: %v", err)
 	}
 	testenv.WaitStreamActive(t, ctx, kc, stream)
+}
+
+func kclDumpLeases(t *testing.T, ctx context.Context, reader *lease.Manager) {
+	t.Helper()
+	ls, _ := reader.List(ctx)
+	for _, l := range ls {
+		t.Logf("lease %s owner %q pending %q counter %d checkpoint %s/%d parents %v children %v", l.Key, l.Owner, l.PendingOwner,
+			l.Counter, l.Checkpoint, l.CheckpointSubSequence, l.ParentShardIDs, l.ChildShardIDs)
+	}
 }
