@@ -29,7 +29,11 @@ func (h *allHooks) OnMillisBehindLatest(s string, ms int64) {
 	defer h.mu.Unlock()
 	h.behind[s] = ms
 }
-func (h *allHooks) OnCurrentLeases(n int) { h.mu.Lock(); h.current = append(h.current, n); h.mu.Unlock() }
+func (h *allHooks) OnCurrentLeases(n int) {
+	h.mu.Lock()
+	h.current = append(h.current, n)
+	h.mu.Unlock()
+}
 func (h *allHooks) OnLeaseTaken(s string) { h.mu.Lock(); h.taken = append(h.taken, s); h.mu.Unlock() }
 func (h *allHooks) OnShardEnded(s string, _ []string) {
 	h.mu.Lock()
