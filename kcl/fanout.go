@@ -28,10 +28,42 @@ import (
 // The Kinesis client must also have DescribeStreamSummary (for the stream ARN), as *kinesis.Client
 // does, and speak HTTP/2: the SDK's default HTTP client does for HTTPS endpoints (see the
 // internal/fanout package documentation for custom clients and local endpoints). The consumer is not
-// deregistered when the worker stops (other workers of the application keep using it). Overrides the
-// default: polling.
+// deregistered when the worker stops (other workers of the application keep using it) unless
+// [DeregisterConsumerOnShutdown] is given. Overrides the default: polling.
 func EnhancedFanOut(consumerName string) Option {
 	return optionFunc(func(c *config) { c.efoConsumer = consumerName })
+}
+
+// DeregisterConsumerOnShutdown makes a graceful [Worker.Shutdown] deregister the EnhancedFanOut stream
+// consumer after every lease is released (the Kinesis client must then also have
+// DeregisterStreamConsumer, as *kinesis.Client does). Use it for the last worker of an application, or
+// for a one-off reader: other workers still subscribed as that consumer lose their subscriptions.
+// Overrides the default: the consumer is kept.
+func DeregisterConsumerOnShutdown() Option {
+	return optionFunc(func(c *config) { c.efoDeregister = true })
+}
+
+// deregisterConsumer deregisters the fan-out consumer if this worker registered or found it and the
+// option asks for it.
+func (w *Worker) deregisterConsumer(ctx context.Context) error {
+	if !w.cfg.efoDeregister || w.cfg.efoConsumer == "" {
+		return nil
+	}
+	w.efo.mu.Lock()
+	arn := w.efo.arn
+	w.efo.mu.Unlock()
+	if arn == "" {
+		return nil // never subscribed: nothing this worker knows to deregister
+	}
+	api, ok := w.kc.(fanout.DeregisterAPI)
+	if !ok {
+		return fmt.Errorf("kcl: DeregisterConsumerOnShutdown needs a Kinesis client with DeregisterStreamConsumer")
+	}
+	if err := fanout.Deregister(ctx, api, arn); err != nil {
+		return err
+	}
+	w.forgetConsumer(arn)
+	return nil
 }
 
 // efoState is the worker's fan-out consumer: its ARN once registered, and the registration in flight.

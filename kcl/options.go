@@ -37,6 +37,7 @@ type config struct {
 	maxThrottleBackoff time.Duration
 	retryBackoff       time.Duration // first delay of processor retries (ProcessRecords, Initialize, Shutdown)
 	efoConsumer        string        // EnhancedFanOut consumer name; "" polls
+	efoDeregister      bool          // DeregisterConsumerOnShutdown
 	logger             *slog.Logger
 	hooks              []Hook
 }

@@ -162,7 +162,8 @@ func (w *Worker) Run(ctx context.Context) error {
 // Shutdown stops taking leases, calls Shutdown(Requested) on every processor (after its batch in progress)
 // so it can checkpoint, releases the leases so other workers take them at once, and waits for Run to
 // return. It returns ctx's error if that takes longer than ctx allows (Run then keeps going until done;
-// cancel Run's context to stop hard). Calling Shutdown before Run makes Run return ErrWorkerClosed.
+// cancel Run's context to stop hard). Calling Shutdown before Run makes Run return ErrWorkerClosed. With
+// [DeregisterConsumerOnShutdown] it then deregisters the fan-out consumer and returns that call's error.
 func (w *Worker) Shutdown(ctx context.Context) error {
 	w.shutdownOnce.Do(func() {
 		w.mu.Lock()
@@ -176,7 +177,7 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 	})
 	select {
 	case <-w.runDone:
-		return nil
+		return w.deregisterConsumer(ctx)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
