@@ -42,6 +42,9 @@ type Coordinator struct {
 	mu       sync.Mutex // guards the fields below; never held across I/O or channel waits
 	held     map[string]*heldLease
 	released map[string]time.Time // keys this worker released recently: not retaken for a failover time
+	// handedOver: keys this worker handed to a requester recently. Not stolen back for a failover time,
+	// but taken at once if the new owner releases them (a handed-over lease is not ours to protect).
+	handedOver map[string]time.Time
 	// requested holds the keys this worker asked their live owners to hand over (balance steals done
 	// gracefully), adopted once the owner transferred them; dropped when the lease went elsewhere.
 	requested map[string]string // key -> owner asked
@@ -65,14 +68,15 @@ type heldLease struct {
 // nothing; call Run, or RenewAll and TakeRound.
 func NewCoordinator(m *Manager) *Coordinator {
 	return &Coordinator{
-		m:         m,
-		tracker:   NewTracker(m.cfg.failover),
-		held:      map[string]*heldLease{},
-		released:  map[string]time.Time{},
-		requested: map[string]string{},
-		changed:   make(chan struct{}, 1),
-		trigger:   make(chan struct{}, 1),
-		takeSem:   make(chan struct{}, 1),
+		m:          m,
+		tracker:    NewTracker(m.cfg.failover),
+		held:       map[string]*heldLease{},
+		released:   map[string]time.Time{},
+		handedOver: map[string]time.Time{},
+		requested:  map[string]string{},
+		changed:    make(chan struct{}, 1),
+		trigger:    make(chan struct{}, 1),
+		takeSem:    make(chan struct{}, 1),
 	}
 }
 
@@ -403,7 +407,7 @@ func (c *Coordinator) handOverLocked(ctx context.Context, h *heldLease, l Lease)
 	c.mu.Lock()
 	if c.held[l.Key] == h {
 		delete(c.held, l.Key)
-		c.released[l.Key] = time.Now()
+		c.handedOver[l.Key] = time.Now()
 	}
 	c.mu.Unlock()
 	c.signal()
@@ -493,7 +497,8 @@ func (c *Coordinator) UpdateChildShards(ctx context.Context, key string, childre
 func (c *Coordinator) Release(ctx context.Context, key string) error {
 	var released *heldLease
 	_, err := c.withHeld(ctx, key, func(l Lease) (Lease, error) {
-		if l.PendingOwner != "" {
+		handed := l.PendingOwner != ""
+		if handed {
 			if _, err := c.m.Handoff(ctx, l); err != nil {
 				return Lease{}, err
 			}
@@ -503,7 +508,11 @@ func (c *Coordinator) Release(ctx context.Context, key string) error {
 		c.mu.Lock()
 		released = c.held[key]
 		delete(c.held, key)
-		c.released[key] = time.Now()
+		if handed {
+			c.handedOver[key] = time.Now()
+		} else {
+			c.released[key] = time.Now()
+		}
 		c.mu.Unlock()
 		return l, nil
 	})
@@ -631,9 +640,23 @@ func (c *Coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
 	for k := range c.held {
 		skip[k] = true
 	}
+	handedOver := map[string]bool{}
+	for k, at := range c.handedOver {
+		if start.Sub(at) > c.m.cfg.failover {
+			delete(c.handedOver, k)
+		} else {
+			handedOver[k] = true
+		}
+	}
 	c.mu.Unlock()
 
-	plan := planTakes(c.tracker.States(), c.m.owner, c.m.cfg.maxSteal, c.m.cfg.maxLeases, skip)
+	states := c.tracker.States()
+	for _, st := range states {
+		if handedOver[st.Lease.Key] && st.Lease.Owner != "" {
+			skip[st.Lease.Key] = true // owned by the worker we handed it to: do not steal it back
+		}
+	}
+	plan := planTakes(states, c.m.owner, c.m.cfg.maxSteal, c.m.cfg.maxLeases, skip)
 	ev.Leases, ev.Workers, ev.Target, ev.Held, ev.Available = plan.leases, plan.workers, plan.target, plan.mine, plan.available
 	var taken []Lease
 	spare := plan.spare
