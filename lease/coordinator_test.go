@@ -521,3 +521,36 @@ func TestListRejectsMalformedItems(t *testing.T) {
 		t.Error("List of a table with a malformed lease succeeded")
 	}
 }
+
+// TestHandedOverLeaseRetakenAtOnce: a hands two leases to b when b joins; when b then releases them,
+// a takes them back at once (only stealing them back is held off).
+func TestHandedOverLeaseRetakenAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := newFake(t)
+		createLeases(t, db, 4)
+		a := startWorker(t, db, "a")
+		synctest.Wait()
+		b := startWorker(t, db, "b")
+		// b asks at its first round; a hands over at its next renewal. Release well within the
+		// failover time of the hand-over, when a holding them back would show.
+		handed := time.Now()
+		for !slices.Equal(distribution(a, b), []int{2, 2}) {
+			if time.Since(handed) > failover/2 {
+				t.Fatalf("distribution %v after %v, want [2 2]", distribution(a, b), time.Since(handed))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		start := time.Now()
+		if err := b.c.ReleaseAll(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		a.c.Trigger()
+		synctest.Wait()
+		if got := len(a.c.Held()); got != 4 {
+			t.Fatalf("a holds %d right after b released the leases a had handed it, want 4", got)
+		}
+		if el := time.Since(start); el != 0 {
+			t.Errorf("took %v of virtual time, want none", el)
+		}
+	})
+}
