@@ -115,6 +115,21 @@ func (d *DynamoDB) begin(c *Call, key map[string]types.AttributeValue) error {
 }
 
 // end runs the after fault when the call succeeded, releases the lock and wraps errors.
+// do runs one operation the way every call goes through the fake: a cancelled ctx fails first, then
+// begin (lock, count, before hook), fn if begin allowed it, and end (after hook, unlock).
+func do[O any](ctx context.Context, d *DynamoDB, op string, table *string, key map[string]types.AttributeValue, fn func() (O, error)) (O, error) {
+	var out O
+	if err := ctx.Err(); err != nil {
+		return out, err
+	}
+	c := Call{Op: op, Table: aws.ToString(table)}
+	err := d.begin(&c, key)
+	if err == nil {
+		out, err = fn()
+	}
+	return out, d.end(c, err)
+}
+
 func (d *DynamoDB) end(c Call, err error) error {
 	defer d.mu.Unlock()
 	if err == nil && d.after != nil {
@@ -148,16 +163,7 @@ func (d *DynamoDB) refresh(t *table) {
 
 // CreateTable creates a table keyed by a single hash key (the fake supports no range keys or indexes).
 func (d *DynamoDB) CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, _ ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error) {
-	c := Call{Op: "CreateTable", Table: aws.ToString(in.TableName)}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	err := d.begin(&c, nil)
-	var out *dynamodb.CreateTableOutput
-	if err == nil {
-		out, err = d.createTable(in)
-	}
-	return out, d.end(c, err)
+	return do(ctx, d, "CreateTable", in.TableName, nil, func() (*dynamodb.CreateTableOutput, error) { return d.createTable(in) })
 }
 
 func (d *DynamoDB) createTable(in *dynamodb.CreateTableInput) (*dynamodb.CreateTableOutput, error) {
@@ -255,16 +261,7 @@ func hashKeyOf(key map[string]types.AttributeValue, name string) string {
 
 // GetItem reads one item (always strongly consistent).
 func (d *DynamoDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	c := Call{Op: "GetItem", Table: aws.ToString(in.TableName)}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	err := d.begin(&c, in.Key)
-	var out *dynamodb.GetItemOutput
-	if err == nil {
-		out, err = d.getItem(in)
-	}
-	return out, d.end(c, err)
+	return do(ctx, d, "GetItem", in.TableName, in.Key, func() (*dynamodb.GetItemOutput, error) { return d.getItem(in) })
 }
 
 func (d *DynamoDB) getItem(in *dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) {
@@ -307,16 +304,7 @@ func conditionFailed(old map[string]types.AttributeValue, rv types.ReturnValuesO
 
 // PutItem writes a whole item, optionally conditionally.
 func (d *DynamoDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	c := Call{Op: "PutItem", Table: aws.ToString(in.TableName)}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	err := d.begin(&c, in.Item)
-	var out *dynamodb.PutItemOutput
-	if err == nil {
-		out, err = d.putItem(in)
-	}
-	return out, d.end(c, err)
+	return do(ctx, d, "PutItem", in.TableName, in.Item, func() (*dynamodb.PutItemOutput, error) { return d.putItem(in) })
 }
 
 func (d *DynamoDB) putItem(in *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) {
@@ -357,16 +345,7 @@ func (d *DynamoDB) putItem(in *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, 
 // UpdateItem applies an update expression, optionally conditionally. Like DynamoDB it creates the item
 // when it does not exist and the condition (if any) holds.
 func (d *DynamoDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	c := Call{Op: "UpdateItem", Table: aws.ToString(in.TableName)}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	err := d.begin(&c, in.Key)
-	var out *dynamodb.UpdateItemOutput
-	if err == nil {
-		out, err = d.updateItem(in)
-	}
-	return out, d.end(c, err)
+	return do(ctx, d, "UpdateItem", in.TableName, in.Key, func() (*dynamodb.UpdateItemOutput, error) { return d.updateItem(in) })
 }
 
 func (d *DynamoDB) updateItem(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
@@ -431,16 +410,7 @@ func (d *DynamoDB) updateItem(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateIte
 
 // DeleteItem deletes an item, optionally conditionally; deleting a missing item succeeds.
 func (d *DynamoDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	c := Call{Op: "DeleteItem", Table: aws.ToString(in.TableName)}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	err := d.begin(&c, in.Key)
-	var out *dynamodb.DeleteItemOutput
-	if err == nil {
-		out, err = d.deleteItem(in)
-	}
-	return out, d.end(c, err)
+	return do(ctx, d, "DeleteItem", in.TableName, in.Key, func() (*dynamodb.DeleteItemOutput, error) { return d.deleteItem(in) })
 }
 
 func (d *DynamoDB) deleteItem(in *dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error) {
@@ -475,16 +445,7 @@ func (d *DynamoDB) deleteItem(in *dynamodb.DeleteItemInput) (*dynamodb.DeleteIte
 // Scan returns items in hash-key order, ScanPageSize (or Limit) per page, with LastEvaluatedKey when more
 // remain. Filters and projections are not supported.
 func (d *DynamoDB) Scan(ctx context.Context, in *dynamodb.ScanInput, _ ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
-	c := Call{Op: "Scan", Table: aws.ToString(in.TableName)}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	err := d.begin(&c, nil)
-	var out *dynamodb.ScanOutput
-	if err == nil {
-		out, err = d.scan(in)
-	}
-	return out, d.end(c, err)
+	return do(ctx, d, "Scan", in.TableName, nil, func() (*dynamodb.ScanOutput, error) { return d.scan(in) })
 }
 
 func (d *DynamoDB) scan(in *dynamodb.ScanInput) (*dynamodb.ScanOutput, error) {
