@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardwise/shardwise/internal/backoff"
+	"github.com/shardwise/shardwise/internal/kinesisjson"
 )
 
 // errRetrievalDone is returned by retriever.Next after the shard-end batch.
@@ -126,7 +127,7 @@ func (p *poller) loop(ctx context.Context) error {
 		}
 		out, err := p.kc.GetRecords(ctx, &kinesis.GetRecordsInput{
 			ShardIterator: aws.String(iterator), Limit: aws.Int32(p.maxRecords),
-		}, noSDKRetries)
+		}, noSDKRetries, kinesisjson.FastGetRecords)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -1,7 +1,10 @@
 package kcl
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5"
+	"errors"
 	"log/slog"
 	"slices"
 
@@ -32,8 +35,7 @@ type converter struct {
 	lastEHK string
 	lastKey aggregation.HashKey
 
-	scratch []decodedRecord          // reused by convert
-	subs    []aggregation.UserRecord // reused by convert: every user record of a batch
+	subs []aggregation.UserRecord // reused by convert: the user records of one aggregate
 }
 
 // convertResult is what one GetRecords batch turned into.
@@ -50,65 +52,61 @@ type convertResult struct {
 
 // convert appends the user records of in to dst (reusing its capacity) and returns them.
 func (c *converter) convert(in []types.Record, dst []Record) convertResult {
-	// First decode every Kinesis record, so the result slice is sized once: a 10 MiB GetRecords batch
-	// of small aggregated records holds hundreds of thousands of user records, and growing the slice
-	// step by step would copy it several times over.
-	decoded, subs := c.scratch[:0], c.subs[:0]
-	total := 0
+	res := convertResult{records: dst[:0]}
+	// A 10 MiB batch of small aggregated records holds hundreds of thousands of user records. Once
+	// the first aggregate shows how many user records a byte holds, the result is grown once to what
+	// the whole batch should need, instead of doubling (and copying) its way there.
+	batchBytes, seenBytes, sized := 0, 0, false
+	for i := range in {
+		batchBytes += len(in[i].Data)
+	}
 	for i := range in {
 		kr := &in[i]
-		d := decodedRecord{data: kr.Data}
-		if compression.IsFramed(d.data) {
-			out, ok, err := c.dec.Decode(d.data)
+		data := kr.Data
+		seenBytes += len(data)
+		if compression.IsFramed(data) {
+			out, ok, err := c.dec.Decode(data)
 			if err != nil {
 				c.corrupt(aws.ToString(kr.SequenceNumber), err)
 			}
 			if ok {
-				d.data = out
+				data = out
 			}
 		}
-		if aggregation.IsAggregated(d.data) {
-			start := len(subs)
-			var err error
-			if subs, err = aggregation.AppendDeaggregate(subs, d.data); err != nil {
-				// Corrupt aggregate: one plain record, as the Java KCL delivers it.
-				c.corrupt(aws.ToString(kr.SequenceNumber), err)
-			} else {
-				d.start, d.end, d.aggregated = start, len(subs), true
-			}
-		}
-		if d.aggregated {
-			total += d.end - d.start
-		} else {
-			total++
-		}
-		decoded = append(decoded, d)
-	}
-
-	res := convertResult{records: slices.Grow(dst[:0], total)}
-	for i := range in {
-		kr, d := &in[i], &decoded[i]
 		seq := aws.ToString(kr.SequenceNumber)
 		arrival := aws.ToTime(kr.ApproximateArrivalTimestamp)
-		if !d.aggregated {
-			res.add(c, Record{
-				PartitionKey: aws.ToString(kr.PartitionKey), Data: d.data,
-				ApproximateArrival: arrival, Position: Position{SequenceNumber: seq},
-			}, false)
-			continue
+		if len(data) > aggOverhead && bytes.HasPrefix(data, aggregation.Magic[:]) {
+			subs, err := aggregation.AppendDeaggregate(c.subs[:0], data)
+			switch {
+			case err == nil:
+				if !sized && seenBytes < batchBytes {
+					sized = true
+					need := len(res.records) + len(subs) + int(float64(len(subs))*float64(batchBytes-seenBytes)/float64(seenBytes)*1.05)
+					res.records = slices.Grow(res.records, need-len(res.records))
+				}
+				for j := range subs {
+					s := &subs[j]
+					res.add(c, Record{
+						PartitionKey: s.PartitionKey, ExplicitHashKey: s.ExplicitHashKey, Data: s.Data,
+						ApproximateArrival: arrival, Aggregated: true,
+						Position: Position{SequenceNumber: seq, SubSequenceNumber: s.SubSequenceNumber},
+					}, true)
+				}
+				clear(subs) // drop references to this batch's data
+				c.subs = subs[:0]
+				continue
+			case errors.Is(err, aggregation.ErrChecksum):
+				// The magic but not the checksum of an aggregate: a plain record, as the Java KCL sees it.
+			default:
+				// Corrupt aggregate: one plain record, as the Java KCL delivers it.
+				c.corrupt(seq, err)
+			}
 		}
-		for j := d.start; j < d.end; j++ {
-			s := &subs[j]
-			res.add(c, Record{
-				PartitionKey: s.PartitionKey, ExplicitHashKey: s.ExplicitHashKey, Data: s.Data,
-				ApproximateArrival: arrival, Aggregated: true,
-				Position: Position{SequenceNumber: seq, SubSequenceNumber: s.SubSequenceNumber},
-			}, true)
-		}
+		res.add(c, Record{
+			PartitionKey: aws.ToString(kr.PartitionKey), Data: data,
+			ApproximateArrival: arrival, Position: Position{SequenceNumber: seq},
+		}, false)
 	}
-	clear(decoded) // drop references to this batch's data
-	clear(subs)
-	c.scratch, c.subs = decoded[:0], subs[:0]
 	if res.filtered > 0 {
 		c.hooks.onFiltered(c.shardID, res.filtered)
 		c.log.LogAttrs(context.Background(), slog.LevelDebug, "user records outside the shard's hash range dropped",
@@ -117,12 +115,8 @@ func (c *converter) convert(in []types.Record, dst []Record) convertResult {
 	return res
 }
 
-// decodedRecord is one Kinesis record after decompression and deaggregation.
-type decodedRecord struct {
-	data       []byte
-	start, end int // its user records in converter.subs, when aggregated
-	aggregated bool
-}
+// aggOverhead is the magic and MD5 trailer around an aggregate's body.
+const aggOverhead = len(aggregation.Magic) + md5.Size
 
 // add appends r unless it was processed before a restart or (for sub-records) lies outside the shard.
 func (res *convertResult) add(c *converter, r Record, sub bool) {

@@ -1,0 +1,51 @@
+package kinesisjson
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+)
+
+// b64tab[k][c] is the 6-bit value of the standard base64 character c placed at quad position k, or
+// badQuad for any other byte ('=', '\r', '\n' and invalid ones alike).
+var b64tab = func() (t [4][256]uint32) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for k := range t {
+		for c := range t[k] {
+			t[k][c] = badQuad
+		}
+		for v, c := range []byte(alphabet) {
+			t[k][c] = uint32(v) << (18 - 6*k)
+		}
+	}
+	return t
+}()
+
+const badQuad = 1 << 31
+
+// decodeBase64 decodes standard, padded base64 like base64.StdEncoding.Decode, with the same result
+// and errors, about three times faster: whole quads of alphabet characters go through four table
+// look-ups, and the rest (the padded last quad, line breaks, invalid input) through the standard
+// library from the first quad it does not take.
+func decodeBase64(dst, src []byte) (int, error) {
+	n := 0
+	si := 0
+	// Two quads (six bytes) a round, stored as one 8-byte word while the destination has room for
+	// the two bytes of slack; the next round overwrites them.
+	for ; si+8 <= len(src) && n+8 <= len(dst); si += 8 {
+		s := src[si : si+8 : si+8]
+		a := b64tab[0][s[0]] | b64tab[1][s[1]] | b64tab[2][s[2]] | b64tab[3][s[3]]
+		b := b64tab[0][s[4]] | b64tab[1][s[5]] | b64tab[2][s[6]] | b64tab[3][s[7]]
+		if (a|b)&badQuad != 0 {
+			break
+		}
+		binary.BigEndian.PutUint64(dst[n:], uint64(a)<<40|uint64(b)<<16)
+		n += 6
+	}
+	m, err := base64.StdEncoding.Decode(dst[n:], src[si:])
+	if err != nil {
+		if ce, ok := err.(base64.CorruptInputError); ok {
+			err = ce + base64.CorruptInputError(si)
+		}
+	}
+	return n + m, err
+}

@@ -1,0 +1,432 @@
+// Package kinesisjson decodes Kinesis GetRecords responses faster than the SDK's generic JSON
+// deserializer, for the consumers in this module.
+//
+// A GetRecords response can be 10 MiB of records, nearly all of it base64 Data. The SDK tokenizes
+// every byte of it, unquotes each Data string into a new string and base64-decodes that into a new
+// slice, one record at a time. The decoder here finds each string's end with one byte search,
+// decodes all Data of a response into one buffer and copies all sequence numbers and partition keys
+// into one string, so a response costs a handful of allocations instead of several per record.
+//
+// It only takes the shape Kinesis actually answers with: the members it knows, plain (unescaped)
+// strings, numbers where numbers belong. Anything else (ChildShards at a shard's end, an escaped
+// string, a null, a member added to the API later, malformed input) is handed back to the SDK's own
+// deserializer, so the result and the errors are always the SDK's.
+package kinesisjson
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+	smithytime "github.com/aws/smithy-go/time"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// FastGetRecords is a per-call option for GetRecords: it wraps the client's protocol so a successful
+// response is decoded by DecodeGetRecords (falling back to the SDK's deserializer for anything it
+// does not take). Other operations and error responses go to the SDK unchanged.
+func FastGetRecords(o *kinesis.Options) {
+	if o.Protocol == nil {
+		return
+	}
+	if _, ok := o.Protocol.(protocol); !ok {
+		o.Protocol = protocol{o.Protocol}
+	}
+}
+
+// protocol is the client's protocol with GetRecords response decoding replaced.
+type protocol struct{ smithyhttp.ClientProtocol }
+
+func (p protocol) DeserializeResponse(ctx context.Context, schema *smithy.OperationSchema,
+	reg *smithy.TypeRegistry, resp *smithyhttp.Response, out smithy.Deserializable) error {
+	o, ok := out.(*kinesis.GetRecordsOutput)
+	if !ok || resp.StatusCode < 200 || resp.StatusCode >= 300 || resp.Body == nil {
+		return p.ClientProtocol.DeserializeResponse(ctx, schema, reg, resp, out)
+	}
+	bp := bodyPool.Get().(*[]byte)
+	defer bodyPool.Put(bp)
+	payload, err := readBody((*bp)[:0], resp.Body, resp.ContentLength)
+	*bp = payload[:0]
+	if err != nil {
+		return &smithy.DeserializationError{Err: err}
+	}
+	if DecodeGetRecords(payload, o) {
+		return nil
+	}
+	// Not a shape this decoder takes: let the SDK decode the same bytes.
+	*o = kinesis.GetRecordsOutput{}
+	hr := *resp.Response
+	hr.Body = io.NopCloser(bytes.NewReader(payload))
+	hr.ContentLength = int64(len(payload))
+	return p.ClientProtocol.DeserializeResponse(ctx, schema, reg, &smithyhttp.Response{Response: &hr}, out)
+}
+
+// bodyPool holds response buffers: a payload is fully decoded (copied out) before its buffer returns.
+var bodyPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// readBody reads r to the end into buf, sized from the Content-Length when it is known.
+func readBody(buf []byte, r io.Reader, contentLength int64) ([]byte, error) {
+	if contentLength > 0 && contentLength < 1<<30 && int64(cap(buf)) < contentLength+1 {
+		buf = make([]byte, 0, contentLength+1) // +1: the read that sees EOF needs room
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// DecodeGetRecords decodes a GetRecords response body into out and reports whether it could. When it
+// returns false, out is in an unspecified state and the payload must be decoded another way (the
+// SDK's deserializer); it never returns true for input the SDK would decode differently or reject.
+//
+// The records' Data share one new buffer, and their sequence numbers and partition keys one new
+// string; nothing refers to payload afterwards.
+func DecodeGetRecords(payload []byte, out *kinesis.GetRecordsOutput) bool {
+	d := decoder{b: payload}
+	return d.decode() && d.build(out)
+}
+
+// rawRecord is one record as found in the payload: offsets of its strings, before they are copied out.
+type rawRecord struct {
+	seqOff, seqEnd   int // into decoder.text
+	pkOff, pkEnd     int
+	haveSeq, havePK  bool
+	dataOff, dataEnd int // base64 text in the payload
+	haveData         bool
+	arrival          time.Time
+	haveArrival      bool
+	enc              types.EncryptionType
+}
+
+type decoder struct {
+	b    []byte
+	i    int
+	text []byte // sequence numbers and partition keys, copied out of the payload
+	recs []rawRecord
+
+	recordsSeen bool
+	millis      int64
+	haveMillis  bool
+	nextIter    []byte
+	haveNext    bool
+	dataLen     int // sum of the decoded lengths' upper bounds
+}
+
+func (d *decoder) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// consume skips white space and then c; false when the next byte is not c.
+func (d *decoder) consume(c byte) bool {
+	d.ws()
+	if d.i < len(d.b) && d.b[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+// peek skips white space and returns the next byte, or 0 at the end.
+func (d *decoder) peek() byte {
+	d.ws()
+	if d.i < len(d.b) {
+		return d.b[d.i]
+	}
+	return 0
+}
+
+// null consumes a JSON null if one is next.
+func (d *decoder) null() bool {
+	if d.peek() == 'n' && bytes.HasPrefix(d.b[d.i:], []byte("null")) {
+		d.i += 4
+		return true
+	}
+	return false
+}
+
+// str reads a string without escapes and returns its contents (a sub-slice of the payload). Strings
+// with a backslash or a control character are not taken.
+func (d *decoder) str() ([]byte, bool) {
+	if !d.consume('"') {
+		return nil, false
+	}
+	rest := d.b[d.i:]
+	n := bytes.IndexByte(rest, '"')
+	if n < 0 {
+		return nil, false
+	}
+	s := rest[:n]
+	for _, c := range s {
+		if c < 0x20 || c == '\\' {
+			return nil, false
+		}
+	}
+	d.i += n + 1
+	return s, true
+}
+
+// number reads a JSON number token (grammar checked) and returns its text.
+func (d *decoder) number() ([]byte, bool) {
+	d.ws()
+	start, b := d.i, d.b
+	i := start
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return nil, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return nil, false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return nil, false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	d.i = i
+	return b[start:i], true
+}
+
+// object calls member for each key of an object, which must read the value; false stops.
+func (d *decoder) object(member func(key []byte) bool) bool {
+	if !d.consume('{') {
+		return false
+	}
+	if d.consume('}') {
+		return true
+	}
+	for {
+		key, ok := d.str()
+		if !ok || !d.consume(':') || !member(key) {
+			return false
+		}
+		if d.consume(',') {
+			continue
+		}
+		return d.consume('}')
+	}
+}
+
+func (d *decoder) decode() bool {
+	ok := d.object(func(key []byte) bool {
+		switch string(key) {
+		case "Records":
+			if d.recordsSeen {
+				return false
+			}
+			d.recordsSeen = true
+			return d.records()
+		case "NextShardIterator":
+			if d.haveNext {
+				return false
+			}
+			if d.null() { // a closed shard's last answer
+				return true
+			}
+			s, ok := d.str()
+			d.nextIter, d.haveNext = s, ok
+			return ok
+		case "MillisBehindLatest":
+			if d.haveMillis {
+				return false
+			}
+			t, ok := d.number()
+			if !ok {
+				return false
+			}
+			n, err := strconv.ParseInt(string(t), 10, 64)
+			d.millis, d.haveMillis = n, err == nil
+			return err == nil
+		}
+		return false // ChildShards, or a member this decoder does not know: the SDK decodes it
+	})
+	if !ok {
+		return false
+	}
+	d.ws()
+	return d.i == len(d.b)
+}
+
+func (d *decoder) records() bool {
+	if !d.consume('[') {
+		return false
+	}
+	d.recs = make([]rawRecord, 0, 16)
+	if d.consume(']') {
+		return true
+	}
+	for {
+		if !d.record() {
+			return false
+		}
+		if d.consume(',') {
+			continue
+		}
+		return d.consume(']')
+	}
+}
+
+func (d *decoder) record() bool {
+	var r rawRecord
+	ok := d.object(func(key []byte) bool {
+		switch string(key) {
+		case "SequenceNumber":
+			s, ok := d.str()
+			if !ok || r.haveSeq {
+				return false
+			}
+			r.seqOff = len(d.text)
+			d.text = append(d.text, s...)
+			r.seqEnd, r.haveSeq = len(d.text), true
+		case "PartitionKey":
+			s, ok := d.str()
+			if !ok || r.havePK {
+				return false
+			}
+			r.pkOff = len(d.text)
+			d.text = append(d.text, s...)
+			r.pkEnd, r.havePK = len(d.text), true
+		case "Data":
+			if r.haveData || !d.consume('"') {
+				return false
+			}
+			// Base64 text: the closing quote is the next one (no escapes are taken).
+			n := bytes.IndexByte(d.b[d.i:], '"')
+			if n < 0 {
+				return false
+			}
+			r.dataOff, r.dataEnd, r.haveData = d.i, d.i+n, true
+			d.i += n + 1
+			d.dataLen += base64.StdEncoding.DecodedLen(n)
+		case "ApproximateArrivalTimestamp":
+			t, ok := d.number()
+			if !ok || r.haveArrival {
+				return false
+			}
+			f, err := strconv.ParseFloat(string(t), 64)
+			if err != nil {
+				return false
+			}
+			r.arrival, r.haveArrival = smithytime.ParseEpochSeconds(f), true
+		case "EncryptionType":
+			s, ok := d.str()
+			if !ok || r.enc != "" || len(s) == 0 {
+				return false
+			}
+			switch string(s) {
+			case string(types.EncryptionTypeKms):
+				r.enc = types.EncryptionTypeKms
+			case string(types.EncryptionTypeNone):
+				r.enc = types.EncryptionTypeNone
+			default:
+				r.enc = types.EncryptionType(s)
+			}
+		default:
+			return false
+		}
+		return true
+	})
+	if ok {
+		d.recs = append(d.recs, r)
+	}
+	return ok
+}
+
+// build fills out from what decode found: one Data buffer, one string for all text, and one block
+// each for the records' pointer fields. It returns false, leaving out alone, if a Data string is not
+// valid base64.
+func (d *decoder) build(out *kinesis.GetRecordsOutput) bool {
+	var recs []types.Record
+	if d.recordsSeen {
+		recs = make([]types.Record, len(d.recs))
+	}
+	data := make([]byte, d.dataLen)
+	off := 0
+	for i := range d.recs {
+		raw := &d.recs[i]
+		if !raw.haveData {
+			continue
+		}
+		n, err := decodeBase64(data[off:], d.b[raw.dataOff:raw.dataEnd])
+		if err != nil {
+			return false
+		}
+		recs[i].Data = data[off : off+n : off+n]
+		off += n
+	}
+	text := string(d.text)
+	strs := make([]string, 0, 2*len(d.recs))
+	times := make([]time.Time, 0, len(d.recs))
+	for i := range d.recs {
+		raw, r := &d.recs[i], &recs[i]
+		if raw.haveSeq {
+			strs = append(strs, text[raw.seqOff:raw.seqEnd])
+			r.SequenceNumber = &strs[len(strs)-1]
+		}
+		if raw.havePK {
+			strs = append(strs, text[raw.pkOff:raw.pkEnd])
+			r.PartitionKey = &strs[len(strs)-1]
+		}
+		if raw.haveArrival {
+			times = append(times, raw.arrival)
+			r.ApproximateArrivalTimestamp = &times[len(times)-1]
+		}
+		r.EncryptionType = raw.enc
+	}
+	*out = kinesis.GetRecordsOutput{Records: recs}
+	if d.haveMillis {
+		m := d.millis
+		out.MillisBehindLatest = &m
+	}
+	if d.haveNext {
+		s := string(d.nextIter)
+		out.NextShardIterator = &s
+	}
+	return true
+}
+
+var _ smithyhttp.ClientProtocol = protocol{}
