@@ -59,11 +59,14 @@ bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkDispatchCPU$$' -benchtime 5x ./kcl/
 	$(GO) test -run '^$$' -bench 'BenchmarkConvert' -cpu 1 ./kcl/
 	$(GO) test -run '^$$' -bench 'PutToProcessLatency' -benchtime 1000x ./kcl/
+	$(GO) test -run '^$$' -bench 'DecodeGetRecords' ./internal/kinesisjson/
 
-## fuzz: short fuzz runs of the aggregation decoder and round trip (FUZZTIME each, default 20s)
+## fuzz: short fuzz runs of the decoders (FUZZTIME each, default 20s)
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDeaggregate$$' -fuzztime $(FUZZTIME) ./aggregation/
 	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./aggregation/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeGetRecords$$' -fuzztime $(FUZZTIME) ./internal/kinesisjson/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBase64$$' -fuzztime $(FUZZTIME) ./internal/kinesisjson/
 
 ## demo: end-to-end show on the local engines
 demo:
