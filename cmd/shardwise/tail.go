@@ -18,6 +18,7 @@ import (
 
 	"github.com/shardwise/shardwise/aggregation"
 	"github.com/shardwise/shardwise/compression"
+	"github.com/shardwise/shardwise/internal/kinesisjson"
 )
 
 // tailAPI is what tail calls; *kinesis.Client satisfies it.
@@ -339,7 +340,7 @@ func (t *tailer) read(ctx context.Context, s types.Shard, itType types.ShardIter
 			return
 		case <-timer.C:
 		}
-		out, err := t.kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
+		out, err := t.kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter}, kinesisjson.FastGetRecords)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
