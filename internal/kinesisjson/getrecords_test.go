@@ -125,6 +125,9 @@ var seeds = []string{
 	`{"Records":[{"SequenceNumber":"1"}]} x`,
 	`[]`,
 	`{"NextShardIterator":"a\u0000b"}`,
+	"{\"Records\":[{\"SequenceNumber\":\"1\",\"Data\":\"QUJD\",\"PartitionKey\":\"k\xff\xfe\xc3\"}]}",
+	"{\"Records\":[{\"SequenceNumber\":\"1\",\"Data\":\"QUJD\",\"PartitionKey\":\"tab\there\"}]}",
+	`{"records":[]}`,
 }
 
 func TestDecodeGetRecordsMatchesSDK(t *testing.T) {
