@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shardwise/shardwise/internal/bodyguard"
 )
 
 const targetPrefix = "Kinesis_20131202."
@@ -137,14 +139,14 @@ func (s *Server) CertPEM() []byte { return s.certPEM }
 // torn down ("use of closed network connection"). The client hides the body's WriteTo method so that
 // read ends in a clean io.EOF.
 func (s *Server) Client() *http.Client {
-	return &http.Client{Transport: bodyGuard{s.transport(false)}}
+	return &http.Client{Transport: bodyguard.RoundTripper(s.transport(false))}
 }
 
 // HTTP2Client returns a new HTTP client that speaks HTTP/2 to the server: h2 under [TLS], h2c (prior
 // knowledge) otherwise. Use it for SubscribeToShard, which Kinesis serves over HTTP/2 only. It has
 // the same workaround as [Server.Client].
 func (s *Server) HTTP2Client() *http.Client {
-	return &http.Client{Transport: bodyGuard{s.transport(true)}}
+	return &http.Client{Transport: bodyguard.RoundTripper(s.transport(true))}
 }
 
 func (s *Server) transport(h2 bool) *http.Transport {
@@ -160,24 +162,6 @@ func (s *Server) transport(h2 bool) *http.Transport {
 	}
 	return tr
 }
-
-// bodyGuard passes requests on with their body reduced to Read and Close (see [Server.Client]).
-type bodyGuard struct{ next http.RoundTripper }
-
-func (g bodyGuard) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil && r.Body != http.NoBody {
-		r2 := new(http.Request)
-		*r2 = *r
-		r2.Body = readCloser{r.Body}
-		r = r2
-	}
-	return g.next.RoundTrip(r)
-}
-
-type readCloser struct{ rc io.ReadCloser }
-
-func (b readCloser) Read(p []byte) (int, error) { return b.rc.Read(p) }
-func (b readCloser) Close() error               { return b.rc.Close() }
 
 // Close stops the server: it ends open subscriptions, closes the listener and connections and waits
 // for every request goroutine to return. It is idempotent.

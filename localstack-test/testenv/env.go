@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/shardwise/shardwise/internal/bodyguard"
 )
 
 // HowTo is appended to skip messages: how to provide the engines.
@@ -135,16 +137,17 @@ func loadConfig(t testing.TB) aws.Config {
 	return cfg
 }
 
-// http11Client is the SDK's buildable client restricted to HTTP/1.1 and loopback addresses.
-func http11Client() *awshttp.BuildableClient {
-	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+// http11Client is the SDK's buildable client restricted to HTTP/1.1 and loopback addresses, with the
+// request-body workaround of internal/bodyguard.
+func http11Client() bodyguard.Doer {
+	return bodyguard.Client(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 		var p http.Protocols
 		p.SetHTTP1(true)
 		tr.Protocols = &p
 		tr.ForceAttemptHTTP2 = false
 		tr.DialContext = loopbackDial(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
 		tr.Proxy = nil // never send local-engine traffic through a proxy from the environment
-	})
+	}))
 }
 
 // Kinesis returns a Kinesis client for the configured local endpoint (HTTP/1.1). It skips the test when no
