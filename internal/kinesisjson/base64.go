@@ -1,8 +1,10 @@
 package kinesisjson
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 )
 
 // b64tab[k][c] is the 6-bit value of the standard base64 character c placed at quad position k, or
@@ -22,10 +24,13 @@ var b64tab = func() (t [4][256]uint32) {
 
 const badQuad = 1 << 31
 
+// errLineBreak: base64.StdEncoding skips line breaks, but they cannot stand raw in a JSON string.
+var errLineBreak = errors.New("kinesisjson: line break in base64 data")
+
 // decodeBase64 decodes standard, padded base64 like base64.StdEncoding.Decode, with the same result
-// and errors, about three times faster: whole quads of alphabet characters go through four table
-// look-ups, and the rest (the padded last quad, line breaks, invalid input) through the standard
-// library from the first quad it does not take.
+// and errors, except that a line break is an error. It is faster: whole quads of alphabet characters
+// go through four table look-ups, and the rest (the padded last quad, invalid input) through the
+// standard library from the first quad it does not take.
 func decodeBase64(dst, src []byte) (int, error) {
 	n := 0
 	si := 0
@@ -40,6 +45,9 @@ func decodeBase64(dst, src []byte) (int, error) {
 		}
 		binary.BigEndian.PutUint64(dst[n:], uint64(a)<<40|uint64(b)<<16)
 		n += 6
+	}
+	if bytes.ContainsAny(src[si:], "\r\n") {
+		return n, errLineBreak
 	}
 	m, err := base64.StdEncoding.Decode(dst[n:], src[si:])
 	if err != nil {

@@ -27,6 +27,8 @@ import (
 	"github.com/aws/smithy-go"
 	smithytime "github.com/aws/smithy-go/time"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/shardwise/shardwise/internal/jsonscan"
 )
 
 // FastGetRecords is a per-call option for GetRecords: it wraps the client's protocol so a successful
@@ -98,7 +100,7 @@ func readBody(buf []byte, r io.Reader, contentLength int64) ([]byte, error) {
 // The records' Data share one new buffer, and their sequence numbers and partition keys one new
 // string; nothing refers to payload afterwards.
 func DecodeGetRecords(payload []byte, out *kinesis.GetRecordsOutput) bool {
-	d := decoder{b: payload}
+	d := decoder{Scanner: jsonscan.Scanner{B: payload}}
 	return d.decode() && d.build(out)
 }
 
@@ -115,8 +117,7 @@ type rawRecord struct {
 }
 
 type decoder struct {
-	b    []byte
-	i    int
+	jsonscan.Scanner
 	text []byte // sequence numbers and partition keys, copied out of the payload
 	recs []rawRecord
 
@@ -128,131 +129,8 @@ type decoder struct {
 	dataLen     int // sum of the decoded lengths' upper bounds
 }
 
-func (d *decoder) ws() {
-	for d.i < len(d.b) {
-		switch d.b[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
-
-// consume skips white space and then c; false when the next byte is not c.
-func (d *decoder) consume(c byte) bool {
-	d.ws()
-	if d.i < len(d.b) && d.b[d.i] == c {
-		d.i++
-		return true
-	}
-	return false
-}
-
-// peek skips white space and returns the next byte, or 0 at the end.
-func (d *decoder) peek() byte {
-	d.ws()
-	if d.i < len(d.b) {
-		return d.b[d.i]
-	}
-	return 0
-}
-
-// null consumes a JSON null if one is next.
-func (d *decoder) null() bool {
-	if d.peek() == 'n' && bytes.HasPrefix(d.b[d.i:], []byte("null")) {
-		d.i += 4
-		return true
-	}
-	return false
-}
-
-// str reads a string without escapes and returns its contents (a sub-slice of the payload). Strings
-// with a backslash or a control character are not taken.
-func (d *decoder) str() ([]byte, bool) {
-	if !d.consume('"') {
-		return nil, false
-	}
-	rest := d.b[d.i:]
-	n := bytes.IndexByte(rest, '"')
-	if n < 0 {
-		return nil, false
-	}
-	s := rest[:n]
-	for _, c := range s {
-		if c < 0x20 || c == '\\' {
-			return nil, false
-		}
-	}
-	d.i += n + 1
-	return s, true
-}
-
-// number reads a JSON number token (grammar checked) and returns its text.
-func (d *decoder) number() ([]byte, bool) {
-	d.ws()
-	start, b := d.i, d.b
-	i := start
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	default:
-		return nil, false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if i >= len(b) || b[i] < '0' || b[i] > '9' {
-			return nil, false
-		}
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if i >= len(b) || b[i] < '0' || b[i] > '9' {
-			return nil, false
-		}
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	}
-	d.i = i
-	return b[start:i], true
-}
-
-// object calls member for each key of an object, which must read the value; false stops.
-func (d *decoder) object(member func(key []byte) bool) bool {
-	if !d.consume('{') {
-		return false
-	}
-	if d.consume('}') {
-		return true
-	}
-	for {
-		key, ok := d.str()
-		if !ok || !d.consume(':') || !member(key) {
-			return false
-		}
-		if d.consume(',') {
-			continue
-		}
-		return d.consume('}')
-	}
-}
-
 func (d *decoder) decode() bool {
-	ok := d.object(func(key []byte) bool {
+	ok := d.Object(func(key []byte) bool {
 		switch string(key) {
 		case "Records":
 			if d.recordsSeen {
@@ -264,17 +142,17 @@ func (d *decoder) decode() bool {
 			if d.haveNext {
 				return false
 			}
-			if d.null() { // a closed shard's last answer
+			if d.Null() { // a closed shard's last answer
 				return true
 			}
-			s, ok := d.str()
+			s, ok := d.Str()
 			d.nextIter, d.haveNext = s, ok
 			return ok
 		case "MillisBehindLatest":
 			if d.haveMillis {
 				return false
 			}
-			t, ok := d.number()
+			t, ok := d.Number()
 			if !ok {
 				return false
 			}
@@ -283,42 +161,24 @@ func (d *decoder) decode() bool {
 			return err == nil
 		case "ChildShards":
 			// null (kinesis-mock sends it on every answer) is taken; a shard end's list goes to the SDK.
-			return d.null()
+			return d.Null()
 		}
 		return false // a member this decoder does not know: the SDK decodes it
 	})
-	if !ok {
-		return false
-	}
-	d.ws()
-	return d.i == len(d.b)
+	return ok && d.End()
 }
 
 func (d *decoder) records() bool {
-	if !d.consume('[') {
-		return false
-	}
 	d.recs = make([]rawRecord, 0, 16)
-	if d.consume(']') {
-		return true
-	}
-	for {
-		if !d.record() {
-			return false
-		}
-		if d.consume(',') {
-			continue
-		}
-		return d.consume(']')
-	}
+	return d.Array(d.record)
 }
 
 func (d *decoder) record() bool {
 	var r rawRecord
-	ok := d.object(func(key []byte) bool {
+	ok := d.Object(func(key []byte) bool {
 		switch string(key) {
 		case "SequenceNumber":
-			s, ok := d.str()
+			s, ok := d.Str()
 			if !ok || r.haveSeq {
 				return false
 			}
@@ -326,7 +186,7 @@ func (d *decoder) record() bool {
 			d.text = append(d.text, s...)
 			r.seqEnd, r.haveSeq = len(d.text), true
 		case "PartitionKey":
-			s, ok := d.str()
+			s, ok := d.Str()
 			if !ok || r.havePK {
 				return false
 			}
@@ -334,19 +194,20 @@ func (d *decoder) record() bool {
 			d.text = append(d.text, s...)
 			r.pkEnd, r.havePK = len(d.text), true
 		case "Data":
-			if r.haveData || !d.consume('"') {
+			if r.haveData {
 				return false
 			}
-			// Base64 text: the closing quote is the next one (no escapes are taken).
-			n := bytes.IndexByte(d.b[d.i:], '"')
-			if n < 0 {
+			// Base64 text, checked when it is decoded: the alphabet has no quote, backslash or
+			// control character, so a string that decodes had none of them.
+			v, ok := d.RawStr()
+			if !ok {
 				return false
 			}
-			r.dataOff, r.dataEnd, r.haveData = d.i, d.i+n, true
-			d.i += n + 1
-			d.dataLen += base64.StdEncoding.DecodedLen(n)
+			r.dataEnd = d.I - 1
+			r.dataOff, r.haveData = r.dataEnd-len(v), true
+			d.dataLen += base64.StdEncoding.DecodedLen(len(v))
 		case "ApproximateArrivalTimestamp":
-			t, ok := d.number()
+			t, ok := d.Number()
 			if !ok || r.haveArrival {
 				return false
 			}
@@ -356,7 +217,7 @@ func (d *decoder) record() bool {
 			}
 			r.arrival, r.haveArrival = smithytime.ParseEpochSeconds(f), true
 		case "EncryptionType":
-			s, ok := d.str()
+			s, ok := d.Str()
 			if !ok || r.enc != "" || len(s) == 0 {
 				return false
 			}
@@ -394,7 +255,7 @@ func (d *decoder) build(out *kinesis.GetRecordsOutput) bool {
 		if !raw.haveData {
 			continue
 		}
-		n, err := decodeBase64(data[off:], d.b[raw.dataOff:raw.dataEnd])
+		n, err := decodeBase64(data[off:], d.B[raw.dataOff:raw.dataEnd])
 		if err != nil {
 			return false
 		}
