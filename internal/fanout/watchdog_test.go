@@ -83,13 +83,15 @@ func TestEventTimeoutReplacesSilentStream(t *testing.T) {
 	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String("https://kinesis.test"),
 		Credentials: aws.AnonymousCredentials{}, HTTPClient: srv})
 	at := newAttempts()
+	// Before Subscribe: its goroutine may make the first call (and start the 5 s window) before
+	// Subscribe returns.
+	start := time.Now()
 	sub, err := Subscribe(testCtx(t), kc, "arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c:1", shard0, trimHorizon,
 		EventTimeout(200*time.Millisecond), OnAttempt(at.hook))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	start := time.Now()
 	if got := collect(t, sub, 2); strings.Join(got, ",") != "rec-100,rec-200" {
 		t.Fatalf("got %v", got)
 	}
