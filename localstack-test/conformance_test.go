@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/shardwise/shardwise/kinesistest"
 	"github.com/shardwise/shardwise/localstack-test/testenv"
 )
 
@@ -28,17 +27,7 @@ func TestConformanceWithKinesisMock(t *testing.T) {
 	mockClient := testenv.Kinesis(t) // skips without AWS_ENDPOINT_URL_KINESIS
 	ctx := testenv.Context(t, 2*time.Minute)
 
-	srv, err := kinesistest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	localClient := kinesis.New(kinesis.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(srv.URL()),
-		Credentials:  aws.AnonymousCredentials{},
-		HTTPClient:   srv.Client(),
-	})
+	_, localClient := localKinesis(t)
 
 	mockName := testenv.UniqueName(t, "conf")
 	testenv.DeleteStreamOnCleanup(t, mockClient, mockName)

@@ -15,7 +15,6 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/shardwise/shardwise/internal/kinesisjson"
-	"github.com/shardwise/shardwise/kinesistest"
 	"github.com/shardwise/shardwise/localstack-test/testenv"
 )
 
@@ -49,13 +48,7 @@ func (c *capture) Do(req *http.Request) (*http.Response, error) {
 func TestGetRecordsFastDecodeOnEngines(t *testing.T) {
 	mockClient := testenv.Kinesis(t) // skips without AWS_ENDPOINT_URL_KINESIS
 	ctx := testenv.Context(t, time.Minute)
-	srv, err := kinesistest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	localClient := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()),
-		Credentials: aws.AnonymousCredentials{}, HTTPClient: srv.Client()})
+	_, localClient := localKinesis(t)
 
 	for _, eng := range []struct {
 		name   string

@@ -17,7 +17,6 @@ import (
 
 	"github.com/shardwise/shardwise/aggregation"
 	"github.com/shardwise/shardwise/kcl"
-	"github.com/shardwise/shardwise/kinesistest"
 	"github.com/shardwise/shardwise/lease"
 	"github.com/shardwise/shardwise/localstack-test/testenv"
 )
@@ -53,13 +52,7 @@ func (p adoptProc) Shutdown(context.Context, kcl.ShutdownInput) error { return n
 func TestKCLAdoptsJavaLeaseTable(t *testing.T) {
 	dc := testenv.DynamoDB(t)
 	ctx := testenv.Context(t, time.Minute)
-	srv, err := kinesistest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()),
-		Credentials: aws.AnonymousCredentials{}, HTTPClient: srv.Client()})
+	_, kc := localKinesis(t)
 	stream := testenv.UniqueName(t, "adopt")
 	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(2)}); err != nil {
 		t.Fatal(err)

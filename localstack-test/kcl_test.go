@@ -23,7 +23,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardwise/shardwise/aggregation"
-	"github.com/shardwise/shardwise/kinesistest"
 	"github.com/shardwise/shardwise/lease"
 	"github.com/shardwise/shardwise/localstack-test/testenv"
 )
@@ -319,13 +318,7 @@ func kclBalanced(owners map[string][]string, names ...string) bool {
 
 func TestKCLFleetOnKinesistest(t *testing.T) {
 	dc := testenv.DynamoDB(t) // skips without AWS_ENDPOINT_URL_DYNAMODB
-	srv, err := kinesistest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()),
-		Credentials: aws.AnonymousCredentials{}, HTTPClient: srv.Client()})
+	srv, kc := localKinesis(t)
 	ctx := testenv.Context(t, 3*time.Minute)
 	stream := testenv.UniqueName(t, "kcl")
 	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(8)}); err != nil {
