@@ -106,14 +106,18 @@ func DecodeGetRecords(payload []byte, out *kinesis.GetRecordsOutput) bool {
 
 // rawRecord is one record as found in the payload: offsets of its strings, before they are copied out.
 type rawRecord struct {
-	seqOff, seqEnd   int // into decoder.text
-	pkOff, pkEnd     int
-	haveSeq, havePK  bool
-	dataOff, dataEnd int // base64 text in the payload
+	seq, pk          span // in decoder.text
+	dataOff, dataEnd int  // base64 text in the payload
 	haveData         bool
 	arrival          time.Time
 	haveArrival      bool
 	enc              types.EncryptionType
+}
+
+// span is a string copied into decoder.text.
+type span struct {
+	off, end int
+	set      bool
 }
 
 type decoder struct {
@@ -173,26 +177,26 @@ func (d *decoder) records() bool {
 	return d.Array(d.record)
 }
 
+// text1 reads a string member into sp (once: a repeated member is not taken).
+func (d *decoder) text1(sp *span) bool {
+	v, ok := d.Str()
+	if !ok || sp.set {
+		return false
+	}
+	sp.off = len(d.text)
+	d.text = append(d.text, v...)
+	sp.end, sp.set = len(d.text), true
+	return true
+}
+
 func (d *decoder) record() bool {
 	var r rawRecord
 	ok := d.Object(func(key []byte) bool {
 		switch string(key) {
 		case "SequenceNumber":
-			s, ok := d.Str()
-			if !ok || r.haveSeq {
-				return false
-			}
-			r.seqOff = len(d.text)
-			d.text = append(d.text, s...)
-			r.seqEnd, r.haveSeq = len(d.text), true
+			return d.text1(&r.seq)
 		case "PartitionKey":
-			s, ok := d.Str()
-			if !ok || r.havePK {
-				return false
-			}
-			r.pkOff = len(d.text)
-			d.text = append(d.text, s...)
-			r.pkEnd, r.havePK = len(d.text), true
+			return d.text1(&r.pk)
 		case "Data":
 			if r.haveData {
 				return false
@@ -267,14 +271,8 @@ func (d *decoder) build(out *kinesis.GetRecordsOutput) bool {
 	times := make([]time.Time, 0, len(d.recs))
 	for i := range d.recs {
 		raw, r := &d.recs[i], &recs[i]
-		if raw.haveSeq {
-			strs = append(strs, text[raw.seqOff:raw.seqEnd])
-			r.SequenceNumber = &strs[len(strs)-1]
-		}
-		if raw.havePK {
-			strs = append(strs, text[raw.pkOff:raw.pkEnd])
-			r.PartitionKey = &strs[len(strs)-1]
-		}
+		r.SequenceNumber, strs = textPtr(text, raw.seq, strs)
+		r.PartitionKey, strs = textPtr(text, raw.pk, strs)
 		if raw.haveArrival {
 			times = append(times, raw.arrival)
 			r.ApproximateArrivalTimestamp = &times[len(times)-1]
@@ -291,6 +289,15 @@ func (d *decoder) build(out *kinesis.GetRecordsOutput) bool {
 		out.NextShardIterator = &s
 	}
 	return true
+}
+
+// textPtr returns a pointer to sp's text, held in strs (appended to without growing), or nil.
+func textPtr(text string, sp span, strs []string) (*string, []string) {
+	if !sp.set {
+		return nil, strs
+	}
+	strs = append(strs, text[sp.off:sp.end])
+	return &strs[len(strs)-1], strs
 }
 
 var _ smithyhttp.ClientProtocol = protocol{}
