@@ -1,0 +1,205 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shardwise/shardwise/kpl"
+)
+
+// ErrRunning: Run was called on an Agent that is running or has run.
+var ErrRunning = errors.New("agent: Run called twice")
+
+// An Agent tails the files of its flows and sends their records to Kinesis through one kpl
+// producer per flow. Run it once; Stats is safe for concurrent use.
+type Agent struct {
+	cfg     Config
+	client  kpl.KinesisAPI
+	opts    options
+	log     *slog.Logger
+	procs   [][]processor
+	started atomic.Bool
+	stats   counters
+
+	flows       []*flow
+	lastWritten []fileCheckpoint
+}
+
+type counters struct {
+	recordsRead, recordsSent, recordsFailed, recordsFiltered, recordsTruncated, recordsRetried atomic.Int64
+	bytesRead, checkpointsWritten                                                              atomic.Int64
+}
+
+// Stats counts what the agent did since Run started.
+type Stats struct {
+	RecordsRead        int64 // records cut from files (header lines excluded)
+	RecordsSent        int64 // records Kinesis accepted
+	RecordsFailed      int64 // records rejected for good (invalid or too large): logged and skipped
+	RecordsFiltered    int64 // records a processing option dropped (LOGTOJSON lines not matching)
+	RecordsTruncated   int64 // records cut at the record size limit
+	RecordsRetried     int64 // re-sends of records the producer had given up on
+	BytesRead          int64
+	CheckpointsWritten int64
+}
+
+// New validates cfg and the options and returns an Agent that sends to Kinesis through client
+// (a *kinesis.Client satisfies kpl.KinesisAPI). It starts nothing: see Run. Errors are
+// *ConfigError values wrapping ErrInvalidConfig.
+func New(cfg Config, client kpl.KinesisAPI, opts ...Option) (*Agent, error) {
+	if client == nil {
+		return nil, configErr("", "nil Kinesis client")
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt != nil {
+			opt.apply(&o)
+		}
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.CheckpointFile == "" {
+		cfg.CheckpointFile = DefaultCheckpointFile
+	}
+	a := &Agent{cfg: cfg, client: client, opts: o, log: o.logger}
+	for i, f := range cfg.Flows {
+		var ps []processor
+		for j, po := range f.DataProcessingOptions {
+			p, err := newProcessor(po, fmt.Sprintf("flows[%d].dataProcessingOptions[%d].", i, j))
+			if err != nil {
+				return nil, err
+			}
+			ps = append(ps, p)
+		}
+		a.procs = append(a.procs, ps)
+	}
+	return a, nil
+}
+
+// Run tails files and sends records until ctx ends. Then it stops reading, flushes for at most
+// ShutdownTimeout, closes the producers, writes the checkpoint file and returns nil. Offsets
+// resume from the checkpoint file (CheckpointFile). It returns early with a *CheckpointError if
+// the checkpoint file cannot be read or is corrupt, or with the producer's error if one cannot be
+// created. Run may be called once.
+func (a *Agent) Run(ctx context.Context) error {
+	if !a.started.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	saved, err := loadCheckpoints(a.cfg.CheckpointFile)
+	if err != nil {
+		return err
+	}
+	a.lastWritten = saved
+	for i, fc := range a.cfg.Flows {
+		var mine []fileCheckpoint
+		for _, c := range saved {
+			if c.FilePattern == fc.FilePattern && c.Stream == fc.KinesisStream {
+				mine = append(mine, c)
+			}
+		}
+		fl := newFlow(a, fc, a.procs[i], mine)
+		if fl.prod, err = kpl.New(a.client, fc.KinesisStream, a.producerOptions(fc)...); err != nil {
+			for _, done := range a.flows {
+				done.prod.Close()
+			}
+			return fmt.Errorf("agent: flows[%d]: %w", i, err)
+		}
+		a.flows = append(a.flows, fl)
+	}
+	a.log.Info("agent started", "flows", len(a.flows), "checkpoint_file", a.cfg.CheckpointFile)
+
+	// putCtx outlives ctx by the shutdown timeout, so what was read can still be delivered.
+	putCtx, cancelPut := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelPut()
+	var wg sync.WaitGroup
+	for _, fl := range a.flows {
+		wg.Go(func() { fl.run(ctx, putCtx) })
+	}
+	ticker := time.NewTicker(a.opts.checkpointInterval)
+	defer ticker.Stop()
+loop:
+	for {
+		select {
+		case <-ticker.C:
+			if err := a.writeCheckpoint(); err != nil {
+				a.log.Error("writing checkpoint failed", "err", err)
+			}
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	a.log.Info("agent stopping: flushing", "timeout", a.opts.shutdownTimeout.String())
+	flowsDone := make(chan struct{})
+	go func() { wg.Wait(); close(flowsDone) }()
+	grace := time.NewTimer(a.opts.shutdownTimeout)
+	defer grace.Stop()
+	select {
+	case <-flowsDone:
+	case <-grace.C:
+		cancelPut()
+		<-flowsDone
+	}
+	if err := a.writeCheckpoint(); err != nil {
+		return err
+	}
+	s := a.Stats()
+	a.log.Info("agent stopped", "records_sent", s.RecordsSent, "records_failed", s.RecordsFailed)
+	return nil
+}
+
+func (a *Agent) producerOptions(f Flow) []kpl.Option {
+	// RecordTTL(0): the producer retries throttling and failures until it is closed; the agent
+	// never gives up on a record either (see settle).
+	opts := []kpl.Option{kpl.RecordTTL(0), kpl.WithLogger(a.log)}
+	if f.MaxBufferAge > 0 {
+		opts = append(opts, kpl.Linger(f.MaxBufferAge))
+	}
+	if f.MaxBufferSizeRecords > 0 {
+		opts = append(opts, kpl.BatchMaxRecords(f.MaxBufferSizeRecords))
+	}
+	if f.MaxBufferSizeBytes > 0 {
+		opts = append(opts, kpl.BatchMaxBytes(f.MaxBufferSizeBytes))
+	}
+	return append(opts, a.opts.producerOpts...)
+}
+
+// writeCheckpoint writes the flows' offsets if they changed since the last write.
+func (a *Agent) writeCheckpoint() error {
+	var all []fileCheckpoint
+	for _, fl := range a.flows {
+		all = append(all, fl.snapshot()...)
+	}
+	if a.lastWritten != nil && slices.Equal(all, a.lastWritten) {
+		return nil
+	}
+	if err := writeCheckpoints(a.cfg.CheckpointFile, all); err != nil {
+		return err
+	}
+	a.lastWritten = all
+	a.stats.checkpointsWritten.Add(1)
+	return nil
+}
+
+// Stats returns a snapshot of the counters.
+func (a *Agent) Stats() Stats {
+	c := &a.stats
+	return Stats{
+		RecordsRead:        c.recordsRead.Load(),
+		RecordsSent:        c.recordsSent.Load(),
+		RecordsFailed:      c.recordsFailed.Load(),
+		RecordsFiltered:    c.recordsFiltered.Load(),
+		RecordsTruncated:   c.recordsTruncated.Load(),
+		RecordsRetried:     c.recordsRetried.Load(),
+		BytesRead:          c.bytesRead.Load(),
+		CheckpointsWritten: c.checkpointsWritten.Load(),
+	}
+}

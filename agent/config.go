@@ -1,0 +1,400 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// PartitionKeyOption chooses each record's partition key.
+type PartitionKeyOption string
+
+// Partition key options, as in the Kinesis Agent.
+const (
+	// PartitionKeyRandom gives every record a random key, spreading records over all shards.
+	PartitionKeyRandom PartitionKeyOption = "RANDOM"
+	// PartitionKeyDeterministic uses a hash of the record data (after processing), so equal
+	// records land on the same shard.
+	PartitionKeyDeterministic PartitionKeyOption = "DETERMINISTIC"
+)
+
+// InitialPosition says where to start reading a file found at the first start of a flow.
+type InitialPosition string
+
+// Initial positions, as in the Kinesis Agent.
+const (
+	StartOfFile InitialPosition = "START_OF_FILE"
+	EndOfFile   InitialPosition = "END_OF_FILE"
+)
+
+// Processing option names (dataProcessingOptions[].optionName).
+const (
+	OptionSingleLine = "SINGLELINE"
+	OptionCSVToJSON  = "CSVTOJSON"
+	OptionLogToJSON  = "LOGTOJSON"
+)
+
+// Log formats of LOGTOJSON (logFormat).
+const (
+	LogFormatCommonApache   = "COMMONAPACHELOG"
+	LogFormatCombinedApache = "COMBINEDAPACHELOG"
+	LogFormatApacheError    = "APACHEERRORLOG"
+	LogFormatSyslog         = "SYSLOG"
+	LogFormatRFC3339Syslog  = "RFC3339SYSLOG"
+)
+
+// Limits and defaults of flow settings.
+const (
+	DefaultCheckpointFile      = "shardwise-agent.checkpoints.json"
+	DefaultMinTimeBetweenPolls = 100 * time.Millisecond
+	maxBufferAgeLimit          = 15 * time.Minute
+	maxBufferRecordsLimit      = 500
+	maxBufferBytesLimit        = 10 << 20
+)
+
+// Config is an agent.json file: the AWS Kinesis Agent's format. ParseConfig reads it; Validate
+// checks it (New calls Validate).
+type Config struct {
+	// CheckpointFile is where file offsets are kept ("checkpointFile"). Empty means
+	// DefaultCheckpointFile in the working directory (the shardwise-agent command uses
+	// $XDG_STATE_HOME/shardwise-agent/checkpoints.json when XDG_STATE_HOME is set).
+	CheckpointFile string
+	// KinesisEndpoint overrides the Kinesis endpoint ("kinesis.endpoint"); only the command uses it.
+	KinesisEndpoint string
+	// EmitMetrics is "cloudwatch.emitMetrics": accepted, but CloudWatch metrics are not sent.
+	EmitMetrics bool
+	// Flows are the files to tail and where to send them ("flows").
+	Flows []Flow
+}
+
+// Flow is one entry of "flows": files matching FilePattern go to KinesisStream.
+type Flow struct {
+	FilePattern        string             // "filePattern": a filepath.Match glob, required
+	KinesisStream      string             // "kinesisStream": stream name or ARN, required
+	DeliveryStream     string             // "deliveryStream": Firehose, unsupported (Validate fails)
+	PartitionKeyOption PartitionKeyOption // "partitionKeyOption": RANDOM (default) or DETERMINISTIC
+	InitialPosition    InitialPosition    // "initialPosition": END_OF_FILE (default) or START_OF_FILE
+	// MaxBufferAge is "maxBufferAgeMillis", the producer's Linger; 0 (unset) keeps kpl's 100ms.
+	MaxBufferAge time.Duration
+	// MaxBufferSizeRecords is "maxBufferSizeRecords", Kinesis records per PutRecords call (kpl
+	// BatchMaxRecords); 0 (unset) keeps 500.
+	MaxBufferSizeRecords int
+	// MaxBufferSizeBytes is "maxBufferSizeBytes", bytes per PutRecords call (kpl BatchMaxBytes);
+	// 0 (unset) keeps 5 MiB.
+	MaxBufferSizeBytes int
+	// SkipHeaderLines is "skipHeaderLines": lines skipped at the start of each file.
+	SkipHeaderLines int
+	// MultiLineStartPattern is "multiLineStartPattern": a Go regexp; a record begins at a line
+	// matching it at the line's start and runs until the next such line.
+	MultiLineStartPattern string
+	// TruncatedRecordTerminator is "truncatedRecordTerminator": what ends a record cut at the
+	// Kinesis record size limit. Nil means "\n".
+	TruncatedRecordTerminator *string
+	// MinTimeBetweenFilePolls is "minTimeBetweenFilePollsMillis"; 0 (unset) means 100ms.
+	MinTimeBetweenFilePolls time.Duration
+	// DataProcessingOptions are applied in order ("dataProcessingOptions").
+	DataProcessingOptions []ProcessingOption
+}
+
+// ProcessingOption is one entry of "dataProcessingOptions".
+type ProcessingOption struct {
+	OptionName       string   // SINGLELINE, CSVTOJSON or LOGTOJSON
+	CustomFieldNames []string // CSVTOJSON (required) and LOGTOJSON (optional)
+	Delimiter        string   // CSVTOJSON; "" means ","
+	LogFormat        string   // LOGTOJSON (required)
+	MatchPattern     string   // LOGTOJSON: a Go regexp with one group per custom field name
+}
+
+// LoadConfig reads and parses the agent.json file at path; see ParseConfig.
+func LoadConfig(path string, log *slog.Logger) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("agent: reading configuration: %w", err)
+	}
+	return ParseConfig(data, log)
+}
+
+// ParseConfig parses an agent.json document. Numbers may be given as JSON numbers or strings, as
+// the Kinesis Agent accepts. Settings of the Kinesis Agent that Shardwise does not use, and
+// unknown keys, are logged at Warn on log (nil: not logged) and otherwise ignored. Malformed
+// values return a *ConfigError naming the field. ParseConfig does not call Validate.
+func ParseConfig(data []byte, log *slog.Logger) (Config, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return Config{}, &ConfigError{Reason: "not a JSON object: " + err.Error()}
+	}
+	var cfg Config
+	var err error
+	for _, key := range sortedKeys(top) {
+		raw := top[key]
+		switch key {
+		case "checkpointFile":
+			cfg.CheckpointFile, err = jsonString(key, raw)
+		case "kinesis.endpoint":
+			cfg.KinesisEndpoint, err = jsonString(key, raw)
+		case "cloudwatch.emitMetrics":
+			cfg.EmitMetrics, err = jsonBool(key, raw)
+		case "flows":
+			cfg.Flows, err = parseFlows(raw, log)
+		case "awsAccessKeyId", "awsSecretAccessKey":
+			log.Warn("agent.json credentials are ignored: credentials come from the AWS SDK chain", "key", key)
+		case "assumeRoleARN", "assumeRoleExternalId", "firehose.endpoint", "cloudwatch.endpoint",
+			"sts.endpoint", "kinesis.region", "userDefinedCredentialsProvider.classname",
+			"userDefinedCredentialsProvider.location", "log.level", "log.maxBackupIndex",
+			"log.maxFileSize", "shutdownTimeoutMillis", "sendingThreadsMaxQueueSize",
+			"maxSendingThreads", "sendingThreadsKeepAliveMillis", "checkpointTimeToLiveDays":
+			log.Warn("agent.json setting not supported by shardwise-agent, ignored", "key", key)
+		default:
+			log.Warn("unknown agent.json key ignored", "key", key)
+		}
+		if err != nil {
+			return Config{}, err
+		}
+	}
+	if cfg.EmitMetrics {
+		log.Warn("cloudwatch.emitMetrics is not supported: no CloudWatch metrics are sent")
+	}
+	return cfg, nil
+}
+
+func parseFlows(raw json.RawMessage, log *slog.Logger) ([]Flow, error) {
+	var items []map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, configErr("flows", "must be an array of objects")
+	}
+	flows := make([]Flow, 0, len(items))
+	for i, item := range items {
+		var f Flow
+		prefix := fmt.Sprintf("flows[%d].", i)
+		for _, key := range sortedKeys(item) {
+			raw := item[key]
+			field := prefix + key
+			var err error
+			var n int64
+			switch key {
+			case "filePattern":
+				f.FilePattern, err = jsonString(field, raw)
+			case "kinesisStream":
+				f.KinesisStream, err = jsonString(field, raw)
+			case "deliveryStream":
+				f.DeliveryStream, err = jsonString(field, raw)
+			case "partitionKeyOption":
+				var s string
+				s, err = jsonString(field, raw)
+				f.PartitionKeyOption = PartitionKeyOption(s)
+			case "initialPosition":
+				var s string
+				s, err = jsonString(field, raw)
+				f.InitialPosition = InitialPosition(s)
+			case "maxBufferAgeMillis":
+				n, err = jsonInt(field, raw)
+				f.MaxBufferAge = time.Duration(n) * time.Millisecond
+				if err == nil && n <= 0 {
+					err = configErr(field, "must be positive, got %d", n)
+				}
+			case "maxBufferSizeRecords":
+				n, err = jsonInt(field, raw)
+				f.MaxBufferSizeRecords = int(n)
+				if err == nil && (n < 1 || n > maxBufferRecordsLimit) {
+					err = configErr(field, "must be in [1, %d], got %d", maxBufferRecordsLimit, n)
+				}
+			case "maxBufferSizeBytes":
+				n, err = jsonInt(field, raw)
+				f.MaxBufferSizeBytes = int(n)
+				if err == nil && (n < 1 || n > maxBufferBytesLimit) {
+					err = configErr(field, "must be in [1, %d], got %d", maxBufferBytesLimit, n)
+				}
+			case "skipHeaderLines":
+				n, err = jsonInt(field, raw)
+				f.SkipHeaderLines = int(n)
+				if err == nil && n < 0 {
+					err = configErr(field, "must not be negative, got %d", n)
+				}
+			case "minTimeBetweenFilePollsMillis":
+				n, err = jsonInt(field, raw)
+				f.MinTimeBetweenFilePolls = time.Duration(n) * time.Millisecond
+				if err == nil && n <= 0 {
+					err = configErr(field, "must be positive, got %d", n)
+				}
+			case "multiLineStartPattern":
+				f.MultiLineStartPattern, err = jsonString(field, raw)
+			case "truncatedRecordTerminator":
+				var s string
+				s, err = jsonString(field, raw)
+				f.TruncatedRecordTerminator = &s
+			case "dataProcessingOptions":
+				f.DataProcessingOptions, err = parseProcessing(field, raw, log)
+			case "aggregatedRecordSizeBytes", "maxTimeBetweenFileTrackerRefreshMillis",
+				"retryInitialBackoffMillis", "retryMaxBackoffMillis", "publishQueueCapacity",
+				"waitOnFullPublishQueueMillis", "waitOnEmptyPublishQueueMillis", "waitOnFullRetryQueueMillis",
+				"fileFooterPattern":
+				log.Warn("agent.json flow setting not supported by shardwise-agent, ignored", "key", field)
+			default:
+				log.Warn("unknown agent.json flow key ignored", "key", field)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		flows = append(flows, f)
+	}
+	return flows, nil
+}
+
+func parseProcessing(field string, raw json.RawMessage, log *slog.Logger) ([]ProcessingOption, error) {
+	var items []map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, configErr(field, "must be an array of objects")
+	}
+	opts := make([]ProcessingOption, 0, len(items))
+	for i, item := range items {
+		var o ProcessingOption
+		prefix := fmt.Sprintf("%s[%d].", field, i)
+		for _, key := range sortedKeys(item) {
+			raw := item[key]
+			var err error
+			switch key {
+			case "optionName":
+				o.OptionName, err = jsonString(prefix+key, raw)
+			case "customFieldNames":
+				if err = json.Unmarshal(raw, &o.CustomFieldNames); err != nil {
+					err = configErr(prefix+key, "must be an array of strings")
+				}
+			case "delimiter":
+				o.Delimiter, err = jsonString(prefix+key, raw)
+			case "logFormat":
+				o.LogFormat, err = jsonString(prefix+key, raw)
+			case "matchPattern":
+				o.MatchPattern, err = jsonString(prefix+key, raw)
+			default:
+				log.Warn("unknown agent.json processing option key ignored", "key", prefix+key)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		opts = append(opts, o)
+	}
+	return opts, nil
+}
+
+// sortedKeys gives a deterministic order, so errors and logs are reproducible.
+func sortedKeys(m map[string]json.RawMessage) []string { return slices.Sorted(maps.Keys(m)) }
+
+func jsonString(field string, raw json.RawMessage) (string, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", configErr(field, "must be a string")
+	}
+	return s, nil
+}
+
+func jsonBool(field string, raw json.RawMessage) (bool, error) {
+	var b bool
+	if err := json.Unmarshal(raw, &b); err == nil {
+		return b, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		if v, err := strconv.ParseBool(s); err == nil {
+			return v, nil
+		}
+	}
+	return false, configErr(field, "must be true or false")
+}
+
+func jsonInt(field string, raw json.RawMessage) (int64, error) {
+	raw = bytes.TrimSpace(raw)
+	text := string(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		if err := json.Unmarshal(raw, &text); err != nil {
+			return 0, configErr(field, "must be an integer")
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64)
+	if err != nil {
+		return 0, configErr(field, "must be an integer, got %s", raw)
+	}
+	return n, nil
+}
+
+// Validate checks the configuration and returns the first problem as a *ConfigError.
+func (c Config) Validate() error {
+	if len(c.Flows) == 0 {
+		return configErr("flows", "at least one flow is required")
+	}
+	type key struct{ pattern, stream string }
+	seen := map[key]int{}
+	for i, f := range c.Flows {
+		if err := f.validate(fmt.Sprintf("flows[%d].", i)); err != nil {
+			return err
+		}
+		k := key{f.FilePattern, f.KinesisStream}
+		if j, dup := seen[k]; dup {
+			return configErr(fmt.Sprintf("flows[%d]", i), "same filePattern and kinesisStream as flows[%d]", j)
+		}
+		seen[k] = i
+	}
+	return nil
+}
+
+func (f Flow) validate(prefix string) error {
+	switch {
+	case f.FilePattern == "":
+		return configErr(prefix+"filePattern", "is required")
+	case f.DeliveryStream != "" && f.KinesisStream != "":
+		return configErr(prefix+"deliveryStream", "a flow has either kinesisStream or deliveryStream, not both")
+	case f.DeliveryStream != "":
+		return &ConfigError{Field: prefix + "deliveryStream", Reason: "Firehose delivery streams are not supported; use kinesisStream", Err: ErrUnsupported}
+	case f.KinesisStream == "":
+		return configErr(prefix+"kinesisStream", "is required")
+	}
+	if _, err := filepath.Match(f.FilePattern, ""); err != nil {
+		return configErr(prefix+"filePattern", "bad glob %q: %v", f.FilePattern, err)
+	}
+	switch f.PartitionKeyOption {
+	case "", PartitionKeyRandom, PartitionKeyDeterministic:
+	default:
+		return configErr(prefix+"partitionKeyOption", "must be RANDOM or DETERMINISTIC, got %q", f.PartitionKeyOption)
+	}
+	switch f.InitialPosition {
+	case "", StartOfFile, EndOfFile:
+	default:
+		return configErr(prefix+"initialPosition", "must be START_OF_FILE or END_OF_FILE, got %q", f.InitialPosition)
+	}
+	switch {
+	case f.MaxBufferAge < 0 || f.MaxBufferAge > maxBufferAgeLimit:
+		return configErr(prefix+"maxBufferAgeMillis", "must be in [1, %d]", maxBufferAgeLimit.Milliseconds())
+	case f.MaxBufferSizeRecords < 0 || f.MaxBufferSizeRecords > maxBufferRecordsLimit:
+		return configErr(prefix+"maxBufferSizeRecords", "must be in [1, %d]", maxBufferRecordsLimit)
+	case f.MaxBufferSizeBytes < 0 || f.MaxBufferSizeBytes > maxBufferBytesLimit:
+		return configErr(prefix+"maxBufferSizeBytes", "must be in [1, %d]", maxBufferBytesLimit)
+	case f.SkipHeaderLines < 0:
+		return configErr(prefix+"skipHeaderLines", "must not be negative")
+	case f.MinTimeBetweenFilePolls < 0:
+		return configErr(prefix+"minTimeBetweenFilePollsMillis", "must be positive")
+	}
+	if f.MultiLineStartPattern != "" {
+		if _, err := regexp.Compile(f.MultiLineStartPattern); err != nil {
+			return configErr(prefix+"multiLineStartPattern", "bad regular expression: %v", err)
+		}
+	}
+	for i, o := range f.DataProcessingOptions {
+		if _, err := newProcessor(o, fmt.Sprintf("%sdataProcessingOptions[%d].", prefix, i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,484 @@
+package agent
+
+import (
+	"cmp"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/shardwise/shardwise/internal/backoff"
+	"github.com/shardwise/shardwise/kpl"
+)
+
+// partitionKeyLen is the length of every partition key the agent makes (32 hex digits), counted
+// in the record size limit.
+const partitionKeyLen = 32
+
+// readChunk is the size of each read; readPerPoll caps what one file gets per poll, so a large
+// backlog in one file does not starve the others.
+const (
+	readChunk   = 64 << 10
+	readPerPoll = 8 << 20
+)
+
+// retryPolicy spaces the agent's own re-sends of records the producer gave up on (a missing
+// stream, denied access, a failed request): the record is kept and sent again, never dropped.
+var retryPolicy = backoff.Policy{Base: time.Second, Max: 30 * time.Second}
+
+// A flow tails the files of one agent.json flow and sends their records through one producer.
+// Its state is owned by its goroutine (run); only snap is shared, under mu.
+type flow struct {
+	a        *Agent
+	cfg      Flow
+	log      *slog.Logger
+	prod     *kpl.Producer
+	procs    []processor
+	start    *regexp.Regexp
+	term     []byte
+	poll     time.Duration
+	files    map[fileID]*tracked
+	saved    []fileCheckpoint // this flow's checkpoint entries not matched to a file yet
+	firstRun bool             // the checkpoint had no entry for this flow: initialPosition applies
+	scanned  bool             // the first scan is done
+	pending  int              // entries queued in all files
+
+	mu   sync.Mutex
+	snap []fileCheckpoint
+}
+
+// tracked is a file being tailed. The handle stays open, so a renamed or deleted file is read to
+// its end.
+type tracked struct {
+	id         fileID
+	path       string
+	f          *os.File
+	readPos    int64 // next byte to read
+	committed  int64 // every record before this offset is delivered (or deliberately skipped)
+	gen        int   // incremented when the file is truncated: older entries no longer move committed
+	split      *splitter
+	fp         fingerprint
+	queue      []*entry // records read, in file order, not yet committed
+	rotated    bool     // renamed or gone from the glob: it will not be written any more
+	gone       bool     // no longer matched by the glob
+	size       int64
+	modTime    time.Time
+	lastChange time.Time
+}
+
+// entry is a record on its way: done entries (delivered, filtered, skipped or failed for good)
+// move the checkpoint once every earlier entry of the file is done.
+type entry struct {
+	gen      int
+	end      int64
+	rec      kpl.Record
+	fut      *kpl.Future // nil once the outcome is handled
+	done     bool
+	attempts int
+	retryAt  time.Time
+}
+
+func newFlow(a *Agent, cfg Flow, procs []processor, saved []fileCheckpoint) *flow {
+	f := &flow{
+		a:        a,
+		cfg:      cfg,
+		log:      a.log.With("file_pattern", cfg.FilePattern, "stream", cfg.KinesisStream),
+		procs:    procs,
+		term:     []byte("\n"),
+		poll:     cfg.MinTimeBetweenFilePolls,
+		files:    map[fileID]*tracked{},
+		saved:    saved,
+		firstRun: len(saved) == 0,
+		snap:     slices.Clone(saved),
+	}
+	if cfg.MultiLineStartPattern != "" {
+		f.start = regexp.MustCompile(`^(?:` + cfg.MultiLineStartPattern + `)`) // checked by Validate
+	}
+	if cfg.TruncatedRecordTerminator != nil {
+		f.term = []byte(*cfg.TruncatedRecordTerminator)
+	}
+	if a.opts.pollInterval > 0 {
+		f.poll = a.opts.pollInterval
+	}
+	if f.poll <= 0 {
+		f.poll = DefaultMinTimeBetweenPolls
+	}
+	return f
+}
+
+// run tails until ctx ends, then flushes with putCtx (which the Agent cancels when the shutdown
+// timeout passes), closes the producer and publishes the final offsets.
+func (f *flow) run(ctx, putCtx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			f.shutdown(putCtx)
+			return
+		case <-timer.C:
+		}
+		f.step(ctx, putCtx, time.Now())
+		f.publish()
+		timer.Reset(f.poll)
+	}
+}
+
+func (f *flow) shutdown(putCtx context.Context) {
+	if err := f.prod.Flush(putCtx); err != nil {
+		f.log.Warn("flush at shutdown incomplete", "err", err)
+	}
+wait:
+	for _, t := range f.files {
+		for _, e := range t.queue {
+			if e.fut == nil {
+				continue
+			}
+			select {
+			case <-e.fut.Done():
+			case <-putCtx.Done():
+				break wait
+			}
+		}
+	}
+	f.settle(putCtx, time.Now(), false)
+	f.prod.Close()
+	f.settle(putCtx, time.Now(), false)
+	f.publish()
+	for _, t := range f.files {
+		t.f.Close()
+	}
+	f.log.Info("flow stopped", "pending_records", f.pending)
+}
+
+// step is one poll: find files, read what is new, hand records to the producer, settle outcomes.
+func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
+	f.scan(now)
+	list := make([]*tracked, 0, len(f.files))
+	for _, t := range f.files {
+		fi, err := t.f.Stat()
+		if err != nil {
+			f.log.Warn("stat failed", "path", t.path, "err", err)
+			continue
+		}
+		t.size, t.modTime = fi.Size(), fi.ModTime()
+		list = append(list, t)
+	}
+	// Oldest first: a rotated file is finished before the file that replaced it.
+	slices.SortFunc(list, func(x, y *tracked) int {
+		return cmp.Or(x.modTime.Compare(y.modTime), cmp.Compare(x.path, y.path))
+	})
+	for _, t := range list {
+		if ctx.Err() != nil {
+			break
+		}
+		f.tail(putCtx, t, now)
+	}
+	f.settle(putCtx, now, true)
+	for id, t := range f.files {
+		if t.gone && len(t.queue) == 0 && !t.split.hasPartialLine() && !t.split.hasOpenRecord() && t.readPos >= t.size {
+			t.f.Close()
+			delete(f.files, id)
+			f.log.Info("finished file", "path", t.path)
+		}
+	}
+}
+
+// scan matches the glob and updates the set of tracked files.
+func (f *flow) scan(now time.Time) {
+	paths, _ := filepath.Glob(f.cfg.FilePattern) // the pattern was checked by Validate
+	seen := make(map[fileID]string, len(paths))
+	var fresh []string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		id := idOf(fi)
+		if _, dup := seen[id]; dup {
+			continue
+		}
+		seen[id] = p
+		if _, ok := f.files[id]; !ok {
+			fresh = append(fresh, p)
+		}
+	}
+	for id, t := range f.files {
+		p, ok := seen[id]
+		switch {
+		case !ok && !t.gone:
+			t.gone, t.rotated = true, true
+			f.log.Info("file left the pattern (rotated or deleted): reading it to its end", "path", t.path)
+		case ok && p != t.path:
+			f.log.Info("file renamed (rotated)", "path", t.path, "new_path", p)
+			t.path, t.rotated = p, true
+		}
+	}
+	for _, p := range fresh {
+		f.open(p, now)
+	}
+	if !f.scanned {
+		f.scanned = true
+		for _, c := range f.saved {
+			f.log.Info("checkpointed file not found, forgotten", "path", c.Path)
+		}
+		f.saved = nil
+	}
+}
+
+func (f *flow) open(path string, now time.Time) {
+	fh, err := os.Open(path)
+	if err != nil {
+		f.log.Warn("open failed", "path", path, "err", err)
+		return
+	}
+	fi, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		return
+	}
+	id := idOf(fi)
+	if _, ok := f.files[id]; ok { // replaced between Glob and Open: the next scan sorts it out
+		fh.Close()
+		return
+	}
+	size := fi.Size()
+	var start int64
+	how := "new file"
+	if cp, ok := f.claim(id, fh, size); ok {
+		start, how = cp.Offset, "resumed from checkpoint"
+		if start > size {
+			start, how = 0, "checkpoint past the end (truncated): from the start"
+		}
+	} else if f.firstRun && !f.scanned && f.cfg.InitialPosition != StartOfFile {
+		start, how = size, "initial position END_OF_FILE"
+	}
+	skip := 0
+	if start == 0 {
+		skip = f.cfg.SkipHeaderLines
+	}
+	fp, _ := readFingerprint(fh, size)
+	f.files[id] = &tracked{
+		id: id, path: path, f: fh, readPos: start, committed: start,
+		split: newSplitter(f.start, f.a.opts.maxRecordSize, skip, start),
+		fp:    fp, size: size, modTime: fi.ModTime(), lastChange: now,
+	}
+	f.log.Info("tailing file", "path", path, "offset", start, "how", how)
+}
+
+// claim finds the checkpoint entry of a file: same identity and same first bytes, else (the file
+// was copied, as copytruncate does) the same first bytes over at least 64 bytes.
+func (f *flow) claim(id fileID, fh *os.File, size int64) (fileCheckpoint, bool) {
+	for pass := 0; pass < 2; pass++ {
+		for i, c := range f.saved {
+			if pass == 0 && c.id() != id {
+				continue
+			}
+			if pass == 1 && c.FingerprintLen < 64 {
+				continue
+			}
+			if ok, err := c.fingerprint().matches(fh, size); err != nil || !ok {
+				continue
+			}
+			f.saved = slices.Delete(f.saved, i, i+1)
+			return c, true
+		}
+	}
+	return fileCheckpoint{}, false
+}
+
+// tail reads what is new in t and queues its records.
+func (f *flow) tail(putCtx context.Context, t *tracked, now time.Time) {
+	truncated := t.size < t.readPos
+	if !truncated && t.fp.N > 0 {
+		if ok, err := t.fp.matches(t.f, t.size); err == nil && !ok {
+			truncated = true
+		}
+	}
+	if truncated {
+		f.log.Warn("file truncated (copytruncate?): reading it again from the start", "path", t.path, "offset", t.readPos, "size", t.size)
+		t.gen++
+		t.readPos, t.committed = 0, 0
+		t.split = newSplitter(f.start, f.a.opts.maxRecordSize, f.cfg.SkipHeaderLines, 0)
+		t.fp = fingerprint{}
+		t.lastChange = now
+	}
+	emit := func(c chunk) { f.queue(putCtx, t, c) }
+	if t.readPos < t.size && f.pending < f.a.opts.maxPending {
+		buf := make([]byte, readChunk)
+		for read := 0; read < readPerPoll && f.pending < f.a.opts.maxPending; {
+			n, err := t.f.ReadAt(buf, t.readPos)
+			if n > 0 {
+				t.readPos += int64(n)
+				read += n
+				f.a.stats.bytesRead.Add(int64(n))
+				t.split.feed(buf[:n], emit)
+				t.lastChange = now
+			}
+			if err != nil || n == 0 {
+				break
+			}
+		}
+	}
+	if t.fp.N < fingerprintMax && t.size > int64(t.fp.N) {
+		if fp, err := readFingerprint(t.f, t.size); err == nil {
+			t.fp = fp
+		}
+	}
+	if now.Sub(t.lastChange) < f.a.opts.idleFlush || t.readPos < t.size {
+		return
+	}
+	switch {
+	case t.rotated && (t.split.hasPartialLine() || t.split.hasOpenRecord()):
+		t.split.finish(emit)
+	case !t.split.hasPartialLine() && t.split.hasOpenRecord():
+		t.split.flushRecord(emit)
+	}
+}
+
+// queue processes a chunk and hands it to the producer.
+func (f *flow) queue(putCtx context.Context, t *tracked, c chunk) {
+	e := &entry{gen: t.gen, end: c.end}
+	t.queue = append(t.queue, e)
+	f.pending++
+	if c.skipped {
+		e.done = true
+		return
+	}
+	f.a.stats.recordsRead.Add(1)
+	data, ok := f.process(c)
+	if !ok {
+		e.done = true
+		f.a.stats.recordsFiltered.Add(1)
+		return
+	}
+	e.rec = kpl.Record{PartitionKey: f.partitionKey(data), Data: data}
+	e.fut = f.prod.PutAsync(putCtx, e.rec)
+}
+
+// process applies the processing options and the record size limit.
+func (f *flow) process(c chunk) ([]byte, bool) {
+	limit := f.a.opts.maxRecordSize - partitionKeyLen
+	data := c.data
+	if c.truncated {
+		data = f.truncate(data, limit)
+	}
+	for _, p := range f.procs {
+		var ok bool
+		if data, ok = p.process(data); !ok {
+			return nil, false
+		}
+	}
+	if len(data) > limit {
+		data = f.truncate(data, limit)
+	}
+	return data, true
+}
+
+func (f *flow) truncate(data []byte, limit int) []byte {
+	f.a.stats.recordsTruncated.Add(1)
+	keep := max(limit-len(f.term), 0)
+	out := make([]byte, 0, keep+len(f.term))
+	out = append(out, data[:min(keep, len(data))]...)
+	return append(out, f.term...)
+}
+
+func (f *flow) partitionKey(data []byte) string {
+	if f.cfg.PartitionKeyOption == PartitionKeyDeterministic {
+		sum := md5.Sum(data)
+		return hex.EncodeToString(sum[:])
+	}
+	var b [16]byte
+	for i := 0; i < 16; i += 8 {
+		v := rand.Uint64()
+		for j := range 8 {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// settle handles resolved futures (delivered, failed for good, or to be sent again when retry is
+// set) and moves each file's committed offset past its leading done entries.
+func (f *flow) settle(putCtx context.Context, now time.Time, retry bool) {
+	for _, t := range f.files {
+		for _, e := range t.queue {
+			if e.fut == nil {
+				if retry && !e.done && !e.retryAt.IsZero() && !now.Before(e.retryAt) {
+					e.retryAt = time.Time{}
+					e.fut = f.prod.PutAsync(putCtx, e.rec)
+					f.a.stats.recordsRetried.Add(1)
+				}
+				continue
+			}
+			select {
+			case <-e.fut.Done():
+			default:
+				continue
+			}
+			_, err := e.fut.Wait(putCtx)
+			switch {
+			case err == nil:
+				e.done, e.fut = true, nil
+				f.a.stats.recordsSent.Add(1)
+			case errors.Is(err, kpl.ErrInvalidRecord), errors.Is(err, kpl.ErrRecordTooLarge):
+				e.done, e.fut = true, nil
+				f.a.stats.recordsFailed.Add(1)
+				f.log.Error("record rejected for good, skipped", "path", t.path, "offset", e.end, "err", err)
+			case errors.Is(err, kpl.ErrClosed) || !retry:
+				e.fut = nil // stays undone: not checkpointed, sent again after a restart
+			default:
+				e.fut = nil
+				e.attempts++
+				e.retryAt = now.Add(retryPolicy.Delay(e.attempts - 1))
+				f.log.Warn("record not delivered, will send it again", "path", t.path, "offset", e.end,
+					"attempt", e.attempts, "retry_in", e.retryAt.Sub(now).String(), "err", err)
+			}
+		}
+		n := 0
+		for n < len(t.queue) && t.queue[n].done {
+			if t.queue[n].gen == t.gen {
+				t.committed = t.queue[n].end
+			}
+			n++
+		}
+		if n > 0 {
+			clear(t.queue[:n])
+			t.queue = t.queue[n:]
+			f.pending -= n
+		}
+	}
+}
+
+// publish makes the current offsets visible to the checkpoint writer.
+func (f *flow) publish() {
+	snap := make([]fileCheckpoint, 0, len(f.files)+len(f.saved))
+	snap = append(snap, f.saved...)
+	for _, t := range f.files {
+		snap = append(snap, fileCheckpoint{
+			FilePattern: f.cfg.FilePattern, Stream: f.cfg.KinesisStream, Path: t.path,
+			Dev: t.id.Dev, Inode: t.id.Ino, FingerprintLen: t.fp.N, Fingerprint: t.fp.Sum,
+			Offset: t.committed,
+		})
+	}
+	slices.SortFunc(snap, func(x, y fileCheckpoint) int {
+		return cmp.Or(cmp.Compare(x.Path, y.Path), cmp.Compare(x.Dev, y.Dev), cmp.Compare(x.Inode, y.Inode))
+	})
+	f.mu.Lock()
+	f.snap = snap
+	f.mu.Unlock()
+}
+
+func (f *flow) snapshot() []fileCheckpoint {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.snap
+}

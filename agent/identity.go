@@ -1,0 +1,63 @@
+package agent
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"syscall"
+)
+
+// fileID identifies a file across renames: its device and inode numbers.
+type fileID struct {
+	Dev uint64
+	Ino uint64
+}
+
+func idOf(fi os.FileInfo) fileID {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fileID{Dev: uint64(st.Dev), Ino: uint64(st.Ino)} //nolint:unconvert // types differ by platform
+	}
+	return fileID{}
+}
+
+// fingerprintMax is how many leading bytes identify a file's content. Inode numbers are reused
+// once a file is deleted; a file whose first bytes differ from the ones recorded is a new file
+// (or the old one truncated and rewritten, as copytruncate does).
+const fingerprintMax = 256
+
+// fingerprint is a hash of a file's first N bytes (N <= fingerprintMax; it grows with the file
+// until it reaches fingerprintMax).
+type fingerprint struct {
+	N   int
+	Sum string // hex SHA-256 of the first N bytes
+}
+
+func readFingerprint(f *os.File, size int64) (fingerprint, error) {
+	n := int(min(size, fingerprintMax))
+	if n == 0 {
+		return fingerprint{}, nil
+	}
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, 0); err != nil && err != io.EOF {
+		return fingerprint{}, err
+	}
+	sum := sha256.Sum256(buf)
+	return fingerprint{N: n, Sum: hex.EncodeToString(sum[:])}, nil
+}
+
+// matches reports whether the file of the given size starts with the fingerprinted bytes.
+func (fp fingerprint) matches(f *os.File, size int64) (bool, error) {
+	if fp.N == 0 {
+		return true, nil
+	}
+	if size < int64(fp.N) {
+		return false, nil
+	}
+	buf := make([]byte, fp.N)
+	if _, err := f.ReadAt(buf, 0); err != nil && err != io.EOF {
+		return false, err
+	}
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:]) == fp.Sum, nil
+}

@@ -1,0 +1,113 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// checkpointVersion is the format version of the checkpoint file.
+const checkpointVersion = 1
+
+// fileCheckpoint is one file's entry in the checkpoint file: which file (flow, identity,
+// fingerprint, last known path) and the offset up to which every record was delivered.
+type fileCheckpoint struct {
+	FilePattern    string `json:"filePattern"`
+	Stream         string `json:"kinesisStream"`
+	Path           string `json:"path"`
+	Dev            uint64 `json:"dev"`
+	Inode          uint64 `json:"inode"`
+	FingerprintLen int    `json:"fingerprintLen"`
+	Fingerprint    string `json:"fingerprint,omitempty"`
+	Offset         int64  `json:"offset"`
+}
+
+type checkpointFile struct {
+	Version int              `json:"version"`
+	Files   []fileCheckpoint `json:"files"`
+}
+
+func (c fileCheckpoint) id() fileID { return fileID{Dev: c.Dev, Ino: c.Inode} }
+
+func (c fileCheckpoint) fingerprint() fingerprint {
+	return fingerprint{N: c.FingerprintLen, Sum: c.Fingerprint}
+}
+
+// loadCheckpoints reads the checkpoint file. A missing file is an empty checkpoint; an
+// unreadable or corrupt one is a *CheckpointError (wrapping ErrCorruptCheckpoint when the content
+// is bad).
+func loadCheckpoints(path string) ([]fileCheckpoint, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &CheckpointError{Path: path, Op: "read", Err: err}
+	}
+	var cf checkpointFile
+	if err := json.Unmarshal(data, &cf); err != nil {
+		return nil, &CheckpointError{Path: path, Op: "parse", Err: fmt.Errorf("%w: %v (move it aside to start over)", ErrCorruptCheckpoint, err)}
+	}
+	if cf.Version != checkpointVersion {
+		return nil, &CheckpointError{Path: path, Op: "parse", Err: fmt.Errorf("%w: version %d, want %d", ErrCorruptCheckpoint, cf.Version, checkpointVersion)}
+	}
+	for _, c := range cf.Files {
+		if c.Offset < 0 || c.FingerprintLen < 0 || c.FingerprintLen > fingerprintMax {
+			return nil, &CheckpointError{Path: path, Op: "parse", Err: fmt.Errorf("%w: bad entry for %s", ErrCorruptCheckpoint, c.Path)}
+		}
+	}
+	return cf.Files, nil
+}
+
+// writeCheckpoints replaces the checkpoint file atomically and durably: a temporary file in the
+// same directory is written and fsynced, renamed over the old one, and the directory is fsynced,
+// so a crash leaves either the old or the new file, never a torn one.
+func writeCheckpoints(path string, files []fileCheckpoint) (err error) {
+	defer func() {
+		if err != nil {
+			err = &CheckpointError{Path: path, Op: "write", Err: err}
+		}
+	}()
+	if files == nil {
+		files = []fileCheckpoint{}
+	}
+	data, err := json.MarshalIndent(checkpointFile{Version: checkpointVersion, Files: files}, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,103 @@
+package agent
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/shardwise/shardwise/kpl"
+)
+
+// An Option configures an Agent. New applies options in order and validates the result once.
+type Option interface{ apply(*options) }
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// Defaults of the options.
+const (
+	DefaultCheckpointInterval = time.Second
+	DefaultShutdownTimeout    = 10 * time.Second
+	DefaultIdleFlush          = 5 * time.Second
+	DefaultMaxRecordSize      = 1 << 20
+	DefaultMaxPendingRecords  = 100_000
+)
+
+type options struct {
+	logger             *slog.Logger
+	checkpointInterval time.Duration
+	shutdownTimeout    time.Duration
+	idleFlush          time.Duration
+	maxRecordSize      int
+	maxPending         int
+	producerOpts       []kpl.Option
+	pollInterval       time.Duration // 0: each flow's minTimeBetweenFilePollsMillis
+}
+
+func defaultOptions() options {
+	return options{
+		logger:             slog.New(slog.DiscardHandler),
+		checkpointInterval: DefaultCheckpointInterval,
+		shutdownTimeout:    DefaultShutdownTimeout,
+		idleFlush:          DefaultIdleFlush,
+		maxRecordSize:      DefaultMaxRecordSize,
+		maxPending:         DefaultMaxPendingRecords,
+	}
+}
+
+func (o *options) validate() error {
+	switch {
+	case o.logger == nil:
+		return configErr("", "WithLogger(nil)")
+	case o.checkpointInterval <= 0:
+		return configErr("", "CheckpointInterval %v must be positive", o.checkpointInterval)
+	case o.shutdownTimeout <= 0:
+		return configErr("", "ShutdownTimeout %v must be positive", o.shutdownTimeout)
+	case o.idleFlush <= 0:
+		return configErr("", "IdleFlush %v must be positive", o.idleFlush)
+	case o.maxRecordSize < 1024 || o.maxRecordSize > 10<<20:
+		return configErr("", "MaxRecordSize %d outside [1 KiB, 10 MiB]", o.maxRecordSize)
+	case o.maxPending < 1:
+		return configErr("", "MaxPendingRecords %d must be positive", o.maxPending)
+	case o.pollInterval < 0:
+		return configErr("", "PollInterval %v must not be negative", o.pollInterval)
+	}
+	return nil
+}
+
+// WithLogger sets the logger, overriding the default that discards everything.
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(o *options) { o.logger = l }) }
+
+// CheckpointInterval sets how often the checkpoint file is written when offsets moved, overriding
+// the default 1s. It bounds what a crash re-sends: records delivered since the last write.
+func CheckpointInterval(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.checkpointInterval = d })
+}
+
+// ShutdownTimeout bounds the flush when Run's context ends, overriding the default 10s. Records
+// not delivered by then are not checkpointed and are sent again after a restart.
+func ShutdownTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.shutdownTimeout = d })
+}
+
+// IdleFlush sets how long a file must stay unchanged before the agent sends what it holds back
+// for more input, overriding the default 5s: the open multi-line record (no next start line came),
+// and the partial last line of a file rotated away.
+func IdleFlush(d time.Duration) Option { return optionFunc(func(o *options) { o.idleFlush = d }) }
+
+// MaxRecordSize sets the stream's maximum record size (data plus partition key), overriding the
+// default 1 MiB; longer records are truncated and end with the flow's truncatedRecordTerminator.
+func MaxRecordSize(n int) Option { return optionFunc(func(o *options) { o.maxRecordSize = n }) }
+
+// MaxPendingRecords caps the records of a flow read but not yet checkpointed, overriding the
+// default 100000; reading pauses at the cap.
+func MaxPendingRecords(n int) Option { return optionFunc(func(o *options) { o.maxPending = n }) }
+
+// PollInterval overrides every flow's minTimeBetweenFilePollsMillis (default 100ms).
+func PollInterval(d time.Duration) Option { return optionFunc(func(o *options) { o.pollInterval = d }) }
+
+// ProducerOptions adds kpl options to every flow's producer, after the ones the agent derives
+// from the flow (RecordTTL(0), Linger, BatchMaxRecords, BatchMaxBytes, WithLogger).
+func ProducerOptions(opts ...kpl.Option) Option {
+	return optionFunc(func(o *options) { o.producerOpts = append(o.producerOpts, opts...) })
+}
