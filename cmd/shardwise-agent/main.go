@@ -1,0 +1,37 @@
+// Command shardwise-agent tails log files and sends their lines to Kinesis Data Streams, like the
+// AWS Kinesis Agent, from the same agent.json configuration:
+//
+//	shardwise-agent --config /etc/aws-kinesis/agent.json [--log-level info]
+//
+// AWS settings come from the standard SDK chain (AWS_REGION, credentials, AWS_ENDPOINT_URL,
+// AWS_ENDPOINT_URL_KINESIS, AWS_CA_BUNDLE); "kinesis.endpoint" in agent.json, when set, overrides
+// the endpoint. Without "checkpointFile" the offsets go to
+// $XDG_STATE_HOME/shardwise-agent/checkpoints.json, or shardwise-agent.checkpoints.json in the
+// working directory when XDG_STATE_HOME is unset. The agent runs until SIGTERM or SIGINT, then
+// flushes and writes its checkpoints. Exit codes: 0 clean stop, 1 runtime failure, 2 usage or
+// configuration error.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "shardwise-agent:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "shardwise-agent:", err)
+		os.Exit(1)
+	}
+}
