@@ -50,6 +50,7 @@ type flow struct {
 	firstRun bool             // the checkpoint had no entry for this flow: initialPosition applies
 	scanned  bool             // the first scan is done
 	pending  int              // entries queued in all files
+	seq      int              // files found so far
 
 	mu   sync.Mutex
 	snap []fileCheckpoint
@@ -59,6 +60,7 @@ type flow struct {
 // its end.
 type tracked struct {
 	id         fileID
+	seq        int // discovery order
 	path       string
 	f          *os.File
 	readPos    int64 // next byte to read
@@ -172,9 +174,18 @@ func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
 		t.size, t.modTime = fi.Size(), fi.ModTime()
 		list = append(list, t)
 	}
-	// Oldest first: a rotated file is finished before the file that replaced it.
+	// Rotated files first, then oldest first: a rotated file is finished before the file that
+	// replaced it, and a backlog of files is read in the order it was written. Modification
+	// times are coarse (often equal for files written within milliseconds), so the order in
+	// which files were found breaks ties.
 	slices.SortFunc(list, func(x, y *tracked) int {
-		return cmp.Or(x.modTime.Compare(y.modTime), cmp.Compare(x.path, y.path))
+		if x.rotated != y.rotated {
+			if x.rotated {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(x.modTime.Compare(y.modTime), cmp.Compare(x.seq, y.seq))
 	})
 	for _, t := range list {
 		if ctx.Err() != nil {
@@ -266,8 +277,9 @@ func (f *flow) open(path string, now time.Time) {
 		skip = f.cfg.SkipHeaderLines
 	}
 	fp, _ := readFingerprint(fh, size)
+	f.seq++
 	f.files[id] = &tracked{
-		id: id, path: path, f: fh, readPos: start, committed: start,
+		id: id, seq: f.seq, path: path, f: fh, readPos: start, committed: start,
 		split: newSplitter(f.start, f.a.opts.maxRecordSize, skip, start),
 		fp:    fp, size: size, modTime: fi.ModTime(), lastChange: now,
 	}
@@ -333,13 +345,15 @@ func (f *flow) tail(putCtx context.Context, t *tracked, now time.Time) {
 			t.fp = fp
 		}
 	}
-	if now.Sub(t.lastChange) < f.a.opts.idleFlush || t.readPos < t.size {
+	if t.readPos < t.size {
 		return
 	}
 	switch {
-	case t.rotated && (t.split.hasPartialLine() || t.split.hasOpenRecord()):
+	case t.rotated:
+		// Rotated away and read to its end: what it holds back is complete, and must go before
+		// the records of the file that replaced it.
 		t.split.finish(emit)
-	case !t.split.hasPartialLine() && t.split.hasOpenRecord():
+	case now.Sub(t.lastChange) >= f.a.opts.idleFlush && !t.split.hasPartialLine() && t.split.hasOpenRecord():
 		t.split.flushRecord(emit)
 	}
 }
@@ -367,8 +381,8 @@ func (f *flow) queue(putCtx context.Context, t *tracked, c chunk) {
 // process applies the processing options and the record size limit.
 func (f *flow) process(c chunk) ([]byte, bool) {
 	limit := f.a.opts.maxRecordSize - partitionKeyLen
-	data := c.data
-	if c.truncated {
+	data, cut := c.data, c.truncated
+	if cut {
 		data = f.truncate(data, limit)
 	}
 	for _, p := range f.procs {
@@ -378,13 +392,15 @@ func (f *flow) process(c chunk) ([]byte, bool) {
 		}
 	}
 	if len(data) > limit {
-		data = f.truncate(data, limit)
+		data, cut = f.truncate(data, limit), true
+	}
+	if cut {
+		f.a.stats.recordsTruncated.Add(1)
 	}
 	return data, true
 }
 
 func (f *flow) truncate(data []byte, limit int) []byte {
-	f.a.stats.recordsTruncated.Add(1)
 	keep := max(limit-len(f.term), 0)
 	out := make([]byte, 0, keep+len(f.term))
 	out = append(out, data[:min(keep, len(data))]...)

@@ -80,9 +80,8 @@ func ShutdownTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.shutdownTimeout = d })
 }
 
-// IdleFlush sets how long a file must stay unchanged before the agent sends what it holds back
-// for more input, overriding the default 5s: the open multi-line record (no next start line came),
-// and the partial last line of a file rotated away.
+// IdleFlush sets how long a file must stay unchanged before the agent sends its open multi-line
+// record (no next start line came), overriding the default 5s.
 func IdleFlush(d time.Duration) Option { return optionFunc(func(o *options) { o.idleFlush = d }) }
 
 // MaxRecordSize sets the stream's maximum record size (data plus partition key), overriding the
