@@ -154,6 +154,7 @@ wait:
 	f.settle(putCtx, time.Now(), false)
 	f.prod.Close()
 	f.settle(putCtx, time.Now(), false)
+	f.forgetFinished()
 	f.publish()
 	for _, t := range f.files {
 		t.f.Close()
@@ -194,6 +195,12 @@ func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
 		f.tail(putCtx, t, now)
 	}
 	f.settle(putCtx, now, true)
+	f.forgetFinished()
+}
+
+// forgetFinished closes and forgets the files gone from the pattern whose records are all
+// delivered: their checkpoint entries are no longer needed.
+func (f *flow) forgetFinished() {
 	for id, t := range f.files {
 		if t.gone && len(t.queue) == 0 && !t.split.hasPartialLine() && !t.split.hasOpenRecord() && t.readPos >= t.size {
 			t.f.Close()
