@@ -158,8 +158,9 @@ loop:
 
 func (a *Agent) producerOptions(f Flow) []kpl.Option {
 	// RecordTTL(0): the producer retries throttling and failures until it is closed; the agent
-	// never gives up on a record either (see settle).
-	opts := []kpl.Option{kpl.RecordTTL(0), kpl.WithLogger(a.log)}
+	// never gives up on a record either (see settle). StrictOrdering keeps a file's records in
+	// order on their shard when PutRecords entries fail and are retried.
+	opts := []kpl.Option{kpl.RecordTTL(0), kpl.StrictOrdering(), kpl.WithLogger(a.log)}
 	if f.MaxBufferAge > 0 {
 		opts = append(opts, kpl.Linger(f.MaxBufferAge))
 	}

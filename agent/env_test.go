@@ -27,15 +27,16 @@ const waitDeadline = 20 * time.Second
 // env is a kinesistest server, a stream and a temporary directory for log files and checkpoints.
 type env struct {
 	t      *testing.T
+	srv    *kinesistest.Server
 	kc     *kinesis.Client
 	stream string
 	dir    string
 	cp     string
 }
 
-func newEnv(t *testing.T, shards int32) *env {
+func newEnv(t *testing.T, shards int32, opts ...kinesistest.Option) *env {
 	t.Helper()
-	srv, err := kinesistest.NewServer()
+	srv, err := kinesistest.NewServer(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func newEnv(t *testing.T, shards int32) *env {
 		Credentials:  aws.AnonymousCredentials{},
 		HTTPClient:   srv.Client(),
 	})
-	e := &env{t: t, kc: kc, stream: "logs", dir: t.TempDir()}
+	e := &env{t: t, srv: srv, kc: kc, stream: "logs", dir: t.TempDir()}
 	e.cp = filepath.Join(e.dir, "state", "checkpoints.json")
 	if _, err := kc.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String(e.stream), ShardCount: aws.Int32(shards)}); err != nil {
 		t.Fatal(err)

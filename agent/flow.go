@@ -71,21 +71,23 @@ type tracked struct {
 	queue      []*entry // records read, in file order, not yet committed
 	rotated    bool     // renamed or gone from the glob: it will not be written any more
 	gone       bool     // no longer matched by the glob
+	goneScans  int      // consecutive scans that did not find it
 	size       int64
 	modTime    time.Time
 	lastChange time.Time
+	retryAt    time.Time // when the failed entries are sent again; zero: none waiting
+	retries    int       // consecutive retry rounds, for the backoff
 }
 
 // entry is a record on its way: done entries (delivered, filtered, skipped or failed for good)
 // move the checkpoint once every earlier entry of the file is done.
 type entry struct {
-	gen      int
-	end      int64
-	rec      kpl.Record
-	fut      *kpl.Future // nil once the outcome is handled
-	done     bool
-	attempts int
-	retryAt  time.Time
+	gen    int
+	end    int64
+	rec    kpl.Record
+	fut    *kpl.Future // nil once the outcome is handled
+	done   bool
+	failed bool // to be sent again at the file's retryAt
 }
 
 func newFlow(a *Agent, cfg Flow, procs []processor, saved []fileCheckpoint) *flow {
@@ -198,11 +200,16 @@ func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
 	f.forgetFinished()
 }
 
+// goneScansToForget is how many consecutive scans must miss a file before it is forgotten: a
+// file renamed between Glob and Stat is missed by one scan although it is still in the pattern,
+// and forgetting it would make the next scan read it again from the start.
+const goneScansToForget = 3
+
 // forgetFinished closes and forgets the files gone from the pattern whose records are all
 // delivered: their checkpoint entries are no longer needed.
 func (f *flow) forgetFinished() {
 	for id, t := range f.files {
-		if t.gone && len(t.queue) == 0 && !t.split.hasPartialLine() && !t.split.hasOpenRecord() && t.readPos >= t.size {
+		if t.goneScans >= goneScansToForget && len(t.queue) == 0 && !t.split.hasPartialLine() && !t.split.hasOpenRecord() && t.readPos >= t.size {
 			t.f.Close()
 			delete(f.files, id)
 			f.log.Info("finished file", "path", t.path)
@@ -214,7 +221,13 @@ func (f *flow) forgetFinished() {
 func (f *flow) scan(now time.Time) {
 	paths, _ := filepath.Glob(f.cfg.FilePattern) // the pattern was checked by Validate
 	seen := make(map[fileID]string, len(paths))
-	var fresh []string
+	type found struct {
+		path  string
+		id    fileID
+		mtime time.Time
+		saved int // index of its checkpoint entry, or len(f.saved)
+	}
+	var fresh []found
 	for _, p := range paths {
 		fi, err := os.Stat(p)
 		if err != nil || !fi.Mode().IsRegular() {
@@ -226,22 +239,43 @@ func (f *flow) scan(now time.Time) {
 		}
 		seen[id] = p
 		if _, ok := f.files[id]; !ok {
-			fresh = append(fresh, p)
+			fr := found{path: p, id: id, mtime: fi.ModTime(), saved: len(f.saved)}
+			for i, c := range f.saved {
+				if c.id() == id {
+					fr.saved = i
+					break
+				}
+			}
+			fresh = append(fresh, fr)
 		}
 	}
 	for id, t := range f.files {
 		p, ok := seen[id]
 		switch {
-		case !ok && !t.gone:
+		case !ok:
+			if t.goneScans == 0 {
+				f.log.Info("file left the pattern (rotated or deleted): reading it to its end", "path", t.path)
+			}
 			t.gone, t.rotated = true, true
-			f.log.Info("file left the pattern (rotated or deleted): reading it to its end", "path", t.path)
-		case ok && p != t.path:
+			t.goneScans++
+		case p != t.path:
 			f.log.Info("file renamed (rotated)", "path", t.path, "new_path", p)
 			t.path, t.rotated = p, true
+			fallthrough
+		default:
+			// Seen again: a rename between Glob and Stat can hide a file from one scan.
+			t.gone, t.goneScans = false, 0
 		}
 	}
-	for _, p := range fresh {
-		f.open(p, now)
+	// Discovery order breaks ties between equal modification times later: files known from the
+	// checkpoint come first, in the order they were found before; then the oldest first, and
+	// among files modified within the same clock tick the lower inode number, usually the file
+	// created first.
+	slices.SortFunc(fresh, func(x, y found) int {
+		return cmp.Or(cmp.Compare(x.saved, y.saved), x.mtime.Compare(y.mtime), cmp.Compare(x.id.Ino, y.id.Ino))
+	})
+	for _, fr := range fresh {
+		f.open(fr.path, now)
 	}
 	if !f.scanned {
 		f.scanned = true
@@ -435,11 +469,6 @@ func (f *flow) settle(putCtx context.Context, now time.Time, retry bool) {
 	for _, t := range f.files {
 		for _, e := range t.queue {
 			if e.fut == nil {
-				if retry && !e.done && !e.retryAt.IsZero() && !now.Before(e.retryAt) {
-					e.retryAt = time.Time{}
-					e.fut = f.prod.PutAsync(putCtx, e.rec)
-					f.a.stats.recordsRetried.Add(1)
-				}
 				continue
 			}
 			select {
@@ -451,6 +480,7 @@ func (f *flow) settle(putCtx context.Context, now time.Time, retry bool) {
 			switch {
 			case err == nil:
 				e.done, e.fut = true, nil
+				t.retries = 0
 				f.a.stats.recordsSent.Add(1)
 			case errors.Is(err, kpl.ErrInvalidRecord), errors.Is(err, kpl.ErrRecordTooLarge):
 				e.done, e.fut = true, nil
@@ -459,11 +489,25 @@ func (f *flow) settle(putCtx context.Context, now time.Time, retry bool) {
 			case errors.Is(err, kpl.ErrClosed) || !retry:
 				e.fut = nil // stays undone: not checkpointed, sent again after a restart
 			default:
-				e.fut = nil
-				e.attempts++
-				e.retryAt = now.Add(retryPolicy.Delay(e.attempts - 1))
-				f.log.Warn("record not delivered, will send it again", "path", t.path, "offset", e.end,
-					"attempt", e.attempts, "retry_in", e.retryAt.Sub(now).String(), "err", err)
+				e.fut, e.failed = nil, true
+				if t.retryAt.IsZero() {
+					t.retryAt = now.Add(retryPolicy.Delay(t.retries))
+					t.retries++
+					f.log.Warn("records not delivered, will send them again", "path", t.path, "offset", e.end,
+						"attempt", t.retries, "retry_in", t.retryAt.Sub(now).String(), "err", err)
+				}
+			}
+		}
+		// The file's failed records are sent again together, in file order, after a per-file
+		// backoff, so a passing outage does not reorder them among themselves.
+		if retry && !t.retryAt.IsZero() && !now.Before(t.retryAt) {
+			t.retryAt = time.Time{}
+			for _, e := range t.queue {
+				if e.failed {
+					e.failed = false
+					e.fut = f.prod.PutAsync(putCtx, e.rec)
+					f.a.stats.recordsRetried.Add(1)
+				}
 			}
 		}
 		n := 0
@@ -483,18 +527,21 @@ func (f *flow) settle(putCtx context.Context, now time.Time, retry bool) {
 
 // publish makes the current offsets visible to the checkpoint writer.
 func (f *flow) publish() {
+	list := make([]*tracked, 0, len(f.files))
+	for _, t := range f.files {
+		list = append(list, t)
+	}
+	// In discovery order, which the next run keeps (see scan).
+	slices.SortFunc(list, func(x, y *tracked) int { return cmp.Compare(x.seq, y.seq) })
 	snap := make([]fileCheckpoint, 0, len(f.files)+len(f.saved))
 	snap = append(snap, f.saved...)
-	for _, t := range f.files {
+	for _, t := range list {
 		snap = append(snap, fileCheckpoint{
 			FilePattern: f.cfg.FilePattern, Stream: f.cfg.KinesisStream, Path: t.path,
 			Dev: t.id.Dev, Inode: t.id.Ino, FingerprintLen: t.fp.N, Fingerprint: t.fp.Sum,
 			Offset: t.committed,
 		})
 	}
-	slices.SortFunc(snap, func(x, y fileCheckpoint) int {
-		return cmp.Or(cmp.Compare(x.Path, y.Path), cmp.Compare(x.Dev, y.Dev), cmp.Compare(x.Inode, y.Inode))
-	})
 	f.mu.Lock()
 	f.snap = snap
 	f.mu.Unlock()
