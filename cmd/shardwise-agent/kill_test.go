@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/shardwise/shardwise/agent"
+	"github.com/shardwise/shardwise/aggregation"
+	"github.com/shardwise/shardwise/kinesistest"
+	"github.com/shardwise/shardwise/kpl"
+)
+
+const (
+	childEnv       = "SHARDWISE_AGENT_TEST_CHILD"
+	childConfigEnv = "SHARDWISE_AGENT_TEST_CONFIG"
+	waitDeadline   = 30 * time.Second
+)
+
+// TestAgentChild is not a test: run as a child process (childEnv set) it is the shardwise-agent
+// daemon, with fast polling, until SIGTERM or SIGINT; SIGKILL ends it abruptly.
+func TestAgentChild(t *testing.T) {
+	if os.Getenv(childEnv) == "" {
+		t.Skip("helper process for TestKillAndRestart")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, []string{"--config", os.Getenv(childConfigEnv), "--log-level", "info"}, os.Stdout, os.Stderr,
+		agent.PollInterval(10*time.Millisecond), agent.CheckpointInterval(50*time.Millisecond),
+		agent.ProducerOptions(kpl.Linger(5*time.Millisecond)))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKillAndRestart runs shardwise-agent as a separate process, SIGKILLs it while lines are being
+// written and delivered, rotates the log while it is down, restarts it and finally stops it with
+// SIGTERM. No line may be lost, and only lines after the last checkpoint written before the kill
+// may arrive twice.
+func TestKillAndRestart(t *testing.T) {
+	srv, err := kinesistest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()),
+		Credentials: aws.AnonymousCredentials{}, HTTPClient: srv.Client()})
+	ctx := context.Background()
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("logs"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "app.log")
+	cpPath := filepath.Join(dir, "checkpoints.json")
+	cfgPath := filepath.Join(dir, "agent.json")
+	cfg := fmt.Sprintf(`{"checkpointFile": %q, "flows": [{"filePattern": %q, "kinesisStream": "logs", "initialPosition": "START_OF_FILE"}]}`,
+		cpPath, logPath+"*")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := 0
+	write := func(n int) {
+		t.Helper()
+		var b strings.Builder
+		for range n {
+			fmt.Fprintf(&b, "line-%06d\n", next)
+			next++
+		}
+		if _, err := logFile.WriteString(b.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	child := startChild(t, srv.URL(), cfgPath, filepath.Join(dir, "child1.log"))
+	write(500)
+	// Keep writing while the agent delivers; kill it mid-stream.
+	waitFor(t, "the first agent to deliver 1500 lines", func() bool {
+		write(50)
+		return countRecords(t, kc) >= 1500
+	})
+	write(100)
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	child.Wait()
+	writtenAtKill := next
+	delivered := countRecords(t, kc)
+	checkpointed := checkpointedLines(t, cpPath, logPath)
+	t.Logf("killed: %d lines written, about %d delivered, checkpoint covers %d", writtenAtKill, delivered, checkpointed)
+	if checkpointed == 0 {
+		t.Fatal("no checkpoint before the kill")
+	}
+
+	// While the agent is down: more lines, a rotation, lines in the new file.
+	write(300)
+	logFile.Close()
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if logFile, err = os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write(300)
+	child = startChild(t, srv.URL(), cfgPath, filepath.Join(dir, "child2.log"))
+	write(500)
+	logFile.Close()
+	total := next
+	waitFor(t, "every line in the stream", func() bool { return len(distinct(readLines(t, kc))) == total })
+	if err := child.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Wait(); err != nil {
+		t.Errorf("agent after SIGTERM: %v, want exit code 0", err)
+	}
+
+	got := readLines(t, kc)
+	seen := map[int]int{}
+	dups := 0
+	for _, l := range got {
+		i, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(l, "line-"), "\n"))
+		if err != nil {
+			t.Fatalf("unexpected record %q", l)
+		}
+		seen[i]++
+		if seen[i] == 2 {
+			dups++
+			if i < checkpointed || i >= writtenAtKill {
+				t.Errorf("line %d arrived twice; only lines %d..%d (read by the killed agent, not checkpointed) may",
+					i, checkpointed, writtenAtKill-1)
+			}
+		}
+	}
+	for i := range total {
+		if seen[i] == 0 {
+			t.Errorf("line %d lost", i)
+		}
+	}
+	t.Logf("%d lines, %d records, %d duplicates (lines %d..%d were delivered after the last checkpoint)",
+		total, len(got), dups, checkpointed, delivered-1)
+}
+
+func startChild(t *testing.T, endpoint, cfgPath, logPath string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		out.Close()
+		if t.Failed() {
+			if data, err := os.ReadFile(logPath); err == nil {
+				t.Logf("%s:\n%s", filepath.Base(logPath), data)
+			}
+		}
+	})
+	cmd := exec.Command(exe, "-test.run=^TestAgentChild$")
+	cmd.Env = append(os.Environ(), childEnv+"=1", childConfigEnv+"="+cfgPath,
+		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret",
+		"AWS_ENDPOINT_URL_KINESIS="+endpoint, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"AWS_EC2_METADATA_DISABLED=true")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return cmd
+}
+
+// readLines returns the data of every user record in the stream's only shard, in order.
+func readLines(t *testing.T, kc *kinesis.Client) []string {
+	t.Helper()
+	ctx := context.Background()
+	it, err := kc.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("logs"),
+		ShardId: aws.String("shardId-000000000000"), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for iter := it.ShardIterator; iter != nil; {
+		got, err := kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range got.Records {
+			users, err := aggregation.Deaggregate(r.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range users {
+				out = append(out, string(u.Data))
+			}
+		}
+		if len(got.Records) == 0 {
+			break
+		}
+		iter = got.NextShardIterator
+	}
+	return out
+}
+
+func countRecords(t *testing.T, kc *kinesis.Client) int { return len(readLines(t, kc)) }
+
+func distinct(lines []string) map[string]bool {
+	m := make(map[string]bool, len(lines))
+	for _, l := range lines {
+		m[l] = true
+	}
+	return m
+}
+
+// checkpointedLines returns how many lines of the log the checkpoint file covers (lines are 12
+// bytes).
+func checkpointedLines(t *testing.T, cpPath, logPath string) int {
+	t.Helper()
+	data, err := os.ReadFile(cpPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cf struct {
+		Files []struct {
+			Path   string
+			Offset int64
+		}
+	}
+	if err := json.Unmarshal(data, &cf); err != nil {
+		t.Fatalf("checkpoint file after SIGKILL: %v", err)
+	}
+	for _, f := range cf.Files {
+		if f.Path == logPath {
+			return int(f.Offset / int64(len("line-000000\n")))
+		}
+	}
+	return 0
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitDeadline)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", waitDeadline, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
