@@ -156,6 +156,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"record size", MaxRecordSize(10)},
 		{"pending", MaxPendingRecords(0)},
 		{"poll", PollInterval(-time.Second)},
+		{"retry", RetryBackoff(time.Second, time.Millisecond)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

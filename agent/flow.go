@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shardwise/shardwise/internal/backoff"
 	"github.com/shardwise/shardwise/kpl"
 )
 
@@ -29,10 +28,6 @@ const (
 	readChunk   = 64 << 10
 	readPerPoll = 8 << 20
 )
-
-// retryPolicy spaces the agent's own re-sends of records the producer gave up on (a missing
-// stream, denied access, a failed request): the record is kept and sent again, never dropped.
-var retryPolicy = backoff.Policy{Base: time.Second, Max: 30 * time.Second}
 
 // A flow tails the files of one agent.json flow and sends their records through one producer.
 // Its state is owned by its goroutine (run); only snap is shared, under mu.
@@ -51,6 +46,7 @@ type flow struct {
 	scanned  bool             // the first scan is done
 	pending  int              // entries queued in all files
 	seq      int              // files found so far
+	buf      []byte           // read buffer (the splitter copies what it keeps)
 
 	mu   sync.Mutex
 	snap []fileCheckpoint
@@ -327,23 +323,21 @@ func (f *flow) open(path string, now time.Time) {
 	f.log.Info("tailing file", "path", path, "offset", start, "how", how)
 }
 
-// claim finds the checkpoint entry of a file: same identity and same first bytes, else (the file
-// was copied, as copytruncate does) the same first bytes over at least 64 bytes.
+// claim finds the checkpoint entry of a file: same identity (device and inode, so a renamed file
+// is found) and same first bytes (so a new file reusing a deleted file's inode is not). Matching on
+// the first bytes alone would find copies (copytruncate while the agent was down) but could also
+// take a different file with the same leading header for the checkpointed one and skip its data:
+// the agent prefers re-sending to losing, so it does not.
 func (f *flow) claim(id fileID, fh *os.File, size int64) (fileCheckpoint, bool) {
-	for pass := 0; pass < 2; pass++ {
-		for i, c := range f.saved {
-			if pass == 0 && c.id() != id {
-				continue
-			}
-			if pass == 1 && c.FingerprintLen < 64 {
-				continue
-			}
-			if ok, err := c.fingerprint().matches(fh, size); err != nil || !ok {
-				continue
-			}
-			f.saved = slices.Delete(f.saved, i, i+1)
-			return c, true
+	for i, c := range f.saved {
+		if c.id() != id {
+			continue
 		}
+		if ok, err := c.fingerprint().matches(fh, size); err != nil || !ok {
+			continue
+		}
+		f.saved = slices.Delete(f.saved, i, i+1)
+		return c, true
 	}
 	return fileCheckpoint{}, false
 }
@@ -366,7 +360,10 @@ func (f *flow) tail(putCtx context.Context, t *tracked, now time.Time) {
 	}
 	emit := func(c chunk) { f.queue(putCtx, t, c) }
 	if t.readPos < t.size && f.pending < f.a.opts.maxPending {
-		buf := make([]byte, readChunk)
+		if f.buf == nil {
+			f.buf = make([]byte, readChunk)
+		}
+		buf := f.buf
 		for read := 0; read < readPerPoll && f.pending < f.a.opts.maxPending; {
 			n, err := t.f.ReadAt(buf, t.readPos)
 			if n > 0 {
@@ -491,7 +488,7 @@ func (f *flow) settle(putCtx context.Context, now time.Time, retry bool) {
 			default:
 				e.fut, e.failed = nil, true
 				if t.retryAt.IsZero() {
-					t.retryAt = now.Add(retryPolicy.Delay(t.retries))
+					t.retryAt = now.Add(f.a.opts.retry.Delay(t.retries))
 					t.retries++
 					f.log.Warn("records not delivered, will send them again", "path", t.path, "offset", e.end,
 						"attempt", t.retries, "retry_in", t.retryAt.Sub(now).String(), "err", err)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/shardwise/shardwise/agent"
 	"github.com/shardwise/shardwise/kinesistest"
@@ -82,7 +83,7 @@ func TestAgentRetriesRejectedRecords(t *testing.T) {
 	})
 	path := e.path("app.log")
 	writeFile(t, path, "")
-	r := e.start([]agent.Flow{e.flow("app.log")})
+	r := e.start([]agent.Flow{e.flow("app.log")}, agent.RetryBackoff(50*time.Millisecond, 200*time.Millisecond))
 	e.waitTracked(path)
 	appendFile(t, path, lines("x", 0, 20))
 	got := e.waitRecords(20)

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/shardwise/shardwise/internal/backoff"
 	"github.com/shardwise/shardwise/kpl"
 )
 
@@ -32,6 +33,7 @@ type options struct {
 	maxPending         int
 	producerOpts       []kpl.Option
 	pollInterval       time.Duration // 0: each flow's minTimeBetweenFilePollsMillis
+	retry              backoff.Policy
 }
 
 func defaultOptions() options {
@@ -42,6 +44,7 @@ func defaultOptions() options {
 		idleFlush:          DefaultIdleFlush,
 		maxRecordSize:      DefaultMaxRecordSize,
 		maxPending:         DefaultMaxPendingRecords,
+		retry:              backoff.Policy{Base: time.Second, Max: 30 * time.Second},
 	}
 }
 
@@ -61,6 +64,8 @@ func (o *options) validate() error {
 		return configErr("", "MaxPendingRecords %d must be positive", o.maxPending)
 	case o.pollInterval < 0:
 		return configErr("", "PollInterval %v must not be negative", o.pollInterval)
+	case o.retry.Base <= 0 || o.retry.Max < o.retry.Base:
+		return configErr("", "RetryBackoff base %v, max %v: need 0 < base <= max", o.retry.Base, o.retry.Max)
 	}
 	return nil
 }
@@ -99,4 +104,11 @@ func PollInterval(d time.Duration) Option { return optionFunc(func(o *options) {
 // from the flow (RecordTTL(0), Linger, BatchMaxRecords, BatchMaxBytes, WithLogger).
 func ProducerOptions(opts ...kpl.Option) Option {
 	return optionFunc(func(o *options) { o.producerOpts = append(o.producerOpts, opts...) })
+}
+
+// RetryBackoff sets the jittered exponential backoff between the agent's own re-sends of records
+// the producer gave up on (a request-level error such as a missing stream or denied access),
+// overriding the default base 1s and max 30s. Such records are kept and sent again, never dropped.
+func RetryBackoff(base, maxDelay time.Duration) Option {
+	return optionFunc(func(o *options) { o.retry = backoff.Policy{Base: base, Max: maxDelay} })
 }
