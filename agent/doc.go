@@ -1,0 +1,108 @@
+// Package agent is a log-tailing agent: the AWS Kinesis Agent's job in Go, on top of package kpl.
+// It follows the files of each flow of an agent.json configuration, cuts them into records (one per
+// line, or one per group of lines with multiLineStartPattern), reshapes them with the
+// dataProcessingOptions and sends them to a Kinesis data stream through a kpl.Producer (KPL
+// aggregation on), keeping a durable checkpoint of how far each file was delivered.
+//
+//	cfg, err := agent.LoadConfig("/etc/aws-kinesis/agent.json", logger)
+//	if err != nil { ... }                  // *agent.ConfigError names the field
+//	a, err := agent.New(cfg, kinesis.NewFromConfig(awsCfg), agent.WithLogger(logger))
+//	if err != nil { ... }
+//	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+//	defer stop()
+//	err = a.Run(ctx) // tails until ctx ends, then flushes, writes checkpoints and returns
+//
+// # Configuration
+//
+// Config mirrors agent.json (ParseConfig, LoadConfig): checkpointFile, kinesis.endpoint (used by
+// the shardwise-agent command), cloudwatch.emitMetrics (accepted, logged as unsupported) and flows
+// with filePattern, kinesisStream, partitionKeyOption (RANDOM, DETERMINISTIC: MD5 of the record
+// data after processing), initialPosition (END_OF_FILE by default), maxBufferAgeMillis (the
+// producer's Linger), maxBufferSizeRecords and maxBufferSizeBytes (records and bytes per
+// PutRecords call), skipHeaderLines, multiLineStartPattern, truncatedRecordTerminator,
+// minTimeBetweenFilePollsMillis and dataProcessingOptions. Numbers may be JSON strings. A
+// deliveryStream (Firehose) flow is refused with a *ConfigError wrapping ErrUnsupported. Other
+// Kinesis Agent settings and unknown keys are logged at Warn and ignored; credentials in
+// agent.json are ignored (never logged): they come from the AWS SDK chain.
+//
+// Differences from the Kinesis Agent: maxBufferAgeMillis unset keeps kpl's 100ms linger (the
+// Kinesis Agent buffers up to 60s); regular expressions use Go's syntax (RE2); the CSVTOJSON
+// delimiter is a literal string (`\t` means a tab), not a regular expression; SINGLELINE joins the
+// trimmed lines without a separator, as the Kinesis Agent does.
+//
+// # Processing options
+//
+// SINGLELINE removes newlines and each line's leading and trailing blanks and ends the record with
+// one newline. CSVTOJSON maps the columns to customFieldNames ({"f1":"v1",...}, missing columns
+// null, extra ones dropped). LOGTOJSON parses COMMONAPACHELOG (host ident authuser datetime request
+// response bytes), COMBINEDAPACHELOG (and referer agent), APACHEERRORLOG (timestamp module severity
+// processid threadid client message), SYSLOG and RFC3339SYSLOG (timestamp hostname program processid
+// message) into a JSON object; "-" in the Apache formats and absent optional groups are null;
+// customFieldNames renames the fields; matchPattern with customFieldNames replaces the format (one
+// group per field, matched against the whole line). A line that does not match is dropped, as the
+// Kinesis Agent drops it (counted in Stats.RecordsFiltered, logged at Debug). JSON output ends with
+// a newline. A record longer than the Kinesis record limit (MaxRecordSize, 1 MiB, partition key
+// included) is cut and ends with truncatedRecordTerminator ("\n" by default).
+//
+// # Files, rotation and offsets
+//
+// Each poll (minTimeBetweenFilePollsMillis, 100ms by default) matches filePattern and tracks every
+// regular file by identity (device and inode) and a fingerprint of its first 256 bytes. Records are
+// lines with their newline, as the Kinesis Agent sends them; a partial last line waits for its
+// newline. Rotation by rename: the renamed file is read to its end (bytes the application still
+// appends to it included) and its held-back partial line is sent, before the file that replaced it.
+// Files are read rotated-first, then oldest first. A file that leaves the pattern or is deleted is
+// read to its end through its open handle, then forgotten. copytruncate (the file shrinks below the
+// read offset, or its first bytes change) restarts the file at offset 0. A file that appears after
+// the flow started is read from its start; initialPosition applies only to the files found when a
+// flow starts for the first time (no checkpoint entry yet). skipHeaderLines skips the first lines of
+// every file read from offset 0. A multi-line record ends at the next start line, when its file is
+// rotated, or when its file stays unchanged for IdleFlush (5s).
+//
+// # Delivery and checkpoints
+//
+// Delivery is at least once. A file's checkpoint advances only past records whose Future
+// succeeded, in file order (records dropped by LOGTOJSON and header lines count as done). The
+// producer retries throttling and failures without a time limit (RecordTTL 0) and keeps each
+// shard's order (StrictOrdering); records it gives up on because of a request-level error (missing
+// stream, denied access) are kept and sent again by the agent after RetryBackoff, in file order.
+// Only records Kinesis can never accept (invalid, too large) are skipped: logged at Error and
+// counted in Stats.RecordsFailed, never silently. Reading pauses when MaxPendingRecords are waiting.
+//
+// The checkpoint file (CheckpointFile; DefaultCheckpointFile in the working directory when empty)
+// is JSON: per file its flow, path, identity, fingerprint and delivered offset. It is written every
+// CheckpointInterval (1s) when something changed and at shutdown, atomically (temporary file,
+// fsync, rename, fsync of the directory). On restart each file resumes at its offset, found by
+// identity and fingerprint even if it was renamed meanwhile; a new file reusing a checkpointed inode
+// starts at 0. A SIGKILLed agent loses nothing; it re-sends only the records delivered after the
+// last checkpoint write. A checkpoint file that cannot be parsed makes Run fail with a
+// *CheckpointError wrapping ErrCorruptCheckpoint (the agent neither re-sends everything nor skips
+// data on its own; move the file aside to start over).
+//
+// # Lifecycle and concurrency
+//
+// New validates and starts nothing. Run (once) loads the checkpoints, creates one producer per
+// flow, runs one goroutine per flow plus the checkpoint writer, and returns only after every
+// goroutine it started has stopped: when ctx ends it stops reading, flushes for at most
+// ShutdownTimeout (10s), closes the producers and writes the checkpoint file. Stats is safe for
+// concurrent use. The *slog.Logger (silent by default) receives lifecycle events at Info, retries
+// at Warn and skipped records at Error; record data is never logged.
+//
+// # Defaults
+//
+//	option / setting               default
+//	CheckpointFile                 shardwise-agent.checkpoints.json (working directory)
+//	CheckpointInterval             1s
+//	ShutdownTimeout                10s
+//	IdleFlush                      5s
+//	MaxRecordSize                  1 MiB
+//	MaxPendingRecords              100000 per flow
+//	RetryBackoff                   1s..30s
+//	PollInterval                   each flow's minTimeBetweenFilePollsMillis (100ms)
+//	partitionKeyOption             RANDOM
+//	initialPosition                END_OF_FILE
+//	maxBufferAgeMillis             kpl Linger 100ms
+//	maxBufferSizeRecords           500
+//	maxBufferSizeBytes             5 MiB
+//	truncatedRecordTerminator      "\n"
+package agent
