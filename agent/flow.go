@@ -410,6 +410,7 @@ func (f *flow) queue(putCtx context.Context, t *tracked, c chunk) {
 	if !ok {
 		e.done = true
 		f.a.stats.recordsFiltered.Add(1)
+		f.log.Debug("record dropped by a processing option", "path", t.path, "offset", c.end)
 		return
 	}
 	e.rec = kpl.Record{PartitionKey: f.partitionKey(data), Data: data}

@@ -4,12 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/shardwise/shardwise/agent"
+	"github.com/shardwise/shardwise/kinesistest"
+	"github.com/shardwise/shardwise/kpl"
 )
 
 func TestRunUsageErrors(t *testing.T) {
@@ -63,4 +71,72 @@ func TestDefaultCheckpointFile(t *testing.T) {
 	if got := defaultCheckpointFile(); got != agent.DefaultCheckpointFile {
 		t.Errorf("defaultCheckpointFile() = %q, want %q", got, agent.DefaultCheckpointFile)
 	}
+}
+
+// TestRunInProcess runs the command in-process with the endpoint taken from agent.json's
+// "kinesis.endpoint" and stops it by cancelling its context (what SIGTERM does in main).
+func TestRunInProcess(t *testing.T) {
+	srv, err := kinesistest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()),
+		Credentials: aws.AnonymousCredentials{}, HTTPClient: srv.Client()})
+	if _, err := kc.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String("logs"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "secret",
+		"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_ENDPOINT_URL_KINESIS": "http://127.0.0.1:1"} { // wrong on purpose: agent.json's endpoint wins
+		t.Setenv(k, v)
+	}
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "app.log")
+	if err := os.WriteFile(logPath, []byte("hello\nworld\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "agent.json")
+	cfg := fmt.Sprintf(`{"checkpointFile": %q, "kinesis.endpoint": %q, "cloudwatch.emitMetrics": true,
+		"flows": [{"filePattern": %q, "kinesisStream": "logs", "initialPosition": "START_OF_FILE"}]}`,
+		filepath.Join(dir, "cp.json"), srv.URL(), logPath)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--config", cfgPath, "--log-level", "debug"}, &bytes.Buffer{}, &stderr,
+			agent.PollInterval(10*time.Millisecond), agent.ProducerOptions(kpl.Linger(time.Millisecond)))
+	}()
+	waitFor(t, "two records", func() bool { return countRecords(t, kc) == 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run = %v", err)
+	}
+	if got := readLines(t, kc); got[0] != "hello\n" || got[1] != "world\n" {
+		t.Errorf("records %q", got)
+	}
+	if !strings.Contains(stderr.String(), "emitMetrics") {
+		t.Errorf("the log does not warn about cloudwatch.emitMetrics:\n%s", stderr.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the logger's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
