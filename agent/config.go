@@ -139,6 +139,9 @@ func ParseConfig(data []byte, log *slog.Logger) (Config, error) {
 	var err error
 	for _, key := range sortedKeys(top) {
 		raw := top[key]
+		if isNull(raw) {
+			continue
+		}
 		switch key {
 		case "checkpointFile":
 			cfg.CheckpointFile, err = jsonString(key, raw)
@@ -181,6 +184,9 @@ func parseFlows(raw json.RawMessage, log *slog.Logger) ([]Flow, error) {
 		for _, key := range sortedKeys(item) {
 			raw := item[key]
 			field := prefix + key
+			if isNull(raw) {
+				continue
+			}
 			var err error
 			var n int64
 			switch key {
@@ -264,6 +270,9 @@ func parseProcessing(field string, raw json.RawMessage, log *slog.Logger) ([]Pro
 		prefix := fmt.Sprintf("%s[%d].", field, i)
 		for _, key := range sortedKeys(item) {
 			raw := item[key]
+			if isNull(raw) {
+				continue
+			}
 			var err error
 			switch key {
 			case "optionName":
@@ -289,6 +298,9 @@ func parseProcessing(field string, raw json.RawMessage, log *slog.Logger) ([]Pro
 	}
 	return opts, nil
 }
+
+// isNull reports a JSON null, which leaves a setting unset.
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
 // sortedKeys gives a deterministic order, so errors and logs are reproducible.
 func sortedKeys(m map[string]json.RawMessage) []string { return slices.Sorted(maps.Keys(m)) }

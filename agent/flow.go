@@ -32,21 +32,22 @@ const (
 // A flow tails the files of one agent.json flow and sends their records through one producer.
 // Its state is owned by its goroutine (run); only snap is shared, under mu.
 type flow struct {
-	a        *Agent
-	cfg      Flow
-	log      *slog.Logger
-	prod     *kpl.Producer
-	procs    []processor
-	start    *regexp.Regexp
-	term     []byte
-	poll     time.Duration
-	files    map[fileID]*tracked
-	saved    []fileCheckpoint // this flow's checkpoint entries not matched to a file yet
-	firstRun bool             // the checkpoint had no entry for this flow: initialPosition applies
-	scanned  bool             // the first scan is done
-	pending  int              // entries queued in all files
-	seq      int              // files found so far
-	buf      []byte           // read buffer (the splitter copies what it keeps)
+	a          *Agent
+	cfg        Flow
+	log        *slog.Logger
+	prod       *kpl.Producer
+	procs      []processor
+	start      *regexp.Regexp
+	term       []byte
+	poll       time.Duration
+	files      map[fileID]*tracked
+	saved      []fileCheckpoint // this flow's checkpoint entries not matched to a file yet
+	firstRun   bool             // the checkpoint had no entry for this flow: initialPosition applies
+	scanned    bool             // the first scan is done
+	pending    int              // entries queued in all files
+	seq        int              // files found so far
+	buf        []byte           // read buffer (the splitter copies what it keeps)
+	openFailed map[string]bool  // paths whose open failed, logged once
 
 	mu   sync.Mutex
 	snap []fileCheckpoint
@@ -88,16 +89,17 @@ type entry struct {
 
 func newFlow(a *Agent, cfg Flow, procs []processor, saved []fileCheckpoint) *flow {
 	f := &flow{
-		a:        a,
-		cfg:      cfg,
-		log:      a.log.With("file_pattern", cfg.FilePattern, "stream", cfg.KinesisStream),
-		procs:    procs,
-		term:     []byte("\n"),
-		poll:     cfg.MinTimeBetweenFilePolls,
-		files:    map[fileID]*tracked{},
-		saved:    saved,
-		firstRun: len(saved) == 0,
-		snap:     slices.Clone(saved),
+		a:          a,
+		cfg:        cfg,
+		log:        a.log.With("file_pattern", cfg.FilePattern, "stream", cfg.KinesisStream),
+		procs:      procs,
+		term:       []byte("\n"),
+		poll:       cfg.MinTimeBetweenFilePolls,
+		files:      map[fileID]*tracked{},
+		openFailed: map[string]bool{},
+		saved:      saved,
+		firstRun:   len(saved) == 0,
+		snap:       slices.Clone(saved),
 	}
 	if cfg.MultiLineStartPattern != "" {
 		f.start = regexp.MustCompile(`^(?:` + cfg.MultiLineStartPattern + `)`) // checked by Validate
@@ -285,9 +287,13 @@ func (f *flow) scan(now time.Time) {
 func (f *flow) open(path string, now time.Time) {
 	fh, err := os.Open(path)
 	if err != nil {
-		f.log.Warn("open failed", "path", path, "err", err)
+		if !f.openFailed[path] { // once per path, not at every poll
+			f.openFailed[path] = true
+			f.log.Warn("open failed, will keep trying", "path", path, "err", err)
+		}
 		return
 	}
+	delete(f.openFailed, path)
 	fi, err := fh.Stat()
 	if err != nil {
 		fh.Close()

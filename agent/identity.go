@@ -5,20 +5,12 @@ import (
 	"encoding/hex"
 	"io"
 	"os"
-	"syscall"
 )
 
-// fileID identifies a file across renames: its device and inode numbers.
+// fileID identifies a file across renames: its device and inode numbers (see idOf).
 type fileID struct {
 	Dev uint64
 	Ino uint64
-}
-
-func idOf(fi os.FileInfo) fileID {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return fileID{Dev: uint64(st.Dev), Ino: uint64(st.Ino)} //nolint:unconvert // types differ by platform
-	}
-	return fileID{}
 }
 
 // fingerprintMax is how many leading bytes identify a file's content. Inode numbers are reused
