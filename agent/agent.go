@@ -26,6 +26,7 @@ type Agent struct {
 	procs   [][]processor
 	started atomic.Bool
 	stats   counters
+	hooks   hooks
 
 	flows       []*flow
 	lastWritten []fileCheckpoint
@@ -67,10 +68,14 @@ func New(cfg Config, client kpl.KinesisAPI, opts ...Option) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	h, err := sortHooks(o.hooks)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.CheckpointFile == "" {
 		cfg.CheckpointFile = DefaultCheckpointFile
 	}
-	a := &Agent{cfg: cfg, client: client, opts: o, log: o.logger}
+	a := &Agent{cfg: cfg, client: client, opts: o, log: o.logger, hooks: h}
 	for i, f := range cfg.Flows {
 		var ps []processor
 		for j, po := range f.DataProcessingOptions {
@@ -182,7 +187,12 @@ func (a *Agent) writeCheckpoint() error {
 	if a.lastWritten != nil && slices.Equal(all, a.lastWritten) {
 		return nil
 	}
-	if err := writeCheckpoints(a.cfg.CheckpointFile, all); err != nil {
+	start := time.Now()
+	err := writeCheckpoints(a.cfg.CheckpointFile, all)
+	for _, h := range a.hooks.checkpoint {
+		h.OnCheckpointWritten(CheckpointEvent{Path: a.cfg.CheckpointFile, Files: len(all), Duration: time.Since(start), Err: err})
+	}
+	if err != nil {
 		return err
 	}
 	a.lastWritten = all

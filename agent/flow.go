@@ -211,6 +211,7 @@ func (f *flow) forgetFinished() {
 			t.f.Close()
 			delete(f.files, id)
 			f.log.Info("finished file", "path", t.path)
+			f.fileEvent(t, FileFinished, t.committed)
 		}
 	}
 }
@@ -253,12 +254,19 @@ func (f *flow) scan(now time.Time) {
 		case !ok:
 			if t.goneScans == 0 {
 				f.log.Info("file left the pattern (rotated or deleted): reading it to its end", "path", t.path)
+				if !t.rotated {
+					f.fileEvent(t, FileRotated, t.readPos)
+				}
 			}
 			t.gone, t.rotated = true, true
 			t.goneScans++
 		case p != t.path:
 			f.log.Info("file renamed (rotated)", "path", t.path, "new_path", p)
+			wasRotated := t.rotated
 			t.path, t.rotated = p, true
+			if !wasRotated {
+				f.fileEvent(t, FileRotated, t.readPos)
+			}
 			fallthrough
 		default:
 			// Seen again: a rename between Glob and Stat can hide a file from one scan.
@@ -327,6 +335,7 @@ func (f *flow) open(path string, now time.Time) {
 		fp:    fp, size: size, modTime: fi.ModTime(), lastChange: now,
 	}
 	f.log.Info("tailing file", "path", path, "offset", start, "how", how)
+	f.fileEvent(f.files[id], FileTailing, start)
 }
 
 // claim finds the checkpoint entry of a file: same identity (device and inode, so a renamed file
@@ -363,6 +372,7 @@ func (f *flow) tail(putCtx context.Context, t *tracked, now time.Time) {
 		t.split = newSplitter(f.start, f.a.opts.maxRecordSize, f.cfg.SkipHeaderLines, 0)
 		t.fp = fingerprint{}
 		t.lastChange = now
+		f.fileEvent(t, FileTruncated, 0)
 	}
 	emit := func(c chunk) { f.queue(putCtx, t, c) }
 	if t.readPos < t.size && f.pending < f.a.opts.maxPending {
@@ -490,6 +500,9 @@ func (f *flow) settle(putCtx context.Context, now time.Time, retry bool) {
 				e.done, e.fut = true, nil
 				f.a.stats.recordsFailed.Add(1)
 				f.log.Error("record rejected for good, skipped", "path", t.path, "offset", e.end, "err", err)
+				for _, h := range f.a.hooks.failed {
+					h.OnRecordFailed(RecordFailedEvent{FilePattern: f.cfg.FilePattern, Stream: f.cfg.KinesisStream, Path: t.path, Offset: e.end, Err: err})
+				}
 			case errors.Is(err, kpl.ErrClosed) || !retry:
 				e.fut = nil // stays undone: not checkpointed, sent again after a restart
 			default:
@@ -555,4 +568,10 @@ func (f *flow) snapshot() []fileCheckpoint {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.snap
+}
+
+func (f *flow) fileEvent(t *tracked, kind FileEventKind, offset int64) {
+	for _, h := range f.a.hooks.file {
+		h.OnFileEvent(FileEvent{FilePattern: f.cfg.FilePattern, Stream: f.cfg.KinesisStream, Path: t.path, Kind: kind, Offset: offset})
+	}
 }

@@ -34,6 +34,7 @@ type options struct {
 	producerOpts       []kpl.Option
 	pollInterval       time.Duration // 0: each flow's minTimeBetweenFilePollsMillis
 	retry              backoff.Policy
+	hooks              []Hook
 }
 
 func defaultOptions() options {
@@ -111,4 +112,9 @@ func ProducerOptions(opts ...kpl.Option) Option {
 // overriding the default base 1s and max 30s. Such records are kept and sent again, never dropped.
 func RetryBackoff(base, maxDelay time.Duration) Option {
 	return optionFunc(func(o *options) { o.retry = backoff.Policy{Base: base, Max: maxDelay} })
+}
+
+// WithHooks adds hooks; see Hook. New rejects a hook implementing no hook interface.
+func WithHooks(hs ...Hook) Option {
+	return optionFunc(func(o *options) { o.hooks = append(o.hooks, hs...) })
 }

@@ -1,0 +1,105 @@
+package agent
+
+import (
+	"fmt"
+	"time"
+)
+
+// Hook is any value implementing one or more of the HookXxx interfaces below; register hooks with
+// WithHooks. The agent calls each kind a hook implements; new kinds never break existing hooks.
+// Hooks run on agent goroutines, possibly concurrently: they must be fast, safe for concurrent use,
+// and must not block or call back into the Agent.
+type Hook any
+
+// HookRecordFailed is called for each record skipped because Kinesis can never accept it
+// (kpl.ErrInvalidRecord, kpl.ErrRecordTooLarge). The agent also logs it at Error and counts it in
+// Stats.RecordsFailed.
+type HookRecordFailed interface {
+	OnRecordFailed(e RecordFailedEvent)
+}
+
+// RecordFailedEvent describes a skipped record.
+type RecordFailedEvent struct {
+	FilePattern, Stream string
+	Path                string
+	Offset              int64 // file offset just past the record
+	Err                 error // the *kpl.RecordError
+}
+
+// HookFileEvent is called when a flow starts tailing a file, sees it rotated or truncated, and
+// finishes it.
+type HookFileEvent interface {
+	OnFileEvent(e FileEvent)
+}
+
+// FileEventKind says what happened to a file.
+type FileEventKind int
+
+// File event kinds.
+const (
+	FileTailing   FileEventKind = iota + 1 // found; Offset is where reading starts
+	FileRotated                            // renamed or gone from the pattern
+	FileTruncated                          // shrank or was rewritten (copytruncate): read again from 0
+	FileFinished                           // gone from the pattern, read and delivered: forgotten
+)
+
+func (k FileEventKind) String() string {
+	switch k {
+	case FileTailing:
+		return "tailing"
+	case FileRotated:
+		return "rotated"
+	case FileTruncated:
+		return "truncated"
+	case FileFinished:
+		return "finished"
+	}
+	return fmt.Sprintf("FileEventKind(%d)", int(k))
+}
+
+// FileEvent describes a change in a tracked file.
+type FileEvent struct {
+	FilePattern, Stream string
+	Path                string
+	Kind                FileEventKind
+	Offset              int64
+}
+
+// HookCheckpointWritten is called after each attempt to write the checkpoint file.
+type HookCheckpointWritten interface {
+	OnCheckpointWritten(e CheckpointEvent)
+}
+
+// CheckpointEvent describes a checkpoint file write.
+type CheckpointEvent struct {
+	Path     string
+	Files    int // entries written
+	Duration time.Duration
+	Err      error // a *CheckpointError when the write failed
+}
+
+type hooks struct {
+	failed     []HookRecordFailed
+	file       []HookFileEvent
+	checkpoint []HookCheckpointWritten
+}
+
+func sortHooks(hs []Hook) (hooks, error) {
+	var h hooks
+	for _, x := range hs {
+		used := false
+		if v, ok := x.(HookRecordFailed); ok {
+			h.failed, used = append(h.failed, v), true
+		}
+		if v, ok := x.(HookFileEvent); ok {
+			h.file, used = append(h.file, v), true
+		}
+		if v, ok := x.(HookCheckpointWritten); ok {
+			h.checkpoint, used = append(h.checkpoint, v), true
+		}
+		if !used {
+			return h, configErr("", "hook %T implements no agent hook interface", x)
+		}
+	}
+	return h, nil
+}
