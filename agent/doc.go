@@ -86,7 +86,9 @@
 // goroutine it started has stopped: when ctx ends it stops reading, flushes for at most
 // ShutdownTimeout (10s), closes the producers and writes the checkpoint file. Stats is safe for
 // concurrent use. The *slog.Logger (silent by default) receives lifecycle events at Info, retries
-// at Warn and skipped records at Error; record data is never logged.
+// at Warn and skipped records at Error; record data is never logged. Hooks (WithHooks) report
+// skipped records (HookRecordFailed), file events (HookFileEvent: tailing, rotated, truncated,
+// finished) and checkpoint writes (HookCheckpointWritten); Stats gives the counters.
 //
 // # Defaults
 //

@@ -89,9 +89,9 @@ func TestKillAndRestart(t *testing.T) {
 	child := startChild(t, srv.URL(), cfgPath, filepath.Join(dir, "child1.log"))
 	write(500)
 	// Keep writing while the agent delivers; kill it mid-stream.
-	waitFor(t, "the first agent to deliver 1500 lines", func() bool {
+	waitFor(t, "the first agent to deliver 1500 lines and checkpoint some", func() bool {
 		write(50)
-		return countRecords(t, kc) >= 1500
+		return countRecords(t, kc) >= 1500 && checkpointedLines(t, cpPath, logPath) > 0
 	})
 	write(100)
 	if err := child.Process.Kill(); err != nil {
