@@ -481,6 +481,7 @@ func (f *flow) partitionKey(data []byte) string {
 // set) and moves each file's committed offset past its leading done entries.
 func (f *flow) settle(putCtx context.Context, now time.Time, retry bool) {
 	for _, t := range f.files {
+	scan:
 		for _, e := range t.queue {
 			if e.fut == nil {
 				continue
@@ -488,7 +489,9 @@ func (f *flow) settle(putCtx context.Context, now time.Time, retry bool) {
 			select {
 			case <-e.fut.Done():
 			default:
-				continue
+				// Outcomes come roughly in file order: stop at the first pending one rather
+				// than poll every future at every step (up to MaxPendingRecords).
+				break scan
 			}
 			_, err := e.fut.Wait(putCtx)
 			switch {
