@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -110,6 +111,27 @@ func (r *running) stop(t *testing.T) {
 		t.Errorf("Run did not return within %v of cancellation", waitDeadline)
 	}
 	r.done = nil
+	checkNoGoroutines(t)
+}
+
+// checkNoGoroutines fails the test if a goroutine of the agent or of its producers outlived Run.
+func checkNoGoroutines(t *testing.T) {
+	t.Helper()
+	var left string
+	buf := make([]byte, 1<<20)
+	for range 50 { // goroutines that were told to stop may need a moment to be gone
+		left = ""
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, "shardwise/shardwise/agent.") || strings.Contains(g, "shardwise/shardwise/kpl.") {
+				left += g + "\n\n"
+			}
+		}
+		if left == "" {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("goroutines left after Run returned:\n%s", left)
 }
 
 // rec is a user record read back from the stream.
