@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -12,9 +11,6 @@ import (
 
 	"github.com/shardwise/shardwise/kpl"
 )
-
-// ErrRunning: Run was called on an Agent that is running or has run.
-var ErrRunning = errors.New("agent: Run called twice")
 
 // An Agent tails the files of its flows and sends their records to Kinesis through one kpl
 // producer per flow. Run it once; Stats is safe for concurrent use.

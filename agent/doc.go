@@ -25,7 +25,9 @@
 // Kinesis Agent settings and unknown keys are logged at Warn and ignored; credentials in
 // agent.json are ignored (never logged): they come from the AWS SDK chain.
 //
-// Differences from the Kinesis Agent: maxBufferAgeMillis unset keeps kpl's 100ms linger (the
+// Differences from the Kinesis Agent: every file matching filePattern is tailed, tracked by inode
+// (the Kinesis Agent follows the newest file and tells rotations apart by timestamps, so it needs
+// rotations at least a second apart); maxBufferAgeMillis unset keeps kpl's 100ms linger (the
 // Kinesis Agent buffers up to 60s); regular expressions use Go's syntax (RE2); the CSVTOJSON
 // delimiter is a literal string (`\t` means a tab), not a regular expression; SINGLELINE joins the
 // trimmed lines without a separator, as the Kinesis Agent does.

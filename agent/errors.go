@@ -17,6 +17,8 @@ var (
 	// agent refuses to start rather than guess (re-sending everything, or skipping data); move the
 	// file aside to start over. Every *CheckpointError caused by its content wraps it.
 	ErrCorruptCheckpoint = errors.New("agent: corrupt checkpoint file")
+	// ErrRunning: Run was called on an Agent that is running or has run.
+	ErrRunning = errors.New("agent: Run called twice")
 )
 
 // ConfigError describes a configuration problem. Field names the setting as written in agent.json

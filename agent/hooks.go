@@ -43,6 +43,7 @@ const (
 	FileFinished                           // gone from the pattern, read and delivered: forgotten
 )
 
+// String returns the kind's name: "tailing", "rotated", "truncated" or "finished".
 func (k FileEventKind) String() string {
 	switch k {
 	case FileTailing:
