@@ -57,7 +57,8 @@
 // read to its end through its open handle, then forgotten. copytruncate (the file shrinks below the
 // read offset, or its first bytes change) restarts the file at offset 0. A file that appears after
 // the flow started is read from its start; initialPosition applies only to the files found when a
-// flow starts for the first time (no checkpoint entry yet). skipHeaderLines skips the first lines of
+// flow starts for the first time (no checkpoint entry yet), and END_OF_FILE skips complete lines
+// only (a last line still being written is sent once complete). skipHeaderLines skips the first lines of
 // every file read from offset 0. A multi-line record ends at the next start line, when its file is
 // rotated, or when its file stays unchanged for IdleFlush (5s).
 //

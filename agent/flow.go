@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -321,7 +323,7 @@ func (f *flow) open(path string, now time.Time) {
 			start, how = 0, "checkpoint past the end (truncated): from the start"
 		}
 	} else if f.firstRun && !f.scanned && f.cfg.InitialPosition != StartOfFile {
-		start, how = size, "initial position END_OF_FILE"
+		start, how = lineStart(fh, size), "initial position END_OF_FILE"
 	}
 	skip := 0
 	if start == 0 {
@@ -577,4 +579,26 @@ func (f *flow) fileEvent(t *tracked, kind FileEventKind, offset int64) {
 	for _, h := range f.a.hooks.file {
 		h.OnFileEvent(FileEvent{FilePattern: f.cfg.FilePattern, Stream: f.cfg.KinesisStream, Path: t.path, Kind: kind, Offset: offset})
 	}
+}
+
+// lineStart returns the offset where the file's last line begins when it has no newline yet (the
+// line being written), else size: END_OF_FILE skips the complete lines only. A last line longer
+// than what is looked at (64 KiB) is skipped.
+func lineStart(fh *os.File, size int64) int64 {
+	n := min(size, readChunk)
+	if n == 0 {
+		return size
+	}
+	buf := make([]byte, n)
+	if _, err := fh.ReadAt(buf, size-n); err != nil && err != io.EOF {
+		return size
+	}
+	i := bytes.LastIndexByte(buf, '\n')
+	switch {
+	case i >= 0:
+		return size - n + int64(i) + 1
+	case n == size:
+		return 0
+	}
+	return size
 }

@@ -113,10 +113,10 @@ func TestTailDeletedFile(t *testing.T) {
 func TestTailNewFileAndInitialPosition(t *testing.T) {
 	e := newEnv(t, 1)
 	old := e.path("a.log")
-	writeFile(t, old, lines("before-start", 0, 5))
-	r := e.start([]agent.Flow{e.flow("*.log")}) // END_OF_FILE by default
+	writeFile(t, old, lines("before-start", 0, 5)+"a-")
+	r := e.start([]agent.Flow{e.flow("*.log")}) // END_OF_FILE by default: complete lines are skipped
 	waitFor(t, "the first checkpoint", func() bool { return checkpointOffset(t, e.cp, old) > 0 })
-	appendFile(t, old, lines("a", 0, 5))
+	appendFile(t, old, "0\n"+lines("a", 1, 5))
 	e.waitRecords(5)
 	writeFile(t, e.path("b.log"), lines("b", 0, 5)) // a file appearing later is read from its start
 	got := e.waitRecords(10)
