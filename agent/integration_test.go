@@ -1,12 +1,17 @@
 package agent_test
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/shardwise/shardwise/agent"
 	"github.com/shardwise/shardwise/kinesistest"
@@ -93,4 +98,33 @@ func TestAgentRetriesRejectedRecords(t *testing.T) {
 	if s := r.a.Stats(); s.RecordsRetried == 0 || s.RecordsSent != 20 || s.RecordsFailed != 0 {
 		t.Errorf("stats %+v, want retries, 20 sent, none failed", s)
 	}
+}
+
+// TestAgentTwoFlows sends two patterns to two streams; each stream gets its own lines, and the
+// checkpoint file holds both flows' files.
+func TestAgentTwoFlows(t *testing.T) {
+	e := newEnv(t, 2)
+	other := &env{t: t, srv: e.srv, kc: e.kc, stream: "audit", dir: e.dir, cp: e.cp}
+	if _, err := e.kc.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String("audit"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, e.path("app.log"), lines("app", 0, 30))
+	writeFile(t, e.path("audit.txt"), lines("audit", 0, 20))
+	appFlow := e.flow("*.log")
+	appFlow.InitialPosition = agent.StartOfFile
+	auditFlow := other.flow("*.txt")
+	auditFlow.InitialPosition = agent.StartOfFile
+	r := e.start([]agent.Flow{appFlow, auditFlow})
+	gotApp := e.waitRecords(30)
+	gotAudit := other.waitRecords(20)
+	waitFor(t, "both files checkpointed at their end", func() bool {
+		return checkpointOffset(t, e.cp, e.path("app.log")) == int64(len(lines("app", 0, 30))) &&
+			checkpointOffset(t, e.cp, e.path("audit.txt")) == int64(len(lines("audit", 0, 20)))
+	})
+	r.stop(t)
+	slices.Sort(gotApp) // two shards, random keys: no order across shards
+	want := splitLines(lines("app", 0, 30))
+	slices.Sort(want)
+	expectExactly(t, gotApp, want)
+	expectExactly(t, gotAudit, splitLines(lines("audit", 0, 20)))
 }
