@@ -54,3 +54,39 @@ func TestRunShutdownBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestIdleFlushTiming checks in fake time that an open multi-line record is cut after the file
+// stayed unchanged for IdleFlush, not before.
+func TestIdleFlushTiming(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "app.log"), []byte("2024 first\n  more\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		cfg := Config{CheckpointFile: filepath.Join(dir, "cp.json"), Flows: []Flow{{
+			FilePattern: filepath.Join(dir, "*.log"), KinesisStream: "s", InitialPosition: StartOfFile,
+			MultiLineStartPattern: `\d{4} `,
+		}}}
+		a, err := New(cfg, nopClient{}, PollInterval(100*time.Millisecond), IdleFlush(5*time.Second), ShutdownTimeout(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		time.Sleep(4900 * time.Millisecond)
+		synctest.Wait()
+		if n := a.Stats().RecordsRead; n != 0 {
+			t.Errorf("after 4.9s: %d records cut, want 0 (IdleFlush is 5s)", n)
+		}
+		time.Sleep(300 * time.Millisecond)
+		synctest.Wait()
+		if n := a.Stats().RecordsRead; n != 1 {
+			t.Errorf("after 5.2s: %d records cut, want 1", n)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
