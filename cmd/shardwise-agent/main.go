@@ -8,8 +8,8 @@
 // the endpoint. Without "checkpointFile" the offsets go to
 // $XDG_STATE_HOME/shardwise-agent/checkpoints.json, or shardwise-agent.checkpoints.json in the
 // working directory when XDG_STATE_HOME is unset. The agent runs until SIGTERM or SIGINT, then
-// flushes and writes its checkpoints. Exit codes: 0 clean stop, 1 runtime failure, 2 usage or
-// configuration error.
+// flushes (at most 10s) and writes its checkpoints; a second signal ends it at once. Logs are JSON
+// lines on stderr. Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.
 package main
 
 import (
@@ -23,6 +23,12 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, restore the default action: a second SIGTERM or SIGINT ends
+		// the process at once (the checkpoint file still holds what was delivered).
+		<-ctx.Done()
+		stop()
+	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	switch {
