@@ -194,7 +194,7 @@ func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
 		if ctx.Err() != nil {
 			break
 		}
-		f.tail(putCtx, t, now)
+		f.tail(ctx, putCtx, t, now)
 	}
 	f.settle(putCtx, now, true)
 	f.forgetFinished()
@@ -360,7 +360,7 @@ func (f *flow) claim(id fileID, fh *os.File, size int64) (fileCheckpoint, bool) 
 }
 
 // tail reads what is new in t and queues its records.
-func (f *flow) tail(putCtx context.Context, t *tracked, now time.Time) {
+func (f *flow) tail(ctx, putCtx context.Context, t *tracked, now time.Time) {
 	truncated := t.size < t.readPos
 	if !truncated && t.fp.N > 0 {
 		if ok, err := t.fp.matches(t.f, t.size); err == nil && !ok {
@@ -382,7 +382,7 @@ func (f *flow) tail(putCtx context.Context, t *tracked, now time.Time) {
 			f.buf = make([]byte, readChunk)
 		}
 		buf := f.buf
-		for read := 0; read < readPerPoll && f.pending < f.a.opts.maxPending; {
+		for read := 0; read < readPerPoll && f.pending < f.a.opts.maxPending && ctx.Err() == nil; {
 			n, err := t.f.ReadAt(buf, t.readPos)
 			if n > 0 {
 				t.readPos += int64(n)
