@@ -60,6 +60,8 @@ bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkConvert' -cpu 1 ./kcl/
 	$(GO) test -run '^$$' -bench 'PutToProcessLatency' -benchtime 1000x ./kcl/
 	$(GO) test -run '^$$' -bench 'DecodeGetRecords' ./internal/kinesisjson/
+	$(GO) test -run '^$$' -bench 'AgentThroughput' -benchtime 3x ./agent/
+	$(GO) run ./cmd/shardwise bench
 
 ## fuzz: short fuzz runs of the decoders (FUZZTIME each, default 20s)
 fuzz:
