@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -332,15 +331,6 @@ func benchConsume(ctx context.Context, kc *kinesis.Client, stream string, c benc
 	got := n.Load()
 	return &consumeFigure{Records: got, Seconds: elapsed.Seconds(), RecordsPerSec: float64(got) / elapsed.Seconds(),
 		CPUSeconds: cpu.Seconds()}, waitErr
-}
-
-// processCPU is this process's user and system CPU time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func printBench(w io.Writer, r *benchReport) {
