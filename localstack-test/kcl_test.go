@@ -1,3 +1,5 @@
+//go:build unix
+
 package localstack_test
 
 import (
