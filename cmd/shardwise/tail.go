@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -79,11 +80,11 @@ func userRecords(shardID string, rng aggregation.HashRange, rec types.Record) []
 		ShardID: shardID, SequenceNumber: aws.ToString(rec.SequenceNumber),
 		PartitionKey: aws.ToString(rec.PartitionKey), Arrival: aws.ToTime(rec.ApproximateArrivalTimestamp),
 	}
-	if !aggregation.IsAggregated(data) {
+	if !bytes.HasPrefix(data, aggregation.Magic[:]) {
 		base.Data = data
 		return []outRecord{base}
 	}
-	users, err := aggregation.Deaggregate(data)
+	users, err := aggregation.Deaggregate(data) // checks the MD5 trailer: ErrChecksum means a plain record
 	if err != nil {
 		base.Data = data
 		return []outRecord{base}
