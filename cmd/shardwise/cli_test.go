@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardwise/shardwise/aggregation"
 	"github.com/shardwise/shardwise/compression"
@@ -253,5 +254,18 @@ func TestRunUsage(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"tail", "s", "--format", "xml"}, &out, &errOut); !errors.Is(err, errCLIUsage) {
 		t.Errorf("tail --format xml = %v, want errCLIUsage", err)
+	}
+}
+
+// TestUserRecordsPlainLookalikes: data that only looks like an aggregate (the magic but too short,
+// or a wrong MD5 trailer) is one plain record, never dropped.
+func TestUserRecordsPlainLookalikes(t *testing.T) {
+	magic := string(aggregation.Magic[:])
+	for _, data := range []string{magic, magic + "short", magic + strings.Repeat("x", 40)} {
+		rec := types.Record{Data: []byte(data), PartitionKey: aws.String("pk"), SequenceNumber: aws.String("1")}
+		got := userRecords("shardId-000000000000", aggregation.FullHashRange, rec)
+		if len(got) != 1 || string(got[0].Data) != data || got[0].PartitionKey != "pk" {
+			t.Errorf("%q: got %+v, want it as one plain record", data, got)
+		}
 	}
 }

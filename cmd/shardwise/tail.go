@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -80,7 +81,7 @@ func userRecords(shardID string, rng aggregation.HashRange, rec types.Record) []
 		ShardID: shardID, SequenceNumber: aws.ToString(rec.SequenceNumber),
 		PartitionKey: aws.ToString(rec.PartitionKey), Arrival: aws.ToTime(rec.ApproximateArrivalTimestamp),
 	}
-	if !bytes.HasPrefix(data, aggregation.Magic[:]) {
+	if len(data) <= len(aggregation.Magic)+md5.Size || !bytes.HasPrefix(data, aggregation.Magic[:]) {
 		base.Data = data
 		return []outRecord{base}
 	}
