@@ -30,8 +30,7 @@ func BenchmarkAgentThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()),
-		Credentials: aws.AnonymousCredentials{}, HTTPClient: srv.Client()})
+	kc := srv.KinesisClient()
 	dir := b.TempDir()
 	logPath := filepath.Join(dir, "app.log")
 	f, err := os.Create(logPath)

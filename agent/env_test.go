@@ -42,12 +42,7 @@ func newEnv(t *testing.T, shards int32, opts ...kinesistest.Option) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	kc := kinesis.New(kinesis.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(srv.URL()),
-		Credentials:  aws.AnonymousCredentials{},
-		HTTPClient:   srv.Client(),
-	})
+	kc := srv.KinesisClient()
 	e := &env{t: t, srv: srv, kc: kc, stream: "logs", dir: t.TempDir()}
 	e.cp = filepath.Join(e.dir, "state", "checkpoints.json")
 	if _, err := kc.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String(e.stream), ShardCount: aws.Int32(shards)}); err != nil {

@@ -53,8 +53,7 @@ func BenchmarkDispatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()),
-		Credentials: aws.AnonymousCredentials{}, HTTPClient: srv.Client()})
+	kc := srv.KinesisClient()
 	ctx := context.Background()
 	fillBenchStream(b, kc, shards, aggs, perAgg)
 	const total = shards * aggs * perAgg

@@ -49,8 +49,7 @@ func TestThrottledGetRecordsAndExpiredIteratorsLoseNothing(t *testing.T) {
 		}
 		return kinesistest.Action{}, false
 	})
-	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()),
-		Credentials: aws.AnonymousCredentials{}, HTTPClient: srv.Client()})
+	kc := srv.KinesisClient()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("lim"), ShardCount: aws.Int32(2)}); err != nil {

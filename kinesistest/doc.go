@@ -9,13 +9,17 @@
 //		t.Fatal(err)
 //	}
 //	defer srv.Close()
-//	kc := kinesis.New(kinesis.Options{
+//	kc := srv.KinesisClient() // a stock *kinesis.Client pointed at the server
+//	kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("s"), ShardCount: aws.Int32(2)})
+//
+// [Server.KinesisClient] is the same as
+//
+//	kinesis.New(kinesis.Options{
 //		Region:       "us-east-1",
 //		BaseEndpoint: aws.String(srv.URL()),
 //		Credentials:  aws.AnonymousCredentials{}, // signatures are accepted and ignored
 //		HTTPClient:   srv.Client(),
 //	})
-//	kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("s"), ShardCount: aws.Int32(2)})
 //
 // Streams, reshards and consumers take effect at once: CreateStream returns with the stream ACTIVE.
 // Processes in other languages reach the server through `shardwise local-kinesis`, which prints the

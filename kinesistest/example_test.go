@@ -18,12 +18,7 @@ func ExampleNewServer() {
 		log.Fatal(err)
 	}
 	defer srv.Close()
-	kc := kinesis.New(kinesis.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(srv.URL()),
-		Credentials:  aws.AnonymousCredentials{},
-		HTTPClient:   srv.Client(),
-	})
+	kc := srv.KinesisClient()
 	ctx := context.Background()
 	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("orders"), ShardCount: aws.Int32(1)}); err != nil {
 		log.Fatal(err)
@@ -61,7 +56,7 @@ func ExampleServer_Control() {
 		return kinesistest.Action{FailEntries: map[int]string{0: kinesistest.CodeThroughputExceeded}}, true
 	})
 	defer remove()
-	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()), Credentials: aws.AnonymousCredentials{}, HTTPClient: srv.Client()})
+	kc := srv.KinesisClient()
 	ctx := context.Background()
 	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("orders"), ShardCount: aws.Int32(1)}); err != nil {
 		log.Fatal(err)

@@ -3,7 +3,6 @@ package localstack_test
 import (
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/shardwise/shardwise/kinesistest"
@@ -18,6 +17,5 @@ func localKinesis(t *testing.T) (*kinesistest.Server, *kinesis.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return srv, kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()),
-		Credentials: aws.AnonymousCredentials{}, HTTPClient: srv.Client()})
+	return srv, srv.KinesisClient()
 }

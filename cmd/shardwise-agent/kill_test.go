@@ -54,8 +54,7 @@ func TestKillAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()),
-		Credentials: aws.AnonymousCredentials{}, HTTPClient: srv.Client()})
+	kc := srv.KinesisClient()
 	ctx := context.Background()
 	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("logs"), ShardCount: aws.Int32(1)}); err != nil {
 		t.Fatal(err)

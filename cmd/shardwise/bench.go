@@ -140,8 +140,7 @@ flags:
 			return err
 		}
 		defer srv.Close()
-		kc = kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()),
-			Credentials: aws.AnonymousCredentials{}, HTTPClient: srv.Client()})
+		kc = srv.KinesisClient()
 	} else {
 		var err error
 		if kc, err = newKinesisClient(ctx); err != nil {

@@ -28,12 +28,7 @@ func newTestKinesis(t *testing.T) *kinesis.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return kinesis.New(kinesis.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(srv.URL()),
-		Credentials:  aws.AnonymousCredentials{},
-		HTTPClient:   srv.Client(), // works around an SDK body-close race a fast local server exposes
-	})
+	return srv.KinesisClient()
 }
 
 func testCtx(t *testing.T) context.Context {
