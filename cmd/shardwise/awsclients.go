@@ -5,8 +5,11 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/shardwise/shardwise/internal/bodyguard"
 )
 
 // loadAWSConfig loads the standard SDK configuration chain: AWS_REGION, credentials, AWS_ENDPOINT_URL,
@@ -19,6 +22,12 @@ func loadAWSConfig(ctx context.Context) (aws.Config, error) {
 	if cfg.Region == "" {
 		return aws.Config{}, fmt.Errorf("no AWS region configured: set AWS_REGION (for the local engines: eval \"$(localstack-test/engines.sh env)\")")
 	}
+	// The SDK/net/http request-body race that fast local endpoints expose (see internal/bodyguard).
+	var base bodyguard.Doer = awshttp.NewBuildableClient()
+	if cfg.HTTPClient != nil {
+		base = cfg.HTTPClient
+	}
+	cfg.HTTPClient = bodyguard.Client(base)
 	return cfg, nil
 }
 
