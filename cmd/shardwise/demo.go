@@ -77,8 +77,10 @@ func demo(ctx context.Context, kc demoAPI, c demoConfig, w io.Writer) (err error
 		}()
 	}
 
-	fmt.Fprintf(w, "2. putting %d records over %d partition keys through the kpl producer (aggregation on)\n", c.records, c.keys)
-	p, err := kpl.New(kc, stream)
+	fmt.Fprintf(w, "2. putting %d records over %d partition keys through the kpl producer (aggregation on, strict ordering)\n", c.records, c.keys)
+	// StrictOrdering: step 5 checks per-key order, which retries (a slow or overloaded endpoint)
+	// could otherwise change, as with the Java KPL.
+	p, err := kpl.New(kc, stream, kpl.StrictOrdering())
 	if err != nil {
 		return err
 	}
