@@ -212,7 +212,10 @@ func TestBalanceStealIsAGracefulHandoff(t *testing.T) {
 		waitFor(t, 10*time.Second, "first records", func() bool { return r1.total() > 0 })
 		r2 := newRecorder()
 		w2 := e.start("w2", r2.factory)
-		waitFor(t, 2*testFailover/6, "w2 holding one shard", func() bool { return len(w2.w.Shards()) == 1 })
+		// The bound for a join: two take cycles (the env's take interval is testFailover/3).
+		// The hand-off itself needs the owner's next renewal (up to one renew interval after the
+		// request, when the request and a renewal fall on the same instant) plus its batch in progress.
+		waitFor(t, 2*testFailover/3, "w2 holding one shard", func() bool { return len(w2.w.Shards()) == 1 })
 		for i := 40; i < 80; i++ {
 			e.kc.put(shardName(i%2), "k", fmt.Appendf(nil, "r%d", i))
 		}
