@@ -77,7 +77,8 @@
 // CheckpointInterval (1s) when something changed and at shutdown, atomically (temporary file,
 // fsync, rename, fsync of the directory). On restart each file resumes at its offset, found by
 // identity and fingerprint even if it was renamed meanwhile; a new file reusing a checkpointed inode
-// starts at 0. A SIGKILLed agent loses nothing; it re-sends only the records delivered after the
+// starts at 0. Entries that match no file are kept (and written back) for a minute after the start,
+// so a file renamed while a scan runs is still resumed, then forgotten. A SIGKILLed agent loses nothing; it re-sends only the records delivered after the
 // last checkpoint write. A checkpoint file that cannot be parsed makes Run fail with a
 // *CheckpointError wrapping ErrCorruptCheckpoint (the agent neither re-sends everything nor skips
 // data on its own; move the file aside to start over).

@@ -46,6 +46,8 @@ type flow struct {
 	saved      []fileCheckpoint // this flow's checkpoint entries not matched to a file yet
 	firstRun   bool             // the checkpoint had no entry for this flow: initialPosition applies
 	scanned    bool             // the first scan is done
+	scans      int              // scans so far
+	startedAt  time.Time        // the first scan's time
 	pending    int              // entries queued in all files
 	seq        int              // files found so far
 	buf        []byte           // read buffer (the splitter copies what it keeps)
@@ -205,6 +207,10 @@ func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
 // and forgetting it would make the next scan read it again from the start.
 const goneScansToForget = 3
 
+// forgetSavedAfter is how long checkpoint entries that match no file are kept after a flow starts
+// (see scan); they are written back to the checkpoint file meanwhile.
+const forgetSavedAfter = time.Minute
+
 // forgetFinished closes and forgets the files gone from the pattern whose records are all
 // delivered: their checkpoint entries are no longer needed.
 func (f *flow) forgetFinished() {
@@ -286,7 +292,13 @@ func (f *flow) scan(now time.Time) {
 		f.open(fr.path, now)
 	}
 	if !f.scanned {
-		f.scanned = true
+		f.scanned, f.startedAt = true, now
+	}
+	f.scans++
+	// Checkpoint entries no file has claimed are kept a while: a file renamed while a scan runs
+	// (between Glob and Stat) is missed by that scan, and forgetting its entry would make the next
+	// scan read it again from the start.
+	if len(f.saved) > 0 && f.scans >= goneScansToForget && now.Sub(f.startedAt) >= forgetSavedAfter {
 		for _, c := range f.saved {
 			f.log.Info("checkpointed file not found, forgotten", "path", c.Path)
 		}
@@ -346,15 +358,22 @@ func (f *flow) open(path string, now time.Time) {
 // take a different file with the same leading header for the checkpointed one and skip its data:
 // the agent prefers re-sending to losing, so it does not.
 func (f *flow) claim(id fileID, fh *os.File, size int64) (fileCheckpoint, bool) {
-	for i, c := range f.saved {
+	for i := 0; i < len(f.saved); i++ {
+		c := f.saved[i]
 		if c.id() != id {
 			continue
 		}
-		if ok, err := c.fingerprint().matches(fh, size); err != nil || !ok {
+		ok, err := c.fingerprint().matches(fh, size)
+		if err != nil {
 			continue
 		}
 		f.saved = slices.Delete(f.saved, i, i+1)
-		return c, true
+		if ok {
+			return c, true
+		}
+		// Same identity, other first bytes: the inode now holds another file, and the entry is
+		// stale (keeping it would shadow this file's own entry).
+		i--
 	}
 	return fileCheckpoint{}, false
 }
