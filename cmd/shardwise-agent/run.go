@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
@@ -96,12 +95,7 @@ func newKinesisClient(ctx context.Context, endpoint string) (*kinesis.Client, er
 	if cfg.Region == "" {
 		return nil, errors.New("no AWS region configured: set AWS_REGION")
 	}
-	// The SDK/net/http request-body race workaround (see internal/bodyguard).
-	var base bodyguard.Doer = awshttp.NewBuildableClient()
-	if cfg.HTTPClient != nil {
-		base = cfg.HTTPClient
-	}
-	cfg.HTTPClient = bodyguard.Client(base)
+	bodyguard.WrapConfig(&cfg) // the SDK/net/http request-body race workaround
 	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) {
 		if endpoint != "" {
 			if !strings.Contains(endpoint, "://") {

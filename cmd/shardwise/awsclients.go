@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
@@ -22,12 +21,7 @@ func loadAWSConfig(ctx context.Context) (aws.Config, error) {
 	if cfg.Region == "" {
 		return aws.Config{}, fmt.Errorf("no AWS region configured: set AWS_REGION (for the local engines: eval \"$(localstack-test/engines.sh env)\")")
 	}
-	// The SDK/net/http request-body race that fast local endpoints expose (see internal/bodyguard).
-	var base bodyguard.Doer = awshttp.NewBuildableClient()
-	if cfg.HTTPClient != nil {
-		base = cfg.HTTPClient
-	}
-	cfg.HTTPClient = bodyguard.Client(base)
+	bodyguard.WrapConfig(&cfg) // the SDK/net/http request-body race that fast local endpoints expose
 	return cfg, nil
 }
 

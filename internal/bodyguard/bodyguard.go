@@ -8,6 +8,9 @@ package bodyguard
 import (
 	"io"
 	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
 
 // Doer is what the SDK needs of an HTTP client.
@@ -46,3 +49,13 @@ type readCloser struct{ rc io.ReadCloser }
 
 func (b readCloser) Read(p []byte) (int, error) { return b.rc.Read(p) }
 func (b readCloser) Close() error               { return b.rc.Close() }
+
+// WrapConfig applies the workaround to cfg's HTTP client (the SDK's default client when it has
+// none), so every client made from cfg gets it.
+func WrapConfig(cfg *aws.Config) {
+	var base Doer = awshttp.NewBuildableClient()
+	if cfg.HTTPClient != nil {
+		base = cfg.HTTPClient
+	}
+	cfg.HTTPClient = Client(base)
+}
