@@ -19,9 +19,13 @@ type shardState struct {
 	aggDeadline time.Time // earliest TTL deadline in it (zero: none)
 	urgent      bool      // seal without waiting for Linger (Put)
 
-	queue    []*kRec // sealed, oldest first; retries go back to the front
-	qBytes   int     // sum of size over queue
-	inflight bool    // a PutRecords call carries records of this shard
+	queue      []*kRec   // sealed, oldest first; retries go back to the front
+	qBytes     int       // sum of size over queue
+	inflight   int       // PutRecords calls carrying records of this shard
+	slots      int       // most calls in flight at once: 1 per shard, MaxConnections in AUTO mode
+	progress   time.Time // last time Kinesis accepted a record of this shard (or the state's birth)
+	auto       bool      // the stream-level state of AUTO mode (id "")
+	openShards int       // AUTO mode: the open shards its rate limit covers
 
 	bucket       tokenBucket
 	failures     int       // consecutive failed attempts
@@ -37,6 +41,7 @@ type kRec struct {
 	size     int                     // data plus partition key before compression (limits use it)
 	shard    *shardState             // predicted
 	deadline time.Time               // earliest user deadline (zero: none)
+	sentAt   time.Time               // first send of any of its user records (zero: never sent)
 	due      time.Time               // send no later than this (zero: as soon as possible)
 	attempts []Attempt
 	aggr     bool    // entry is an aggregate
@@ -69,6 +74,9 @@ func (p *Producer) shardFor(u *userRec) *shardState {
 	if p.smap == nil {
 		return nil
 	}
+	if p.auto {
+		return p.autoShard
+	}
 	i, _, ok := p.smap.Lookup(u.hk)
 	if !ok {
 		return nil
@@ -96,7 +104,7 @@ func (p *Producer) routeLocked(u *userRec, now time.Time, out *outcomes) bool {
 	if u.urgent {
 		s.urgent = true
 	}
-	if !p.cfg.aggregate {
+	if !p.cfg.aggregate || s.auto {
 		k := p.single(u, s)
 		k.due = u.arrived.Add(p.cfg.linger)
 		s.push(k)
@@ -159,6 +167,7 @@ func (p *Producer) single(u *userRec, s *shardState) *kRec {
 		size:     u.size,
 		shard:    s,
 		deadline: u.deadline,
+		sentAt:   u.firstSent,
 	}
 }
 
@@ -174,6 +183,9 @@ func (p *Producer) seal(s *shardState) {
 		return
 	}
 	k := &kRec{users: s.aggUsers, agg: s.agg, shard: s, deadline: s.aggDeadline}
+	for _, u := range k.users {
+		k.sentAt = earlier(k.sentAt, u.firstSent)
+	}
 	if len(k.users) == 1 {
 		k.size = k.users[0].size
 	} else {
@@ -243,26 +255,62 @@ func explode(k *kRec, into []*userRec) []*userRec {
 	return into
 }
 
-// applyMapLocked installs a new shard map: shards that stayed keep their state, the records of
-// shards that left are re-routed (oldest first), then records waiting for a map.
+// applyMapLocked installs a new shard map and lays the shards out again.
 func (p *Producer) applyMapLocked(m *aggregation.ShardMap, ranges map[string]aggregation.HashRange, now time.Time, out *outcomes) {
 	for id, r := range ranges {
 		p.ranges[id] = r
 	}
-	list := make([]*shardState, m.Len())
-	next := make(map[string]*shardState, m.Len())
-	for i, sr := range m.Shards() {
-		s, ok := p.shards[sr.ShardID]
-		if !ok || s.rng != sr.Range {
-			s = &shardState{id: sr.ShardID, rng: sr.Range}
-			s.bucket.init(p.cfg.rateLimit, now)
+	p.smap = m
+	p.mapGen++
+	p.mapProgress = now
+	p.wrongStreak = 0
+	p.stats.ShardMapRefreshes++
+	p.relayoutLocked(now, out)
+}
+
+// relayoutLocked builds the per-shard states for the current map and distribution: one state per
+// open shard, or in AUTO mode a single stream-level state (no aggregation, no prediction, one rate
+// limiter for the whole stream, several calls in flight). States that stayed keep their queues,
+// aggregates, buckets and backoff; the records of states that left are re-routed (oldest first),
+// then records waiting for a map. Aggregates that waited for a receiving shard's range are settled
+// when the range is known and otherwise left for resolvePendingWrong.
+func (p *Producer) relayoutLocked(now time.Time, out *outcomes) {
+	var list []*shardState
+	next := map[string]*shardState{}
+	switch {
+	case p.smap == nil:
+	case p.auto:
+		n := p.smap.Len()
+		s := p.autoShard
+		if s == nil {
+			s = &shardState{auto: true, slots: p.cfg.maxConns, progress: now}
+			p.autoShard = s
 		}
-		list[i] = s
-		next[sr.ShardID] = s
+		if s.openShards != n { // the stream-wide rate follows the shard count
+			s.openShards = n
+			s.bucket.init(p.cfg.rateLimit*n, now)
+		}
+		list = []*shardState{s}
+	default:
+		p.autoShard = nil
+		list = make([]*shardState, p.smap.Len())
+		for i, sr := range p.smap.Shards() {
+			s, ok := p.shards[sr.ShardID]
+			if !ok || s.rng != sr.Range {
+				s = &shardState{id: sr.ShardID, rng: sr.Range, slots: 1, progress: now}
+				s.bucket.init(p.cfg.rateLimit, now)
+			}
+			list[i] = s
+			next[sr.ShardID] = s
+		}
+	}
+	kept := make(map[*shardState]bool, len(list))
+	for _, s := range list {
+		kept[s] = true
 	}
 	var moved []*userRec
 	for _, s := range p.shardList {
-		if next[s.id] == s {
+		if kept[s] {
 			continue
 		}
 		s.closed = true
@@ -272,15 +320,19 @@ func (p *Producer) applyMapLocked(m *aggregation.ShardMap, ranges map[string]agg
 		moved = append(moved, s.aggUsers...)
 		s.queue, s.qBytes, s.agg, s.aggUsers = nil, 0, nil, nil
 	}
-	p.smap, p.shardList, p.shards = m, list, next
-	p.stats.ShardMapRefreshes++
+	p.shardList, p.shards = list, next
 
 	waiting := p.unrouted
 	p.unrouted = nil
-	for _, w := range p.pendingWrong {
-		waiting = append(waiting, p.splitWrongShard(w, out)...)
-	}
+	pending := p.pendingWrong
 	p.pendingWrong = nil
+	for _, w := range pending {
+		if _, known := p.ranges[w.shardID]; known || p.auto {
+			waiting = append(waiting, p.splitWrongShard(w, out)...)
+		} else {
+			p.pendingWrong = append(p.pendingWrong, w)
+		}
+	}
 	for _, u := range moved {
 		p.routeLocked(u, now, out)
 	}

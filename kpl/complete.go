@@ -2,11 +2,11 @@ package kpl
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/shardwise/shardwise/internal/awserr"
 )
 
 // callEvents gathers hook events while p.mu is held, to be delivered after unlocking.
@@ -16,11 +16,12 @@ type callEvents struct {
 	kinesis []KinesisRecordEvent
 }
 
-// complete applies a PutRecords outcome: it resolves delivered records, requeues retryable ones at
-// the front of their shard (or re-routes them when their shard left the map), fails the rest, and
+// complete applies the outcome of a request (res is positional with r.ks; callErr is the error of
+// a call that failed as a whole): it resolves delivered records, requeues retryable ones at the
+// front of their shard (or re-routes them when their shard left the map), fails the rest, and
 // feeds throttling and failures back into each shard's rate limiter and backoff.
-func (p *Producer) complete(r *request, out *kinesis.PutRecordsOutput, err error, start time.Time, dur time.Duration) {
-	var res outcomes
+func (p *Producer) complete(r *request, res []entryResult, callErr error, calls int, start time.Time, dur time.Duration) {
+	var out outcomes
 	now := time.Now()
 	wantEvents := len(p.hooks.put)+len(p.hooks.entry)+len(p.hooks.kinesis) > 0
 	var ev callEvents
@@ -28,56 +29,65 @@ func (p *Producer) complete(r *request, out *kinesis.PutRecordsOutput, err error
 
 	p.mu.Lock()
 	p.inflight--
+	p.reqBytes -= r.charge
 	for _, s := range r.shards {
-		s.inflight = false
+		s.inflight--
 	}
 	if len(r.ks) == 0 {
 		p.mu.Unlock()
 		p.wake()
 		return
 	}
-	p.stats.PutRecordsCalls++
-	ev.put = PutRecordsEvent{KinesisRecords: len(r.ks), Latency: dur, Err: err}
+	p.stats.PutRecordsCalls += uint64(calls)
+	ev.put = PutRecordsEvent{KinesisRecords: len(r.ks), Latency: dur, Err: callErr}
 	failed := map[*shardState]bool{}
+	delivered := map[*shardState]bool{}
 	throttled := map[*shardState]bool{}
 
-	retry := func(k *kRec, code, msg string, throttle, ambiguous bool) {
-		failed[k.shard] = true
+	retry := func(k *kRec, e *entryResult) {
+		throttle := e.class == awserr.Throttle
 		if throttle {
 			throttled[k.shard] = true
 			p.stats.EntriesThrottled++
 		}
 		if wantEvents {
-			ev.entries = append(ev.entries, EntryErrorEvent{ShardID: k.shard.id, Code: code, Message: msg,
+			ev.entries = append(ev.entries, EntryErrorEvent{ShardID: k.shard.id, Code: e.code, Message: e.msg,
 				UserRecords: len(k.users), Retrying: !p.closed && !(throttle && p.cfg.failIfThrottled)})
 		}
 		switch {
 		case p.closed:
-			p.failAll(k, ErrClosed, code, msg, &res)
+			p.failAll(k, ErrClosed, e.code, e.msg, &out)
 		case throttle && p.cfg.failIfThrottled:
-			p.failAll(k, ErrThrottled, code, msg, &res)
-		case !k.deadline.IsZero() && !now.Before(k.deadline):
-			p.expire(k, &res)
+			p.failAll(k, ErrThrottled, e.code, e.msg, &out)
+		case !p.expiry(k).IsZero() && !now.Before(p.expiry(k)):
+			p.expire(k, &out)
 		default:
 			p.stats.EntriesRetried++
-			if ambiguous {
+			if e.ambiguous {
 				p.stats.AmbiguousRecords += uint64(len(k.users))
 			}
 			if k.shard.closed {
 				for _, u := range explode(k, nil) {
-					p.routeLocked(u, now, &res)
+					p.routeLocked(u, now, &out)
 				}
 				return
 			}
 			retries[k.shard] = append(retries[k.shard], k)
 		}
 	}
-	terminal := func(k *kRec, code, msg string, cause error) {
-		failed[k.shard] = true
+	terminal := func(k *kRec, e *entryResult) {
 		if wantEvents {
-			ev.entries = append(ev.entries, EntryErrorEvent{ShardID: k.shard.id, Code: code, Message: msg, UserRecords: len(k.users)})
+			ev.entries = append(ev.entries, EntryErrorEvent{ShardID: k.shard.id, Code: e.code, Message: e.msg, UserRecords: len(k.users)})
 		}
-		p.failAll(k, cause, code, msg, &res)
+		var cause error = ErrRecordFailed
+		switch {
+		case e.invalid && e.cause != nil:
+			cause = fmt.Errorf("%w: %w", ErrInvalidRecord, e.cause)
+			p.requestRecheck("record refused") // the stream's maximum record size may have changed
+		case e.cause != nil:
+			cause = e.cause
+		}
+		p.failAll(k, cause, e.code, e.msg, &out)
 		p.releasePayload(k)
 	}
 
@@ -85,83 +95,56 @@ func (p *Producer) complete(r *request, out *kinesis.PutRecordsOutput, err error
 		ev.put.UserRecords += len(k.users)
 		ev.put.Bytes += k.size
 	}
-	res.items = make([]*userRec, 0, ev.put.UserRecords)
-	if err != nil || out == nil || len(out.Records) != len(r.ks) {
-		c := reqErr{code: "InvalidResponse", msg: "PutRecords response does not match the request", retryable: true, ambiguous: true}
-		if err != nil {
-			c = classifyRequestError(err)
-		}
-		ev.put.Failed = len(r.ks)
-		for _, k := range r.ks {
-			k.attempts = append(k.attempts, Attempt{Time: start, Duration: dur, ShardID: k.shard.id, Code: c.code, Message: c.msg})
-			if c.retryable {
-				retry(k, c.code, c.msg, c.throttle, c.ambiguous)
+	out.items = make([]*userRec, 0, ev.put.UserRecords)
+	var notFound bool
+	for i := range res {
+		e := &res[i]
+		k := r.ks[i]
+		if e.code != "" {
+			k.attempts = append(k.attempts, Attempt{Time: start, Duration: dur, ShardID: k.shard.id, Code: e.code, Message: e.msg})
+			ev.put.Failed++
+			failed[k.shard] = true
+			if e.class == awserr.Throttle {
+				ev.put.Throttled++
+			}
+			if e.cause != nil && awserr.IsNotFound(e.cause) {
+				notFound = true
+			}
+			if e.class == awserr.Terminal {
+				terminal(k, e)
 			} else {
-				cause := error(ErrRecordFailed)
-				if err != nil {
-					cause = err
-				}
-				terminal(k, c.code, c.msg, cause)
+				retry(k, e)
 			}
+			continue
 		}
-		if c.throttle {
-			ev.put.Throttled = len(r.ks)
+		shardID, seq := e.shardID, e.seq
+		k.attempts = append(k.attempts, Attempt{Time: start, Duration: dur, ShardID: shardID})
+		p.stats.KinesisRecords++
+		delivered[k.shard] = true
+		if wantEvents {
+			ev.kinesis = append(ev.kinesis, KinesisRecordEvent{ShardID: shardID, UserRecords: len(k.users),
+				Bytes: k.size, Aggregated: k.aggr, Compressed: k.comp})
 		}
-		if c.notFound {
-			p.requestRefresh("resource not found")
+		if !k.shard.auto && shardID != k.shard.id && shardID != "" && p.wrongShardLocked(r, k, shardID, seq, now, &out) {
+			continue
 		}
+		for j, u := range k.users {
+			out.ok(u, Result{ShardID: shardID, SequenceNumber: seq, SubSequenceNumber: j, Aggregated: k.aggr,
+				Attempts: k.allAttempts(u)})
+		}
+		p.releasePayload(k)
+	}
+	if notFound {
+		p.requestRefresh("resource not found")
+	}
+	switch {
+	case callErr != nil:
+		e := &res[0]
 		p.log.LogAttrs(context.Background(), slog.LevelWarn, "kpl PutRecords failed",
-			slog.String("code", c.code), slog.Bool("retrying", c.retryable), slog.Int("entries", len(r.ks)), slog.String("message", c.msg))
-	} else {
-		for i := range out.Records {
-			e := &out.Records[i]
-			k := r.ks[i]
-			if code := aws.ToString(e.ErrorCode); code != "" {
-				msg := aws.ToString(e.ErrorMessage)
-				k.attempts = append(k.attempts, Attempt{Time: start, Duration: dur, ShardID: k.shard.id, Code: code, Message: msg})
-				ev.put.Failed++
-				retryable, throttle := entryCodeClass(code)
-				if throttle {
-					ev.put.Throttled++
-				}
-				if retryable {
-					retry(k, code, msg, throttle, false)
-				} else {
-					terminal(k, code, msg, ErrRecordFailed)
-				}
-				continue
-			}
-			shardID, seq := aws.ToString(e.ShardId), aws.ToString(e.SequenceNumber)
-			k.attempts = append(k.attempts, Attempt{Time: start, Duration: dur, ShardID: shardID})
-			p.stats.KinesisRecords++
-			if wantEvents {
-				ev.kinesis = append(ev.kinesis, KinesisRecordEvent{ShardID: shardID, UserRecords: len(k.users),
-					Bytes: k.size, Aggregated: k.aggr, Compressed: k.comp})
-			}
-			if shardID != k.shard.id && shardID != "" {
-				p.stats.WrongShard++
-				p.requestRefresh("wrong shard")
-				if k.aggr {
-					w := wrongShard{k: k, shardID: shardID, seq: seq}
-					if _, known := p.ranges[shardID]; known {
-						// Re-route after the refresh: the current map predicted wrongly.
-						p.unrouted = append(p.unrouted, p.splitWrongShard(w, &res)...)
-					} else {
-						p.pendingWrong = append(p.pendingWrong, w)
-					}
-					continue
-				}
-			}
-			for j, u := range k.users {
-				res.ok(u, Result{ShardID: shardID, SequenceNumber: seq, SubSequenceNumber: j, Aggregated: k.aggr,
-					Attempts: k.allAttempts(u)})
-			}
-			p.releasePayload(k)
-		}
-		if ev.put.Failed > 0 {
-			p.log.LogAttrs(context.Background(), slog.LevelWarn, "kpl PutRecords entries failed",
-				slog.Int("failed", ev.put.Failed), slog.Int("throttled", ev.put.Throttled), slog.Int("entries", len(r.ks)))
-		}
+			slog.String("code", e.code), slog.String("class", e.class.String()), slog.Int("entries", len(r.ks)), slog.String("message", e.msg))
+	case ev.put.Failed > 0:
+		p.log.LogAttrs(context.Background(), slog.LevelWarn, "kpl PutRecords entries failed",
+			slog.Int("failed", ev.put.Failed), slog.Int("throttled", ev.put.Throttled), slog.Int("entries", len(r.ks)))
 	}
 
 	for _, s := range r.shards {
@@ -171,17 +154,27 @@ func (p *Producer) complete(r *request, out *kinesis.PutRecordsOutput, err error
 		case !failed[s]:
 			s.bucket.succeeded(now)
 		}
-		if failed[s] {
+		if delivered[s] {
+			s.progress = now
+		}
+		// The backoff grows only while nothing of the shard gets through: failed entries of a call
+		// that delivered others are retried after the base delay, since the shard works.
+		switch {
+		case failed[s] && delivered[s]:
+			s.failures = 0
+			s.backoffUntil = now.Add(p.retry.Delay(0))
+		case failed[s]:
 			s.failures++
 			s.backoffUntil = now.Add(p.retry.Delay(s.failures - 1))
-		} else {
+		case delivered[s]:
 			s.failures = 0
 		}
 		s.pushFront(retries[s])
+		delete(retries, s)
 	}
 	p.mu.Unlock()
 
-	p.finish(res)
+	p.finish(out)
 	if wantEvents {
 		for _, h := range p.hooks.put {
 			h.OnPutRecords(p.stream, ev.put)
@@ -200,6 +193,42 @@ func (p *Producer) complete(r *request, out *kinesis.PutRecordsOutput, err error
 	p.log.LogAttrs(context.Background(), slog.LevelDebug, "kpl PutRecords",
 		slog.Int("entries", len(r.ks)), slog.Int("user_records", ev.put.UserRecords), slog.Duration("latency", dur))
 	p.wake()
+}
+
+// wrongShardLocked handles a Kinesis record stored on a shard other than the predicted one. It
+// reports whether it took care of k's user records (an aggregate: the ones a consumer of the
+// receiving shard keeps are delivered, the others re-routed); a single record is simply delivered
+// where it landed. A refresh is requested only when the request was routed by the current map: a
+// result of a request sent before the latest refresh says nothing new.
+func (p *Producer) wrongShardLocked(r *request, k *kRec, shardID, seq string, now time.Time, out *outcomes) bool {
+	p.stats.WrongShard++
+	current := r.gen == p.mapGen
+	if current {
+		p.wrongStreak++
+		p.requestRefresh("wrong shard")
+		if p.wrongStreak >= wrongShardRecheck {
+			p.requestRecheck("wrong shard") // the stream may distribute records itself (AUTO)
+		}
+	}
+	if !k.aggr {
+		return false
+	}
+	w := wrongShard{k: k, shardID: shardID, seq: seq}
+	if _, known := p.ranges[shardID]; !known {
+		p.pendingWrong = append(p.pendingWrong, w) // settled once a listing tells its range
+		p.requestRefresh("unknown shard")
+		return true
+	}
+	resend := p.splitWrongShard(w, out)
+	if current {
+		// The current map predicted wrongly: route again after the refresh.
+		p.unrouted = append(p.unrouted, resend...)
+		return true
+	}
+	for _, u := range resend {
+		p.routeLocked(u, now, out)
+	}
+	return true
 }
 
 // failAll fails every user record of k.

@@ -13,17 +13,52 @@
 // # How records travel
 //
 // PutAsync validates the record, waits for buffer space (MaxBufferedRecords, MaxBufferedBytes) and
-// routes it by its hash key (explicit hash key, else MD5 of the partition key) to the shard that
-// owns the key in the current shard map (ListShards; refreshed periodically, on wrong-shard results
-// and on ResourceNotFound). Each shard has an open KPL aggregate (AggregationMaxSize,
+// routes it by its hash key (explicit hash key, sent in canonical decimal form, else MD5 of the
+// partition key) to the shard that owns the key in the current shard map (ListShards with
+// ShardFilter AT_LATEST; refreshed periodically, on wrong-shard results of calls routed by the
+// current map and on ResourceNotFound). Each shard has an open KPL aggregate (AggregationMaxSize,
 // AggregationMaxCount) sealed when full or after Linger; sealed Kinesis records queue per shard. A
 // dispatcher goroutine starts PutRecords calls (≤ BatchMaxRecords entries, ≤ BatchMaxBytes, at most
 // MaxConnections at once, one at a time per shard) while each shard's token bucket allows
 // (RateLimit percent of 1 MiB/s and 1000 records/s; throttling lowers it, success restores it).
-// Failed entries (ProvisionedThroughputExceededException, InternalFailure) and failed calls (5xx,
-// timeouts, resets, throttling) go back to the front of their shard's queue after a jittered
-// exponential per-shard backoff, until RecordTTL; other errors are terminal. The SDK is told to try
-// each PutRecords once, so its retries never multiply the producer's.
+//
+// # Failures and retries
+//
+// Errors are classified once for the whole module (internal/awserr). Failed entries
+// (ProvisionedThroughputExceededException, KMSThrottlingException, InternalFailure) and failed
+// calls (5xx, timeouts, resets, throttling, and the 4xx that AWS documents as transient: the KMS
+// key-state errors during key rotation, expired or not yet valid credentials, clock skew) go back
+// to the front of their shard's queue. A shard whose call delivered some of its records retries the
+// failed ones after the base backoff; a shard through which nothing got backs off exponentially
+// (RetryBackoff). Other errors are terminal for the records concerned. A call that Kinesis refuses
+// as invalid at request level (a record over the stream's size limit, a key the service rejects)
+// is bisected until the offending records are alone: they fail with ErrInvalidRecord, the rest is
+// delivered. The SDK is told to try each PutRecords once, so its retries never multiply the
+// producer's.
+//
+// # Backpressure and RecordTTL
+//
+// The buffer bound is the producer's backpressure: PutAsync waits for space (TryPutAsync fails
+// with ErrMaxBuffered), so a caller producing faster than the stream takes is slowed down. RecordTTL
+// is how long the producer keeps trying to deliver a record, counted from the record's first
+// PutRecords attempt. A record still waiting to be sent does not expire merely for waiting behind
+// other records of a shard that is delivering: it expires only when RecordTTL has passed both since
+// its PutAsync and since its shard last delivered anything (or, waiting for a shard map, since the
+// last map was loaded). So under a slow or partly failing stream records wait and callers block;
+// when nothing gets through, records fail after RecordTTL instead of filling the buffer forever.
+//
+// # Stream settings and AUTO distribution
+//
+// DescribeStreamSummary is called at start, then every StreamDescribeInterval, after repeated
+// wrong-shard results and after a record was refused as invalid; a failed call (the operation
+// allows 20 calls per second per account) is retried in the background. Until an answer arrives
+// records are not checked against a maximum size. It tells the stream's maximum record size and its
+// record distribution: on a stream with service-managed distribution (AUTO) Kinesis ignores
+// partition and hash keys and picks the shard itself, so the producer turns aggregation and shard
+// prediction off (records go one per Kinesis record with their own partition key), uses one
+// stream-wide rate limiter (RateLimit percent of the open shards' limits) with up to MaxConnections
+// calls in flight, and never treats the receiving shard as wrong. The change is logged and reported
+// to HookDistributionChanged, in both directions.
 //
 // # Wrong shard
 //
@@ -75,6 +110,7 @@
 //	MaxBufferedRecords       200000       -
 //	MaxBufferedBytes         128 MiB      -
 //	ShardMapRefreshInterval  1m           -
+//	StreamDescribeInterval   5m           -
 //	RetryBackoff             100ms..5s    -
 //	StrictOrdering           false        -
 //	CompressZstd             false        -

@@ -17,6 +17,7 @@ import "time"
 //	UserRecordsPerPutRecordsRequest
 //	ErrorsByCode (retried entries included)        HookEntryError
 //	shard map refreshes                            HookShardMapRefreshed
+//	record distribution (AUTO) detected or left    HookDistributionChanged
 type Hook any
 
 // HookRecordBuffered is called when PutAsync accepts a record.
@@ -105,6 +106,20 @@ type ShardMapEvent struct {
 	Err        error
 }
 
+// HookDistributionChanged is called when the producer learns that the stream's record distribution
+// changed: with AUTO (service-managed distribution) Kinesis ignores partition and hash keys, so the
+// producer turns aggregation and shard prediction off; with USER_PARTITION_KEY it turns them on.
+type HookDistributionChanged interface {
+	OnDistributionChanged(stream string, e DistributionEvent)
+}
+
+// DistributionEvent describes a change of the stream's record distribution.
+type DistributionEvent struct {
+	Strategy   string // "AUTO" or "USER_PARTITION_KEY", as DescribeStreamSummary reports it
+	Predicting bool   // aggregation (if enabled) and shard prediction are on
+	Reason     string // what made the producer describe the stream: "initial", "periodic", "wrong shard", ...
+}
+
 type hooks struct {
 	buffered []HookRecordBuffered
 	done     []HookRecordDone
@@ -112,6 +127,8 @@ type hooks struct {
 	put      []HookPutRecords
 	entry    []HookEntryError
 	shardMap []HookShardMapRefreshed
+
+	distribution []HookDistributionChanged
 }
 
 func sortHooks(hs []Hook) (hooks, error) {
@@ -135,6 +152,9 @@ func sortHooks(hs []Hook) (hooks, error) {
 		}
 		if v, ok := x.(HookShardMapRefreshed); ok {
 			h.shardMap, any = append(h.shardMap, v), true
+		}
+		if v, ok := x.(HookDistributionChanged); ok {
+			h.distribution, any = append(h.distribution, v), true
 		}
 		if !any {
 			return h, invalidConfig("hook %T implements no kpl hook interface", x)

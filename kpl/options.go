@@ -26,6 +26,7 @@ const (
 	DefaultMaxBufferedRecords = 200_000
 	DefaultMaxBufferedBytes   = 128 << 20
 	DefaultShardMapRefresh    = time.Minute
+	DefaultStreamDescribe     = 5 * time.Minute
 
 	maxRequestBytes  = 10 << 20 // Kinesis's PutRecords request limit today
 	maxBatchRecords  = 500
@@ -55,25 +56,27 @@ type config struct {
 	logger             *slog.Logger
 	hooks              []Hook
 	maxRecordSizeFixed int // 0: ask DescribeStreamSummary
+	describeInterval   time.Duration
 }
 
 func defaultConfig() config {
 	return config{
-		aggregate:       true,
-		aggMaxSize:      DefaultAggregationMaxSize,
-		batchMaxRecords: DefaultBatchMaxRecords,
-		batchMaxBytes:   DefaultBatchMaxBytes,
-		linger:          DefaultLinger,
-		ttl:             DefaultRecordTTL,
-		rateLimit:       DefaultRateLimit,
-		maxConns:        DefaultMaxConnections,
-		requestTimeout:  DefaultRequestTimeout,
-		maxBufRecords:   DefaultMaxBufferedRecords,
-		maxBufBytes:     DefaultMaxBufferedBytes,
-		refreshInterval: DefaultShardMapRefresh,
-		backoffBase:     100 * time.Millisecond,
-		backoffMax:      5 * time.Second,
-		logger:          slog.New(slog.DiscardHandler),
+		aggregate:        true,
+		aggMaxSize:       DefaultAggregationMaxSize,
+		batchMaxRecords:  DefaultBatchMaxRecords,
+		batchMaxBytes:    DefaultBatchMaxBytes,
+		linger:           DefaultLinger,
+		ttl:              DefaultRecordTTL,
+		rateLimit:        DefaultRateLimit,
+		maxConns:         DefaultMaxConnections,
+		requestTimeout:   DefaultRequestTimeout,
+		maxBufRecords:    DefaultMaxBufferedRecords,
+		maxBufBytes:      DefaultMaxBufferedBytes,
+		refreshInterval:  DefaultShardMapRefresh,
+		describeInterval: DefaultStreamDescribe,
+		backoffBase:      100 * time.Millisecond,
+		backoffMax:       5 * time.Second,
+		logger:           slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -103,6 +106,8 @@ func (c *config) validate() error {
 		return invalidConfig("MaxBufferedBytes %d must be positive", c.maxBufBytes)
 	case c.refreshInterval <= 0:
 		return invalidConfig("ShardMapRefreshInterval %v must be positive", c.refreshInterval)
+	case c.describeInterval <= 0:
+		return invalidConfig("StreamDescribeInterval %v must be positive", c.describeInterval)
 	case c.backoffBase <= 0 || c.backoffMax < c.backoffBase:
 		return invalidConfig("RetryBackoff base %v, max %v: need 0 < base <= max", c.backoffBase, c.backoffMax)
 	case c.logger == nil:
@@ -168,16 +173,30 @@ func RequestTimeout(d time.Duration) Option {
 // PutAsync waits for space; TryPutAsync fails with ErrMaxBuffered.
 func MaxBufferedRecords(n int) Option { return optionFunc(func(c *config) { c.maxBufRecords = n }) }
 
-// MaxBufferedBytes caps the memory of user records held, overriding the default 128 MiB: each
-// record counts its data and partition key plus 448 bytes of bookkeeping, so the cap bounds the
-// producer's memory (see Stats.BufferedBytes). A single record larger than the cap is admitted when
-// nothing else is buffered.
+// MaxBufferedBytes caps the producer's memory, overriding the default 128 MiB. It covers the user
+// records held (queued, in open aggregates or in flight: data and partition key, plus 448 bytes of
+// bookkeeping, plus with aggregation their encoded copy in the aggregate), which may use four fifths
+// of it (PutAsync waits beyond, see Stats.BufferedBytes), and the requests in flight (each Kinesis
+// record's payload and its share of the request body, three times its size), which get the
+// remaining fifth (one request may always start; see Stats.InFlightBytes). A single record larger
+// than the cap is admitted when nothing else is buffered. The Go heap may grow past its live size
+// between collections: set GOMEMLIMIT (or debug.SetMemoryLimit) a little above this cap to keep
+// the process's resident memory near it.
 func MaxBufferedBytes(n int64) Option { return optionFunc(func(c *config) { c.maxBufBytes = n }) }
 
 // ShardMapRefreshInterval sets the period (±20% jitter) of shard-map refreshes, overriding the
 // default 1m. Wrong-shard results and ResourceNotFound refresh it at once in any case.
 func ShardMapRefreshInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.refreshInterval = d })
+}
+
+// StreamDescribeInterval sets the period (±20% jitter) at which DescribeStreamSummary is called
+// again to learn the stream's maximum record size and record distribution, overriding the default
+// 5m. Failed calls (e.g. throttled: the operation allows 20 calls per second per account) are
+// retried with backoff from 1s to 30s; repeated wrong-shard results describe the stream at once
+// (at most every 5s).
+func StreamDescribeInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.describeInterval = d })
 }
 
 // RetryBackoff sets the per-shard jittered exponential backoff after failed attempts, overriding
@@ -192,7 +211,8 @@ func RetryBackoff(base, maxDelay time.Duration) Option {
 func CompressZstd() Option { return optionFunc(func(c *config) { c.compress = true }) }
 
 // MaxRecordSize fixes the stream's maximum record size in bytes instead of asking
-// DescribeStreamSummary (default: asked; 1 MiB when the call fails).
+// DescribeStreamSummary (default: asked; until an answer arrives, records are not checked against
+// a size and the stream is the judge: a record it refuses fails alone, see the package doc).
 func MaxRecordSize(n int) Option { return optionFunc(func(c *config) { c.maxRecordSizeFixed = n }) }
 
 // WithLogger sets the logger, overriding the default that discards everything.

@@ -39,25 +39,33 @@ type Producer struct {
 	aggPool  sync.Pool // *aggregation.Aggregator
 	payloads sync.Pool // *[]byte, aggregated payload buffers
 
-	baseCtx context.Context // lifecycle: cancelled by Close after requests finished
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup // loop and refresher
-	reqWG   sync.WaitGroup // in-flight PutRecords calls
-	wakeCh  chan struct{}  // cap 1: the loop has work
-	closeCh chan struct{}  // closed by Close
-	refresh chan string    // cap 1: a reason to refresh the shard map now
-	once    sync.Once
+	baseCtx   context.Context // lifecycle: cancelled by Close after requests finished
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // loop and refresher
+	reqWG     sync.WaitGroup // in-flight PutRecords calls
+	wakeCh    chan struct{}  // cap 1: the loop has work
+	closeCh   chan struct{}  // closed by Close
+	refresh   chan string    // cap 1: a reason to refresh the shard map now
+	recheck   chan string    // cap 1: a reason to describe the stream again now
+	described chan struct{}  // closed after the first DescribeStreamSummary attempt
+	once      sync.Once
 
 	mu            sync.Mutex // guards everything below; never held across I/O or channel waits
 	closed        bool
-	maxRecordSize int // 0 until known
+	maxRecordSize int  // 0 until known (the stream is then the judge of record sizes)
+	auto          bool // the stream distributes records itself (RecordDistributionStrategy AUTO)
 	smap          *aggregation.ShardMap
-	shardList     []*shardState // parallel to smap.Shards()
+	mapGen        uint64        // incremented by every map applied
+	mapProgress   time.Time     // when the last map was applied (or the producer started)
+	wrongStreak   int           // wrong-shard results under the current map
+	autoShard     *shardState   // the single stream-level queue used in AUTO mode
+	shardList     []*shardState // parallel to smap.Shards(), or just autoShard in AUTO mode
 	shards        map[string]*shardState
 	ranges        map[string]aggregation.HashRange // every shard ever listed, closed ones included
 	unrouted      []*userRec                       // no map yet, or hash key in a gap
 	pendingWrong  []wrongShard                     // wait for a refresh to learn the receiving shard's range
 	inflight      int                              // PutRecords calls
+	reqBytes      int64                            // charged by the requests in flight (requestCharge)
 	rr            int                              // round-robin start for fairness
 	flushing      int
 	bufRecords    int
@@ -97,19 +105,21 @@ func New(client KinesisAPI, stream string, opts ...Option) (*Producer, error) {
 		return nil, fmt.Errorf("kpl: %w", err)
 	}
 	p := &Producer{
-		cfg:     cfg,
-		client:  client,
-		stream:  stream,
-		isARN:   strings.HasPrefix(stream, "arn:"),
-		hooks:   h,
-		log:     cfg.logger.With("stream", stream),
-		retry:   backoff.Policy{Base: cfg.backoffBase, Max: cfg.backoffMax},
-		wakeCh:  make(chan struct{}, 1),
-		closeCh: make(chan struct{}),
-		refresh: make(chan string, 1),
-		shards:  map[string]*shardState{},
-		ranges:  map[string]aggregation.HashRange{},
-		spaceCh: make(chan struct{}),
+		cfg:       cfg,
+		client:    client,
+		stream:    stream,
+		isARN:     strings.HasPrefix(stream, "arn:"),
+		hooks:     h,
+		log:       cfg.logger.With("stream", stream),
+		retry:     backoff.Policy{Base: cfg.backoffBase, Max: cfg.backoffMax},
+		wakeCh:    make(chan struct{}, 1),
+		closeCh:   make(chan struct{}),
+		refresh:   make(chan string, 1),
+		recheck:   make(chan string, 1),
+		described: make(chan struct{}),
+		shards:    map[string]*shardState{},
+		ranges:    map[string]aggregation.HashRange{},
+		spaceCh:   make(chan struct{}),
 	}
 	if cfg.compress {
 		if p.enc, err = compression.NewEncoder(compression.LevelFastest); err != nil {
@@ -119,16 +129,28 @@ func New(client KinesisAPI, stream string, opts ...Option) (*Producer, error) {
 	if cfg.maxRecordSizeFixed > 0 {
 		p.maxRecordSize = cfg.maxRecordSizeFixed
 	}
+	p.mapProgress = time.Now()
 	p.baseCtx, p.cancel = context.WithCancel(context.Background())
-	p.wg.Add(2)
+	p.wg.Add(3)
 	go p.loop()
 	go p.refresher()
+	go p.describer()
 	return p, nil
 }
 
 // recordOverhead is what MaxBufferedBytes charges per record beyond its data and partition key:
 // the userRec (304 bytes, 320 allocated), its copy in the open aggregate (80 bytes) and slice slots.
 const recordOverhead = 448
+
+// recordCharge is what a user record of size bytes (data plus partition key) costs MaxBufferedBytes
+// while it is held: its bytes and bookkeeping, and with aggregation its encoded copy in the open
+// (or sealed) aggregate.
+func (p *Producer) recordCharge(size int) int64 {
+	if p.cfg.aggregate {
+		return int64(2*size + recordOverhead)
+	}
+	return int64(size + recordOverhead)
+}
 
 // userRec is an accepted user record; it embeds the Future handed to the caller.
 type userRec struct {
@@ -169,6 +191,10 @@ func (p *Producer) put(ctx context.Context, r Record, noWait, urgent bool) *Futu
 	if err != nil {
 		return p.reject(&RecordError{Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)}, len(r.Data)+len(r.PartitionKey))
 	}
+	if len(r.ExplicitHashKey) > 1 && r.ExplicitHashKey[0] == '0' {
+		// Kinesis's pattern is 0|([1-9]\d{0,38}): a zero-padded key would fail the whole call.
+		r.ExplicitHashKey = hk.String()
+	}
 	size := len(r.Data) + len(r.PartitionKey)
 	now := time.Now()
 	u := &userRec{rec: r, hk: hk, size: size, arrived: now}
@@ -186,9 +212,9 @@ func (p *Producer) put(ctx context.Context, r Record, noWait, urgent bool) *Futu
 		return p.reject(&RecordError{Err: ErrRecordTooLarge,
 			Message: fmt.Sprintf("%d bytes of data and partition key, stream maximum %d", size, max)}, size)
 	}
-	mem := int64(size + recordOverhead)
+	mem := p.recordCharge(size)
 	for !p.closed && p.bufRecords > 0 &&
-		(p.bufRecords >= p.cfg.maxBufRecords || p.bufBytes+mem > p.cfg.maxBufBytes) {
+		(p.bufRecords >= p.cfg.maxBufRecords || p.bufBytes+mem > p.cfg.maxBufBytes-p.cfg.maxBufBytes/5) {
 		if noWait {
 			p.mu.Unlock()
 			return p.reject(&RecordError{Err: ErrMaxBuffered}, size)
@@ -338,6 +364,7 @@ type Stats struct {
 	BufferedRecords  int   // user records accepted and not yet resolved (queued or in flight)
 	BufferedBytes    int64 // their data and partition key bytes plus bookkeeping (see MaxBufferedBytes)
 	InFlightRequests int   // PutRecords calls in flight
+	InFlightBytes    int64 // what the calls in flight hold of MaxBufferedBytes (encoded copies)
 	OpenShards       int   // shards in the current map
 
 	RecordsPut        uint64 // user records accepted
@@ -362,6 +389,7 @@ func (p *Producer) Stats() Stats {
 	s.BufferedRecords = p.bufRecords
 	s.BufferedBytes = p.bufBytes
 	s.InFlightRequests = p.inflight
+	s.InFlightBytes = p.reqBytes
 	if p.smap != nil {
 		s.OpenShards = p.smap.Len()
 	}
@@ -392,7 +420,7 @@ func (p *Producer) finish(o outcomes) {
 	var bytes int64
 	var failed, expired uint64
 	for _, u := range o.items {
-		bytes += int64(u.size + recordOverhead)
+		bytes += p.recordCharge(u.size)
 		if u.err != nil {
 			failed++
 			if errors.Is(u.err, ErrRecordExpired) {

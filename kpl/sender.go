@@ -2,6 +2,7 @@ package kpl
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardwise/shardwise/aggregation"
+	"github.com/shardwise/shardwise/internal/awserr"
+	"github.com/shardwise/shardwise/internal/backoff"
 )
 
 // request is one PutRecords call being built or in flight. Its Kinesis records and their user
@@ -18,6 +21,8 @@ import (
 type request struct {
 	ks     []*kRec
 	shards []*shardState
+	gen    uint64 // the shard map the records were routed by
+	charge int64  // counted in Producer.reqBytes while in flight
 }
 
 // capAttempts makes the SDK try a PutRecords call once: the producer retries failed entries and
@@ -73,8 +78,8 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 	// Records waiting for a map expire like any other; they arrive in time order mostly.
 	for len(p.unrouted) > 0 {
 		u := p.unrouted[0]
-		if u.deadline.IsZero() || now.Before(u.deadline) {
-			soon(u.deadline)
+		if exp := p.userExpiry(u); exp.IsZero() || now.Before(exp) {
+			soon(exp)
 			break
 		}
 		out.fail(u, &RecordError{Err: ErrRecordExpired, Attempts: u.prior})
@@ -100,16 +105,15 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 			}
 		}
 		for len(s.queue) > 0 {
-			k := s.queue[0]
-			if k.deadline.IsZero() || now.Before(k.deadline) {
+			if exp := p.expiry(s.queue[0]); exp.IsZero() || now.Before(exp) {
+				soon(exp)
 				break
 			}
 			p.expire(s.pop(), out)
 		}
-		if len(s.queue) == 0 || s.inflight {
+		if len(s.queue) == 0 || s.inflight >= s.slots {
 			continue
 		}
-		soon(s.queue[0].deadline)
 		// Collect (no aggregation): wait for the head's linger unless a call would be full.
 		if head := s.queue[0]; !head.due.IsZero() && now.Before(head.due) && p.flushing == 0 && !s.urgent &&
 			len(s.queue) < p.cfg.batchMaxRecords && s.qBytes < p.cfg.batchMaxBytes {
@@ -125,6 +129,11 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 			continue
 		}
 		eligible = append(eligible, s)
+		if s.auto { // one entry per free slot: the stream-level queue fills several calls
+			for i := s.inflight + 1; i < s.slots && i*p.cfg.batchMaxRecords < len(s.queue); i++ {
+				eligible = append(eligible, s)
+			}
+		}
 	}
 
 	free := p.cfg.maxConns - p.inflight
@@ -139,15 +148,22 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 	var reqs []*request
 	var cur *request
 	entries, bytes := 0, 0
-	for i := range eligible {
+	// Requests in flight hold their records' encoded copies (payload, request body): they get a
+	// fifth of MaxBufferedBytes, and one request may always start.
+	budget := p.cfg.maxBufBytes/5 - p.reqBytes
+	full := false
+	for i := 0; i < len(eligible) && !full; i++ {
 		s := eligible[(start+i)%len(eligible)]
+		if len(s.queue) == 0 {
+			continue
+		}
 		head := s.queue[0]
 		fits := entries < p.cfg.batchMaxRecords && (entries == 0 || bytes+head.size <= p.cfg.batchMaxBytes)
-		if cur == nil || len(cur.shards) >= perReq || !fits {
+		if cur == nil || len(cur.shards) >= perReq || !fits || (s.auto && len(cur.shards) > 0) {
 			if len(reqs) == free {
 				break
 			}
-			cur = &request{}
+			cur = &request{gen: p.mapGen}
 			reqs = append(reqs, cur)
 			entries, bytes = 0, 0
 		}
@@ -161,18 +177,28 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 				soon(now.Add(s.bucket.wait(k.size)))
 				break
 			}
+			charge := requestCharge(k)
+			if charge > budget && (p.reqBytes > 0 || len(reqs) > 1 || entries > 0) {
+				full = true // the next completion wakes the loop
+				break
+			}
+			budget -= charge
+			cur.charge += charge
 			s.bucket.take(k.size)
 			s.pop()
+			if k.sentAt.IsZero() {
+				k.sentAt = now
+			}
 			cur.ks = append(cur.ks, k)
 			entries++
 			bytes += k.size
 			taken++
-			if p.cfg.strictOrdering {
+			if p.cfg.strictOrdering && !s.auto { // AUTO: no order across random shards to keep
 				break
 			}
 		}
 		if taken > 0 {
-			s.inflight = true
+			s.inflight++
 			s.urgent = false
 			cur.shards = append(cur.shards, s)
 		}
@@ -186,7 +212,48 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 	}
 	reqs = reqs[:n]
 	p.inflight += len(reqs)
+	for _, r := range reqs {
+		p.reqBytes += r.charge
+	}
 	return next, reqs
+}
+
+// requestCharge is what a Kinesis record costs MaxBufferedBytes while its request is in flight:
+// its payload (the aggregate flushed, or a compressed copy), the request body (base64, 4/3 of it)
+// and the encoder's slack, plus the entry's JSON framing.
+func requestCharge(k *kRec) int64 { return int64(k.size)*3 + 64 }
+
+// expiry returns when k fails with ErrRecordExpired (zero: never). A record that was sent has
+// RecordTTL from its first send. A record never sent has RecordTTL from its PutAsync and from the
+// last time its shard made progress: waiting in the buffer behind a shard that delivers is not
+// expiry (the buffer bound slows the caller instead), a shard through which nothing gets is.
+func (p *Producer) expiry(k *kRec) time.Time {
+	if p.cfg.ttl == 0 {
+		return time.Time{}
+	}
+	if !k.sentAt.IsZero() {
+		return backoff.AddSaturating(k.sentAt, p.cfg.ttl)
+	}
+	return later(k.deadline, backoff.AddSaturating(k.shard.progress, p.cfg.ttl))
+}
+
+// userExpiry is expiry for a user record waiting for a shard map: RecordTTL from its first send if
+// it was sent, else from its PutAsync and from the last shard map applied.
+func (p *Producer) userExpiry(u *userRec) time.Time {
+	if p.cfg.ttl == 0 {
+		return time.Time{}
+	}
+	if !u.firstSent.IsZero() {
+		return backoff.AddSaturating(u.firstSent, p.cfg.ttl)
+	}
+	return later(u.deadline, backoff.AddSaturating(p.mapProgress, p.cfg.ttl))
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // expire fails every user record of k with ErrRecordExpired.
@@ -215,16 +282,41 @@ func (p *Producer) send(r *request) {
 	r.ks = kept
 	p.finish(cancelled)
 	if len(r.ks) == 0 {
-		p.complete(r, nil, nil, time.Now(), 0)
+		p.complete(r, nil, nil, 0, time.Now(), 0)
 		return
 	}
-	in := &kinesis.PutRecordsInput{Records: make([]types.PutRecordsRequestEntry, len(r.ks))}
+	start := time.Now()
+	res := make([]entryResult, len(r.ks))
+	calls := 0
+	err := p.putRecords(r.ks, res, &calls)
+	p.complete(r, res, err, calls, start, time.Since(start))
+}
+
+// entryResult is the outcome of one Kinesis record of a request.
+type entryResult struct {
+	shardID, seq string // accepted (code == "")
+	code, msg    string // failed: the entry's ErrorCode or the call's error code
+	class        awserr.Class
+	ambiguous    bool  // the call may have been applied
+	invalid      bool  // Kinesis refused the call as invalid with this record alone in it
+	cause        error // the call's error, for request-level failures
+}
+
+// errInvalidResponse stands for a PutRecords answer whose entries do not match the request.
+var errInvalidResponse = errors.New("kpl: PutRecords response does not match the request")
+
+// putRecords sends ks in one PutRecords call and writes each record's outcome into res. A call that
+// Kinesis refuses as invalid at request level (a record over the stream's size, a key the service
+// rejects) is bisected, so only the offending records fail and the others are delivered. It returns
+// the error of the call, nil when every entry got an answer of its own.
+func (p *Producer) putRecords(ks []*kRec, res []entryResult, calls *int) error {
+	in := &kinesis.PutRecordsInput{Records: make([]types.PutRecordsRequestEntry, len(ks))}
 	if p.isARN {
 		in.StreamARN = aws.String(p.stream)
 	} else {
 		in.StreamName = aws.String(p.stream)
 	}
-	for i, k := range r.ks {
+	for i, k := range ks {
 		e := &in.Records[i]
 		e.Data = k.entry.Data
 		e.PartitionKey = aws.String(k.entry.PartitionKey)
@@ -232,11 +324,40 @@ func (p *Producer) send(r *request) {
 			e.ExplicitHashKey = aws.String(k.entry.ExplicitHashKey)
 		}
 	}
-	start := time.Now()
 	ctx, cancel := context.WithTimeout(p.baseCtx, p.cfg.requestTimeout)
 	out, err := p.client.PutRecords(ctx, in, capAttempts)
 	cancel()
-	p.complete(r, out, err, start, time.Since(start))
+	*calls++
+	if err == nil && out != nil && len(out.Records) == len(ks) {
+		for i := range out.Records {
+			e := &out.Records[i]
+			if code := aws.ToString(e.ErrorCode); code != "" {
+				res[i] = entryResult{code: code, msg: aws.ToString(e.ErrorMessage), class: awserr.EntryCode(code)}
+			} else {
+				res[i] = entryResult{shardID: aws.ToString(e.ShardId), seq: aws.ToString(e.SequenceNumber)}
+			}
+		}
+		return nil
+	}
+	var c awserr.Info
+	if err != nil {
+		c = awserr.Classify(err)
+	} else {
+		err = errInvalidResponse
+		c = awserr.Info{Code: "InvalidResponse", Message: err.Error(), Class: awserr.Transient, Ambiguous: true}
+	}
+	if c.Validation && len(ks) > 1 && p.baseCtx.Err() == nil {
+		h := len(ks) / 2
+		p.putRecords(ks[:h], res[:h], calls)
+		p.putRecords(ks[h:], res[h:], calls)
+		p.log.LogAttrs(context.Background(), slog.LevelWarn, "kpl PutRecords refused as invalid; bisected it",
+			slog.String("code", c.Code), slog.String("message", c.Message), slog.Int("entries", len(ks)))
+		return nil
+	}
+	for i := range res {
+		res[i] = entryResult{code: c.Code, msg: c.Message, class: c.Class, ambiguous: c.Ambiguous, invalid: c.Validation, cause: err}
+	}
+	return err
 }
 
 // encode builds k's entry before its first send: it withdraws user records whose PutAsync context

@@ -13,19 +13,40 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardwise/shardwise/aggregation"
+	"github.com/shardwise/shardwise/internal/awserr"
+	"github.com/shardwise/shardwise/internal/backoff"
 )
 
-// minForcedRefreshGap spaces refreshes triggered by wrong-shard results, so a burst of them costs
-// one ListShards pass.
-const minForcedRefreshGap = 200 * time.Millisecond
+const (
+	// minForcedRefreshGap spaces shard-map refreshes triggered by wrong-shard results and
+	// unroutable records, so a burst of them costs one ListShards pass.
+	minForcedRefreshGap = time.Second
+	// minRecheckGap spaces DescribeStreamSummary calls triggered by events (wrong-shard streaks,
+	// records refused as invalid): the operation is limited to 20 calls per second per account.
+	minRecheckGap = 5 * time.Second
+	// wrongShardRecheck is the number of wrong-shard results under one shard map after which the
+	// stream's record distribution is described again (it may have been switched to AUTO).
+	wrongShardRecheck = 2
+)
 
-// refresher owns the shard map: it learns the stream's maximum record size, lists the shards at
-// start, then periodically (with ±20% jitter) and whenever asked; failures retry with backoff.
+// describeRetry spaces failed DescribeStreamSummary calls (throttled at start by a fleet deploy,
+// for instance): the producer works meanwhile, with the stream as the judge of record sizes.
+var describeRetry = backoff.Policy{Base: time.Second, Max: 30 * time.Second}
+
+// jitter returns d ±20%.
+func jitter(d time.Duration) time.Duration { return d*4/5 + rand.N(d*2/5+1) }
+
+// refresher owns the shard map: it lists the open shards (ShardFilter AT_LATEST) once the first
+// DescribeStreamSummary attempt has told the record distribution, then periodically (±20% jitter)
+// and whenever asked; failures retry with backoff. Wrong-shard results on shards the open map does
+// not know are resolved by one listing of the whole lineage.
 func (p *Producer) refresher() {
 	defer p.wg.Done()
 	ctx := p.baseCtx
-	if p.cfg.maxRecordSizeFixed == 0 {
-		p.describe(ctx)
+	select {
+	case <-p.described:
+	case <-ctx.Done():
+		return
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -33,7 +54,7 @@ func (p *Producer) refresher() {
 	fails := 0
 	for {
 		start := time.Now()
-		m, ranges, err := p.listShards(ctx)
+		m, ranges, err := p.listShards(ctx, true)
 		if ctx.Err() != nil {
 			return
 		}
@@ -42,13 +63,12 @@ func (p *Producer) refresher() {
 		if err != nil {
 			fails++
 			wait = p.retry.Delay(fails - 1)
-			var nf *types.ResourceNotFoundException
-			if errors.As(err, &nf) {
+			if awserr.IsNotFound(err) {
 				// No such stream: records waiting for a map would only expire; fail them now.
 				var out outcomes
 				p.mu.Lock()
 				for _, u := range p.unrouted {
-					out.fail(u, &RecordError{Err: err, Code: codeResourceNotFound, Message: aws.ToString(nf.Message), Attempts: u.prior})
+					out.fail(u, &RecordError{Err: err, Code: codeResourceNotFound, Message: awserr.Classify(err).Message, Attempts: u.prior})
 				}
 				p.unrouted = nil
 				p.mu.Unlock()
@@ -61,15 +81,20 @@ func (p *Producer) refresher() {
 			ev.OpenShards = m.Len()
 			var out outcomes
 			p.mu.Lock()
+			unknown := false
 			if !p.closed {
 				p.applyMapLocked(m, ranges, time.Now(), &out)
+				unknown = len(p.pendingWrong) > 0
 			}
 			p.mu.Unlock()
 			p.finish(out)
+			if unknown {
+				p.resolvePendingWrong(ctx)
+			}
 			p.wake()
 			p.log.LogAttrs(ctx, slog.LevelDebug, "kpl shard map refreshed",
 				slog.String("reason", reason), slog.Int("open_shards", m.Len()))
-			wait = p.cfg.refreshInterval*4/5 + rand.N(p.cfg.refreshInterval*2/5+1)
+			wait = jitter(p.cfg.refreshInterval)
 		}
 		for _, h := range p.hooks.shardMap {
 			h.OnShardMapRefreshed(p.stream, ev)
@@ -81,71 +106,189 @@ func (p *Producer) refresher() {
 			return
 		case <-timer.C:
 		case reason = <-p.refresh:
-			// Wrong-shard bursts: one refresh per gap is enough.
-			if gap := minForcedRefreshGap - time.Since(start); gap > 0 {
-				timer.Reset(gap)
-				select {
-				case <-ctx.Done():
-					return
-				case <-timer.C:
-				}
+			// Bursts of wrong-shard results: one refresh per gap is enough.
+			if !sleepUntil(ctx, timer, start.Add(minForcedRefreshGap)) {
+				return
 			}
 		}
 	}
 }
 
-// describe learns the stream's maximum record size; on failure (e.g. no permission) it assumes
-// the historical 1 MiB.
-func (p *Producer) describe(ctx context.Context) {
+// sleepUntil waits on timer until t (at once when t has passed); false when ctx ended first.
+func sleepUntil(ctx context.Context, timer *time.Timer, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return true
+	}
+	timer.Reset(d)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// resolvePendingWrong learns the ranges of receiving shards the open map does not know (closed
+// shards, or shards that closed between the call and the listing) from one listing of the whole
+// lineage, then settles the aggregates that waited for them.
+func (p *Producer) resolvePendingWrong(ctx context.Context) {
+	_, ranges, err := p.listShards(ctx, false)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		p.log.LogAttrs(ctx, slog.LevelWarn, "kpl listing the shard lineage failed", slog.String("err", err.Error()))
+		ranges = nil // the pending aggregates are resent whole
+	}
+	var out outcomes
+	p.mu.Lock()
+	if !p.closed {
+		for id, r := range ranges {
+			p.ranges[id] = r
+		}
+		var waiting []*userRec
+		for _, w := range p.pendingWrong {
+			waiting = append(waiting, p.splitWrongShard(w, &out)...)
+		}
+		p.pendingWrong = nil
+		now := time.Now()
+		for _, u := range waiting {
+			p.routeLocked(u, now, &out)
+		}
+	}
+	p.mu.Unlock()
+	p.finish(out)
+}
+
+// describer owns what DescribeStreamSummary tells: the stream's maximum record size and its record
+// distribution. It describes the stream at start (the first shard map waits for that attempt, so an
+// AUTO stream never sees aggregates), retries failures in the background with backoff, and describes
+// again periodically and when asked (wrong-shard streaks, records refused as invalid).
+func (p *Producer) describer() {
+	defer p.wg.Done()
+	ctx := p.baseCtx
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	reason := "initial"
+	fails := 0
+	for {
+		start := time.Now()
+		err := p.describe(ctx, reason)
+		if reason == "initial" {
+			close(p.described)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		wait := jitter(p.cfg.describeInterval)
+		if err != nil {
+			fails++
+			c := awserr.Classify(err)
+			if c.Class != awserr.Terminal || c.NotFound {
+				wait = min(wait, describeRetry.Delay(fails-1))
+			}
+			p.log.LogAttrs(ctx, slog.LevelWarn, "kpl DescribeStreamSummary failed; the stream judges record sizes until it succeeds",
+				slog.String("reason", reason), slog.Int("attempt", fails), slog.String("err", err.Error()))
+		} else {
+			fails = 0
+		}
+		timer.Reset(wait)
+		reason = "periodic"
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case reason = <-p.recheck:
+			if !sleepUntil(ctx, timer, start.Add(minRecheckGap)) {
+				return
+			}
+		}
+	}
+}
+
+// requestRecheck asks the describer to describe the stream again soon.
+func (p *Producer) requestRecheck(reason string) {
+	select {
+	case p.recheck <- reason:
+	default:
+	}
+}
+
+// describe calls DescribeStreamSummary once and applies the answer: the maximum record size (1 MiB
+// when the answer has none, as streams created before the setting existed) and the record
+// distribution strategy.
+func (p *Producer) describe(ctx context.Context, reason string) error {
 	in := &kinesis.DescribeStreamSummaryInput{}
 	if p.isARN {
 		in.StreamARN = aws.String(p.stream)
 	} else {
 		in.StreamName = aws.String(p.stream)
 	}
-	size := 1 << 20
-	for attempt := 0; attempt < 3; attempt++ {
-		cctx, cancel := context.WithTimeout(ctx, p.cfg.requestTimeout)
-		out, err := p.client.DescribeStreamSummary(cctx, in)
-		cancel()
-		if err == nil {
-			if d := out.StreamDescriptionSummary; d != nil && d.MaxRecordSizeInKiB != nil && *d.MaxRecordSizeInKiB > 0 {
-				size = int(*d.MaxRecordSizeInKiB) << 10
-			}
-			break
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		p.log.LogAttrs(ctx, slog.LevelWarn, "kpl DescribeStreamSummary failed; assuming 1 MiB records",
-			slog.String("err", err.Error()))
-		var nf *types.ResourceNotFoundException
-		var denied interface{ ErrorCode() string }
-		if errors.As(err, &nf) || (errors.As(err, &denied) && denied.ErrorCode() == "AccessDeniedException") {
-			break
-		}
-		t := time.NewTimer(p.retry.Delay(attempt))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
+	cctx, cancel := context.WithTimeout(ctx, p.cfg.requestTimeout)
+	out, err := p.client.DescribeStreamSummary(cctx, in)
+	cancel()
+	if err != nil {
+		return err
 	}
+	d := out.StreamDescriptionSummary
+	if d == nil {
+		return errors.New("kpl: DescribeStreamSummary answered no StreamDescriptionSummary")
+	}
+	size := 1 << 20
+	if d.MaxRecordSizeInKiB != nil && *d.MaxRecordSizeInKiB > 0 {
+		size = int(*d.MaxRecordSizeInKiB) << 10
+	}
+	auto := d.RecordDistributionStrategy == types.RecordDistributionStrategyAuto
+	var out2 outcomes
 	p.mu.Lock()
-	p.maxRecordSize = size
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	if p.cfg.maxRecordSizeFixed == 0 {
+		p.maxRecordSize = size
+	}
+	changed := auto != p.auto
+	if changed {
+		p.auto = auto
+		p.wrongStreak = 0
+		p.relayoutLocked(time.Now(), &out2)
+	}
 	p.mu.Unlock()
+	p.finish(out2)
+	if changed {
+		strategy := string(d.RecordDistributionStrategy)
+		if strategy == "" {
+			strategy = string(types.RecordDistributionStrategyUserPartitionKey)
+		}
+		if auto {
+			p.log.LogAttrs(ctx, slog.LevelWarn, "kpl stream distributes records itself (AUTO): aggregation and shard prediction off",
+				slog.String("reason", reason))
+		} else {
+			p.log.LogAttrs(ctx, slog.LevelWarn, "kpl stream routes records by partition key again: aggregation and shard prediction on",
+				slog.String("reason", reason))
+		}
+		for _, h := range p.hooks.distribution {
+			h.OnDistributionChanged(p.stream, DistributionEvent{Strategy: strategy, Predicting: !auto, Reason: reason})
+		}
+		p.wake()
+	}
+	return nil
 }
 
-// listShards lists every shard of the stream (following NextToken, which must be sent without the
-// stream name) and returns a map of the open ones plus the ranges of all, closed ones included, for
-// judging where wrong-shard records landed.
-func (p *Producer) listShards(ctx context.Context) (*aggregation.ShardMap, map[string]aggregation.HashRange, error) {
+// listShards lists the stream's shards (following NextToken, which must be sent without the stream
+// name): only the open ones with latest (ShardFilter AT_LATEST), else the whole lineage. It returns
+// a map of the open shards plus the ranges of every shard listed.
+func (p *Producer) listShards(ctx context.Context, latest bool) (*aggregation.ShardMap, map[string]aggregation.HashRange, error) {
 	in := &kinesis.ListShardsInput{}
 	if p.isARN {
 		in.StreamARN = aws.String(p.stream)
 	} else {
 		in.StreamName = aws.String(p.stream)
+	}
+	if latest {
+		in.ShardFilter = &types.ShardFilter{Type: types.ShardFilterTypeAtLatest}
 	}
 	ranges := map[string]aggregation.HashRange{}
 	var open []aggregation.ShardRange
