@@ -1,5 +1,6 @@
 // Package kinesisjson decodes Kinesis GetRecords responses faster than the SDK's generic JSON
-// deserializer, for the consumers in this module.
+// deserializer, for the consumers in this module, and writes PutRecords requests for the producer
+// (see FastPutRecords).
 //
 // A GetRecords response can be 10 MiB of records, nearly all of it base64 Data. The SDK tokenizes
 // every byte of it, unquotes each Data string into a new string and base64-decodes that into a new
