@@ -40,9 +40,10 @@
 // (by splits and merges, so the lineage has at most two parents per shard), RegisterStreamConsumer,
 // DescribeStreamConsumer, ListStreamConsumers, DeregisterStreamConsumer, SubscribeToShard,
 // IncreaseStreamRetentionPeriod, DecreaseStreamRetentionPeriod, StartStreamEncryption,
-// StopStreamEncryption and UpdateMaxRecordSize; also AddTagsToStream, RemoveTagsFromStream,
-// ListTagsForStream, UpdateStreamMode, Enable/DisableEnhancedMonitoring and DescribeLimits. Other
-// operations answer UnknownOperationException.
+// StopStreamEncryption, UpdateMaxRecordSize and UpdateStreamRecordDistributionStrategy; also
+// AddTagsToStream, RemoveTagsFromStream, ListTagsForStream, UpdateStreamMode,
+// Enable/DisableEnhancedMonitoring and DescribeLimits. Other operations answer
+// UnknownOperationException.
 //
 // SubscribeToShard answers with an event stream (application/vnd.amazon.eventstream): an
 // initial-response event, then SubscribeToShardEvent events pushed as soon as records arrive, with
@@ -61,6 +62,20 @@
 // the rate limits read the server's clock, which tests control with [Clock] and a [ManualClock]:
 // records older than the retention period disappear, and so do closed shards once their data has.
 // Stored data is never modified; memory is proportional to the data retained.
+//
+// # Record distribution
+//
+// Each stream has a record distribution strategy. USER_PARTITION_KEY, the default, routes as above.
+// AUTO ([RecordDistributionAuto], service-managed distribution) is for ON_DEMAND streams only, as in
+// Kinesis: set it in CreateStream's RecordDistributionStrategy, switch it at run time with
+// UpdateStreamRecordDistributionStrategy (by StreamARN), or make it the default for ON_DEMAND streams
+// with [DefaultRecordDistribution]; DescribeStreamSummary reports it for ON_DEMAND streams. Under AUTO
+// the server ignores partition keys and explicit hash keys for placement and puts records round-robin
+// on the open shards, answering each record's ShardId and SequenceNumber as usual; GetRecords returns
+// the partition key as sent. The partition key becomes optional (records written without one are read
+// back without one), and PutRecord refuses SequenceNumberForOrdering with InvalidArgumentException.
+// Asking for AUTO on a PROVISIONED stream, or switching an AUTO stream to PROVISIONED, is an
+// InvalidArgumentException.
 //
 // # Limits
 //

@@ -112,8 +112,12 @@ func (s *Server) updateStreamMode(c *call) ([]byte, *Error) {
 	switch m := in.StreamModeDetails.StreamMode; m {
 	case modeProvision, modeOnDemand:
 		st.mu.Lock()
+		defer st.mu.Unlock()
+		if m == modeProvision && st.distribution == RecordDistributionAuto {
+			// AWS documents AUTO as ON_DEMAND only; what it does to such a switch is not documented.
+			return nil, errInvalid("Stream %s uses the AUTO record distribution strategy, which PROVISIONED streams do not support; switch it to USER_PARTITION_KEY first.", st.name)
+		}
 		st.mode = m
-		st.mu.Unlock()
 		return []byte("{}"), nil
 	default:
 		return nil, errorf(CodeValidation, "1 validation error detected: Value '%s' at 'streamModeDetails.streamMode' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, ON_DEMAND]", m)

@@ -111,10 +111,13 @@ func fastPutRecords(body []byte) (putRecordsInput, bool) {
 	all := sb.String()
 	off := 0
 	for i := range in.Records {
+		// Str returns a non-nil slice for a present member, even "": nil means the member was absent.
 		in.Records[i].PartitionKey = all[off : off+len(pkRaw[i])]
+		in.Records[i].hasPK = pkRaw[i] != nil
 		off += len(pkRaw[i])
 		if ehkRaw[i] != nil {
 			in.Records[i].ExplicitHashKey = string(ehkRaw[i])
+			in.Records[i].hasEHK = true
 		}
 	}
 	return in, true

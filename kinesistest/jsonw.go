@@ -81,8 +81,10 @@ func (st *stream) appendRecords(dst []byte, sh *shard, recs []record, encryption
 		dst = appendEpoch(dst, r.arrivalMs)
 		dst = append(dst, `,"Data":`...)
 		dst = appendBase64(dst, r.data)
-		dst = append(dst, `,"PartitionKey":`...)
-		dst = appendString(dst, r.pk)
+		if r.pk != "" { // records written without a partition key (AUTO distribution) have none
+			dst = append(dst, `,"PartitionKey":`...)
+			dst = appendString(dst, r.pk)
+		}
 		if encryption != encryptionNone {
 			dst = append(dst, `,"EncryptionType":`...)
 			dst = appendString(dst, encryption)

@@ -35,6 +35,18 @@ type record struct {
 
 func (r *record) size() int { return len(r.pk) + len(r.data) }
 
+// Record distribution strategies (RecordDistributionStrategy in CreateStream, DescribeStreamSummary
+// and UpdateStreamRecordDistributionStrategy).
+const (
+	// RecordDistributionUserPartitionKey routes each record by the MD5 of its partition key, or by its
+	// explicit hash key: the default, and the only strategy of a PROVISIONED stream.
+	RecordDistributionUserPartitionKey = "USER_PARTITION_KEY"
+	// RecordDistributionAuto is service-managed distribution, for ON_DEMAND streams only: partition
+	// keys and explicit hash keys are ignored for placement and may be omitted, and the server spreads
+	// records evenly over the open shards (round-robin here).
+	RecordDistributionAuto = "AUTO"
+)
+
 type stream struct {
 	id      uint64 // unique per incarnation: iterators of a deleted stream do not resolve to a new one
 	name    string
@@ -53,6 +65,8 @@ type stream struct {
 	consumers    map[string]*consumer
 	tags         map[string]string
 	metrics      []string // enhanced monitoring: enabled shard-level metrics
+	distribution string   // record distribution strategy: RecordDistributionUserPartitionKey or RecordDistributionAuto
+	nextAuto     uint64   // AUTO distribution: round-robin position over the open shards
 }
 
 type shard struct {
@@ -184,6 +198,17 @@ func (st *stream) rebuildOpen() {
 		}
 	}
 	sort.Slice(st.open, func(i, j int) bool { return st.open[i].rng.Start.Compare(st.open[j].rng.Start) < 0 })
+}
+
+// place returns the shard a record goes to: under AUTO distribution the next open shard in
+// round-robin order, else the open shard owning hash key k. Caller holds st.mu for writing.
+func (st *stream) place(k aggregation.HashKey) *shard {
+	if st.distribution == RecordDistributionAuto && len(st.open) > 0 {
+		sh := st.open[st.nextAuto%uint64(len(st.open))]
+		st.nextAuto++
+		return sh
+	}
+	return st.route(k)
 }
 
 // route returns the open shard owning hash key k. Caller holds st.mu.

@@ -29,6 +29,7 @@ type config struct {
 	region               string
 	account              string
 	logger               *slog.Logger
+	distribution         string
 }
 
 func defaultConfig() config {
@@ -66,6 +67,11 @@ func (c *config) validate() error {
 	}
 	if r := c.faults.Rate; r < 0 || r > 1 {
 		return fmt.Errorf("kinesistest: %w: fault rate %v outside [0, 1]", ErrInvalidConfig, r)
+	}
+	switch c.distribution {
+	case "", RecordDistributionUserPartitionKey, RecordDistributionAuto:
+	default:
+		return fmt.Errorf("kinesistest: %w: record distribution strategy %q (want %s or %s)", ErrInvalidConfig, c.distribution, RecordDistributionUserPartitionKey, RecordDistributionAuto)
 	}
 	if c.logger == nil {
 		return fmt.Errorf("kinesistest: %w: nil logger", ErrInvalidConfig)
@@ -147,4 +153,13 @@ func AccountID(id string) Option {
 // overriding a logger that discards everything.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) { c.logger = l })
+}
+
+// DefaultRecordDistribution sets the record distribution strategy of ON_DEMAND streams whose
+// CreateStream names none, overriding [RecordDistributionUserPartitionKey]. With
+// [RecordDistributionAuto] those streams ignore partition keys and explicit hash keys and spread
+// records round-robin over their open shards. PROVISIONED streams always route by key, as in
+// Kinesis; UpdateStreamRecordDistributionStrategy switches a stream at run time.
+func DefaultRecordDistribution(strategy string) Option {
+	return optionFunc(func(c *config) { c.distribution = strategy })
 }

@@ -17,26 +17,25 @@ type entry struct {
 	key  aggregation.HashKey
 }
 
-// checkEntry validates one record as Kinesis does before anything is written.
-func (s *Server) checkEntry(pk, ehk string, data []byte, maxBytes int) (entry, *Error) {
-	if err := aggregation.ValidatePartitionKey(pk); err != nil {
-		return entry{}, errorf(CodeValidation, "1 validation error detected: Value '%s' at 'partitionKey' failed to satisfy constraint: Member must have length between 1 and 256", pk)
-	}
-	if len(data) > maxDataBytes {
-		return entry{}, errorf(CodeValidation, "1 validation error detected: Value at 'data' failed to satisfy constraint: Member must have length less than or equal to %d", maxDataBytes)
-	}
-	if s.cfg.limits && len(pk)+len(data) > maxBytes {
-		return entry{}, errInvalid("Record size %d bytes (data and partition key) exceeds the stream's maximum record size of %d bytes.", len(pk)+len(data), maxBytes)
-	}
+// checkEntry makes the checks Kinesis makes once a record has passed model validation: the explicit
+// hash key's range, a partition key where the stream's distribution needs one, and (under
+// EnforceLimits) the stream's maximum record size. dist is the stream's distribution strategy.
+func (s *Server) checkEntry(pk string, hasPK bool, ehk string, hasEHK bool, data []byte, maxBytes int, dist, streamName string) (entry, *Error) {
 	e := entry{pk: pk, data: data}
-	if ehk != "" {
+	if hasEHK {
 		k, err := aggregation.ParseHashKey(ehk)
 		if err != nil {
 			return entry{}, errInvalid("Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", ehk)
 		}
 		e.key = k
-	} else {
+	} else if hasPK {
 		e.key = aggregation.PartitionKeyHash(pk)
+	}
+	if !hasPK && dist != RecordDistributionAuto {
+		return entry{}, errInvalid("A partition key is required: stream %s uses the %s record distribution strategy.", streamName, dist)
+	}
+	if s.cfg.limits && len(pk)+len(data) > maxBytes {
+		return entry{}, errInvalid("Record size %d bytes (data and partition key) exceeds the stream's maximum record size of %d bytes.", len(pk)+len(data), maxBytes)
 	}
 	return e, nil
 }
@@ -50,14 +49,23 @@ func (s *Server) putRecord(c *call) ([]byte, *Error) {
 	if err := decode(c.body, &in); err != nil {
 		return nil, err
 	}
+	var v violations
+	checkRecordModel(&v, "", deref(in.PartitionKey), in.PartitionKey != nil, deref(in.ExplicitHashKey), in.ExplicitHashKey != nil, in.Data)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
 	st, err := s.lookup(in.streamRef)
 	if err != nil {
 		return nil, err
 	}
 	st.mu.RLock()
 	maxBytes := st.maxRecordKiB << 10
+	dist := st.distribution
 	st.mu.RUnlock()
-	e, err := s.checkEntry(in.PartitionKey, in.ExplicitHashKey, in.Data, maxBytes)
+	if dist == RecordDistributionAuto && in.SequenceNumberForOrdering != nil {
+		return nil, errInvalid("SequenceNumberForOrdering is not supported on stream %s: it uses the AUTO record distribution strategy.", st.name)
+	}
+	e, err := s.checkEntry(deref(in.PartitionKey), in.PartitionKey != nil, deref(in.ExplicitHashKey), in.ExplicitHashKey != nil, in.Data, maxBytes, dist, st.name)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +76,7 @@ func (s *Server) putRecord(c *call) ([]byte, *Error) {
 		return nil, &Error{Code: CodeInternalFailure, Message: "injected fault: internal failure"}
 	}
 	st.mu.Lock()
-	sh := st.route(e.key)
+	sh := st.place(e.key)
 	if sh == nil {
 		st.mu.Unlock()
 		return nil, errorf(CodeInternalFailure, "no open shard owns hash key %s", e.key)
@@ -95,10 +103,6 @@ func (s *Server) putRecords(c *call) ([]byte, *Error) {
 			return nil, err
 		}
 	}
-	st, err := s.lookup(in.streamRef)
-	if err != nil {
-		return nil, err
-	}
 	n := len(in.Records)
 	if n == 0 {
 		return nil, errorf(CodeValidation, "1 validation error detected: Value '[]' at 'records' failed to satisfy constraint: Member must have length greater than or equal to 1")
@@ -106,13 +110,27 @@ func (s *Server) putRecords(c *call) ([]byte, *Error) {
 	if s.cfg.limits && n > maxPutRecordsEntries {
 		return nil, errorf(CodeValidation, "1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length less than or equal to %d", maxPutRecordsEntries)
 	}
+	var v violations
+	for i := range in.Records {
+		r := &in.Records[i]
+		checkRecordModel(&v, recordPath(i), r.PartitionKey, r.hasPK, r.ExplicitHashKey, r.hasEHK, r.Data)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	st, err := s.lookup(in.streamRef)
+	if err != nil {
+		return nil, err
+	}
 	st.mu.RLock()
 	maxBytes := st.maxRecordKiB << 10
+	dist := st.distribution
 	st.mu.RUnlock()
 	entries := make([]entry, n)
 	total := 0
-	for i, r := range in.Records {
-		e, err := s.checkEntry(r.PartitionKey, r.ExplicitHashKey, r.Data, maxBytes)
+	for i := range in.Records {
+		r := &in.Records[i]
+		e, err := s.checkEntry(r.PartitionKey, r.hasPK, r.ExplicitHashKey, r.hasEHK, r.Data, maxBytes, dist, st.name)
 		if err != nil {
 			return nil, err
 		}
@@ -145,7 +163,7 @@ func (s *Server) putRecords(c *call) ([]byte, *Error) {
 			failed++
 			continue
 		}
-		sh := st.route(e.key)
+		sh := st.place(e.key)
 		if sh == nil {
 			codes[i] = codeInternalFailureEntry
 			failed++
@@ -397,4 +415,11 @@ func (s *Server) getRecords(c *call) ([]byte, *Error) {
 		out = appendChildShards(out, sh)
 	}
 	return append(out, '}'), nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }

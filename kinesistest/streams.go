@@ -42,6 +42,20 @@ func (s *Server) createStream(c *call) ([]byte, *Error) {
 	if n < 1 || n > 10000 {
 		return nil, errInvalid("ShardCount %d must be between 1 and 10000.", n)
 	}
+	dist := in.RecordDistributionStrategy
+	switch dist {
+	case "":
+		dist = RecordDistributionUserPartitionKey
+		if mode == modeOnDemand && s.cfg.distribution != "" {
+			dist = s.cfg.distribution
+		}
+	case RecordDistributionUserPartitionKey, RecordDistributionAuto:
+		if dist == RecordDistributionAuto && mode != modeOnDemand {
+			return nil, errInvalid("The AUTO record distribution strategy is supported for ON_DEMAND streams only; stream %s is %s.", in.StreamName, mode)
+		}
+	default:
+		return nil, errDistributionEnum(dist)
+	}
 	maxKiB := defaultMaxRecordKiB
 	if in.MaxRecordSizeInKiB != nil {
 		maxKiB = *in.MaxRecordSizeInKiB
@@ -66,6 +80,7 @@ func (s *Server) createStream(c *call) ([]byte, *Error) {
 		maxRecordKiB: maxKiB,
 		consumers:    make(map[string]*consumer),
 		tags:         in.Tags,
+		distribution: dist,
 	}
 	for _, rng := range uniformRanges(n) {
 		st.newShard(rng, "", "", c.now)
@@ -206,6 +221,9 @@ func (s *Server) describeStreamSummary(c *call) ([]byte, *Error) {
 		ConsumerCount:           len(st.consumers),
 		MaxRecordSizeInKiB:      st.maxRecordKiB,
 	}
+	if st.mode == modeOnDemand {
+		d.RecordDistributionStrategy = st.distribution
+	}
 	return encode(struct{ StreamDescriptionSummary streamSummaryJSON }{d})
 }
 
@@ -333,5 +351,47 @@ func (s *Server) updateMaxRecordSize(c *call) ([]byte, *Error) {
 	st.mu.Lock()
 	st.maxRecordKiB = in.MaxRecordSizeInKiB
 	st.mu.Unlock()
+	return []byte("{}"), nil
+}
+
+func errDistributionEnum(v string) *Error {
+	return errorf(CodeValidation, "1 validation error detected: Value '%s' at 'recordDistributionStrategy' failed to satisfy constraint: Member must satisfy enum value set: [AUTO, USER_PARTITION_KEY]", v)
+}
+
+// updateRecordDistribution is UpdateStreamRecordDistributionStrategy: it names the stream by ARN only
+// and switches an ON_DEMAND stream between AUTO and USER_PARTITION_KEY; records written afterwards
+// are placed by the new strategy, records already written stay where they are.
+func (s *Server) updateRecordDistribution(c *call) ([]byte, *Error) {
+	var in struct {
+		StreamARN                  string
+		RecordDistributionStrategy string
+	}
+	if err := decode(c.body, &in); err != nil {
+		return nil, err
+	}
+	var v violations
+	if in.StreamARN == "" {
+		v.add("Value null at 'streamARN' failed to satisfy constraint: Member must not be null")
+	}
+	switch in.RecordDistributionStrategy {
+	case RecordDistributionAuto, RecordDistributionUserPartitionKey:
+	case "":
+		v.add("Value null at 'recordDistributionStrategy' failed to satisfy constraint: Member must not be null")
+	default:
+		v.add("Value '%s' at 'recordDistributionStrategy' failed to satisfy constraint: Member must satisfy enum value set: [AUTO, USER_PARTITION_KEY]", in.RecordDistributionStrategy)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	st, err := s.lookup(streamRef{StreamARN: in.StreamARN})
+	if err != nil {
+		return nil, err
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if in.RecordDistributionStrategy == RecordDistributionAuto && st.mode != modeOnDemand {
+		return nil, errInvalid("The AUTO record distribution strategy is supported for ON_DEMAND streams only; stream %s is %s.", st.name, st.mode)
+	}
+	st.distribution = in.RecordDistributionStrategy
 	return []byte("{}"), nil
 }

@@ -83,11 +83,12 @@ type enhancedMetricsJSON struct {
 }
 
 type createStreamInput struct {
-	StreamName         string
-	ShardCount         *int
-	StreamModeDetails  *streamModeJSON
-	MaxRecordSizeInKiB *int
-	Tags               map[string]string
+	StreamName                 string
+	ShardCount                 *int
+	StreamModeDetails          *streamModeJSON
+	MaxRecordSizeInKiB         *int
+	RecordDistributionStrategy string
+	Tags                       map[string]string
 }
 
 type streamDescriptionJSON struct {
@@ -117,6 +118,8 @@ type streamSummaryJSON struct {
 	OpenShardCount          int
 	ConsumerCount           int
 	MaxRecordSizeInKiB      int
+	// RecordDistributionStrategy is present for ON_DEMAND streams only, as in Kinesis.
+	RecordDistributionStrategy string `json:",omitempty"`
 }
 
 type describeStreamInput struct {
@@ -210,9 +213,9 @@ type updateShardCountOutput struct {
 type putRecordInput struct {
 	streamRef
 	Data                      []byte
-	PartitionKey              string
-	ExplicitHashKey           string
-	SequenceNumberForOrdering string
+	PartitionKey              *string // optional on a stream with AUTO record distribution
+	ExplicitHashKey           *string
+	SequenceNumberForOrdering *string
 }
 
 type putRecordOutput struct {
@@ -225,6 +228,29 @@ type putRecordsEntry struct {
 	Data            []byte
 	PartitionKey    string
 	ExplicitHashKey string
+	hasPK           bool // PartitionKey was sent (it is optional under AUTO record distribution)
+	hasEHK          bool
+}
+
+// UnmarshalJSON decodes an entry, noting which optional members were present (the fast decoder does
+// the same for the bodies it takes).
+func (e *putRecordsEntry) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Data            []byte
+		PartitionKey    *string
+		ExplicitHashKey *string
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*e = putRecordsEntry{Data: raw.Data}
+	if raw.PartitionKey != nil {
+		e.PartitionKey, e.hasPK = *raw.PartitionKey, true
+	}
+	if raw.ExplicitHashKey != nil {
+		e.ExplicitHashKey, e.hasEHK = *raw.ExplicitHashKey, true
+	}
+	return nil
 }
 
 type putRecordsInput struct {

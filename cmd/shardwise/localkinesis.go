@@ -40,6 +40,7 @@ func runLocalKinesis(ctx context.Context, args []string, stdout, stderr io.Write
 	useTLS := fs.Bool("tls", false, "serve HTTPS (h2 and HTTP/1.1) with a fresh self-signed certificate")
 	caFile := fs.String("ca-file", "", "with --tls, write the certificate (PEM) to this `file` for AWS_CA_BUNDLE")
 	region := fs.String("region", "us-east-1", "region in the ARNs the server makes")
+	distribution := fs.String("record-distribution", "", "record distribution `strategy` of ON_DEMAND streams created without one: USER_PARTITION_KEY (default) or AUTO")
 	verbose := fs.Bool("v", false, "log every call to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -65,6 +66,9 @@ func runLocalKinesis(ctx context.Context, args []string, stdout, stderr io.Write
 		kinesistest.IteratorTTL(*iterTTL),
 		kinesistest.Region(*region),
 		kinesistest.WithLogger(slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))),
+	}
+	if *distribution != "" {
+		opts = append(opts, kinesistest.DefaultRecordDistribution(*distribution))
 	}
 	if *allowRemote {
 		opts = append(opts, kinesistest.AllowNonLoopback())
