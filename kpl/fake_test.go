@@ -28,6 +28,14 @@ type fakeKinesis struct {
 	optsSeen  []kinesis.Options
 	listCalls int
 
+	auto          bool // AUTO distribution: records go round-robin over open shards, keys ignored
+	autoNext      int
+	describeCalls int
+	// describeFault fails DescribeStreamSummary call n when it returns an error.
+	describeFault func(call int) error
+	// reqFault fails a PutRecords call as a whole, seeing its input (before applying it).
+	reqFault func(in *kinesis.PutRecordsInput) error
+
 	// entryFault returns an ErrorCode for entry i of call n, or "".
 	entryFault func(call, i int, e types.PutRecordsRequestEntry) string
 	// callFault fails call n as a whole (before applying it) when it returns an error.
@@ -112,6 +120,17 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.reqFault != nil {
+		if err := f.reqFault(in); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range in.Records {
+		// Kinesis's model: ExplicitHashKey matches 0|([1-9]\d{0,38}); a violation fails the call.
+		if ehk := aws.ToString(e.ExplicitHashKey); len(ehk) > 1 && ehk[0] == '0' {
+			return nil, apiError("ValidationException")
+		}
+	}
 	out := &kinesis.PutRecordsOutput{Records: make([]types.PutRecordsResultEntry, len(in.Records))}
 	failed := int32(0)
 	for i, e := range in.Records {
@@ -131,6 +150,16 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 			if s.open && s.rng.Contains(hk) {
 				sh = s
 			}
+		}
+		if f.auto {
+			var open []*fakeShard
+			for _, s := range f.shards {
+				if s.open {
+					open = append(open, s)
+				}
+			}
+			sh = open[f.autoNext%len(open)]
+			f.autoNext++
 		}
 		f.seq++
 		seq := strconv.Itoa(f.seq)
@@ -174,7 +203,17 @@ func (f *fakeKinesis) ListShards(ctx context.Context, in *kinesis.ListShardsInpu
 func (f *fakeKinesis) DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	call := f.describeCalls
+	f.describeCalls++
+	if f.describeFault != nil {
+		if err := f.describeFault(call); err != nil {
+			return nil, err
+		}
+	}
 	out := &kinesis.DescribeStreamSummaryOutput{StreamDescriptionSummary: &types.StreamDescriptionSummary{}}
+	if f.auto {
+		out.StreamDescriptionSummary.RecordDistributionStrategy = types.RecordDistributionStrategyAuto
+	}
 	if f.maxKiB > 0 {
 		out.StreamDescriptionSummary.MaxRecordSizeInKiB = aws.Int32(f.maxKiB)
 	}
@@ -224,4 +263,27 @@ func (f *fakeKinesis) listCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.listCalls
+}
+
+func (f *fakeKinesis) setAuto(auto bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.auto = auto
+}
+
+func (f *fakeKinesis) describeCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.describeCalls
+}
+
+// storedCount returns the Kinesis records stored.
+func (f *fakeKinesis) storedCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, s := range f.shards {
+		n += len(s.records)
+	}
+	return n
 }
