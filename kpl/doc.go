@@ -72,7 +72,8 @@
 // without retries they arrive in order. With StrictOrdering each call carries at most one Kinesis
 // record per shard and a failed record is resent before anything later of its shard, so order also
 // holds under throttling and faults (a call with an unknown outcome may still leave a duplicate,
-// counted in Stats.AmbiguousRecords). Order across a resharding is not guaranteed.
+// counted in Stats.AmbiguousRecords). Order across a resharding is not guaranteed, nor on an AUTO
+// stream, where Kinesis itself spreads one key's records over shards.
 //
 // # Outcomes and errors
 //
