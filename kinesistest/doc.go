@@ -63,6 +63,20 @@
 // records older than the retention period disappear, and so do closed shards once their data has.
 // Stored data is never modified; memory is proportional to the data retained.
 //
+// # Validation
+//
+// Requests are checked as Kinesis checks them. First the API model's constraints, over the whole
+// request and before the stream is looked up: a partition key of 1 to 256 characters, counted in
+// Unicode code points (the Smithy length trait counts scalar values; U+1F600 is one, although Java's
+// String.length() and the Java KPL count it as two), an ExplicitHashKey matching 0|([1-9]\d{0,38})
+// as a whole (no sign, space or leading zero), data within 10 MiB. Any violation, in any entry of
+// PutRecords, fails the whole call with HTTP 400 ValidationException listing every violation by
+// member path ("2 validation errors detected: Value '01' at 'records.1.member.explicitHashKey' failed
+// to satisfy constraint: ...; Value ..."), and nothing is written. Then the operation's own checks,
+// again for the whole call: a hash key above 2^128-1, a missing partition key on a
+// USER_PARTITION_KEY stream, a record above the stream's maximum size (under [EnforceLimits]) are
+// HTTP 400 InvalidArgumentException.
+//
 // # Record distribution
 //
 // Each stream has a record distribution strategy. USER_PARTITION_KEY, the default, routes as above.
@@ -111,6 +125,11 @@
 //		}
 //		return kinesistest.Action{FailEntries: map[int]string{0: kinesistest.CodeThroughputExceeded}}, true
 //	})
+//
+// [Request.Entries] decodes the records of a PutRecord or PutRecords call for a ControlFunc, and
+// [RejectEntries] refuses, at request level, every call carrying a record it matches (HTTP 400
+// ValidationException naming the entry, as [InvalidEntryError] builds it), so one poisoned record
+// fails each batch it travels in until a producer splits it out.
 //
 // # Clients
 //

@@ -191,3 +191,79 @@ func (f *faultInjector) entryFault() bool {
 	defer f.mu.Unlock()
 	return f.rnd.Float64() < f.cfg.Rate
 }
+
+// PutEntry is one record of a PutRecord or PutRecords call, as a [ControlFunc] sees it through
+// [Request.Entries].
+type PutEntry struct {
+	PartitionKey    string // "" when the call sent none (allowed on streams with AUTO distribution)
+	ExplicitHashKey string // "" when the call sent none
+	Data            []byte
+}
+
+// Entries decodes the records of a PutRecords call (in request order) or the record of a PutRecord
+// call; it returns nil for other operations and for bodies that do not parse. The data slices are
+// the caller's.
+func (r Request) Entries() []PutEntry {
+	switch r.Op {
+	case "PutRecords":
+		in, ok := fastPutRecords(r.Body)
+		if !ok {
+			if decode(r.Body, &in) != nil {
+				return nil
+			}
+		}
+		out := make([]PutEntry, len(in.Records))
+		for i, e := range in.Records {
+			out[i] = PutEntry{PartitionKey: e.PartitionKey, ExplicitHashKey: e.ExplicitHashKey, Data: e.Data}
+		}
+		return out
+	case "PutRecord":
+		var in putRecordInput
+		if decode(r.Body, &in) != nil {
+			return nil
+		}
+		var pk, ehk string
+		if in.PartitionKey != nil {
+			pk = *in.PartitionKey
+		}
+		if in.ExplicitHashKey != nil {
+			ehk = *in.ExplicitHashKey
+		}
+		return []PutEntry{{PartitionKey: pk, ExplicitHashKey: ehk, Data: in.Data}}
+	}
+	return nil
+}
+
+// InvalidEntryError returns the error Kinesis answers a whole PutRecords call with when entry index
+// (0-based) breaks a constraint of the API model: HTTP 400 ValidationException naming
+// 'records.<index+1>.member.<member>'. For PutRecord, give index -1: the member is named alone.
+// constraint is the rule broken, e.g. "Member must have length less than or equal to 256".
+func InvalidEntryError(index int, member, constraint string) *Error {
+	path := ""
+	if index >= 0 {
+		path = recordPath(index)
+	}
+	var v violations
+	v.add("Value at '%s%s' failed to satisfy constraint: %s", path, member, constraint)
+	return v.err()
+}
+
+// RejectEntries returns a [ControlFunc] that refuses, at request level, every PutRecords call holding
+// a record for which match reports true, and every PutRecord call whose record it matches: the whole
+// call fails with [InvalidEntryError] naming the first matching entry, and nothing is written. Calls
+// without a matching record go through. This is how a test makes one poisoned record fail every batch
+// it travels in, for a producer that must find it by splitting batches.
+func RejectEntries(match func(PutEntry) bool) ControlFunc {
+	return func(req Request) (Action, bool) {
+		entries := req.Entries()
+		for i, e := range entries {
+			if match(e) {
+				if req.Op == "PutRecord" {
+					i = -1
+				}
+				return Action{Err: InvalidEntryError(i, "data", "Member was refused by a kinesistest control function")}, true
+			}
+		}
+		return Action{}, false
+	}
+}
