@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/shardwise/shardwise/internal/awserr"
 	"github.com/shardwise/shardwise/internal/backoff"
 	"github.com/shardwise/shardwise/internal/fanout"
 )
@@ -225,8 +226,7 @@ func (r *fanOutRetriever) Next(ctx context.Context) (batch, error) {
 		// there, the shard is gone after efoNotFoundLimit tries. Anything else (access denied, an
 		// invalid position) is logged and retried: a shard is never given up on for it.
 		r.closeSub()
-		var nf *types.ResourceNotFoundException
-		if errors.As(err, &nf) {
+		if awserr.IsNotFound(err) {
 			r.w.forgetConsumer(r.currentARN())
 			if _, cerr := r.w.consumerARN(ctx); cerr == nil {
 				r.notFound++

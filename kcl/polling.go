@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/shardwise/shardwise/internal/awserr"
 	"github.com/shardwise/shardwise/internal/backoff"
 	"github.com/shardwise/shardwise/internal/kinesisjson"
 )
@@ -112,7 +113,7 @@ func (p *poller) loop(ctx context.Context) error {
 			switch {
 			case ctx.Err() != nil:
 				return nil
-			case err != nil && isNotFound(err):
+			case err != nil && awserr.IsNotFound(err):
 				return fmt.Errorf("kcl: shard %s: %w", p.rc.shardID, err)
 			case err != nil:
 				d := p.throttle.Delay(failures)
@@ -132,18 +133,21 @@ func (p *poller) loop(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			// Anything but an expired iterator or a missing shard is retried with backoff, as the Java
+			// KCL does for GetRecords (KMS key state changes and access errors included).
+			info := awserr.Classify(err)
 			var d time.Duration
 			switch {
-			case isExpiredIterator(err):
+			case info.ExpiredIterator:
 				p.hooks.onExpired(p.rc.shardID)
 				p.log.LogAttrs(ctx, slog.LevelInfo, "shard iterator expired; renewing after the last fetched record",
 					slog.String("seq", lastFetched))
 				iterator = ""
-			case isThrottle(err):
+			case info.Class == awserr.Throttle:
 				d = p.throttle.Delay(failures)
 				p.hooks.onThrottled(p.rc.shardID, d)
 				p.log.LogAttrs(ctx, slog.LevelWarn, "GetRecords throttled; backing off", slog.Duration("backoff", d))
-			case isNotFound(err):
+			case info.NotFound:
 				return fmt.Errorf("kcl: shard %s: %w", p.rc.shardID, err)
 			default:
 				d = p.throttle.Delay(failures)

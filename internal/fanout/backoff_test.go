@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/shardwise/shardwise/internal/awserr"
 	"github.com/shardwise/shardwise/kinesistest"
 )
 
@@ -80,6 +81,42 @@ func TestRefusalBackoff(t *testing.T) {
 		}
 		if f.opts != 2 {
 			t.Errorf("%d per-call options, want 2 (SDK retries off, own protocol)", f.opts)
+		}
+	})
+}
+
+// TestKMSErrorsRetried: the KMS errors of a stream key being rotated, disabled or re-enabled are
+// retried with backoff like refusals (the Java KCL retries them too); only a Terminal error such as
+// InvalidArgumentException ends the subscriber.
+func TestKMSErrorsRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		msg := aws.String("key state")
+		kms := []error{
+			&types.KMSInvalidStateException{Message: msg}, &types.KMSDisabledException{Message: msg},
+			&types.KMSNotFoundException{Message: msg}, &types.KMSAccessDeniedException{Message: msg},
+			&types.KMSOptInRequired{Message: msg},
+		}
+		bad := &types.InvalidArgumentException{Message: aws.String("sequence number not in shard")}
+		f := &refusingAPI{errs: append(append([]error(nil), kms...), bad)}
+		at := newAttempts()
+		sub, err := Subscribe(context.Background(), f, "arn:c", shard0, trimHorizon, OnAttempt(at.hook))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		_, err = sub.Next(context.Background())
+		var ia *types.InvalidArgumentException
+		if !errors.As(err, &ia) {
+			t.Fatalf("Next = %v, want the fatal InvalidArgumentException", err)
+		}
+		list := at.snapshot()
+		if len(list) != len(kms)+1 {
+			t.Fatalf("%d attempts, want %d (every KMS error retried): %+v", len(list), len(kms)+1, list)
+		}
+		for _, a := range list[:len(kms)] {
+			if a.Retry < MinRetryDelay {
+				t.Errorf("attempt %+v: want a retry after >= %v", a, MinRetryDelay)
+			}
 		}
 	})
 }
@@ -199,7 +236,7 @@ func TestTransientErrorsRetried(t *testing.T) {
 		t.Errorf("got %v", got)
 	}
 	list := at.snapshot()
-	if len(list) != 3 || errorCode(list[0].Err) != codeLimitExceeded || list[1].Err == nil || list[2].Err != nil {
+	if len(list) != 3 || awserr.Classify(list[0].Err).Code != "LimitExceededException" || list[1].Err == nil || list[2].Err != nil {
 		t.Fatalf("attempts = %+v, want LimitExceeded, InternalFailure, accepted", list)
 	}
 	for _, a := range list[:2] {

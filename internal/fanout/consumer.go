@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/shardwise/shardwise/internal/awserr"
 	"github.com/shardwise/shardwise/internal/backoff"
 )
 
@@ -71,9 +72,9 @@ func ensureStep(ctx context.Context, api RegistrationAPI, streamARN, name string
 		return aws.ToString(c.ConsumerARN), c.ConsumerStatus, nil
 	case err == nil:
 		return "", "", fmt.Errorf("fanout: DescribeStreamConsumer %s returned no description", name)
-	case errorCode(err) == codeLimitExceeded:
+	case awserr.IsThrottle(err):
 		return "", "", nil
-	case !isNotFound(err):
+	case !awserr.IsNotFound(err):
 		return "", "", fmt.Errorf("fanout: describing consumer %s: %w", name, err)
 	}
 	r, err := api.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{
@@ -84,7 +85,7 @@ func ensureStep(ctx context.Context, api RegistrationAPI, streamARN, name string
 		return aws.ToString(r.Consumer.ConsumerARN), r.Consumer.ConsumerStatus, nil
 	case err == nil:
 		return "", "", fmt.Errorf("fanout: RegisterStreamConsumer %s returned no consumer", name)
-	case errorCode(err) == codeInUse, errorCode(err) == codeLimitExceeded:
+	case awserr.Classify(err).Code == codeInUse, awserr.IsThrottle(err):
 		// Another worker registered it first (or it is being deleted), or too many calls at once:
 		// describe it again after a pause.
 		return "", "", nil
@@ -96,7 +97,7 @@ func ensureStep(ctx context.Context, api RegistrationAPI, streamARN, name string
 // is not an error. It does not wait for the deletion to finish.
 func Deregister(ctx context.Context, api DeregisterAPI, consumerARN string) error {
 	_, err := api.DeregisterStreamConsumer(ctx, &kinesis.DeregisterStreamConsumerInput{ConsumerARN: aws.String(consumerARN)})
-	if err != nil && !isNotFound(err) {
+	if err != nil && !awserr.IsNotFound(err) {
 		return fmt.Errorf("fanout: deregistering consumer %s: %w", consumerARN, err)
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/shardwise/shardwise/internal/awserr"
 )
 
 // fakeConsumers is a scripted RegistrationAPI and DeregisterAPI: describe answers come from states in order (the last one
@@ -157,8 +159,7 @@ func TestEnsureConsumerConcurrent(t *testing.T) {
 		if err == nil {
 			continue // an event sent before the deregistration
 		}
-		var nf *types.ResourceNotFoundException
-		if !errors.As(err, &nf) && errorCode(err) != codeNotFound {
+		if !awserr.IsNotFound(err) {
 			t.Errorf("Next after deregistration = %v, want ResourceNotFoundException", err)
 		}
 		break

@@ -22,8 +22,10 @@
 // than one call per second) and broken streams are retried with jittered backoff of at least 1 s, and
 // never sooner than 5 s after the last accepted subscription. An event without a continuation
 // sequence number ends the shard: it is delivered with its ChildShards and the Subscriber finishes.
-// ResourceNotFoundException (consumer, shard or stream gone), InvalidArgumentException and access
-// errors are fatal and returned by Next.
+// Errors that internal/awserr classifies Terminal are fatal and returned by Next:
+// ResourceNotFoundException (consumer, shard or stream gone), InvalidArgumentException, access
+// errors. KMS errors of the stream's key (being rotated, disabled, re-enabled) are retried with
+// backoff like refusals, as the Java KCL does.
 //
 // Flow control: at most [Buffer] events wait for the caller. While they wait the Subscriber does not
 // read the event stream, the SDK's reader goroutines block, the HTTP/2 stream window fills and the

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/shardwise/shardwise/internal/awserr"
 	"github.com/shardwise/shardwise/kinesistest"
 )
 
@@ -171,7 +172,7 @@ func TestSecondSubscriberBacksOff(t *testing.T) {
 			continue
 		}
 		refused++
-		if code := errorCode(at.Err); code != codeInUse && code != codeLimitExceeded {
+		if code := awserr.Classify(at.Err).Code; code != codeInUse && code != "LimitExceededException" {
 			t.Errorf("refusal %v, want ResourceInUseException", at.Err)
 		}
 		if at.Retry < MinRetryDelay {
