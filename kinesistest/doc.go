@@ -131,6 +131,16 @@
 // ValidationException naming the entry, as [InvalidEntryError] builds it), so one poisoned record
 // fails each batch it travels in until a producer splits it out.
 //
+// Request-level refusals carry the status and exception name Kinesis uses, so the SDK returns its
+// typed errors where it has them: [NewError] builds KMSThrottlingException, KMSInvalidStateException,
+// KMSDisabledException, KMSNotFoundException, KMSAccessDeniedException, KMSOptInRequired and
+// AccessDeniedException (HTTP 400, *types.KMSThrottlingException and so on), ExpiredTokenException
+// (HTTP 400, no typed error) and InvalidSignatureException; [ClockSkewError] words the latter as AWS
+// does for a skewed clock, and [Action.Date] sets the answer's Date header, which is how the SDK
+// detects the skew and retries. [FaultKMSThrottling] and [FaultExpiredToken] draw two of them at
+// random; like every kind added after the first five, they are drawn only when listed in
+// [FaultConfig.Kinds].
+//
 // # Clients
 //
 // [Server.Client] and [Server.HTTP2Client] return HTTP clients set up for the server (trusting its

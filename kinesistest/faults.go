@@ -24,16 +24,27 @@ const (
 	// FaultReset applies a call, then resets the connection (HTTP/1.1) or stream (HTTP/2) instead of
 	// answering, so the client cannot know whether its write happened.
 	FaultReset
+	// FaultKMSThrottling answers a PutRecord, PutRecords or GetRecords call with HTTP 400
+	// KMSThrottlingException; nothing is applied. Other operations draw no fault from it. Opt-in:
+	// only drawn when listed in [FaultConfig.Kinds].
+	FaultKMSThrottling
+	// FaultExpiredToken answers a call with HTTP 400 ExpiredTokenException, as when temporary
+	// credentials have expired; nothing is applied. Opt-in: only drawn when listed in
+	// [FaultConfig.Kinds].
+	FaultExpiredToken
 )
 
-var allFaultKinds = []FaultKind{FaultEntryFailure, FaultInternalError, FaultUnavailable, FaultSlow, FaultReset}
+// defaultFaultKinds are drawn from when FaultConfig.Kinds is empty. Kinds added later are opt-in, so
+// a bare FaultConfig{Rate} keeps meaning what it always meant (the CLI's --fault-rate relies on it).
+var defaultFaultKinds = []FaultKind{FaultEntryFailure, FaultInternalError, FaultUnavailable, FaultSlow, FaultReset}
 
 // FaultConfig describes random failures for [Faults].
 type FaultConfig struct {
 	// Rate is the probability in [0, 1] that a call fails with one of the whole-call kinds, and,
 	// independently, that each PutRecords entry fails with FaultEntryFailure. 0 disables faults.
 	Rate float64
-	// Kinds lists the faults to draw from, uniformly; empty means all of them.
+	// Kinds lists the faults to draw from, uniformly; empty means FaultEntryFailure,
+	// FaultInternalError, FaultUnavailable, FaultSlow and FaultReset (the later kinds are opt-in).
 	Kinds []FaultKind
 	// SlowDelay is how long a FaultSlow call is held; 0 means 1 second.
 	SlowDelay time.Duration
@@ -76,6 +87,11 @@ type Action struct {
 	// FailEntries fails PutRecords entries by position with the given ErrorCode
 	// (ProvisionedThroughputExceededException or InternalFailure); they are not written, the others are.
 	FailEntries map[int]string
+	// Date, when set, is the time the answer's Date header gives: a server clock ahead of or behind
+	// the client's. With an InvalidSignatureException ([ClockSkewError]) and a Date more than 4
+	// minutes off, the SDK treats the error as clock skew, retries and signs later calls with the
+	// offset; with the real Date (the default) it does not retry.
+	Date time.Time
 }
 
 // ControlFunc intercepts calls. It returns handled=false to let the call through untouched. It runs on
@@ -135,7 +151,7 @@ func newFaultInjector(cfg FaultConfig) *faultInjector {
 	}
 	kinds := cfg.Kinds
 	if len(kinds) == 0 {
-		kinds = allFaultKinds
+		kinds = defaultFaultKinds
 	}
 	for _, k := range kinds {
 		if k == FaultEntryFailure {
@@ -178,6 +194,13 @@ func (f *faultInjector) callFault(op string) (Action, bool) {
 			return Action{}, false
 		}
 		return Action{Reset: true}, true
+	case FaultKMSThrottling:
+		if op != "PutRecord" && op != "PutRecords" && op != "GetRecords" {
+			return Action{}, false
+		}
+		return Action{Err: &Error{Code: CodeKMSThrottling, Message: "injected fault: " + defaultMessages[CodeKMSThrottling]}}, true
+	case FaultExpiredToken:
+		return Action{Err: &Error{Code: CodeExpiredToken, Message: "injected fault: " + defaultMessages[CodeExpiredToken]}}, true
 	}
 	return Action{}, false
 }

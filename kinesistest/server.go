@@ -279,6 +279,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if act.Delay > 0 && !s.wait(r.Context(), act.Delay) {
 		return
 	}
+	if !act.Date.IsZero() {
+		w.Header().Set("Date", act.Date.UTC().Format(http.TimeFormat))
+	}
 	if act.Err != nil {
 		writeError(w, act.Err)
 		return
