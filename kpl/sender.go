@@ -14,6 +14,7 @@ import (
 	"github.com/shardwise/shardwise/aggregation"
 	"github.com/shardwise/shardwise/internal/awserr"
 	"github.com/shardwise/shardwise/internal/backoff"
+	"github.com/shardwise/shardwise/internal/kinesisjson"
 )
 
 // request is one PutRecords call being built or in flight. Its Kinesis records and their user
@@ -325,7 +326,7 @@ func (p *Producer) putRecords(ks []*kRec, res []entryResult, calls *int) error {
 		}
 	}
 	ctx, cancel := context.WithTimeout(p.baseCtx, p.cfg.requestTimeout)
-	out, err := p.client.PutRecords(ctx, in, capAttempts)
+	out, err := p.client.PutRecords(ctx, in, capAttempts, kinesisjson.FastPutRecords)
 	cancel()
 	*calls++
 	if err == nil && out != nil && len(out.Records) == len(ks) {
