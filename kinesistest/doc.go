@@ -105,6 +105,8 @@
 //	GetRecords, per shard   5 calls/s and 2 MiB/s (ProvisionedThroughputExceededException); a large read
 //	                        is answered whole and the shard rests until it has paid for it
 //	SubscribeToShard        2 MiB/s per consumer and shard (events are paced, not refused)
+//	DescribeStreamSummary   20 calls/s for the whole server, as Kinesis allows per account
+//	                        (LimitExceededException, HTTP 400)
 //
 // Rates are token buckets holding one second of budget, read against the server clock: with a
 // [ManualClock] that does not move, a test sees exactly 1000 records per shard accepted. GetRecords
@@ -125,6 +127,9 @@
 //		}
 //		return kinesistest.Action{FailEntries: map[int]string{0: kinesistest.CodeThroughputExceeded}}, true
 //	})
+//
+// [FailFirst] fails the first n calls of an operation with a given error, for the "limited at
+// start, then answered" case, e.g. FailFirst("DescribeStreamSummary", 3, NewError(CodeLimitExceeded)).
 //
 // [Request.Entries] decodes the records of a PutRecord or PutRecords call for a ControlFunc, and
 // [RejectEntries] refuses, at request level, every call carrying a record it matches (HTTP 400

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -120,6 +121,20 @@ func (s *Server) Control(fn ControlFunc) (remove func()) {
 				return
 			}
 		}
+	}
+}
+
+// FailFirst returns a [ControlFunc] that answers the first n calls of operation op with err, then lets
+// every later call through; for example FailFirst("DescribeStreamSummary", 3,
+// NewError(CodeLimitExceeded)) makes a client meet the rate limit at start. It is safe for concurrent
+// calls: exactly n are failed.
+func FailFirst(op string, n int, err *Error) ControlFunc {
+	var seen atomic.Int64
+	return func(req Request) (Action, bool) {
+		if req.Op != op || seen.Add(1) > int64(n) {
+			return Action{}, false
+		}
+		return Action{Err: err}, true
 	}
 }
 

@@ -24,7 +24,26 @@ const (
 	maxRetentionHours       = 8760
 	defaultRetentionHours   = 24
 	subscribeRetryWindow    = 5 * time.Second
+	describeSummaryPerSec   = 20 // DescribeStreamSummary, per account (per server)
 )
+
+// accountLimits are the per-account rate limits of control-plane calls.
+type accountLimits struct {
+	mu              sync.Mutex
+	describeSummary bucket
+}
+
+// admitDescribeSummary reports whether a DescribeStreamSummary call may run now, and takes a token if so.
+func (l *accountLimits) admitDescribeSummary(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.describeSummary.refill(describeSummaryPerSec, now)
+	if l.describeSummary.tokens < 1 {
+		return false
+	}
+	l.describeSummary.tokens--
+	return true
+}
 
 // bucket is a token bucket read against the server clock: it holds up to one second of its rate and
 // refills continuously. Taking more than it holds may drive it negative (GetRecords bytes), which

@@ -109,7 +109,8 @@ func Clock(now func() time.Time) Option {
 // records/s written (partition keys counted), with per-entry ProvisionedThroughputExceededException in
 // PutRecords and a whole-call one for PutRecord; at most 500 entries and [MaxRequestBytes] per
 // PutRecords; records no larger than the stream's maximum record size; GetRecords 5 calls/s and
-// 2 MiB/s per shard; SubscribeToShard 2 MiB/s per consumer and shard. Off by default.
+// 2 MiB/s per shard; SubscribeToShard 2 MiB/s per consumer and shard; DescribeStreamSummary 20
+// calls/s for the whole server (LimitExceededException), as Kinesis allows per account. Off by default.
 func EnforceLimits() Option {
 	return optionFunc(func(c *config) { c.limits = true })
 }

@@ -46,6 +46,8 @@ type Server struct {
 	ctlMu    sync.Mutex
 	controls []*control
 
+	accountLim accountLimits
+
 	lifeMu    sync.Mutex
 	closed    bool
 	active    sync.WaitGroup // requests being served, subscriptions included

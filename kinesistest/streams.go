@@ -197,6 +197,9 @@ func (s *Server) describeStream(c *call) ([]byte, *Error) {
 }
 
 func (s *Server) describeStreamSummary(c *call) ([]byte, *Error) {
+	if s.cfg.limits && !s.accountLim.admitDescribeSummary(c.now) {
+		return nil, errorf(CodeLimitExceeded, "Rate exceeded for DescribeStreamSummary under account %s: the limit is %d calls per second.", s.cfg.account, describeSummaryPerSec)
+	}
 	var in streamRef
 	if err := decode(c.body, &in); err != nil {
 		return nil, err
