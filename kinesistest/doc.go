@@ -116,9 +116,11 @@
 //
 // [Faults] injects random failures at a rate: InternalFailure entries in PutRecords, whole calls
 // answered 500 InternalFailure or 503 ServiceUnavailable, slow answers, and connection resets after the
-// call was applied (the client cannot know whether its write happened). [Server.Control] installs a
-// [ControlFunc] that sees each call first and can fail it, delay it, reset it after applying it, or
-// fail chosen PutRecords entries, deterministically:
+// call was applied (the client cannot know whether its write happened); and, only when asked for by
+// name, KMS throttling, expired tokens and hangs ([FaultHang]: the call is never answered, until the
+// client gives up or the server closes; only a client with a timeout gets past it). [Server.Control]
+// installs a [ControlFunc] that sees each call first and can fail it, delay it, hang it, reset it
+// after applying it, or fail chosen PutRecords entries, deterministically:
 //
 //	var n atomic.Int32
 //	srv.Control(func(req kinesistest.Request) (kinesistest.Action, bool) {
@@ -156,6 +158,6 @@
 //
 // # Concurrency and shutdown
 //
-// A Server is safe for concurrent use. [Server.Close] ends open subscriptions, closes every connection
-// and returns once every request goroutine has finished.
+// A Server is safe for concurrent use. [Server.Close] ends open subscriptions and hung calls, closes
+// every connection and returns once every request goroutine has finished.
 package kinesistest

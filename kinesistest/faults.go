@@ -33,6 +33,10 @@ const (
 	// credentials have expired; nothing is applied. Opt-in: only drawn when listed in
 	// [FaultConfig.Kinds].
 	FaultExpiredToken
+	// FaultHang never answers a call, as [Action.Hang]: it is held until the client gives up or the
+	// server closes, then its connection (HTTP/1.1) or stream (HTTP/2) is reset; nothing is applied.
+	// A client without a timeout waits forever. Opt-in: only drawn when listed in [FaultConfig.Kinds].
+	FaultHang
 )
 
 // defaultFaultKinds are drawn from when FaultConfig.Kinds is empty. Kinds added later are opt-in, so
@@ -85,6 +89,11 @@ type Action struct {
 	Delay time.Duration
 	// Reset runs the call, then resets the connection instead of answering.
 	Reset bool
+	// Hang holds the call without applying or answering it until the client gives up (its context
+	// ends or its connection closes) or the server closes; then the connection (HTTP/1.1) or stream
+	// (HTTP/2) is reset. It takes precedence over Err and Reset. [Server.Close] does not wait for
+	// hung calls to be given up.
+	Hang bool
 	// FailEntries fails PutRecords entries by position with the given ErrorCode
 	// (ProvisionedThroughputExceededException or InternalFailure); they are not written, the others are.
 	FailEntries map[int]string
@@ -216,6 +225,8 @@ func (f *faultInjector) callFault(op string) (Action, bool) {
 		return Action{Err: &Error{Code: CodeKMSThrottling, Message: "injected fault: " + defaultMessages[CodeKMSThrottling]}}, true
 	case FaultExpiredToken:
 		return Action{Err: &Error{Code: CodeExpiredToken, Message: "injected fault: " + defaultMessages[CodeExpiredToken]}}, true
+	case FaultHang:
+		return Action{Hang: true}, true
 	}
 	return Action{}, false
 }

@@ -281,6 +281,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if act.Delay > 0 && !s.wait(r.Context(), act.Delay) {
 		return
 	}
+	if act.Hang {
+		select {
+		case <-r.Context().Done():
+		case <-s.closing:
+		}
+		panic(http.ErrAbortHandler) // no answer at all, not an empty 200
+	}
 	if !act.Date.IsZero() {
 		w.Header().Set("Date", act.Date.UTC().Format(http.TimeFormat))
 	}

@@ -33,7 +33,7 @@ func runLocalKinesis(ctx context.Context, args []string, stdout, stderr io.Write
 	maxReq := fs.Int("max-request-bytes", 5<<20, "PutRecords request size limit under --enforce-limits")
 	faultRate := fs.Float64("fault-rate", 0, "fraction `F` of calls (and of PutRecords entries) failing with InternalFailure, 500, 503, slow answers or connection resets")
 	faultSeed := fs.Uint64("fault-seed", 0, "random seed for --fault-rate (0: random)")
-	faultKinds := fs.String("fault-kinds", "", "comma-separated faults to draw from: entry, 500, 503, slow, reset, and the opt-in kms-throttling, expired-token (default: the first five)")
+	faultKinds := fs.String("fault-kinds", "", "comma-separated faults to draw from: entry, 500, 503, slow, reset, and the opt-in kms-throttling, expired-token, hang (default: the first five)")
 	faultDelay := fs.Duration("fault-slow-delay", time.Second, "how long a slow fault holds its answer")
 	subDur := fs.Duration("subscription-duration", 5*time.Minute, "how long a SubscribeToShard stream lasts")
 	iterTTL := fs.Duration("iterator-ttl", 5*time.Minute, "how long a shard iterator stays valid")
@@ -113,6 +113,7 @@ var faultKindNames = map[string]kinesistest.FaultKind{
 	// Opt-in: never drawn unless named.
 	"kms-throttling": kinesistest.FaultKMSThrottling,
 	"expired-token":  kinesistest.FaultExpiredToken,
+	"hang":           kinesistest.FaultHang,
 }
 
 // parseFaultKinds parses "entry,500,reset"; "" means the default kinds (the first five).
@@ -124,7 +125,7 @@ func parseFaultKinds(s string) ([]kinesistest.FaultKind, error) {
 	for _, name := range strings.Split(s, ",") {
 		k, ok := faultKindNames[strings.TrimSpace(name)]
 		if !ok {
-			return nil, fmt.Errorf("unknown fault kind %q (want entry, 500, 503, slow, reset, kms-throttling or expired-token)", name)
+			return nil, fmt.Errorf("unknown fault kind %q (want entry, 500, 503, slow, reset, kms-throttling, expired-token or hang)", name)
 		}
 		kinds = append(kinds, k)
 	}
