@@ -101,7 +101,8 @@
 //	PutRecords              at most 500 entries (ValidationException) and MaxRequestBytes, 5 MiB by
 //	                        default (InvalidArgumentException "Records size exceeds 5 MB limit")
 //	record size             data plus partition key within the stream's maximum record size (1024 KiB
-//	                        unless CreateStream or UpdateMaxRecordSize set it): InvalidArgumentException
+//	                        unless CreateStream or UpdateMaxRecordSize set it; an update applies to the
+//	                        next write, and DescribeStreamSummary reports it): InvalidArgumentException
 //	GetRecords, per shard   5 calls/s and 2 MiB/s (ProvisionedThroughputExceededException); a large read
 //	                        is answered whole and the shard rests until it has paid for it
 //	SubscribeToShard        2 MiB/s per consumer and shard (events are paced, not refused)
