@@ -157,6 +157,13 @@
 // transport makes its last read of it and the connection carrying the answer is torn down ("use of
 // closed network connection"). SDK clients with their default HTTP client work, but may rarely see it.
 //
+// # Call counts
+//
+// [Server.Calls] returns how many calls of an operation the server has received, whatever their
+// outcome, and [Server.CallCounts] all of them, so a test can bound a client's traffic: for example
+// that a producer on a stable stream calls ListShards at most twice a minute. ListShards honours
+// every ShardFilter type; AT_LATEST lists the open shards only.
+//
 // # Concurrency and shutdown
 //
 // A Server is safe for concurrent use. [Server.Close] ends open subscriptions and hung calls, closes

@@ -47,6 +47,7 @@ type Server struct {
 	controls []*control
 
 	accountLim accountLimits
+	calls      map[string]*atomic.Int64 // per operation; the map is built once and never changes
 
 	lifeMu    sync.Mutex
 	closed    bool
@@ -74,7 +75,12 @@ func NewServer(opts ...Option) (*Server, error) {
 		subs:      make(map[subKey]*subState),
 		closing:   make(chan struct{}),
 		serveDone: make(chan struct{}),
+		calls:     make(map[string]*atomic.Int64, len(handlers)+1),
 	}
+	for op := range handlers {
+		s.calls[op] = new(atomic.Int64)
+	}
+	s.calls[opSubscribeToShard] = new(atomic.Int64)
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	s.hs = &http.Server{
@@ -163,6 +169,28 @@ func (s *Server) transport(h2 bool) *http.Transport {
 		tr.Protocols = &p
 	}
 	return tr
+}
+
+// Calls returns how many calls of operation op (its name without the service prefix, e.g.
+// "ListShards") the server has received, whatever their outcome: failed, throttled, hung and reset
+// calls count. Unknown operations count 0.
+func (s *Server) Calls(op string) int64 {
+	if n := s.calls[op]; n != nil {
+		return n.Load()
+	}
+	return 0
+}
+
+// CallCounts returns how many calls the server has received per operation, for every operation
+// called at least once, as [Server.Calls] counts them.
+func (s *Server) CallCounts() map[string]int64 {
+	out := make(map[string]int64)
+	for op, n := range s.calls {
+		if v := n.Load(); v > 0 {
+			out[op] = v
+		}
+	}
+	return out
 }
 
 // Close stops the server: it ends open subscriptions, closes the listener and connections and waits
@@ -262,6 +290,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(codeUnknownOperation, "unknown operation %q", r.Header.Get("X-Amz-Target")))
 		return
 	}
+	s.calls[op].Add(1)
 	body, err := readBody(r)
 	if err != nil {
 		writeError(w, errorf(codeSerialization, "reading body: %v", err))
