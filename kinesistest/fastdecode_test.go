@@ -24,6 +24,9 @@ func TestFastPutRecordsMatchesEncodingJSON(t *testing.T) {
 		{"last Records wins", `{"Records":[{"Data":"AA==","PartitionKey":"a"}],"Records":[{"Data":"AQ==","PartitionKey":"b"}]}`, true},
 		{"invalid UTF-8 key", "{\"Records\":[{\"Data\":\"AA==\",\"PartitionKey\":\"\xff\"}]}", false},
 		{"truncated", `{"Records":[{"Data":"AA==","PartitionKey":"k"}`, false},
+		{"no partition key", `{"Records":[{"Data":"AA=="},{"Data":"AA==","PartitionKey":"k"}],"StreamName":"s"}`, true},
+		{"empty partition and hash keys", `{"Records":[{"Data":"AA==","PartitionKey":"","ExplicitHashKey":""}],"StreamName":"s"}`, true},
+		{"null partition key", `{"Records":[{"Data":"AA==","PartitionKey":null}],"StreamName":"s"}`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,7 +67,8 @@ func FuzzFastPutRecords(f *testing.F) {
 		}
 		for i := range got.Records {
 			g, w := got.Records[i], want.Records[i]
-			if string(g.Data) != string(w.Data) || g.PartitionKey != w.PartitionKey || g.ExplicitHashKey != w.ExplicitHashKey {
+			if string(g.Data) != string(w.Data) || g.PartitionKey != w.PartitionKey || g.ExplicitHashKey != w.ExplicitHashKey ||
+				g.hasPK != w.hasPK || g.hasEHK != w.hasEHK {
 				t.Fatalf("entry %d: fast %+v, encoding/json %+v", i, g, w)
 			}
 		}
