@@ -57,3 +57,34 @@ func decodeBase64(dst, src []byte) (int, error) {
 	}
 	return n + m, err
 }
+
+// b64pairs[v] is the two standard base64 characters of the 12-bit value v, first one in the low
+// byte.
+var b64pairs = func() (t [1 << 12]uint16) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for v := range t {
+		t[v] = uint16(alphabet[v>>6]) | uint16(alphabet[v&63])<<8
+	}
+	return t
+}()
+
+// appendBase64 appends the standard, padded base64 encoding of src to dst, as
+// base64.StdEncoding.AppendEncode does, about twice as fast: six bytes a round become eight
+// characters through four look-ups of character pairs.
+func appendBase64(dst, src []byte) []byte {
+	n := base64.StdEncoding.EncodedLen(len(src))
+	if cap(dst)-len(dst) < n {
+		dst = append(make([]byte, 0, len(dst)+n), dst...)
+	}
+	out := dst[len(dst) : len(dst)+n]
+	di, si := 0, 0
+	// A round loads eight bytes and uses six, so it needs two to spare.
+	for ; si+8 <= len(src); si += 6 {
+		x := binary.BigEndian.Uint64(src[si:]) >> 16
+		binary.LittleEndian.PutUint64(out[di:], uint64(b64pairs[x>>36&0xfff])|uint64(b64pairs[x>>24&0xfff])<<16|
+			uint64(b64pairs[x>>12&0xfff])<<32|uint64(b64pairs[x&0xfff])<<48)
+		di += 8
+	}
+	base64.StdEncoding.Encode(out[di:], src[si:])
+	return dst[:len(dst)+n]
+}

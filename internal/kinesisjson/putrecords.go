@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -146,7 +145,11 @@ func addBodyLender(stack *middleware.Stack) error {
 // standard padded base64, strings JSON-escaped, each byte of invalid UTF-8 replaced by U+FFFD, nil
 // members left out.
 func AppendPutRecords(dst []byte, in *kinesis.PutRecordsInput) []byte {
-	dst = slices.Grow(dst, putRecordsSize(in))
+	if n := putRecordsSize(in); cap(dst)-len(dst) < n {
+		// A new buffer, with room for a somewhat larger request next time; only dst's bytes are
+		// copied (slices.Grow would copy its whole old capacity).
+		dst = append(make([]byte, 0, len(dst)+n+n/8), dst...)
+	}
 	dst = append(dst, '{')
 	comma := false
 	member := func(name string) {
@@ -174,7 +177,7 @@ func AppendPutRecords(dst []byte, in *kinesis.PutRecordsInput) []byte {
 			sep := ""
 			if e.Data != nil {
 				dst = append(dst, `"Data":"`...)
-				dst = base64.StdEncoding.AppendEncode(dst, e.Data)
+				dst = appendBase64(dst, e.Data)
 				dst = append(dst, '"')
 				sep = ","
 			}

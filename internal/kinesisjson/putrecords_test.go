@@ -590,3 +590,39 @@ func BenchmarkAppendPutRecords(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+func FuzzEncodeBase64(f *testing.F) {
+	for _, s := range []string{"", "a", "ab", "abc", "abcdef", "abcdefg", "abcdefgh", "\x00\xff\x10\x83\xfe\x01\x02\x03\x04\x05\x06\x07\x08"} {
+		f.Add([]byte("prefix"), []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, prefix, src []byte) {
+		want := base64.StdEncoding.AppendEncode(bytes.Clone(prefix), src)
+		if got := appendBase64(bytes.Clone(prefix), src); !bytes.Equal(got, want) {
+			t.Fatalf("%q + %x: got %q, want %q", prefix, src, got, want)
+		}
+		// Into spare capacity, which must not be written past the encoding.
+		buf := append(make([]byte, 0, len(prefix)+base64.StdEncoding.EncodedLen(len(src))+4), prefix...)
+		guard := buf[:cap(buf)]
+		copy(guard[len(guard)-4:], "!!!!")
+		if got := appendBase64(buf, src); !bytes.Equal(got, want) || string(guard[len(guard)-4:]) != "!!!!" {
+			t.Fatalf("%q + %x into spare capacity: got %q, want %q", prefix, src, got, want)
+		}
+	})
+}
+
+func BenchmarkEncodeBase64(b *testing.B) {
+	src := bytes.Repeat([]byte("0123456789abcdef\x00\xff"), 2800) // an aggregate's size
+	dst := make([]byte, 0, base64.StdEncoding.EncodedLen(len(src)))
+	b.Run("std", func(b *testing.B) {
+		b.SetBytes(int64(len(src)))
+		for b.Loop() {
+			dst = base64.StdEncoding.AppendEncode(dst[:0], src)
+		}
+	})
+	b.Run("fast", func(b *testing.B) {
+		b.SetBytes(int64(len(src)))
+		for b.Loop() {
+			dst = appendBase64(dst[:0], src)
+		}
+	})
+}
