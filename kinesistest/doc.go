@@ -58,7 +58,7 @@
 //
 // Sequence numbers are 56-digit decimal strings, strictly increasing in a shard and ordered by arrival
 // across the stream. Records are routed by the MD5 of the partition key or by the explicit hash key to
-// the open shard owning it. Arrival timestamps, retention (24 hours by default), iterator expiry and
+// the open shard owning it (unless the stream uses AUTO distribution, below). Arrival timestamps, retention (24 hours by default), iterator expiry and
 // the rate limits read the server's clock, which tests control with [Clock] and a [ManualClock]:
 // records older than the retention period disappear, and so do closed shards once their data has.
 // Stored data is never modified; memory is proportional to the data retained.
@@ -67,8 +67,9 @@
 //
 // Requests are checked as Kinesis checks them. First the API model's constraints, over the whole
 // request and before the stream is looked up: a partition key of 1 to 256 characters, counted in
-// Unicode code points (the Smithy length trait counts scalar values; U+1F600 is one, although Java's
-// String.length() and the Java KPL count it as two), an ExplicitHashKey matching 0|([1-9]\d{0,38})
+// Unicode code points as the Smithy length trait counts strings (U+1F600 is one; Java's
+// String.length(), which the Java KPL's own check uses, counts it as two; AWS does not document the
+// service's count), an ExplicitHashKey matching 0|([1-9]\d{0,38})
 // as a whole (no sign, space or leading zero), data within 10 MiB. Any violation, in any entry of
 // PutRecords, fails the whole call with HTTP 400 ValidationException listing every violation by
 // member path ("2 validation errors detected: Value '01' at 'records.1.member.explicitHashKey' failed
