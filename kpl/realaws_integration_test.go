@@ -189,3 +189,35 @@ func TestKinesistestListShardsCalls(t *testing.T) {
 		t.Fatalf("%d ListShards calls in %v, want at most %d", n, elapsed, max)
 	}
 }
+
+// Partition keys are counted as the service counts them: Unicode code points (the Smithy length
+// trait of the API model), not UTF-16 units as the Java KPL does. 256 characters outside the Basic
+// Multilingual Plane (512 UTF-16 units) are delivered; 257 fail at PutAsync.
+func TestKinesistestPartitionKeyLength(t *testing.T) {
+	_, kc := startServer(t, kinesistest.EnforceLimits())
+	createStream(t, kc, "pk", 1)
+	p, err := kpl.New(kc, "pk", kpl.DisableAggregation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		key string
+		ok  bool
+	}{
+		{strings.Repeat("\U0001F600", 256), true},
+		{strings.Repeat("\U0001F600", 129), true},
+		{strings.Repeat("x", 255) + "\U0001F600", true},
+		{strings.Repeat("\U0001F600", 257), false},
+		{strings.Repeat("x", 256) + "\U0001F600", false},
+	} {
+		_, err := p.Put(ctx, kpl.Record{PartitionKey: tc.key, Data: []byte("x")})
+		if tc.ok && err != nil {
+			t.Errorf("%d code points: %v", len([]rune(tc.key)), err)
+		}
+		if !tc.ok && !errors.Is(err, kpl.ErrInvalidRecord) {
+			t.Errorf("%d code points: %v, want ErrInvalidRecord", len([]rune(tc.key)), err)
+		}
+	}
+}
