@@ -56,10 +56,13 @@ bench:
 	$(GO) test -run XXX -bench 'EndToEnd' -benchtime 1000000x ./kpl/
 	$(GO) test -run XXX -bench 'Limited4Shards' -benchtime 100000x ./kpl/
 	$(GO) test -run XXX -bench 'OverloadRSS' ./kpl/
+	$(GO) test -run XXX -bench 'ProducerCPU100B' -benchtime 1000000x ./kpl/
+	$(GO) test -run XXX -bench 'ProducerMemory1KiB' -benchtime 300000x ./kpl/
 	$(GO) test -run '^$$' -bench 'BenchmarkDispatchCPU$$' -benchtime 5x ./kcl/
 	$(GO) test -run '^$$' -bench 'BenchmarkConvert' -cpu 1 ./kcl/
 	$(GO) test -run '^$$' -bench 'PutToProcessLatency' -benchtime 1000x ./kcl/
 	$(GO) test -run '^$$' -bench 'DecodeGetRecords' ./internal/kinesisjson/
+	$(GO) test -run '^$$' -bench 'PutRecordsRequest|EncodeBase64' ./internal/kinesisjson/
 	$(GO) test -run '^$$' -bench 'AgentThroughput' -benchtime 3x ./agent/
 	$(GO) run ./cmd/shardwise bench
 
