@@ -64,6 +64,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'DecodeGetRecords' ./internal/kinesisjson/
 	$(GO) test -run '^$$' -bench 'PutRecordsRequest|EncodeBase64' ./internal/kinesisjson/
 	$(GO) test -run '^$$' -bench 'AgentThroughput' -benchtime 3x ./agent/
+	$(GO) test -run '^$$' -bench 'BenchmarkPutFaults$$' -benchtime 1x ./cmd/shardwise/
 	$(GO) run ./cmd/shardwise bench
 
 ## fuzz: short fuzz runs of the decoders (FUZZTIME each, default 20s)

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,11 +27,15 @@ type putConfig struct {
 	compress       string
 	strictOrdering bool
 	linger         time.Duration
-	progress       bool // print a live progress line (stderr is a terminal)
+	progress       bool          // print a live progress line (stderr is a terminal)
+	stallTimeout   time.Duration // give up after this long without progress (0: defaultPutStall)
 }
 
 // maxLine is the longest stdin line accepted: the largest Kinesis record.
 const maxLine = 10 << 20
+
+// defaultPutLinger is the --linger default.
+const defaultPutLinger = 100 * time.Millisecond
 
 func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("put", flag.ContinueOnError)
@@ -41,7 +46,7 @@ func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.BoolVar(&c.noAggregate, "no-aggregate", false, "send each line as its own Kinesis record")
 	fs.StringVar(&c.compress, "compress", "", "compress Kinesis record payloads: zstd")
 	fs.BoolVar(&c.strictOrdering, "strict-ordering", false, "keep per-key order under retries (one record per shard per call)")
-	fs.DurationVar(&c.linger, "linger", 100*time.Millisecond, "how long a record may wait for others to share its aggregate")
+	fs.DurationVar(&c.linger, "linger", defaultPutLinger, "how long a record may wait for others to share its aggregate")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return errCLIUsage
@@ -67,10 +72,35 @@ type putSummary struct {
 	records, bytes, failed atomic.Int64
 }
 
+// defaultPutStall is how long put waits while records are buffered and none of them is resolved
+// (delivered or failed) before it gives up on them: nothing at all reaches the stream.
+const defaultPutStall = time.Minute
+
+// maxShownRanges caps the failed line ranges listed on stderr.
+const maxShownRanges = 20
+
+// putOutcome is what putLines did: lines read (bad ones included), their bytes, lines that failed,
+// the time taken and the producer's final counters.
+type putOutcome struct {
+	records, bytes, failed int64
+	elapsed                time.Duration
+	stats                  kpl.Stats
+}
+
 // putCommand reads stdin lines into a kpl Producer and prints a summary; it fails when any record
 // failed.
 func putCommand(ctx context.Context, kc kpl.KinesisAPI, stream string, c putConfig, stdin io.Reader, stderr io.Writer) error {
-	opts := []kpl.Option{kpl.Linger(c.linger)}
+	_, err := putLines(ctx, kc, stream, c, stdin, stderr)
+	return err
+}
+
+// putProducerOptions returns the producer options for c. A pipe must never lose a line merely for
+// having waited: with RecordTTL(0) a record is retried until delivered or failed for good, and
+// PutAsync blocks while the buffer (the producer's default bounds) is full, which slows the reader
+// instead. The buffer keeps its default size: waiting in it no longer costs records, and a
+// smaller one would cap throughput on streams with many shards.
+func putProducerOptions(c putConfig) []kpl.Option {
+	opts := []kpl.Option{kpl.Linger(c.linger), kpl.RecordTTL(0)}
 	if c.noAggregate {
 		opts = append(opts, kpl.DisableAggregation())
 	}
@@ -80,32 +110,42 @@ func putCommand(ctx context.Context, kc kpl.KinesisAPI, stream string, c putConf
 	if c.strictOrdering {
 		opts = append(opts, kpl.StrictOrdering())
 	}
-	p, err := kpl.New(kc, stream, opts...)
+	return opts
+}
+
+// putLines does putCommand's work and also returns what it did. Lines that fail for good (a bad
+// line, a terminal Kinesis error, an interrupt, or a stall: no record resolved for
+// c.stallTimeout while some wait) are reported on stderr by number, as ranges.
+func putLines(ctx context.Context, kc kpl.KinesisAPI, stream string, c putConfig, stdin io.Reader, stderr io.Writer) (putOutcome, error) {
+	p, err := kpl.New(kc, stream, putProducerOptions(c)...)
 	if err != nil {
-		return err
+		return putOutcome{}, err
 	}
 	defer p.Close()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
 
 	start := time.Now()
 	var sum putSummary
-	var firstErrs sync.Mutex
+	var failedLines lineRanges
 	reported := 0
 	report := func(line int64, err error) {
 		sum.failed.Add(1)
-		firstErrs.Lock()
-		defer firstErrs.Unlock()
+		failedLines.add(line)
 		if reported < 5 {
 			fmt.Fprintf(stderr, "shardwise put: line %d: %v\n", line, err)
 		}
 		reported++
 	}
 
-	// The collector waits for futures in put order. The channel holds as many futures as the
-	// producer can buffer, so it never throttles the reader below the producer's own backpressure
-	// (a smaller one would keep aggregates from filling and make every record wait for linger).
+	// The collector takes lines in read order (so failed lines form ranges) and waits for their
+	// futures. The channel holds as many futures as the producer can buffer, so it never throttles
+	// the reader below the producer's own backpressure (a smaller one would keep aggregates from
+	// filling and make every record wait for linger).
 	type pending struct {
 		line int64
-		f    *kpl.Future
+		f    *kpl.Future // nil when err is set
+		err  error       // the line could not be put
 	}
 	futures := make(chan pending, kpl.DefaultMaxBufferedRecords)
 	var wg sync.WaitGroup
@@ -113,11 +153,22 @@ func putCommand(ctx context.Context, kc kpl.KinesisAPI, stream string, c putConf
 	go func() {
 		defer wg.Done()
 		for pd := range futures {
-			if _, err := pd.f.Wait(context.Background()); err != nil {
+			err := pd.err
+			if pd.f != nil {
+				// Close resolves every future, so this wait ends.
+				_, err = pd.f.Wait(context.Background())
+			}
+			if err != nil {
 				report(pd.line, err)
 			}
 		}
 	}()
+	stall := c.stallTimeout
+	if stall <= 0 {
+		stall = defaultPutStall
+	}
+	var stalled atomic.Bool
+	stopWatch := watchPutStall(p, stall, func() { stalled.Store(true); cancel() })
 	stopProgress := func() {}
 	if c.progress {
 		stopProgress = startProgress(&sum, start, stderr)
@@ -127,43 +178,132 @@ func putCommand(ctx context.Context, kc kpl.KinesisAPI, stream string, c putConf
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine+1)
 	var line int64
 	var readErr error
+	var held *pending // a future the reader could not hand over before runCtx ended
 	for sc.Scan() {
 		line++
 		data := append([]byte(nil), sc.Bytes()...)
-		key, err := partitionKey(c, data)
 		sum.records.Add(1)
 		sum.bytes.Add(int64(len(data)))
-		if err != nil {
-			report(line, err)
-			continue
+		pd := pending{line: line}
+		if key, err := partitionKey(c, data); err != nil {
+			pd.err = err
+		} else {
+			pd.f = p.PutAsync(runCtx, kpl.Record{PartitionKey: key, Data: data})
 		}
-		futures <- pending{line: line, f: p.PutAsync(ctx, kpl.Record{PartitionKey: key, Data: data})}
-		if ctx.Err() != nil {
+		select {
+		case futures <- pd:
+		case <-runCtx.Done():
+			held = &pd
+		}
+		if runCtx.Err() != nil {
 			break
 		}
 	}
 	if err := sc.Err(); err != nil {
 		readErr = fmt.Errorf("reading stdin: %w", err)
 	}
-	flushErr := p.Flush(ctx)
+	flushErr := p.Flush(runCtx)
+	stopWatch()
+	p.Close() // after an interrupt or a stall: fails what is left with kpl.ErrClosed
+	if held != nil {
+		futures <- *held
+	}
 	close(futures)
 	wg.Wait()
 	stopProgress()
-	p.Close()
 
-	el := time.Since(start)
-	n, f := sum.records.Load(), sum.failed.Load()
+	out := putOutcome{records: sum.records.Load(), bytes: sum.bytes.Load(), failed: sum.failed.Load(),
+		elapsed: time.Since(start), stats: p.Stats()}
 	fmt.Fprintf(stderr, "shardwise put: %d records, %d bytes, %d failed, %s elapsed, %.0f records/s\n",
-		n, sum.bytes.Load(), f, el.Round(time.Millisecond), float64(n)/max(el.Seconds(), 1e-9))
+		out.records, out.bytes, out.failed, out.elapsed.Round(time.Millisecond), float64(out.records)/max(out.elapsed.Seconds(), 1e-9))
+	if out.failed > 0 {
+		fmt.Fprintf(stderr, "shardwise put: failed lines: %s\n", failedLines.String())
+	}
 	switch {
 	case readErr != nil:
-		return readErr
-	case f > 0:
-		return fmt.Errorf("%d of %d records failed", f, n)
+		return out, readErr
+	case stalled.Load():
+		return out, fmt.Errorf("no record delivered for %v; gave up: %d of %d records failed", stall, out.failed, out.records)
+	case out.failed > 0:
+		return out, fmt.Errorf("%d of %d records failed", out.failed, out.records)
 	case flushErr != nil:
-		return flushErr
+		return out, flushErr
 	}
-	return nil
+	return out, nil
+}
+
+// watchPutStall calls giveUp once when records stay buffered and none is resolved for stall. It
+// returns a function that stops the watch and waits for it.
+func watchPutStall(p *kpl.Producer, stall time.Duration, giveUp func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(max(stall/8, time.Millisecond))
+		defer t.Stop()
+		var resolved uint64
+		last := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				st := p.Stats()
+				if n := st.RecordsDelivered + st.RecordsFailed; n != resolved || st.BufferedRecords == 0 {
+					resolved, last = n, now
+					continue
+				}
+				if now.Sub(last) >= stall {
+					giveUp()
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// lineRanges collects line numbers, added in increasing order, as ranges of consecutive lines; it
+// keeps the first maxShownRanges and counts the others.
+type lineRanges struct {
+	shown  [][2]int64
+	ranges int // ranges in all
+	last   int64
+}
+
+func (l *lineRanges) add(line int64) {
+	if l.ranges > 0 && line == l.last+1 {
+		if l.ranges <= maxShownRanges {
+			l.shown[len(l.shown)-1][1] = line
+		}
+		l.last = line
+		return
+	}
+	l.ranges++
+	l.last = line
+	if l.ranges <= maxShownRanges {
+		l.shown = append(l.shown, [2]int64{line, line})
+	}
+}
+
+// String lists the ranges: "3, 7-9, 12" and, past the cap, "... and N more ranges".
+func (l *lineRanges) String() string {
+	var b strings.Builder
+	for i, r := range l.shown {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.FormatInt(r[0], 10))
+		if r[1] != r[0] {
+			b.WriteByte('-')
+			b.WriteString(strconv.FormatInt(r[1], 10))
+		}
+	}
+	if more := l.ranges - len(l.shown); more > 0 {
+		fmt.Fprintf(&b, " and %d more ranges", more)
+	}
+	return b.String()
 }
 
 // partitionKey picks the record's key: --key, the --key-field of a JSON line, or a random key.
