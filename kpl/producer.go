@@ -144,10 +144,10 @@ const recordOverhead = 448
 
 // recordCharge is what a user record of size bytes (data plus partition key) costs MaxBufferedBytes
 // while it is held: its bytes and bookkeeping, and with aggregation its encoded copy in the open
-// (or sealed) aggregate.
+// (or sealed) aggregate, whose buffer is allocated at AggregationMaxSize.
 func (p *Producer) recordCharge(size int) int64 {
-	if p.cfg.aggregate {
-		return int64(2*size + recordOverhead)
+	if p.cfg.aggregate { // the aggregate's buffer: its copy plus a quarter of slack (capacity)
+		return int64(size*9/4 + recordOverhead)
 	}
 	return int64(size + recordOverhead)
 }
@@ -214,7 +214,7 @@ func (p *Producer) put(ctx context.Context, r Record, noWait, urgent bool) *Futu
 	}
 	mem := p.recordCharge(size)
 	for !p.closed && p.bufRecords > 0 &&
-		(p.bufRecords >= p.cfg.maxBufRecords || p.bufBytes+mem > p.cfg.maxBufBytes-p.cfg.maxBufBytes/5) {
+		(p.bufRecords >= p.cfg.maxBufRecords || p.bufBytes+mem > p.cfg.maxBufBytes-p.cfg.maxBufBytes/4) {
 		if noWait {
 			p.mu.Unlock()
 			return p.reject(&RecordError{Err: ErrMaxBuffered}, size)

@@ -150,8 +150,8 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 	var cur *request
 	entries, bytes := 0, 0
 	// Requests in flight hold their records' encoded copies (payload, request body): they get a
-	// fifth of MaxBufferedBytes, and one request may always start.
-	budget := p.cfg.maxBufBytes/5 - p.reqBytes
+	// quarter of MaxBufferedBytes, and one request may always start.
+	budget := p.cfg.maxBufBytes/4 - p.reqBytes
 	full := false
 	for i := 0; i < len(eligible) && !full; i++ {
 		s := eligible[(start+i)%len(eligible)]
@@ -221,8 +221,8 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 
 // requestCharge is what a Kinesis record costs MaxBufferedBytes while its request is in flight:
 // its payload (the aggregate flushed, or a compressed copy), the request body (base64, 4/3 of it)
-// and the encoder's slack, plus the entry's JSON framing.
-func requestCharge(k *kRec) int64 { return int64(k.size)*3 + 64 }
+// and their pooled buffers, plus the entry's JSON framing.
+func requestCharge(k *kRec) int64 { return int64(k.size)*4 + 64 }
 
 // expiry returns when k fails with ErrRecordExpired (zero: never). A record that was sent has
 // RecordTTL from its first send. A record never sent has RecordTTL from its PutAsync and from the
