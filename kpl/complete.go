@@ -148,10 +148,13 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 	}
 
 	for _, s := range r.shards {
-		switch {
-		case throttled[s]:
+		// Only throttling holds the rate down. An InternalFailure or a 5xx says nothing about the
+		// shard's capacity, and under a steady rate of entry failures hardly any call is free of
+		// them (at 1 %, 99 % of 500-entry calls carry one): counting them would keep a throttled
+		// rate from recovering.
+		if throttled[s] {
 			s.bucket.throttled(now)
-		case !failed[s]:
+		} else {
 			s.bucket.succeeded(now)
 		}
 		if delivered[s] {

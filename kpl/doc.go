@@ -20,7 +20,8 @@
 // AggregationMaxCount) sealed when full or after Linger; sealed Kinesis records queue per shard. A
 // dispatcher goroutine starts PutRecords calls (≤ BatchMaxRecords entries, ≤ BatchMaxBytes, at most
 // MaxConnections at once, one at a time per shard) while each shard's token bucket allows
-// (RateLimit percent of 1 MiB/s and 1000 records/s; throttling lowers it, success restores it).
+// (RateLimit percent of 1 MiB/s and 1000 records/s; throttling lowers it, calls that were not
+// throttled restore it).
 //
 // # Failures and retries
 //

@@ -429,15 +429,9 @@ func (p *Producer) finish(o outcomes) {
 		}
 	}
 	p.mu.Lock()
-	p.bufRecords -= len(o.items)
-	p.bufBytes -= bytes
 	p.stats.RecordsDelivered += uint64(len(o.items)) - failed
 	p.stats.RecordsFailed += failed
 	p.stats.RecordsExpired += expired
-	if p.waiters > 0 {
-		close(p.spaceCh)
-		p.spaceCh = make(chan struct{})
-	}
 	p.mu.Unlock()
 
 	now := time.Now()
@@ -449,6 +443,17 @@ func (p *Producer) finish(o outcomes) {
 		}
 		u.resolve()
 	}
+
+	// The space is freed after the futures resolved, so that Flush, which waits for an empty
+	// buffer, never returns before the futures of what it flushed are done.
+	p.mu.Lock()
+	p.bufRecords -= len(o.items)
+	p.bufBytes -= bytes
+	if p.waiters > 0 {
+		close(p.spaceCh)
+		p.spaceCh = make(chan struct{})
+	}
+	p.mu.Unlock()
 }
 
 func (p *Producer) hookDone(u *userRec, now time.Time) {
