@@ -15,6 +15,8 @@ type shardState struct {
 
 	agg         *aggregation.Aggregator // open aggregate; nil when empty
 	aggUsers    []*userRec
+	aggCancel   int       // user records in aggUsers with a cancellable context
+	aggLast     int       // user records in the last aggregate sealed: aggUsers' next capacity
 	aggFirst    time.Time // arrival of its oldest record
 	aggDeadline time.Time // earliest TTL deadline in it (zero: none)
 	urgent      bool      // seal without waiting for Linger (Put)
@@ -44,6 +46,7 @@ type kRec struct {
 	sentAt   time.Time               // first send of any of its user records (zero: never sent)
 	due      time.Time               // send no later than this (zero: as soon as possible)
 	attempts []Attempt
+	cancel   int     // user records with a cancellable context (encode withdraws cancelled ones)
 	aggr     bool    // entry is an aggregate
 	comp     bool    // entry data is a compression frame
 	encoded  bool    // entry is final (set by the sending goroutine before the first send)
@@ -106,7 +109,7 @@ func (p *Producer) routeLocked(u *userRec, now time.Time, out *outcomes) bool {
 	}
 	if !p.cfg.aggregate || s.auto {
 		k := p.single(u, s)
-		k.due = u.arrived.Add(p.cfg.linger)
+		k.due = p.arrival(u).Add(p.cfg.linger)
 		s.push(k)
 		return u.urgent || len(s.queue) == 1 || s.qBytes >= p.cfg.batchMaxBytes || len(s.queue) >= p.cfg.batchMaxRecords
 	}
@@ -114,7 +117,10 @@ func (p *Producer) routeLocked(u *userRec, now time.Time, out *outcomes) bool {
 	for {
 		if s.agg == nil {
 			s.agg = p.newAggregator()
-			s.aggFirst = u.arrived
+			if s.aggUsers == nil && s.aggLast > 0 { // about as many as last time: no regrowing
+				s.aggUsers = make([]*userRec, 0, s.aggLast+s.aggLast/8)
+			}
+			s.aggFirst = p.arrival(u)
 			s.aggDeadline = time.Time{}
 			sealed = true // a new linger deadline: wake the loop
 		}
@@ -127,7 +133,10 @@ func (p *Producer) routeLocked(u *userRec, now time.Time, out *outcomes) bool {
 		switch {
 		case err == nil:
 			s.aggUsers = append(s.aggUsers, u)
-			s.aggDeadline = earlier(s.aggDeadline, u.deadline)
+			if u.ctx != nil {
+				s.aggCancel++
+			}
+			s.aggDeadline = earlier(s.aggDeadline, p.deadline(u))
 			if s.agg.Size()+1 >= s.agg.MaxSize() { // cannot take even an empty record
 				p.seal(s)
 				sealed = true
@@ -161,14 +170,18 @@ func (p *Producer) newAggregator() *aggregation.Aggregator {
 }
 
 func (p *Producer) single(u *userRec, s *shardState) *kRec {
-	return &kRec{
+	k := &kRec{
 		users:    []*userRec{u},
 		entry:    aggregation.Record{PartitionKey: u.rec.PartitionKey, ExplicitHashKey: u.rec.ExplicitHashKey, Data: u.rec.Data},
 		size:     u.size,
 		shard:    s,
-		deadline: u.deadline,
-		sentAt:   u.firstSent,
+		deadline: p.deadline(u),
+		sentAt:   u.firstSent(),
 	}
+	if u.ctx != nil {
+		k.cancel = 1
+	}
+	return k
 }
 
 // seal moves the open aggregate to the queue.
@@ -182,10 +195,11 @@ func (p *Producer) seal(s *shardState) {
 		s.agg = nil
 		return
 	}
-	k := &kRec{users: s.aggUsers, agg: s.agg, shard: s, deadline: s.aggDeadline}
+	k := &kRec{users: s.aggUsers, agg: s.agg, shard: s, deadline: s.aggDeadline, cancel: s.aggCancel}
 	for _, u := range k.users {
-		k.sentAt = earlier(k.sentAt, u.firstSent)
+		k.sentAt = earlier(k.sentAt, u.firstSent())
 	}
+	s.aggLast, s.aggCancel = len(k.users), 0
 	if len(k.users) == 1 {
 		k.size = k.users[0].size
 	} else {
@@ -245,10 +259,7 @@ func (s *shardState) drain(f func(*userRec, *kRec)) {
 func explode(k *kRec, into []*userRec) []*userRec {
 	for _, u := range k.users {
 		if len(k.attempts) > 0 {
-			if u.firstSent.IsZero() {
-				u.firstSent = k.attempts[0].Time
-			}
-			u.prior = k.allAttempts(u)
+			u.prior = k.allAttempts(u) // also sets firstSent: its first element is the first send
 		}
 		into = append(into, u)
 	}

@@ -39,6 +39,7 @@ type Producer struct {
 	aggPool  sync.Pool // *aggregation.Aggregator
 	payloads sync.Pool // *[]byte, aggregated payload buffers
 
+	epoch     time.Time       // New's time: user records' arrival is counted from it
 	baseCtx   context.Context // lifecycle: cancelled by Close after requests finished
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // loop and refresher
@@ -129,7 +130,8 @@ func New(client KinesisAPI, stream string, opts ...Option) (*Producer, error) {
 	if cfg.maxRecordSizeFixed > 0 {
 		p.maxRecordSize = cfg.maxRecordSizeFixed
 	}
-	p.mapProgress = time.Now()
+	p.epoch = time.Now()
+	p.mapProgress = p.epoch
 	p.baseCtx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(3)
 	go p.loop()
@@ -139,8 +141,8 @@ func New(client KinesisAPI, stream string, opts ...Option) (*Producer, error) {
 }
 
 // recordOverhead is what MaxBufferedBytes charges per record beyond its data and partition key:
-// the userRec (304 bytes, 320 allocated), its copy in the open aggregate (80 bytes) and slice slots.
-const recordOverhead = 448
+// the userRec (240 bytes), its copy in the open aggregate (80 bytes) and slice slots.
+const recordOverhead = 368
 
 // recordCharge is what a user record of size bytes (data plus partition key) costs MaxBufferedBytes
 // while it is held: its bytes and bookkeeping, and with aggregation its encoded copy in the open
@@ -153,17 +155,38 @@ func (p *Producer) recordCharge(size int) int64 {
 }
 
 // userRec is an accepted user record; it embeds the Future handed to the caller.
+// It is allocated per record, so it keeps only what every record needs (240 bytes allocated): its
+// arrival is monotonic nanoseconds since the producer's epoch, its TTL deadline and first send are
+// derived (arrival, deadline, firstSent).
 type userRec struct {
 	Future
-	rec       Record
-	hk        aggregation.HashKey
-	size      int
-	arrived   time.Time
-	deadline  time.Time       // zero: never expires
-	ctx       context.Context // nil unless cancellable
-	prior     []Attempt       // attempts of Kinesis records that carried it before it was re-routed
-	firstSent time.Time       // first send, when re-routed
-	urgent    bool            // Put: its shard sends without waiting for Linger
+	rec     Record
+	hk      aggregation.HashKey
+	size    int
+	arrived time.Duration   // since Producer.epoch (monotonic clock)
+	ctx     context.Context // nil unless cancellable
+	prior   []Attempt       // attempts of Kinesis records that carried it before it was re-routed
+	urgent  bool            // Put: its shard sends without waiting for Linger
+}
+
+// arrival returns when u was put.
+func (p *Producer) arrival(u *userRec) time.Time { return p.epoch.Add(u.arrived) }
+
+// deadline returns u's RecordTTL deadline counted from its PutAsync (zero: never expires).
+func (p *Producer) deadline(u *userRec) time.Time {
+	if p.cfg.ttl <= 0 {
+		return time.Time{}
+	}
+	return backoff.AddSaturating(p.arrival(u), p.cfg.ttl)
+}
+
+// firstSent returns when u was first sent if it was re-routed since (zero otherwise): the first
+// attempt recorded in prior, which explode sets to every attempt that carried it.
+func (u *userRec) firstSent() time.Time {
+	if len(u.prior) == 0 {
+		return time.Time{}
+	}
+	return u.prior[0].Time
 }
 
 // PutAsync hands r to the producer and returns its Future, never nil. ctx bounds the wait for
@@ -196,11 +219,8 @@ func (p *Producer) put(ctx context.Context, r Record, noWait, urgent bool) *Futu
 		r.ExplicitHashKey = hk.String()
 	}
 	size := len(r.Data) + len(r.PartitionKey)
-	now := time.Now()
-	u := &userRec{rec: r, hk: hk, size: size, arrived: now}
-	if p.cfg.ttl > 0 {
-		u.deadline = backoff.AddSaturating(now, p.cfg.ttl)
-	}
+	// One monotonic clock read (time.Now reads the wall clock too, and costs twice as much).
+	u := &userRec{rec: r, hk: hk, size: size, arrived: time.Since(p.epoch)}
 	if ctx.Done() != nil {
 		u.ctx = ctx
 	}
@@ -243,7 +263,7 @@ func (p *Producer) put(ctx context.Context, r Record, noWait, urgent bool) *Futu
 	p.stats.RecordsPut++
 	pending := p.bufRecords
 	u.urgent = urgent
-	wake := p.routeLocked(u, now, &out)
+	wake := p.routeLocked(u, p.arrival(u), &out)
 	p.mu.Unlock()
 
 	for _, h := range p.hooks.buffered {
@@ -457,7 +477,8 @@ func (p *Producer) finish(o outcomes) {
 }
 
 func (p *Producer) hookDone(u *userRec, now time.Time) {
-	e := RecordDoneEvent{Bytes: u.size, Latency: now.Sub(u.arrived)}
+	arrived := p.arrival(u)
+	e := RecordDoneEvent{Bytes: u.size, Latency: now.Sub(arrived)}
 	attempts := u.res.Attempts
 	if re, ok := u.err.(*RecordError); ok {
 		attempts = re.Attempts
@@ -467,7 +488,7 @@ func (p *Producer) hookDone(u *userRec, now time.Time) {
 	}
 	e.Attempts = len(attempts)
 	if len(attempts) > 0 {
-		e.BufferingTime = attempts[0].Time.Sub(u.arrived)
+		e.BufferingTime = attempts[0].Time.Sub(arrived)
 	}
 	for _, h := range p.hooks.done {
 		h.OnRecordDone(p.stream, e)

@@ -2,7 +2,7 @@ package kpl
 
 import (
 	"context"
-	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,9 +37,10 @@ type Result struct {
 
 // A Future is the pending outcome of PutAsync. Its methods are safe for concurrent use.
 type Future struct {
-	mu   sync.Mutex
-	done bool
-	ch   chan struct{} // made on demand by Done or a blocking Wait
+	// st is nil while pending, then the channel Done made for waiters, and &closedCh once the
+	// outcome is published: res and err are written before that store and read only after it.
+	st   atomic.Pointer[chan struct{}]
+	done bool // resolved when made (a rejected record); never written afterwards
 	res  Result
 	err  error
 }
@@ -48,40 +49,38 @@ type Future struct {
 var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func newFailedFuture(err error) *Future {
-	return &Future{done: true, err: err}
+	f := &Future{done: true, err: err}
+	f.st.Store(&closedCh)
+	return f
 }
 
 // resolve publishes the outcome set in res/err (written before the call, by the resolving
 // goroutine only).
 func (f *Future) resolve() {
-	f.mu.Lock()
-	f.done = true
-	if f.ch != nil {
-		close(f.ch)
+	if ch := f.st.Swap(&closedCh); ch != nil && ch != &closedCh {
+		close(*ch)
 	}
-	f.mu.Unlock()
 }
+
+// isDone reports whether the outcome is published.
+func (f *Future) isDone() bool { return f.st.Load() == &closedCh }
 
 // Done returns a channel closed exactly once, when the outcome is known.
 func (f *Future) Done() <-chan struct{} {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.ch == nil {
-		if f.done {
-			return closedCh
-		}
-		f.ch = make(chan struct{})
+	if ch := f.st.Load(); ch != nil {
+		return *ch
 	}
-	return f.ch
+	ch := make(chan struct{})
+	if f.st.CompareAndSwap(nil, &ch) {
+		return ch
+	}
+	return *f.st.Load() // another Done made one first, or the outcome was published meanwhile
 }
 
 // Wait blocks until the outcome is known or ctx ends; ctx bounds only the wait, never the record.
 // The error is a *RecordError (or ctx.Err() when the wait ended first).
 func (f *Future) Wait(ctx context.Context) (Result, error) {
-	f.mu.Lock()
-	done := f.done
-	f.mu.Unlock()
-	if !done {
+	if !f.isDone() {
 		select {
 		case <-f.Done():
 		case <-ctx.Done():

@@ -244,10 +244,10 @@ func (p *Producer) userExpiry(u *userRec) time.Time {
 	if p.cfg.ttl == 0 {
 		return time.Time{}
 	}
-	if !u.firstSent.IsZero() {
-		return backoff.AddSaturating(u.firstSent, p.cfg.ttl)
+	if sent := u.firstSent(); !sent.IsZero() {
+		return backoff.AddSaturating(sent, p.cfg.ttl)
 	}
-	return later(u.deadline, backoff.AddSaturating(p.mapProgress, p.cfg.ttl))
+	return later(p.deadline(u), backoff.AddSaturating(p.mapProgress, p.cfg.ttl))
 }
 
 func later(a, b time.Time) time.Time {
@@ -368,29 +368,8 @@ func (p *Producer) encode(k *kRec, cancelled *outcomes) bool {
 	if k.encoded {
 		return true
 	}
-	keep := k.users[:0:0]
-	for _, u := range k.users {
-		if u.ctx != nil && len(u.prior) == 0 && u.ctx.Err() != nil {
-			cancelled.fail(u, &RecordError{Err: u.ctx.Err()})
-			continue
-		}
-		keep = append(keep, u)
-	}
-	if len(keep) != len(k.users) {
-		k.users = keep
-		if k.agg != nil {
-			k.agg.Flush()
-			for _, u := range keep {
-				_ = k.agg.Add(aggregationRecord(u)) // same records, fewer of them: cannot fail
-			}
-		}
-		if len(keep) == 0 {
-			if k.agg != nil {
-				p.aggPool.Put(k.agg)
-				k.agg = nil
-			}
-			return false
-		}
+	if k.cancel > 0 && !p.withdraw(k, cancelled) {
+		return false
 	}
 	if k.agg != nil {
 		var buf *[]byte
@@ -425,6 +404,37 @@ func (p *Producer) encode(k *kRec, cancelled *outcomes) bool {
 	}
 	k.size = len(k.entry.Data) + len(k.entry.PartitionKey)
 	k.encoded = true
+	return true
+}
+
+// withdraw fails k's user records whose PutAsync context has ended (records never sent before
+// only) and rebuilds k's aggregate without them. It reports whether anything is left to send.
+func (p *Producer) withdraw(k *kRec, cancelled *outcomes) bool {
+	keep := k.users[:0:0]
+	for _, u := range k.users {
+		if u.ctx != nil && len(u.prior) == 0 && u.ctx.Err() != nil {
+			cancelled.fail(u, &RecordError{Err: u.ctx.Err()})
+			continue
+		}
+		keep = append(keep, u)
+	}
+	if len(keep) == len(k.users) {
+		return true
+	}
+	k.users = keep
+	if k.agg != nil {
+		k.agg.Flush()
+		for _, u := range keep {
+			_ = k.agg.Add(aggregationRecord(u)) // same records, fewer of them: cannot fail
+		}
+	}
+	if len(keep) == 0 {
+		if k.agg != nil {
+			p.aggPool.Put(k.agg)
+			k.agg = nil
+		}
+		return false
+	}
 	return true
 }
 
