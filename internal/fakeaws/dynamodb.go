@@ -6,6 +6,12 @@
 // subset), ReturnValues, pagination and DynamoDB's validation of unused or undefined placeholders. Errors
 // are the SDK's modeled exception types wrapped in *smithy.OperationError, as the real client returns them,
 // so callers must classify them with errors.As.
+//
+// Faults: SetFaults fails a call before it is applied, or after (an ambiguous outcome); SetFault makes a
+// call hang until its context ends (Hang) or applies it twice, as the SDK's retry does after a lost reply
+// (LostReply). Items are free-form: a table may hold items of several kinds (the Java KCL 3.x keeps
+// worker metrics, the leader lock and migration state beside the leases, told apart by an entityType
+// attribute), with maps and lists as values.
 package fakeaws
 
 import (
@@ -30,6 +36,23 @@ type Call struct {
 	Key   string // the hash key value as a string, "" for table-level calls
 }
 
+// A Fault is how the fake answers one call (see SetFault).
+type Fault int
+
+const (
+	// NoFault: the call is served normally.
+	NoFault Fault = iota
+	// Hang: the call never answers. It blocks until its context ends and returns the context's error;
+	// nothing is applied (a request lost on the way, or a server that stopped answering). Without a
+	// deadline on ctx the call blocks forever.
+	Hang
+	// LostReply: the call is applied but its reply is lost, and the SDK retries it: the fake applies the
+	// request a second time and returns the second attempt's outcome. A conditional write whose condition
+	// held at the first attempt therefore fails with ConditionalCheckFailedException although the table
+	// shows its effect (a PutItem/UpdateItem without a condition is simply applied twice).
+	LostReply
+)
+
 // DynamoDB is an in-memory DynamoDB. The zero value is not usable; call NewDynamoDB. It is safe for
 // concurrent use; every call is atomic, so concurrent conditional writes race exactly as on DynamoDB.
 type DynamoDB struct {
@@ -38,6 +61,7 @@ type DynamoDB struct {
 	calls  map[string]int
 	before func(Call) error
 	after  func(Call) error
+	fault  func(Call) Fault
 
 	// CreateDelay is how long a new table stays CREATING (measured with time.Now, so synctest's fake clock
 	// applies). Set it before use; default 0.
@@ -66,6 +90,15 @@ func (d *DynamoDB) SetFaults(before, after func(Call) error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.before, d.after = before, after
+}
+
+// SetFault installs a fault chooser: f runs ahead of each call (after the before hook of SetFaults) and
+// picks how the fake answers it (NoFault, Hang, LostReply). nil removes it. f runs under the fake's lock:
+// it must not call the fake.
+func (d *DynamoDB) SetFault(f func(Call) Fault) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.fault = f
 }
 
 // Calls returns how many calls of op (e.g. "Scan") the fake received, failed ones included.
@@ -114,9 +147,9 @@ func (d *DynamoDB) begin(c *Call, key map[string]types.AttributeValue) error {
 	return nil
 }
 
-// end runs the after fault when the call succeeded, releases the lock and wraps errors.
 // do runs one operation the way every call goes through the fake: a cancelled ctx fails first, then
-// begin (lock, count, before hook), fn if begin allowed it, and end (after hook, unlock).
+// begin (lock, count, before hook, fault choice), fn if begin allowed it (twice for LostReply; never for
+// Hang, which waits for ctx instead), and end (after hook, unlock).
 func do[O any](ctx context.Context, d *DynamoDB, op string, table *string, key map[string]types.AttributeValue, fn func() (O, error)) (O, error) {
 	var out O
 	if err := ctx.Err(); err != nil {
@@ -124,12 +157,27 @@ func do[O any](ctx context.Context, d *DynamoDB, op string, table *string, key m
 	}
 	c := Call{Op: op, Table: aws.ToString(table)}
 	err := d.begin(&c, key)
-	if err == nil {
+	f := NoFault
+	if err == nil && d.fault != nil {
+		f = d.fault(c)
+	}
+	switch {
+	case err != nil:
+	case f == Hang:
+		d.mu.Unlock()
+		<-ctx.Done()
+		return out, ctx.Err()
+	case f == LostReply:
+		if _, err = fn(); err == nil { // the first attempt was applied; its answer never arrived
+			out, err = fn()
+		}
+	default:
 		out, err = fn()
 	}
 	return out, d.end(c, err)
 }
 
+// end runs the after fault when the call succeeded, releases the lock and wraps errors.
 func (d *DynamoDB) end(c Call, err error) error {
 	defer d.mu.Unlock()
 	if err == nil && d.after != nil {
@@ -220,21 +268,14 @@ func describe(t *table) *types.TableDescription {
 
 // DescribeTable describes a table.
 func (d *DynamoDB) DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, _ ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error) {
-	c := Call{Op: "DescribeTable", Table: aws.ToString(in.TableName)}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	err := d.begin(&c, nil)
-	var out *dynamodb.DescribeTableOutput
-	if err == nil {
-		if t := d.tables[c.Table]; t == nil {
-			err = notFound(c.Table)
-		} else {
-			d.refresh(t)
-			out = &dynamodb.DescribeTableOutput{Table: describe(t)}
+	return do(ctx, d, "DescribeTable", in.TableName, nil, func() (*dynamodb.DescribeTableOutput, error) {
+		t := d.tables[aws.ToString(in.TableName)]
+		if t == nil {
+			return nil, notFound(aws.ToString(in.TableName))
 		}
-	}
-	return out, d.end(c, err)
+		d.refresh(t)
+		return &dynamodb.DescribeTableOutput{Table: describe(t)}, nil
+	})
 }
 
 // keyString validates a Key map against the table's key schema and returns the hash key as a string.

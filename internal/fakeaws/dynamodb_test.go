@@ -259,3 +259,146 @@ func TestCreateDelay(t *testing.T) {
 		}
 	})
 }
+
+func TestHangFault(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := NewDynamoDB()
+		newTable(t, d)
+		d.SetFault(func(c Call) Fault {
+			if c.Op == "UpdateItem" {
+				return Hang
+			}
+			return NoFault
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := d.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String("tbl"), Key: map[string]types.AttributeValue{"k": s("a")},
+			UpdateExpression: aws.String("SET c = :one"), ExpressionAttributeValues: map[string]types.AttributeValue{":one": n("1")},
+		})
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 3*time.Second {
+			t.Fatalf("hung UpdateItem returned %v after %v, want the deadline after 3s", err, time.Since(start))
+		}
+		if d.Item("tbl", "a") != nil {
+			t.Error("a hung call was applied")
+		}
+		// Other calls go on while one hangs: the fake's lock is not held by the hung call.
+		hctx, hcancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := d.UpdateItem(hctx, &dynamodb.UpdateItemInput{
+				TableName: aws.String("tbl"), Key: map[string]types.AttributeValue{"k": s("a")},
+				UpdateExpression: aws.String("SET c = :one"), ExpressionAttributeValues: map[string]types.AttributeValue{":one": n("1")},
+			})
+			done <- err
+		}()
+		synctest.Wait()
+		if _, err := d.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String("tbl"), Key: map[string]types.AttributeValue{"k": s("a")}}); err != nil {
+			t.Fatalf("GetItem during a hang: %v", err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("an UpdateItem without deadline answered (%v) instead of hanging", err)
+		default:
+		}
+		hcancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("hung UpdateItem after cancel: %v, want context.Canceled", err)
+		}
+	})
+}
+
+func TestHangFaultEndsWithContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := NewDynamoDB()
+		newTable(t, d)
+		d.SetFault(func(Call) Fault { return Hang })
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := d.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String("tbl")})
+			done <- err
+		}()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("Scan answered %v, want a hang", err)
+		default:
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Scan after cancel: %v, want context.Canceled", err)
+		}
+	})
+}
+
+func TestLostReplyFault(t *testing.T) {
+	ctx := context.Background()
+	d := NewDynamoDB()
+	newTable(t, d)
+	if _, err := d.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("tbl"), Item: map[string]types.AttributeValue{"k": s("a"), "c": n("0")}}); err != nil {
+		t.Fatal(err)
+	}
+	d.SetFault(func(c Call) Fault {
+		if c.Op == "UpdateItem" {
+			return LostReply
+		}
+		return NoFault
+	})
+	_, err := d.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String("tbl"), Key: map[string]types.AttributeValue{"k": s("a")},
+		ConditionExpression: aws.String("c = :c"), UpdateExpression: aws.String("SET c = c + :one"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":c": n("0"), ":one": n("1")},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) {
+		t.Fatalf("retried conditional write: %v, want ConditionalCheckFailedException", err)
+	}
+	if got := d.Item("tbl", "a")["c"].(*types.AttributeValueMemberN).Value; got != "1" {
+		t.Errorf("counter = %s, want 1 (the first attempt applied, the retry refused)", got)
+	}
+	if got := d.Calls("UpdateItem"); got != 1 {
+		t.Errorf("Calls(UpdateItem) = %d, want 1 (one call by the caller)", got)
+	}
+}
+
+// TestForeignItems stores items of the kinds a Java KCL 3.x application keeps in its lease table (a
+// migration state with a history list of maps, worker metrics with number lists) and reads them back.
+func TestForeignItems(t *testing.T) {
+	ctx := context.Background()
+	d := NewDynamoDB()
+	newTable(t, d)
+	migration := map[string]types.AttributeValue{
+		"k": s("Migration3.0"), "entityType": s("CLIENT_VERSION_MIGRATION"), "cv": s("CLIENT_VERSION_3X"),
+		"mb": s("worker-1"), "mts": n("1733300000000"),
+		"h": &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+			"cv": s("CLIENT_VERSION_UPGRADE_FROM_2X"), "mb": s("worker-1"), "mts": n("1733200000000"),
+		}}}},
+	}
+	metrics := map[string]types.AttributeValue{
+		"k": s("worker-1"), "entityType": s("WORKER_METRIC_STATS"), "lut": n("1733300000"),
+		"sts": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+			"C": &types.AttributeValueMemberL{Value: []types.AttributeValue{n("12.5"), n("13")}},
+		}},
+	}
+	for _, it := range []map[string]types.AttributeValue{migration, metrics} {
+		if _, err := d.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("tbl"), Item: it}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := d.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String("tbl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Items) != 2 {
+		t.Fatalf("scan: %d items, want 2", len(out.Items))
+	}
+	h := out.Items[0]["h"].(*types.AttributeValueMemberL).Value[0].(*types.AttributeValueMemberM).Value
+	if h["cv"].(*types.AttributeValueMemberS).Value != "CLIENT_VERSION_UPGRADE_FROM_2X" {
+		t.Errorf("history entry read back as %v", h)
+	}
+	if got := out.Items[1]["entityType"].(*types.AttributeValueMemberS).Value; got != "WORKER_METRIC_STATS" {
+		t.Errorf("entityType = %q", got)
+	}
+}
