@@ -15,11 +15,12 @@ type shardState struct {
 
 	agg         *aggregation.Aggregator // open aggregate; nil when empty
 	aggUsers    []*userRec
-	aggCancel   int       // user records in aggUsers with a cancellable context
-	aggLast     int       // user records in the last aggregate sealed: aggUsers' next capacity
-	aggFirst    time.Time // arrival of its oldest record
-	aggDeadline time.Time // earliest TTL deadline in it (zero: none)
-	urgent      bool      // seal without waiting for Linger (Put)
+	aggCancel   int           // user records in aggUsers with a cancellable context
+	aggLast     int           // user records in the last aggregate sealed: aggUsers' next capacity
+	aggFirst    time.Time     // arrival of its oldest record
+	aggDeadline time.Time     // earliest TTL deadline in it (zero: none)
+	aggOldest   time.Duration // earliest arrival in it (userRec.arrived), whose deadline that is
+	urgent      bool          // seal without waiting for Linger (Put)
 
 	queue      []*kRec   // sealed, oldest first; retries go back to the front
 	qBytes     int       // sum of size over queue
@@ -88,8 +89,9 @@ func (p *Producer) shardFor(u *userRec) *shardState {
 }
 
 // routeLocked adds u to its shard's open aggregate (or queue). It reports whether the loop should
-// wake (a Kinesis record was sealed).
-func (p *Producer) routeLocked(u *userRec, now time.Time, out *outcomes) bool {
+// wake (a Kinesis record was sealed). It does not read the time argument (what counts is u's
+// arrival): put passes none.
+func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 	if p.smap == nil {
 		p.unrouted = append(p.unrouted, u)
 		return len(p.unrouted) == 1 // the loop must learn the first expiry deadline
@@ -136,7 +138,10 @@ func (p *Producer) routeLocked(u *userRec, now time.Time, out *outcomes) bool {
 			if u.ctx != nil {
 				s.aggCancel++
 			}
-			s.aggDeadline = earlier(s.aggDeadline, p.deadline(u))
+			if len(s.aggUsers) == 1 || u.arrived < s.aggOldest { // deadlines grow with arrivals
+				s.aggOldest = u.arrived
+				s.aggDeadline = p.deadline(u)
+			}
 			if s.agg.Size()+1 >= s.agg.MaxSize() { // cannot take even an empty record
 				p.seal(s)
 				sealed = true

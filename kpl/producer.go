@@ -263,7 +263,7 @@ func (p *Producer) put(ctx context.Context, r Record, noWait, urgent bool) *Futu
 	p.stats.RecordsPut++
 	pending := p.bufRecords
 	u.urgent = urgent
-	wake := p.routeLocked(u, p.arrival(u), &out)
+	wake := p.routeLocked(u, time.Time{}, &out) // it reads u's arrival, not the time
 	p.mu.Unlock()
 
 	for _, h := range p.hooks.buffered {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/shardwise/shardwise/aggregation"
 )
 
 // The userRec is allocated once per record: it must stay in the 240-byte size class, and
@@ -107,5 +109,59 @@ func TestUserRecDerivedTimes(t *testing.T) {
 	p.cfg.ttl = 0
 	if !p.deadline(u).IsZero() {
 		t.Fatal("deadline without RecordTTL")
+	}
+}
+
+// The open aggregate's deadline is its earliest arrival's (a re-routed record can be older than
+// those already in it), its cancellable records are counted for encode, and the next aggregate's
+// user slice is presized from the last one.
+func TestAggregateBookkeeping(t *testing.T) {
+	m, err := aggregation.NewShardMap([]aggregation.ShardRange{{ShardID: "s0", Range: aggregation.FullHashRange}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Producer{cfg: defaultConfig(), epoch: time.Now(), smap: m}
+	p.cfg.ttl = time.Minute
+	s := &shardState{id: "s0", rng: aggregation.FullHashRange, slots: 1}
+	p.shardList = []*shardState{s}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	add := func(arrived time.Duration, c context.Context) {
+		t.Helper()
+		hk, err := aggregation.EffectiveHashKey("k", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &userRec{rec: Record{PartitionKey: "k", Data: []byte("x")}, hk: hk, size: 2, arrived: arrived, ctx: c}
+		var out outcomes
+		p.routeLocked(u, time.Time{}, &out)
+		if len(out.items) > 0 {
+			t.Fatalf("record failed: %v", out.items[0].err)
+		}
+	}
+	add(10*time.Second, nil)
+	add(5*time.Second, ctx) // re-routed, older
+	add(20*time.Second, nil)
+	add(7*time.Second, ctx)
+	if want := p.epoch.Add(5*time.Second + time.Minute); !s.aggDeadline.Equal(want) {
+		t.Fatalf("aggregate deadline %v, want %v", s.aggDeadline, want)
+	}
+	p.seal(s)
+	if len(s.queue) != 1 {
+		t.Fatalf("queue %d, want 1", len(s.queue))
+	}
+	k := s.queue[0]
+	if k.cancel != 2 || len(k.users) != 4 {
+		t.Fatalf("sealed %d users, %d cancellable; want 4, 2", len(k.users), k.cancel)
+	}
+	if want := p.epoch.Add(5*time.Second + time.Minute); !k.deadline.Equal(want) {
+		t.Fatalf("sealed deadline %v, want %v", k.deadline, want)
+	}
+	add(30*time.Second, nil)
+	if cap(s.aggUsers) < 4 || s.aggCancel != 0 {
+		t.Fatalf("next aggregate: capacity %d (want >= 4), %d cancellable (want 0)", cap(s.aggUsers), s.aggCancel)
+	}
+	if want := p.epoch.Add(30*time.Second + time.Minute); !s.aggDeadline.Equal(want) {
+		t.Fatalf("next aggregate's deadline %v, want %v", s.aggDeadline, want)
 	}
 }
