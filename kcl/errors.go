@@ -23,6 +23,11 @@ var (
 	// ListShards result leaves holes in the hash key space of the open shards: the listing is
 	// inconsistent (resharding in progress, or pagination raced it), so no leases are created from it.
 	ErrIncompleteShardList = errors.New("kcl: open shards do not cover the hash key space")
+	// ErrConsumerRegistration is returned (wrapped) by Run when the EnhancedFanOut consumer could not be
+	// registered: Kinesis refused it with LimitExceededException MaxRegisterRefusals times (a stream
+	// has at most 20 consumers, at most 5 being created). The worker stopped as after Shutdown.
+	// Deregister consumers no longer used, or read by polling.
+	ErrConsumerRegistration = errors.New("kcl: enhanced fan-out consumer registration refused")
 )
 
 // isLeaseLost reports whether err means this worker no longer holds a lease.

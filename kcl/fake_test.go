@@ -28,7 +28,10 @@ type fakeKinesis struct {
 	pageSize int
 	// getErr, when set, is consulted before every GetRecords; a non-nil error is returned instead.
 	getErr func(shardID string, call int) error
-	calls  map[string][]time.Time // GetRecords call times per shard
+	// nullNext, when set, makes a GetRecords answer carry no NextShardIterator (and no ChildShards)
+	// when it returns true, even for an open shard.
+	nullNext func(shardID string, call int) bool
+	calls    map[string][]time.Time // GetRecords call times per shard
 }
 
 type fakeShard struct {
@@ -188,7 +191,7 @@ func (f *fakeKinesis) GetRecords(_ context.Context, in *kinesis.GetRecordsInput,
 	f.mu.Lock()
 	f.calls[id] = append(f.calls[id], time.Now())
 	n := len(f.calls[id])
-	hook := f.getErr
+	hook, null := f.getErr, f.nullNext
 	f.mu.Unlock()
 	if hook != nil {
 		if err := hook(id, n); err != nil {
@@ -209,6 +212,9 @@ func (f *fakeKinesis) GetRecords(_ context.Context, in *kinesis.GetRecordsInput,
 				HashKeyRange: &types.HashKeyRange{StartingHashKey: aws.String(cs.start.String()), EndingHashKey: aws.String(cs.end.String())},
 			})
 		}
+		return out, nil
+	}
+	if null != nil && null(id, n) {
 		return out, nil
 	}
 	out.NextShardIterator = aws.String(id + "/" + strconv.Itoa(end))

@@ -127,20 +127,47 @@ func (w *Worker) forgetConsumer(arn string) {
 }
 
 func (w *Worker) registerConsumer(ctx context.Context) (string, error) {
-	sa, ok := w.kc.(fanout.StreamAPI)
-	if !ok {
-		return "", fmt.Errorf("%w: EnhancedFanOut needs a Kinesis client with DescribeStreamSummary (*kinesis.Client has it)", ErrInvalidConfig)
+	streamARN := w.stream.arn
+	if streamARN == "" {
+		sa, ok := w.kc.(fanout.StreamAPI)
+		if !ok {
+			return "", fmt.Errorf("%w: EnhancedFanOut needs a Kinesis client with DescribeStreamSummary (*kinesis.Client has it)", ErrInvalidConfig)
+		}
+		cctx, cancel := callCtx(ctx, w.cfg.callTimeout)
+		arn, err := fanout.StreamARN(cctx, sa, w.stream.name)
+		cancel()
+		if err != nil {
+			return "", err
+		}
+		streamARN = arn
 	}
-	streamARN, err := fanout.StreamARN(ctx, sa, w.stream)
-	if err != nil {
-		return "", err
-	}
-	arn, err := fanout.EnsureConsumer(ctx, w.kc, streamARN, w.cfg.efoConsumer)
-	if err == nil {
+	consumer := w.cfg.efoConsumer
+	arn, err := fanout.EnsureConsumer(ctx, w.kc, streamARN, consumer,
+		fanout.RegistrationCallTimeout(w.cfg.callTimeout), fanout.MaxRefusals(w.cfg.registerRefusals),
+		fanout.OnRefused(func(n int, err error) {
+			w.log.LogAttrs(ctx, slog.LevelWarn, "enhanced fan-out consumer registration refused (stream consumer limit)",
+				slog.String("consumer", consumer), slog.Int("refusal", n), slog.Int("of", w.cfg.registerRefusals), slog.Any("err", err))
+			w.hooks.onRegistration(RegistrationEvent{Consumer: consumer, Refusal: n, Err: err})
+		}))
+	switch {
+	case err == nil:
 		w.log.LogAttrs(ctx, slog.LevelInfo, "enhanced fan-out consumer ready",
-			slog.String("consumer", w.cfg.efoConsumer), slog.String("consumer_arn", arn))
+			slog.String("consumer", consumer), slog.String("consumer_arn", arn))
+	case errors.Is(err, fanout.ErrConsumerLimit):
+		err = fmt.Errorf("%w: %w", ErrConsumerRegistration, err)
+		w.log.LogAttrs(ctx, slog.LevelError, "enhanced fan-out consumer registration given up; the worker stops", slog.Any("err", err))
+		w.hooks.onRegistration(RegistrationEvent{Consumer: consumer, Refusal: w.cfg.registerRefusals, Err: err, GaveUp: true})
+		w.stop(err)
 	}
 	return arn, err
+}
+
+// stop makes Run stop as Shutdown does and return err (the first such error wins).
+func (w *Worker) stop(err error) {
+	select {
+	case w.fatal <- err:
+	default:
+	}
 }
 
 // fanOutRetriever is the enhanced fan-out retriever of one shard. It drives a fanout.Subscriber (which
@@ -230,7 +257,7 @@ func (r *fanOutRetriever) Next(ctx context.Context) (batch, error) {
 			r.w.forgetConsumer(r.currentARN())
 			if _, cerr := r.w.consumerARN(ctx); cerr == nil {
 				r.notFound++
-				if r.notFound >= efoNotFoundLimit {
+				if r.notFound >= efoNotFoundLimit && r.shardGone(ctx) {
 					return batch{}, fmt.Errorf("kcl: shard %s through fan-out: %w", r.rc.shardID, err)
 				}
 			}
@@ -253,7 +280,7 @@ func (r *fanOutRetriever) subscriber(ctx context.Context) (*fanout.Subscriber, e
 	arn, err := r.w.consumerARN(ctx)
 	if err == nil {
 		sub, err = fanout.Subscribe(r.life, r.w.kc, arn, r.rc.shardID, r.start(),
-			fanout.Buffer(r.w.cfg.prefetch), fanout.WithLogger(r.log))
+			fanout.Buffer(r.w.cfg.prefetch), fanout.WithLogger(r.log), fanout.CallTimeout(r.w.cfg.callTimeout))
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -269,6 +296,23 @@ func (r *fanOutRetriever) subscriber(ctx context.Context) (*fanout.Subscriber, e
 	r.arn = arn
 	r.mu.Unlock()
 	return sub, nil
+}
+
+// shardGone confirms with ListShards that the shard is gone (not listed) or closed before it is treated
+// as ended: a shard still open is never finished.
+func (r *fanOutRetriever) shardGone(ctx context.Context) bool {
+	shards, err := listShards(ctx, r.w.kc, r.rc.stream, r.w.cfg.callTimeout)
+	if err != nil {
+		return false
+	}
+	for _, s := range shards {
+		if s.id == r.rc.shardID && s.open {
+			r.notFound = 0
+			r.log.LogAttrs(ctx, slog.LevelWarn, "ResourceNotFoundException for a shard ListShards shows open; subscribing again")
+			return false
+		}
+	}
+	return true
 }
 
 func (r *fanOutRetriever) currentARN() string {

@@ -76,17 +76,49 @@ type HookShardEnded interface {
 	OnShardEnded(shardID string, childShardIDs []string)
 }
 
+// HookConsumerRegistration is called for every LimitExceededException answer to the EnhancedFanOut
+// consumer's registration, and once more (GaveUp) when the worker gives up and Run stops with
+// ErrConsumerRegistration.
+type HookConsumerRegistration interface {
+	OnConsumerRegistrationRefused(e RegistrationEvent)
+}
+
+// RegistrationEvent describes a refused fan-out consumer registration.
+type RegistrationEvent struct {
+	Consumer string
+	Refusal  int   // refusals so far
+	Err      error // the refusal; with GaveUp, the error Run returns
+	GaveUp   bool
+}
+
+// HookRecordsDropped is called for every user record the worker drops without delivering it (a
+// sub-record of a KPL aggregate whose hash key lies outside the shard's range, on a stream that routes
+// by partition key), with its position and the reason. It is never silent: each is also logged at Warn.
+type HookRecordsDropped interface {
+	OnRecordDropped(e DroppedEvent)
+}
+
+// DroppedEvent describes one dropped user record.
+type DroppedEvent struct {
+	ShardID      string
+	Position     Position
+	PartitionKey string
+	Reason       string
+}
+
 type hooks struct {
-	processed []HookRecordsProcessed
-	behind    []HookMillisBehindLatest
-	current   []HookCurrentLeases
-	taken     []HookLeaseTaken
-	lost      []HookLeaseLost
-	expired   []HookExpiredIterator
-	throttled []HookThrottled
-	filtered  []HookRecordsFiltered
-	corrupt   []HookCorruptRecord
-	ended     []HookShardEnded
+	registration []HookConsumerRegistration
+	dropped      []HookRecordsDropped
+	processed    []HookRecordsProcessed
+	behind       []HookMillisBehindLatest
+	current      []HookCurrentLeases
+	taken        []HookLeaseTaken
+	lost         []HookLeaseLost
+	expired      []HookExpiredIterator
+	throttled    []HookThrottled
+	filtered     []HookRecordsFiltered
+	corrupt      []HookCorruptRecord
+	ended        []HookShardEnded
 }
 
 func newHooks(hs []Hook) (*hooks, error) {
@@ -122,6 +154,12 @@ func newHooks(hs []Hook) (*hooks, error) {
 		}
 		if v, is := x.(HookShardEnded); is {
 			h.ended, ok = append(h.ended, v), true
+		}
+		if v, is := x.(HookConsumerRegistration); is {
+			h.registration, ok = append(h.registration, v), true
+		}
+		if v, is := x.(HookRecordsDropped); is {
+			h.dropped, ok = append(h.dropped, v), true
 		}
 		if !ok {
 			return nil, fmt.Errorf("%w: hook %d (%T) implements no kcl hook interface", ErrInvalidConfig, i, x)
@@ -187,5 +225,17 @@ func (h *hooks) onCorrupt(shardID, seq string, err error) {
 func (h *hooks) onEnded(shardID string, children []string) {
 	for _, x := range h.ended {
 		x.OnShardEnded(shardID, children)
+	}
+}
+
+func (h *hooks) onRegistration(e RegistrationEvent) {
+	for _, x := range h.registration {
+		x.OnConsumerRegistrationRefused(e)
+	}
+}
+
+func (h *hooks) onDropped(e DroppedEvent) {
+	for _, x := range h.dropped {
+		x.OnRecordDropped(e)
 	}
 }

@@ -10,13 +10,17 @@ import (
 
 // Defaults, named after the Java KCL settings they mirror.
 const (
-	DefaultPollInterval           = time.Second     // KCL idleTimeBetweenReadsInMillis is 1500; 1 s here
-	DefaultMaxRecordsPerPoll      = 10000           // KCL maxRecords; the GetRecords maximum
-	DefaultPrefetch               = 3               // KCL maxPendingProcessRecordsInput
-	DefaultShardSyncInterval      = time.Minute     // KCL shardSyncIntervalMillis
-	DefaultParentPollInterval     = time.Second     // KCL parentShardPollIntervalMillis is 10 s
-	DefaultMaxThrottleBackoff     = 5 * time.Second // cap of the GetRecords throttling backoff
-	DefaultMaxLeasesToStealAtOnce = 2               // KCL maxLeasesToStealAtOneTime is 1
+	DefaultPollInterval           = 1500 * time.Millisecond // KCL idleTimeBetweenReadsInMillis
+	DefaultMaxRecordsPerPoll      = 10000                   // KCL maxRecords; the GetRecords maximum
+	DefaultPrefetch               = 3                       // KCL maxPendingProcessRecordsInput
+	DefaultPrefetchBytes          = 8 << 20                 // KCL maxByteSize (SimpleRecordsFetcherFactory)
+	DefaultWorkerPrefetchBytes    = 256 << 20               // no KCL equivalent: a bound for the whole worker
+	DefaultCallTimeout            = 30 * time.Second        // KCL kinesisRequestTimeout
+	DefaultMaxRegisterRefusals    = 10                      // LimitExceededException answers to fan-out registration
+	DefaultShardSyncInterval      = time.Minute             // KCL shardSyncIntervalMillis
+	DefaultParentPollInterval     = time.Second             // KCL parentShardPollIntervalMillis is 10 s
+	DefaultMaxThrottleBackoff     = 5 * time.Second         // cap of the GetRecords throttling backoff
+	DefaultMaxLeasesToStealAtOnce = 2                       // KCL maxLeasesToStealAtOneTime is 1
 )
 
 // An Option configures a Worker. Options are made only by the functions of this package; NewWorker
@@ -35,6 +39,11 @@ type config struct {
 	shardSyncInterval  time.Duration
 	parentPollInterval time.Duration
 	maxThrottleBackoff time.Duration
+	catchUpInterval    time.Duration // 0: always wait pollInterval between calls
+	prefetchBytes      int64
+	workerPrefetch     int64
+	callTimeout        time.Duration
+	registerRefusals   int
 	retryBackoff       time.Duration // first delay of processor retries (ProcessRecords, Initialize, Shutdown)
 	efoConsumer        string        // EnhancedFanOut consumer name; "" polls
 	efoDeregister      bool          // DeregisterConsumerOnShutdown
@@ -51,6 +60,10 @@ func defaultConfig() config {
 		shardSyncInterval:  DefaultShardSyncInterval,
 		parentPollInterval: DefaultParentPollInterval,
 		maxThrottleBackoff: DefaultMaxThrottleBackoff,
+		prefetchBytes:      DefaultPrefetchBytes,
+		workerPrefetch:     DefaultWorkerPrefetchBytes,
+		callTimeout:        DefaultCallTimeout,
+		registerRefusals:   DefaultMaxRegisterRefusals,
 		retryBackoff:       100 * time.Millisecond,
 		logger:             slog.New(slog.DiscardHandler),
 	}
@@ -63,16 +76,46 @@ func defaultConfig() config {
 // TrimHorizon.
 func StartAt(p Position) Option { return optionFunc(func(c *config) { c.start = p }) }
 
-// PollInterval sets the wait between GetRecords calls of a shard that is at the tip of the stream (a
-// shard behind the tip is polled every 200 ms, the per-shard limit of 5 calls per second). It must be at
-// least 200 ms. Overrides the default 1s.
+// PollInterval sets the idle time between the GetRecords calls of a shard (the Java KCL's
+// idleTimeBetweenReadsInMillis): the 5 reads per second and 2 MiB/s of a shard are shared with every
+// other application reading it (Lambda, Firehose, other KCL applications), so the worker leaves them
+// most of it. The wait is never shorter than the shard's byte budget asks for: after an answer of n
+// bytes the next call waits n / 2 MiB/s (5 s after a 10 MiB answer, when Kinesis would refuse every
+// read of the shard). It must be at least 200 ms. Overrides the default 1.5s.
 func PollInterval(d time.Duration) Option { return optionFunc(func(c *config) { c.pollInterval = d }) }
+
+// CatchUpInterval opts into catch-up mode: while a shard is behind the tip of the stream (its last
+// answer had records and MillisBehindLatest > 0) it is polled every d instead of every PollInterval,
+// still paced by bytes (2 MiB/s). d must be at least 200 ms (the 5 calls per second of a shard); at
+// 200 ms the worker takes the shard's whole read budget and other applications reading the shard are
+// throttled. Overrides the default: off (every call waits PollInterval).
+func CatchUpInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.catchUpInterval = d })
+}
+
+// CallTimeout bounds each Kinesis call of the worker (GetRecords, GetShardIterator, ListShards,
+// DescribeStreamSummary, RegisterStreamConsumer, DescribeStreamConsumer, and SubscribeToShard until
+// its event stream opens); a call that times out is retried like any transient failure, so a call
+// that is never answered costs one timeout instead of stalling its shard while the lease keeps being
+// renewed. Overrides the default 30s (the Java KCL's kinesisRequestTimeout).
+func CallTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.callTimeout = d }) }
+
+// PrefetchBytes bounds the bytes of fetched records waiting for the processor of one shard: the next
+// GetRecords call is made only while less than n bytes wait (the Java KCL's maxByteSize). One answer
+// (at most 10 MiB) may take a shard past n. Overrides the default 8 MiB.
+func PrefetchBytes(n int64) Option { return optionFunc(func(c *config) { c.prefetchBytes = n }) }
+
+// WorkerPrefetchBytes bounds the bytes of fetched records held by the whole worker, waiting or being
+// processed, GetRecords answers in flight included (each call reserves the 10 MiB an answer may hold
+// until it is answered). Shards wait for room before polling. It must be at least 10 MiB. Overrides
+// the default 256 MiB.
+func WorkerPrefetchBytes(n int64) Option { return optionFunc(func(c *config) { c.workerPrefetch = n }) }
 
 // MaxRecordsPerPoll sets the Limit of each GetRecords call, 1..10000. Overrides the default 10000.
 func MaxRecordsPerPoll(n int) Option { return optionFunc(func(c *config) { c.maxRecords = n }) }
 
-// Prefetch sets how many GetRecords batches per shard may wait for the processor (bounded memory:
-// Prefetch × 10 MiB per shard at most). Overrides the default 3.
+// Prefetch sets how many GetRecords batches (or fan-out events) per shard may wait for the processor;
+// PrefetchBytes and WorkerPrefetchBytes bound them in bytes. Overrides the default 3.
 func Prefetch(n int) Option { return optionFunc(func(c *config) { c.prefetch = n }) }
 
 // ShardSyncInterval sets how often the fleet lists the stream's shards and creates leases for new
@@ -99,6 +142,11 @@ func WithHooks(hs ...Hook) Option {
 	return optionFunc(func(c *config) { c.hooks = append(c.hooks, hs...) })
 }
 
+// MaxRegisterRefusals sets how many LimitExceededException answers to the EnhancedFanOut consumer's
+// registration the worker takes (each logged at Warn and reported to HookConsumerRegistration) before
+// Run stops with ErrConsumerRegistration. Overrides the default 10.
+func MaxRegisterRefusals(n int) Option { return optionFunc(func(c *config) { c.registerRefusals = n }) }
+
 // withRetryBackoff is for tests: the first delay of processor retries.
 func withRetryBackoff(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.retryBackoff = d })
@@ -115,6 +163,16 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: MaxRecordsPerPoll %d is not in 1..10000", ErrInvalidConfig, c.maxRecords)
 	case c.prefetch < 1:
 		return fmt.Errorf("%w: Prefetch %d must be at least 1", ErrInvalidConfig, c.prefetch)
+	case c.catchUpInterval != 0 && c.catchUpInterval < minPollInterval:
+		return fmt.Errorf("%w: CatchUpInterval %v is below the 200ms minimum", ErrInvalidConfig, c.catchUpInterval)
+	case c.prefetchBytes < 1:
+		return fmt.Errorf("%w: PrefetchBytes %d must be positive", ErrInvalidConfig, c.prefetchBytes)
+	case c.workerPrefetch < maxAnswerBytes:
+		return fmt.Errorf("%w: WorkerPrefetchBytes %d is below 10 MiB (one GetRecords answer)", ErrInvalidConfig, c.workerPrefetch)
+	case c.callTimeout <= 0:
+		return fmt.Errorf("%w: CallTimeout %v must be positive", ErrInvalidConfig, c.callTimeout)
+	case c.registerRefusals < 1:
+		return fmt.Errorf("%w: MaxRegisterRefusals %d must be at least 1", ErrInvalidConfig, c.registerRefusals)
 	case c.shardSyncInterval <= 0:
 		return fmt.Errorf("%w: ShardSyncInterval %v must be positive", ErrInvalidConfig, c.shardSyncInterval)
 	case c.parentPollInterval <= 0:

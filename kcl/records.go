@@ -23,6 +23,9 @@ type converter struct {
 	shardID  string
 	rng      aggregation.HashRange
 	hasRange bool // false for leases without a hash range (old tables): nothing is filtered
+	// noFilter is set per batch on streams with AUTO record distribution: every sub-record is
+	// delivered, wherever its hash key lies.
+	noFilter bool
 	// skipThrough is the checkpoint a restart resumed AT: records at or before it were processed.
 	skipThrough Position
 	skipping    bool
@@ -44,6 +47,7 @@ type convertResult struct {
 	bytes    int64
 	filtered int
 	skipped  int
+	dropped  []Record // the filtered records (Data cleared), reported one by one
 	// last is the position of the last user record seen in the batch, delivered or not (filtered and
 	// skipped ones included), so checkpointing it never re-reads what was dropped.
 	last    Position
@@ -108,12 +112,20 @@ func (c *converter) convert(in []types.Record, dst []Record) convertResult {
 		}, false)
 	}
 	if res.filtered > 0 {
+		// Never silent: each dropped user record is logged and reported.
+		for _, r := range res.dropped {
+			c.log.LogAttrs(context.Background(), slog.LevelWarn, "user record outside the shard's hash range dropped",
+				slog.String("seq", r.Position.SequenceNumber), slog.Int("sub_seq", r.Position.SubSequenceNumber),
+				slog.String("partition_key", r.PartitionKey))
+			c.hooks.onDropped(DroppedEvent{ShardID: c.shardID, Position: r.Position, PartitionKey: r.PartitionKey, Reason: dropOutsideRange})
+		}
 		c.hooks.onFiltered(c.shardID, res.filtered)
-		c.log.LogAttrs(context.Background(), slog.LevelDebug, "user records outside the shard's hash range dropped",
-			slog.Int("count", res.filtered))
 	}
 	return res
 }
+
+// dropOutsideRange is DroppedEvent.Reason for a sub-record outside the shard's hash key range.
+const dropOutsideRange = "hash key outside the shard's range"
 
 // aggOverhead is the magic and MD5 trailer around an aggregate's body.
 const aggOverhead = len(aggregation.Magic) + md5.Size
@@ -128,10 +140,12 @@ func (res *convertResult) add(c *converter, r Record, sub bool) {
 		}
 		c.skipping = false
 	}
-	if sub && c.hasRange {
+	if sub && c.hasRange && !c.noFilter {
 		k, ok := c.hashKey(r.PartitionKey, r.ExplicitHashKey)
 		if !ok || !c.rng.Contains(k) {
 			res.filtered++
+			r.Data = nil
+			res.dropped = append(res.dropped, r)
 			return
 		}
 	}

@@ -23,6 +23,7 @@ type retriever interface {
 type batch struct {
 	records            []types.Record
 	millisBehindLatest int64
+	bytes              int64 // sum of the records' data lengths (prefetch accounting)
 	// shardEnd: the shard is closed and every record of it is in this or an earlier batch.
 	shardEnd bool
 	children []types.ChildShard // from the last GetRecords answer or fan-out event (may be empty)
@@ -30,7 +31,7 @@ type batch struct {
 
 // retrievalConfig is what every retriever needs to know about its shard.
 type retrievalConfig struct {
-	stream  string
+	stream  streamRef
 	shardID string
 	// start is where to begin: a sentinel (TrimHorizon, Latest, AtTimestamp) or the checkpoint, read
 	// AT_SEQUENCE_NUMBER (the converter skips what was processed).

@@ -120,6 +120,9 @@ func (c *shardConsumer) run() {
 		case err != nil:
 			b = batch{shardEnd: true}
 		}
+		if conv.hasRange && len(b.records) > 0 {
+			conv.noFilter = !c.w.filterSubRecords(c.ctx)
+		}
 		res := conv.convert(b.records, buf)
 		buf = res.records[:0]
 		if len(res.records) > 0 {

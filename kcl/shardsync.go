@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -15,12 +16,14 @@ import (
 )
 
 // listShards returns every shard of the stream within the retention period. Pages after the first send
-// only NextToken: Kinesis rejects NextToken combined with StreamName.
-func listShards(ctx context.Context, kc KinesisAPI, stream string) ([]shardInfo, error) {
+// only NextToken: Kinesis rejects NextToken combined with StreamName. Each page is bounded by timeout.
+func listShards(ctx context.Context, kc KinesisAPI, stream streamRef, timeout time.Duration) ([]shardInfo, error) {
 	var out []shardInfo
-	in := &kinesis.ListShardsInput{StreamName: aws.String(stream)}
+	in := &kinesis.ListShardsInput{StreamName: stream.nameField(), StreamARN: stream.arnField()}
 	for {
-		page, err := kc.ListShards(ctx, in)
+		cctx, cancel := callCtx(ctx, timeout)
+		page, err := kc.ListShards(cctx, in)
+		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("kcl: ListShards %s: %w", stream, err)
 		}
@@ -42,7 +45,7 @@ func listShards(ctx context.Context, kc KinesisAPI, stream string) ([]shardInfo,
 // the lineage rules ask for (lineage.go) and, when cleanup is set, delete finished leases whose children
 // have progressed. It returns how many leases it created.
 func (w *Worker) syncShards(ctx context.Context, cleanup bool) (int, error) {
-	shards, err := listShards(ctx, w.kc, w.stream)
+	shards, err := listShards(ctx, w.kc, w.stream, w.cfg.callTimeout)
 	if err != nil {
 		return 0, err
 	}
@@ -88,7 +91,7 @@ func (w *Worker) childShards(ctx context.Context, parent string, children []type
 		infos = append(infos, si)
 	}
 	if len(infos) == 0 {
-		shards, err := listShards(ctx, w.kc, w.stream)
+		shards, err := listShards(ctx, w.kc, w.stream, w.cfg.callTimeout)
 		if err != nil {
 			return nil, err
 		}

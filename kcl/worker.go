@@ -20,13 +20,16 @@ type Worker struct {
 	kc           KinesisAPI
 	leases       *lease.Manager
 	coord        *lease.Coordinator
-	stream       string
+	stream       streamRef
 	newProcessor ProcessorFactory
 	cfg          config
 	hooks        *hooks
 	log          *slog.Logger
 	decoder      *compression.Decoder
-	efo          efoState // enhanced fan-out consumer (fanout.go)
+	efo          efoState    // enhanced fan-out consumer (fanout.go)
+	budget       *byteBudget // WorkerPrefetchBytes
+	dist         distState   // the stream's record distribution (distribution.go)
+	fatal        chan error  // a failure that stops Run (capacity 1; the first one wins)
 
 	failover, releaseTimeout time.Duration
 
@@ -80,9 +83,10 @@ func NewWorker(kc KinesisAPI, leases *lease.Manager, stream string, newProcessor
 	coord := lease.NewCoordinator(leases)
 	coord.DeferHandoffs() // requested leases are handed over by their consumers, after a checkpoint
 	return &Worker{
-		kc: kc, leases: leases, coord: coord, stream: stream,
+		kc: kc, leases: leases, coord: coord, stream: parseStreamRef(stream),
 		newProcessor: newProcessor, cfg: cfg, hooks: h,
-		log:     cfg.logger.With("stream", stream, "owner", leases.Owner()),
+		log:    cfg.logger.With("stream", stream, "owner", leases.Owner()),
+		budget: newByteBudget(cfg.workerPrefetch), fatal: make(chan error, 1),
 		decoder: dec, failover: leases.Failover(), releaseTimeout: leases.Failover() / 4,
 		consumers: map[string]*shardConsumer{}, handing: map[string]bool{},
 		shutdownCh: make(chan struct{}), runDone: make(chan struct{}),
@@ -91,7 +95,9 @@ func NewWorker(kc KinesisAPI, leases *lease.Manager, stream string, newProcessor
 
 // Run processes shards until Shutdown is called (it then returns ErrWorkerClosed once every processor
 // was shut down and every lease released) or ctx ends (a hard stop: processors get Shutdown(LeaseLost),
-// leases are not released and expire after the failover time; Run returns ctx's error). Run returns only
+// leases are not released and expire after the failover time; Run returns ctx's error), or a failure
+// the worker cannot get past occurs (it then stops as Shutdown does and returns that error, e.g.
+// ErrConsumerRegistration). Run returns only
 // after all of the worker's goroutines exited. Calling Run again returns ErrWorkerClosed.
 func (w *Worker) Run(ctx context.Context) error {
 	w.mu.Lock()
@@ -123,18 +129,27 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.log.LogAttrs(ctx, slog.LevelInfo, "worker started")
 
 	var err error
+	fatal := false
 	for err == nil {
 		select {
 		case <-w.coord.Changed():
 			w.reconcile()
 		case <-w.shutdownCh:
 			err = ErrWorkerClosed
+		case ferr := <-w.fatal:
+			// Stop as Shutdown does (release every lease so the fleet moves on), returning ferr.
+			w.shutdownOnce.Do(func() { close(w.shutdownCh) })
+			w.mu.Lock()
+			w.draining = true
+			w.mu.Unlock()
+			err, fatal = ferr, true
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
 	}
 	stopSync()
-	if err == ErrWorkerClosed {
+	graceful := err == ErrWorkerClosed || fatal
+	if graceful {
 		w.coord.StopTaking()
 		w.mu.Lock()
 		w.draining = true
@@ -144,7 +159,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.mu.Unlock()
 	}
 	w.wg.Wait() // consumers: shut down and released (graceful) or told LeaseLost (hard)
-	if err == ErrWorkerClosed {
+	if graceful {
 		// Finished (SHARD_END) leases have no consumer; give them back too.
 		rctx, rcancel := context.WithTimeout(ctx, w.failover)
 		if rerr := w.coord.ReleaseAll(rctx); rerr != nil && ctx.Err() == nil {
@@ -313,5 +328,5 @@ func (w *Worker) newRetriever(ctx context.Context, rc retrievalConfig, log *slog
 	if w.cfg.efoConsumer != "" {
 		return w.newFanOutRetriever(ctx, rc, log)
 	}
-	return newPoller(ctx, w.kc, rc, &w.cfg, w.hooks, log)
+	return newPoller(ctx, w.kc, rc, &w.cfg, w.budget, w.hooks, log)
 }

@@ -165,3 +165,55 @@ func TestEnsureConsumerConcurrent(t *testing.T) {
 		break
 	}
 }
+
+// A stream at its consumer limit answers every RegisterStreamConsumer with LimitExceededException:
+// EnsureConsumer reports each refusal and gives up with ErrConsumerLimit after MaxRefusals of them,
+// instead of looping silently for ever.
+func TestEnsureConsumerLimitExceededIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		limit := &types.LimitExceededException{Message: aws.String("20 consumers")}
+		f := &fakeConsumers{states: []types.ConsumerStatus{""}, registerE: limit}
+		var refusals []int
+		_, err := EnsureConsumer(context.Background(), f, "arn:stream", "app", MaxRefusals(4),
+			OnRefused(func(n int, err error) {
+				if !errors.As(err, new(*types.LimitExceededException)) {
+					t.Errorf("refusal %d reported with %v", n, err)
+				}
+				refusals = append(refusals, n)
+			}))
+		if !errors.Is(err, ErrConsumerLimit) || !errors.As(err, new(*types.LimitExceededException)) {
+			t.Fatalf("EnsureConsumer = %v, want ErrConsumerLimit wrapping the refusal", err)
+		}
+		if f.registers != 4 || len(refusals) != 4 || refusals[3] != 4 {
+			t.Errorf("%d registrations, refusals reported %v; want 4 of each", f.registers, refusals)
+		}
+	})
+}
+
+// hangingConsumers never answers a call until its context ends.
+type hangingConsumers struct{ calls int }
+
+func (h *hangingConsumers) DescribeStreamConsumer(ctx context.Context, _ *kinesis.DescribeStreamConsumerInput, _ ...func(*kinesis.Options)) (*kinesis.DescribeStreamConsumerOutput, error) {
+	h.calls++
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (h *hangingConsumers) RegisterStreamConsumer(ctx context.Context, _ *kinesis.RegisterStreamConsumerInput, _ ...func(*kinesis.Options)) (*kinesis.RegisterStreamConsumerOutput, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A DescribeStreamConsumer that is never answered costs one call timeout.
+func TestEnsureConsumerCallTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		_, err := EnsureConsumer(context.Background(), &hangingConsumers{}, "arn:stream", "app", RegistrationCallTimeout(3*time.Second))
+		if !errors.Is(err, context.DeadlineExceeded) || awserr.Classify(err).Class != awserr.Transient {
+			t.Fatalf("EnsureConsumer = %v (%v), want a transient deadline", err, awserr.Classify(err).Class)
+		}
+		if d := time.Since(start); d != 3*time.Second {
+			t.Errorf("gave up after %v, want the 3s call timeout", d)
+		}
+	})
+}

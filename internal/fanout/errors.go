@@ -15,6 +15,10 @@ var ErrDone = errors.New("fanout: subscription finished")
 // consumer and shard. awserr classifies it Transient; here it also means "describe it again".
 const codeInUse = "ResourceInUseException"
 
+// codeLimitExceeded answers RegisterStreamConsumer when the stream has its 20 consumers or 5 are being
+// created (and SubscribeToShard called too often).
+const codeLimitExceeded = "LimitExceededException"
+
 // isFatal reports whether subscribing again cannot help: awserr calls err Terminal (the consumer,
 // shard or stream is gone, the request is invalid, e.g. a sequence number not in the shard, access is
 // denied). Refusals (ResourceInUseException, LimitExceededException), KMS key errors (a key being

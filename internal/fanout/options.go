@@ -24,6 +24,9 @@ const (
 	// MinRetryDelay is the least wait after a refused or failed SubscribeToShard (Kinesis allows one
 	// call per second per consumer and shard).
 	MinRetryDelay = time.Second
+	// DefaultCallTimeout bounds each SubscribeToShard call until its event stream opens (the Java
+	// KCL bounds each Kinesis call by 30 s).
+	DefaultCallTimeout = 30 * time.Second
 	// DefaultMaxRetryDelay caps the backoff between failed SubscribeToShard attempts.
 	DefaultMaxRetryDelay = 16 * time.Second
 )
@@ -39,6 +42,7 @@ type config struct {
 	buffer        int
 	eventTimeout  time.Duration
 	maxRetryDelay time.Duration
+	callTimeout   time.Duration
 	httpClient    aws.HTTPClient
 	logger        *slog.Logger
 	onAttempt     func(Attempt)
@@ -50,6 +54,7 @@ func defaultConfig() config {
 		buffer:        DefaultBuffer,
 		eventTimeout:  DefaultEventTimeout,
 		maxRetryDelay: DefaultMaxRetryDelay,
+		callTimeout:   DefaultCallTimeout,
 		logger:        slog.New(slog.DiscardHandler),
 	}
 }
@@ -60,6 +65,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("fanout: Buffer %d must be at least 1", c.buffer)
 	case c.eventTimeout <= 0:
 		return fmt.Errorf("fanout: EventTimeout %v must be positive", c.eventTimeout)
+	case c.callTimeout <= 0:
+		return fmt.Errorf("fanout: CallTimeout %v must be positive", c.callTimeout)
 	case c.maxRetryDelay < MinRetryDelay:
 		return fmt.Errorf("fanout: MaxRetryDelay %v is below %v", c.maxRetryDelay, MinRetryDelay)
 	case c.logger == nil:
@@ -80,6 +87,11 @@ func Buffer(n int) Option { return optionFunc(func(c *config) { c.buffer = n }) 
 // continuation sequence number. Time spent waiting for the caller does not count. Overrides the
 // default 35s.
 func EventTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.eventTimeout = d }) }
+
+// CallTimeout bounds each SubscribeToShard call until its event stream opens; a call not answered in
+// time is abandoned and retried after the usual backoff (its error wraps context.DeadlineExceeded).
+// Once open, a subscription is watched by [EventTimeout] instead. Overrides the default 30s.
+func CallTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.callTimeout = d }) }
 
 // MaxRetryDelay caps the jittered exponential backoff between failed or refused SubscribeToShard
 // calls; the first retry waits 1–2 s. Overrides the default 16s.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -257,17 +258,30 @@ func describe(p types.StartingPosition) string {
 // continuation of every event handed over (or empty). accepted reports whether SubscribeToShard
 // succeeded; err says why a broken subscription broke.
 func (s *Subscriber) subscribeOnce(ctx context.Context, pos *types.StartingPosition, lastSeqOut *string) (res outcome, accepted bool, err error) {
-	// Cancelling subCtx tears down the HTTP/2 stream even if the SDK is blocked in a read.
+	// Cancelling subCtx tears down the HTTP/2 stream even if the SDK is blocked in a read. Until the
+	// event stream opens, the call timeout cancels it too: a call that is never answered is retried.
 	subCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := *pos
+	var timedOut atomic.Bool
+	timeout := time.AfterFunc(s.cfg.callTimeout, func() { timedOut.Store(true); cancel() })
 	out, err := s.api.SubscribeToShard(subCtx, &kinesis.SubscribeToShardInput{
 		ConsumerARN: aws.String(s.consumerARN), ShardId: aws.String(s.shardID), StartingPosition: &start,
 	}, s.callOpts...)
-	if err != nil {
-		if ctx.Err() != nil {
-			return stopped, false, nil
+	stillTimed := timeout.Stop()
+	if ctx.Err() != nil {
+		if err == nil {
+			out.GetStream().Close()
 		}
+		return stopped, false, nil
+	}
+	if timedOut.Load() || !stillTimed {
+		if err == nil {
+			out.GetStream().Close()
+		}
+		return broken, false, fmt.Errorf("fanout: SubscribeToShard not answered within %v: %w", s.cfg.callTimeout, context.DeadlineExceeded)
+	}
+	if err != nil {
 		return broken, false, err
 	}
 	es := out.GetStream()

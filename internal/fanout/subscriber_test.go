@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -317,5 +318,33 @@ func TestConcurrentSubscriptionsOneClient(t *testing.T) {
 				t.Fatalf("shard %d record %d = %s, want %s", i, j, g, want)
 			}
 		}
+	}
+}
+
+// TestSubscribeCallTimeout: the first SubscribeToShard is never answered (kinesistest's hang); it
+// costs one call timeout, reported as a retryable attempt, and the next subscription delivers.
+func TestSubscribeCallTimeout(t *testing.T) {
+	e := newEnv(t)
+	consumer := e.stream(t, "hang", 1)
+	e.put(t, "hang", numbered(0, 3)...)
+	var subscribes atomic.Int32
+	e.srv.Control(func(req kinesistest.Request) (kinesistest.Action, bool) {
+		if req.Op == "SubscribeToShard" && subscribes.Add(1) == 1 {
+			return kinesistest.Action{Hang: true}, true
+		}
+		return kinesistest.Action{}, false
+	})
+	at := newAttempts()
+	sub, err := Subscribe(testCtx(t), e.fan, consumer, shard0, trimHorizon, CallTimeout(300*time.Millisecond), OnAttempt(at.hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if got := collect(t, sub, 3); strings.Join(got, ",") != "rec-0,rec-1,rec-2" {
+		t.Errorf("delivered %v", got)
+	}
+	first := at.snapshot()[0]
+	if !errors.Is(first.Err, context.DeadlineExceeded) || first.Retry == 0 {
+		t.Errorf("first attempt = %+v, want a timed-out attempt retried", first)
 	}
 }
