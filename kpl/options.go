@@ -180,8 +180,9 @@ func MaxBufferedRecords(n int) Option { return optionFunc(func(c *config) { c.ma
 // requests in flight (each Kinesis record's payload and request body, counted at four times its
 // size), which get the last quarter (one request may always start; see Stats.InFlightBytes). A
 // single record larger than the cap is admitted when nothing else is buffered. Measured: with a
-// 64 MiB cap and 1 KiB records at full speed, the live heap stays within the cap plus what the
-// process held before (BenchmarkProducerMemory1KiB). The Go heap grows past its live size between
+// 64 MiB cap and 1 KiB records at full speed, the live heap stays within what the process held
+// before plus the cap plus 16 MiB (BenchmarkProducerMemory1KiB: 63-73 MiB above the start; objects
+// allocated while a collection marks count as live). The Go heap grows past its live size between
 // collections: set GOMEMLIMIT (or debug.SetMemoryLimit) about 16 MiB above the cap plus the rest of
 // the program's memory to keep the resident size near it.
 func MaxBufferedBytes(n int64) Option { return optionFunc(func(c *config) { c.maxBufBytes = n }) }

@@ -266,7 +266,8 @@ const memBound = 64 << 20
 // peak RSS of the producer process, with GOMEMLIMIT at the bound + 16 MiB (as package kpl advises)
 // and without, and the largest live heap after a collection (what the bound caps). It fails when
 // the live heap passes the bound plus what the process held before (the benchmark's own 100,000
-// keys and the SDK: the start figure) plus 8 MiB, or when, under GOMEMLIMIT, the peak RSS passes
+// keys and the SDK: the start figure) plus 16 MiB (objects allocated while a collection marks count
+// as live in that cycle: at this allocation rate 4 to 12 MiB), or when, under GOMEMLIMIT, the peak RSS passes
 // the start RSS plus the bound plus 32 MiB.
 func BenchmarkProducerMemory1KiB(b *testing.B) {
 	for _, mode := range []struct {
@@ -296,8 +297,8 @@ func BenchmarkProducerMemory1KiB(b *testing.B) {
 			b.ReportMetric(float64(memBound)/(1<<20), "bound-MiB")
 			b.ReportMetric(float64(b.N)/wall.Seconds(), "records/s")
 			b.ReportMetric(cpu.Seconds()*1e6/float64(b.N), "cpu-µs/record")
-			if limit := live0 + memBound + 8<<20; live > limit {
-				b.Errorf("peak live heap %d MiB passes the bound: start %d MiB + MaxBufferedBytes %d MiB + 8 MiB",
+			if limit := live0 + memBound + 16<<20; live > limit {
+				b.Errorf("peak live heap %d MiB passes the bound: start %d MiB + MaxBufferedBytes %d MiB + 16 MiB",
 					live>>20, live0>>20, memBound>>20)
 			}
 			if rss := peakRSS(); mode.limit > 0 && rss > base+memBound+32<<20 {
