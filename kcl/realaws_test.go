@@ -257,3 +257,61 @@ func TestAutoStreamFleetExactlyOnce(t *testing.T) {
 type dropCounter struct{ n atomic.Int64 }
 
 func (d *dropCounter) OnRecordDropped(kcl.DroppedEvent) { d.n.Add(1) }
+
+type throttleCounter struct{ n atomic.Int64 }
+
+func (c *throttleCounter) OnThrottled(string, time.Duration) { c.n.Add(1) }
+
+// With Kinesis's limits enforced (5 GetRecords per second per shard), a second application polling the
+// shard 4 times a second alongside a worker that is far behind the tip (default settings) is never
+// throttled, and neither is the worker: the worker idles 1.5 s between calls, leaving the shard's read
+// budget to the others.
+func TestSecondApplicationNotThrottledByCatchingUpWorker(t *testing.T) {
+	e := newEFOEnv(t, kinesistest.EnforceLimits())
+	e.createStream("shared", 1)
+	ctx := context.Background()
+	for b := range 3 {
+		entries := make([]types.PutRecordsRequestEntry, 100)
+		for i := range entries {
+			entries[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String("k"), Data: fmt.Appendf(nil, "r%d-%d", b, i)}
+		}
+		if out, err := e.kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("shared"), Records: entries}); err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
+			t.Fatalf("PutRecords: %v %+v", err, out)
+		}
+	}
+	workerThrottles := &throttleCounter{}
+	l := newLedger()
+	e.startPolling("w1", "shared", l.factory, kcl.PollInterval(kcl.DefaultPollInterval), kcl.MaxRecordsPerPoll(10),
+		kcl.WithHooks(workerThrottles))
+	waitUntil(t, 10*time.Second, "the worker's first batch", func() bool { return l.distinct() > 0 })
+
+	// The other application: its own iterator at the tip, 4 calls a second.
+	it, err := e.kc.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("shared"),
+		ShardId: aws.String("shardId-000000000000"), ShardIteratorType: types.ShardIteratorTypeLatest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iter := it.ShardIterator
+	otherThrottles, calls := 0, 0
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for range 16 {
+		<-tick.C
+		calls++
+		out, err := e.kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter}, func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })
+		if err != nil {
+			if errors.As(err, new(*types.ProvisionedThroughputExceededException)) {
+				otherThrottles++
+				continue
+			}
+			t.Fatal(err)
+		}
+		iter = out.NextShardIterator
+	}
+	if otherThrottles != 0 || workerThrottles.n.Load() != 0 {
+		t.Errorf("second application throttled %d of %d calls, worker %d times; want none", otherThrottles, calls, workerThrottles.n.Load())
+	}
+	if l.distinct() >= 300 {
+		t.Errorf("the worker caught up already (%d records): the test did not overlap", l.distinct())
+	}
+}
