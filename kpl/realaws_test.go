@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -370,6 +371,52 @@ func TestExplicitHashKeyCanonical(t *testing.T) {
 		}
 		if fmt.Sprint(got) != "[7 0 0 7]" {
 			t.Fatalf("explicit hash keys sent: %q", got)
+		}
+	})
+}
+
+// Wrong-shard results of calls routed by an older map than the current one trigger no refresh: the
+// map they would refresh is already newer.
+func TestStaleWrongShardTriggersNoRefresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(2)
+		f.pageSize = 1000
+		hold := make(chan struct{})
+		var held atomic.Bool
+		held.Store(true)
+		f.onPut = func(int) {
+			if held.Load() {
+				<-hold
+			}
+		}
+		p := mustNew(t, f, RateLimit(0), Linger(0), ShardMapRefreshInterval(5*time.Second))
+		time.Sleep(time.Millisecond)
+		var futs []*Future
+		for i := range 200 {
+			futs = append(futs, p.PutAsync(t.Context(), rec("k"+strconv.Itoa(i), i)))
+		}
+		synctest.Wait() // calls in flight, routed by map 1
+		f.split(0)
+		f.split(1)
+		time.Sleep(7 * time.Second) // the periodic refresh installs map 2
+		synctest.Wait()
+		before := f.listCount()
+		held.Store(false)
+		close(hold)
+		if err := p.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for i, fu := range futs {
+			if _, err := fu.Wait(t.Context()); err != nil {
+				t.Fatalf("record %d: %v", i, err)
+			}
+		}
+		st := p.Stats()
+		if st.WrongShard == 0 {
+			t.Fatalf("no wrong-shard result: %+v", st)
+		}
+		if after := f.listCount(); after != before {
+			t.Fatalf("ListShards calls %d -> %d after stale wrong-shard results", before, after)
 		}
 	})
 }
