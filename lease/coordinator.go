@@ -61,7 +61,10 @@ type heldLease struct {
 	lease       Lease     // guarded by Coordinator.mu
 	lastRenewed time.Time // start of the last successful write; guarded by Coordinator.mu
 	askedAt     time.Time // when a handoff request was first seen; guarded by Coordinator.mu
-	sem         chan struct{}
+	// uncertain: a write failed without an answer (timeout, network), so it may have been applied and
+	// lease may be stale; the next write re-reads the lease first. Guarded by Coordinator.mu.
+	uncertain bool
+	sem       chan struct{} // held by the write in progress (renewal, checkpoint, release, handoff)
 }
 
 // NewCoordinator returns a Coordinator for m's owner and table, configured by m's options. It starts
@@ -87,7 +90,9 @@ func (c *Coordinator) Manager() *Manager { return c.m }
 func (c *Coordinator) Tracker() *Tracker { return c.tracker }
 
 // Run renews held leases every RenewInterval and runs a take round at once and then every TakeInterval
-// (or when Trigger is called), until ctx ends. It returns ctx's error after both loops have stopped. Run
+// (or when Trigger is called), until ctx ends. It returns ctx's error after both loops have stopped. It
+// first checks the table (Manager.CheckTable) and returns its *RefusedError at once for a table it must
+// not join. Run
 // does not release leases: cancelling ctx is the hard stop (others take the leases after the failover
 // time); see ReleaseAll for the graceful one. Only one Run may be active at a time.
 func (c *Coordinator) Run(ctx context.Context) error {
@@ -103,6 +108,12 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		c.running = false
 		c.mu.Unlock()
 	}()
+	if err := c.m.CheckTable(ctx); errors.Is(err, ErrTableRefused) {
+		c.m.log.Error("lease table refused", "err", err)
+		return err
+	} else if err != nil && ctx.Err() == nil {
+		c.m.log.Warn("lease table check failed; it runs again before the first write", "err", err)
+	}
 
 	var wg sync.WaitGroup
 	wg.Go(func() { c.renewLoop(ctx) })
@@ -216,6 +227,13 @@ func (c *Coordinator) settleRequest(ctx context.Context, l Lease, start time.Tim
 		return false
 	case l.PendingOwner != c.m.owner:
 		delete(c.requested, l.Key)
+	case l.Owner != "" && !l.OwnedByShardwise(): // a Java worker took it: it will never hand it over
+		delete(c.requested, l.Key)
+		c.mu.Unlock()
+		if _, err := c.m.CancelHandoff(ctx, l.Key); err != nil {
+			c.m.log.Warn("withdrawing a handoff request from a Java-owned lease failed", "lease_key", l.Key, "err", err)
+		}
+		return false
 	}
 	c.mu.Unlock()
 	return false
@@ -356,25 +374,43 @@ func (c *Coordinator) RenewAll(ctx context.Context) {
 	wg.Wait()
 }
 
+// renewOne renews h. A write to h in progress (a checkpoint) is waited for at most RenewTimeout; every
+// such write is itself bounded by RenewTimeout, so a hung checkpoint delays a renewal by one deadline at
+// most and never stops the renewal of other leases.
 func (c *Coordinator) renewOne(ctx context.Context, h *heldLease) {
-	if acquire(ctx, h.sem) != nil {
+	wctx, wcancel := context.WithTimeout(ctx, c.m.cfg.renewTimeout)
+	err := acquire(wctx, h.sem)
+	wcancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			c.mu.Lock()
+			key := h.lease.Key
+			c.mu.Unlock()
+			c.m.log.Warn("lease renewal skipped: a write to the lease is in progress", "lease_key", key)
+		}
 		return
 	}
 	defer func() { <-h.sem }()
 	c.mu.Lock()
-	l, last, ok := h.lease, h.lastRenewed, c.held[h.lease.Key] == h
+	key := h.lease.Key
+	last, ok := h.lastRenewed, c.held[key] == h
 	c.mu.Unlock()
 	if !ok {
 		return
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.m.cfg.renewTimeout)
 	start := time.Now()
-	nl, err := c.m.Renew(rctx, l)
+	l, err := c.current(rctx, h)
+	var nl Lease
+	if err == nil {
+		nl, err = c.m.Renew(rctx, l)
+	}
+	err = c.settle(ctx, rctx, h, err)
 	cancel()
 	switch {
 	case err == nil:
 		c.mu.Lock()
-		h.lease, h.lastRenewed = nl, start
+		h.lease, h.lastRenewed, h.uncertain = nl, start, false
 		first := c.noteRequestLocked(h, start)
 		handOver := nl.PendingOwner != "" && (!c.deferHO || start.Sub(h.askedAt) > c.m.cfg.failover)
 		c.mu.Unlock()
@@ -388,9 +424,9 @@ func (c *Coordinator) renewOne(ctx context.Context, h *heldLease) {
 	case ctx.Err() != nil:
 		// shutting down: not the lease's fault
 	case time.Since(last) > c.m.cfg.failover:
-		c.drop(h, fmt.Errorf("lease: %q not renewed within the failover time: %w (last error: %v)", l.Key, ErrLeaseLost, err))
+		c.drop(h, fmt.Errorf("lease: %q not renewed within the failover time: %w (last error: %v)", key, ErrLeaseLost, err))
 	default:
-		c.m.log.Warn("lease renewal failed; will retry", "lease_key", l.Key, "err", err)
+		c.m.log.Warn("lease renewal failed; will retry", "lease_key", key, "err", err)
 	}
 }
 
@@ -401,6 +437,10 @@ func (c *Coordinator) handOverLocked(ctx context.Context, h *heldLease, l Lease)
 	if _, err := c.m.Handoff(rctx, l); err != nil {
 		if errors.Is(err, ErrLeaseLost) {
 			c.drop(h, err)
+		} else {
+			c.mu.Lock()
+			h.uncertain = true
+			c.mu.Unlock()
 		}
 		return
 	}
@@ -428,9 +468,52 @@ func (c *Coordinator) handoffRequested(l Lease) {
 	c.signal()
 }
 
+// current returns h's copy to write from: after an unanswered write (h.uncertain) the lease is read again
+// first, and found taken it is reported as ErrLeaseLost. h.sem is held.
+func (c *Coordinator) current(ctx context.Context, h *heldLease) (Lease, error) {
+	c.mu.Lock()
+	l, uncertain := h.lease, h.uncertain
+	c.mu.Unlock()
+	if !uncertain {
+		return l, nil
+	}
+	cur, err := c.m.Get(ctx, l.Key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Lease{}, fmt.Errorf("lease: %q deleted: %w", l.Key, ErrLeaseLost)
+	case err != nil:
+		return Lease{}, err
+	case cur.Owner != c.m.owner:
+		return Lease{}, fmt.Errorf("lease: %q now owned by %q: %w", l.Key, cur.Owner, ErrLeaseLost)
+	}
+	c.mu.Lock()
+	if c.held[l.Key] == h {
+		h.lease, h.uncertain = cur, false
+	}
+	c.mu.Unlock()
+	c.m.log.Info("lease re-read after an unanswered write", "lease_key", l.Key, "counter", cur.Counter)
+	return cur, nil
+}
+
+// settle classifies the outcome of a write to h made under wctx (a child of ctx): an error that leaves the
+// write's fate unknown marks h uncertain, and a write cut short by wctx becomes ErrTimeout.
+func (c *Coordinator) settle(ctx, wctx context.Context, h *heldLease, err error) error {
+	if err == nil || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrInvalidConfig) || errors.Is(err, ErrTableRefused) {
+		return err
+	}
+	c.mu.Lock()
+	h.uncertain = true
+	c.mu.Unlock()
+	if ctx.Err() == nil && wctx.Err() != nil && !errors.Is(err, ErrTimeout) {
+		err = fmt.Errorf("%w after %v: %w", ErrTimeout, c.m.cfg.renewTimeout, err)
+	}
+	return err
+}
+
 // withHeld runs write on the current copy of held lease key while no other write to it runs, and stores the
-// result. ErrLeaseLost drops the lease.
-func (c *Coordinator) withHeld(ctx context.Context, key string, write func(Lease) (Lease, error)) (Lease, error) {
+// result. The write runs under a deadline of RenewTimeout (so renewals, which wait for it, are never held
+// up longer). ErrLeaseLost drops the lease.
+func (c *Coordinator) withHeld(ctx context.Context, key string, write func(context.Context, Lease) (Lease, error)) (Lease, error) {
 	c.mu.Lock()
 	h := c.held[key]
 	c.mu.Unlock()
@@ -442,19 +525,26 @@ func (c *Coordinator) withHeld(ctx context.Context, key string, write func(Lease
 	}
 	defer func() { <-h.sem }()
 	c.mu.Lock()
-	l, ok := h.lease, c.held[key] == h
+	ok := c.held[key] == h
 	c.mu.Unlock()
 	if !ok {
 		return Lease{}, fmt.Errorf("lease: %q is not held by %s: %w", key, c.m.owner, ErrLeaseLost)
 	}
+	wctx, cancel := context.WithTimeout(ctx, c.m.cfg.renewTimeout)
+	defer cancel()
 	start := time.Now()
-	nl, err := write(l)
+	l, err := c.current(wctx, h)
+	var nl Lease
+	if err == nil {
+		nl, err = write(wctx, l)
+	}
+	err = c.settle(ctx, wctx, h, err)
 	switch {
 	case err == nil:
 		c.mu.Lock()
 		first := false
 		if c.held[key] == h { // not a handoff or release, which removed it
-			h.lease, h.lastRenewed = nl, start
+			h.lease, h.lastRenewed, h.uncertain = nl, start, false
 			first = c.noteRequestLocked(h, start)
 		}
 		c.mu.Unlock()
@@ -470,24 +560,28 @@ func (c *Coordinator) withHeld(ctx context.Context, key string, write func(Lease
 // Checkpoint is Manager.Checkpoint on the held lease key. ErrLeaseLost (also when the lease is not held)
 // means processing of the shard must stop.
 func (c *Coordinator) Checkpoint(ctx context.Context, key, seq string, subSeq int64) (Lease, error) {
-	return c.withHeld(ctx, key, func(l Lease) (Lease, error) { return c.m.Checkpoint(ctx, l, seq, subSeq) })
+	return c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, error) { return c.m.Checkpoint(ctx, l, seq, subSeq) })
 }
 
 // PrepareCheckpoint is Manager.PrepareCheckpoint on the held lease key.
 func (c *Coordinator) PrepareCheckpoint(ctx context.Context, key, seq string, subSeq int64, state []byte) (Lease, error) {
-	return c.withHeld(ctx, key, func(l Lease) (Lease, error) {
+	return c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, error) {
 		return c.m.PrepareCheckpoint(ctx, l, seq, subSeq, state)
 	})
 }
 
 // CheckpointShardEnd is Manager.CheckpointShardEnd on the held lease key.
 func (c *Coordinator) CheckpointShardEnd(ctx context.Context, key string, children []string) (Lease, error) {
-	return c.withHeld(ctx, key, func(l Lease) (Lease, error) { return c.m.CheckpointShardEnd(ctx, l, children) })
+	return c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, error) {
+		return c.m.CheckpointShardEnd(ctx, l, children)
+	})
 }
 
 // UpdateChildShards is Manager.UpdateChildShards on the held lease key.
 func (c *Coordinator) UpdateChildShards(ctx context.Context, key string, children []string) (Lease, error) {
-	return c.withHeld(ctx, key, func(l Lease) (Lease, error) { return c.m.UpdateChildShards(ctx, l, children) })
+	return c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, error) {
+		return c.m.UpdateChildShards(ctx, l, children)
+	})
 }
 
 // Release gives up the held lease key (Manager.Release) so other workers take it in their next take round,
@@ -496,7 +590,7 @@ func (c *Coordinator) UpdateChildShards(ctx context.Context, key string, childre
 // lease was not held.
 func (c *Coordinator) Release(ctx context.Context, key string) error {
 	var released *heldLease
-	_, err := c.withHeld(ctx, key, func(l Lease) (Lease, error) {
+	_, err := c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, error) {
 		handed := l.PendingOwner != ""
 		if handed {
 			if _, err := c.m.Handoff(ctx, l); err != nil {

@@ -30,7 +30,36 @@ const (
 	// (a balance steal) writes its own ID here instead of taking the lease; the owner finishes its batch in
 	// progress, checkpoints and transfers the lease (Manager.Handoff). Java KCL 2.x ignores the attribute.
 	attrPendingOwner = "pendingLeaseOwner"
+	// attrShardwiseOwner marks the leases Shardwise workers own: every take, renewal and handoff writes the
+	// owner's ID here as well as in leaseOwner. A Java KCL worker that takes the lease rewrites leaseOwner
+	// only, so a lease whose leaseOwner differs from shardwiseOwner is owned by a Java worker: it is never
+	// asked for a handoff (Java workers do not honour pendingLeaseOwner), only taken once expired.
+	attrShardwiseOwner = "shardwiseOwner"
+	// attrEntityType tells the kinds of item apart in a Java KCL >= 3.5 lease table (LEASE,
+	// WORKER_METRIC_STATS, LEADER, CLIENT_VERSION_MIGRATION, TABLE_MIGRATION, STREAM). Items without it are
+	// leases (tables written before 3.5); Shardwise writes entityType LEASE on create, as the Java KCL does.
+	attrEntityType = "entityType"
+	entityLease    = "LEASE"
 )
+
+// isLeaseItem reports whether an item of the lease table is a lease: no entityType, or LEASE.
+func isLeaseItem(it map[string]types.AttributeValue) bool {
+	switch v := it[attrEntityType].(type) {
+	case nil:
+		return true
+	case *types.AttributeValueMemberS:
+		return v.Value == entityLease
+	default:
+		return false
+	}
+}
+
+// sortedSet returns ss sorted and de-duplicated, as a string set is read back.
+func sortedSet(ss []string) []string {
+	v := slices.Clone(ss)
+	slices.Sort(v)
+	return slices.Compact(v)
+}
 
 func attrS(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
 
@@ -49,9 +78,13 @@ func encodeItem(l Lease) map[string]types.AttributeValue {
 		attrKey:           attrS(l.Key),
 		attrCounter:       attrN(l.Counter),
 		attrOwnerSwitches: attrN(l.OwnerSwitchesSinceCheckpoint),
+		attrEntityType:    attrS(entityLease),
 	}
 	if l.Owner != "" {
 		it[attrOwner] = attrS(l.Owner)
+	}
+	if l.ShardwiseOwner != "" {
+		it[attrShardwiseOwner] = attrS(l.ShardwiseOwner)
 	}
 	if l.PendingOwner != "" {
 		it[attrPendingOwner] = attrS(l.PendingOwner)
@@ -82,9 +115,7 @@ func encodeItem(l Lease) map[string]types.AttributeValue {
 
 // stringSet returns a sorted, de-duplicated SS value (DynamoDB rejects duplicates in a set).
 func stringSet(ss []string) types.AttributeValue {
-	v := slices.Clone(ss)
-	slices.Sort(v)
-	return &types.AttributeValueMemberSS{Value: slices.Compact(v)}
+	return &types.AttributeValueMemberSS{Value: sortedSet(ss)}
 }
 
 // decodeItem reads an item written by Shardwise or by the Java KCL. Missing optional attributes read as
@@ -107,6 +138,9 @@ func decodeItem(it map[string]types.AttributeValue) (Lease, error) {
 		return fail(err)
 	}
 	if l.PendingOwner, err = getS(it, attrPendingOwner); err != nil {
+		return fail(err)
+	}
+	if l.ShardwiseOwner, err = getS(it, attrShardwiseOwner); err != nil {
 		return fail(err)
 	}
 	if l.Counter, err = getN(it, attrCounter); err != nil {

@@ -32,6 +32,9 @@ type Lease struct {
 	// PendingOwner is the worker that asked Owner to hand the lease over (a balance steal done
 	// gracefully, see Manager.RequestHandoff); "" when none.
 	PendingOwner string `dynamodbav:"pendingLeaseOwner,omitempty"`
+	// ShardwiseOwner is the Shardwise worker that last took, renewed or was handed the lease
+	// (attribute shardwiseOwner); see OwnedByShardwise.
+	ShardwiseOwner string `dynamodbav:"shardwiseOwner,omitempty"`
 	// Counter is incremented by every write; a counter that does not move for the failover time means
 	// the owner is gone. Writes are conditional on it.
 	Counter int64 `dynamodbav:"leaseCounter"`
@@ -62,6 +65,12 @@ type Lease struct {
 // Finished reports whether the lease's shard was processed to its end (checkpoint ShardEnd).
 func (l Lease) Finished() bool { return l.Checkpoint == ShardEnd }
 
+// OwnedByShardwise reports whether the lease is owned by a Shardwise worker: its owner wrote itself into
+// ShardwiseOwner at its last take, renewal or handoff. A Java KCL worker that takes a lease rewrites
+// leaseOwner only, so its leases report false. Only Shardwise-owned leases are asked for a handoff
+// (Manager.RequestHandoff); others are taken once expired.
+func (l Lease) OwnedByShardwise() bool { return l.Owner != "" && l.ShardwiseOwner == l.Owner }
+
 // HasPendingCheckpoint reports whether a prepared checkpoint is stored.
 func (l Lease) HasPendingCheckpoint() bool { return l.PendingCheckpoint != "" }
 
@@ -76,6 +85,7 @@ func (l Lease) clone() Lease {
 // Equal reports whether two leases have the same contents (nil and empty slices are equal).
 func (l Lease) Equal(o Lease) bool {
 	return l.Key == o.Key && l.Owner == o.Owner && l.PendingOwner == o.PendingOwner && l.Counter == o.Counter &&
+		l.ShardwiseOwner == o.ShardwiseOwner &&
 		l.Checkpoint == o.Checkpoint && l.CheckpointSubSequence == o.CheckpointSubSequence &&
 		l.PendingCheckpoint == o.PendingCheckpoint &&
 		l.PendingCheckpointSubSequence == o.PendingCheckpointSubSequence &&

@@ -1,11 +1,14 @@
 package lease
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -33,12 +36,16 @@ type DynamoDBAPI interface {
 //
 // A Manager is safe for concurrent use.
 type Manager struct {
-	db    DynamoDBAPI
-	table string
-	owner string
-	cfg   config
-	hooks hooks
-	log   *slog.Logger
+	db       DynamoDBAPI
+	table    string
+	owner    string
+	cfg      config
+	hooks    hooks
+	log      *slog.Logger
+	callOpts []func(*dynamodb.Options) // per-call client options (the retryer)
+
+	checkMu  sync.Mutex  // serialises table checks
+	admitted atomic.Bool // the table was checked and may be written to
 }
 
 // NewManager returns a Manager for table (the application name) acting as worker owner, which must be
@@ -65,10 +72,56 @@ func NewManager(db DynamoDBAPI, table, owner string, opts ...Option) (*Manager, 
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{
+	m := &Manager{
 		db: db, table: table, owner: owner, cfg: cfg, hooks: h,
 		log: cfg.logger.With("table", table, "owner", owner),
-	}, nil
+	}
+	if r := cfg.retryer; r != nil {
+		m.callOpts = []func(*dynamodb.Options){func(o *dynamodb.Options) { o.Retryer = r }}
+	}
+	return m, nil
+}
+
+// call runs one DynamoDB call under CallTimeout (within ctx) with the Manager's per-call client options.
+// A call cut short by CallTimeout, not by ctx, fails with an error wrapping ErrTimeout.
+func call[O any](ctx context.Context, m *Manager, fn func(context.Context, ...func(*dynamodb.Options)) (O, error)) (O, error) {
+	cctx, cancel := context.WithTimeout(ctx, m.cfg.callTimeout)
+	defer cancel()
+	out, err := fn(cctx, m.callOpts...)
+	if err != nil && ctx.Err() == nil && cctx.Err() != nil {
+		err = fmt.Errorf("%w after %v: %w", ErrTimeout, m.cfg.callTimeout, err)
+	}
+	return out, err
+}
+
+func (m *Manager) scan(ctx context.Context, in *dynamodb.ScanInput) (*dynamodb.ScanOutput, error) {
+	return call(ctx, m, func(ctx context.Context, o ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+		return m.db.Scan(ctx, in, o...)
+	})
+}
+
+func (m *Manager) getItem(ctx context.Context, in *dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) {
+	return call(ctx, m, func(ctx context.Context, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+		return m.db.GetItem(ctx, in, o...)
+	})
+}
+
+func (m *Manager) putItem(ctx context.Context, in *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) {
+	return call(ctx, m, func(ctx context.Context, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+		return m.db.PutItem(ctx, in, o...)
+	})
+}
+
+func (m *Manager) updateItem(ctx context.Context, in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+	return call(ctx, m, func(ctx context.Context, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+		return m.db.UpdateItem(ctx, in, o...)
+	})
+}
+
+func (m *Manager) deleteItem(ctx context.Context, in *dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error) {
+	return call(ctx, m, func(ctx context.Context, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+		return m.db.DeleteItem(ctx, in, o...)
+	})
 }
 
 // Owner returns this worker's owner identifier.
@@ -81,40 +134,56 @@ func (m *Manager) Table() string { return m.table }
 func (m *Manager) Failover() time.Duration { return m.cfg.failover }
 
 // List returns every lease of the table, sorted by key, read with a strongly consistent, paginated Scan.
-// ctx bounds the whole scan.
+// Items that are not leases (an entityType attribute other than LEASE: the worker metrics, leader lock
+// and migration state a Java KCL 3.x application keeps in its lease table) are left out. ctx bounds the
+// whole scan; each page is bounded by CallTimeout.
 func (m *Manager) List(ctx context.Context) ([]Lease, error) {
+	items, err := m.scanAll(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []Lease
-	in := &dynamodb.ScanInput{TableName: aws.String(m.table), ConsistentRead: aws.Bool(true)}
-	for {
-		page, err := m.db.Scan(ctx, in)
+	for _, it := range items {
+		if !isLeaseItem(it) {
+			continue
+		}
+		l, err := decodeItem(it)
 		if err != nil {
 			return nil, fmt.Errorf("lease: list %s: %w", m.table, err)
 		}
-		for _, it := range page.Items {
-			l, err := decodeItem(it)
-			if err != nil {
-				return nil, fmt.Errorf("lease: list %s: %w", m.table, err)
-			}
-			out = append(out, l)
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			break
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
+		out = append(out, l)
 	}
 	slices.SortFunc(out, func(a, b Lease) int { return cmp.Compare(a.Key, b.Key) })
 	return out, nil
 }
 
-// Get returns the lease with key, read consistently, or an error wrapping ErrNotFound.
+// scanAll returns every item of the table, leases or not.
+func (m *Manager) scanAll(ctx context.Context) ([]map[string]types.AttributeValue, error) {
+	var out []map[string]types.AttributeValue
+	in := &dynamodb.ScanInput{TableName: aws.String(m.table), ConsistentRead: aws.Bool(true)}
+	for {
+		page, err := m.scan(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("lease: list %s: %w", m.table, err)
+		}
+		out = append(out, page.Items...)
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+}
+
+// Get returns the lease with key, read consistently, or an error wrapping ErrNotFound (also when the item
+// is not a lease).
 func (m *Manager) Get(ctx context.Context, key string) (Lease, error) {
-	out, err := m.db.GetItem(ctx, &dynamodb.GetItemInput{
+	out, err := m.getItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(m.table), Key: keyOf(key), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return Lease{}, fmt.Errorf("lease: get %q: %w", key, err)
 	}
-	if len(out.Item) == 0 {
+	if len(out.Item) == 0 || !isLeaseItem(out.Item) {
 		return Lease{}, fmt.Errorf("lease: get %q: %w", key, ErrNotFound)
 	}
 	return decodeItem(out.Item)
@@ -127,8 +196,11 @@ func (m *Manager) Create(ctx context.Context, l Lease) error {
 	if l.Key == "" {
 		return fmt.Errorf("%w: lease without key", ErrInvalidConfig)
 	}
+	if err := m.admit(ctx); err != nil {
+		return err
+	}
 	w := newWrite().condNotExists(attrKey)
-	_, err := m.db.PutItem(ctx, &dynamodb.PutItemInput{
+	_, err := m.putItem(ctx, &dynamodb.PutItemInput{
 		TableName:                aws.String(m.table),
 		Item:                     encodeItem(l),
 		ConditionExpression:      w.condition(),
@@ -145,9 +217,28 @@ func (m *Manager) Create(ctx context.Context, l Lease) error {
 }
 
 // update runs one conditional UpdateItem and returns the stored result (ReturnValues ALL_NEW). A failed
-// condition is returned as condFailed=true with a nil error.
-func (m *Manager) update(ctx context.Context, key string, w *write) (l Lease, condFailed bool, err error) {
-	out, err := m.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+// condition is returned as condFailed=true with a nil error, unless applied recognises the stored lease
+// (read again) as the result of this very write: the SDK retried a write whose first attempt was applied
+// but whose answer was lost, and the retry failed the condition. The stored copy is then returned as a
+// success. applied may be nil (no re-read).
+func (m *Manager) update(ctx context.Context, key string, w *write, applied func(cur Lease) bool) (l Lease, condFailed bool, err error) {
+	if err := m.admit(ctx); err != nil {
+		return Lease{}, false, err
+	}
+	l, condFailed, err = m.updateOnce(ctx, key, w)
+	if !condFailed || applied == nil {
+		return l, condFailed, err
+	}
+	cur, gerr := m.Get(ctx, key)
+	if gerr == nil && applied(cur) {
+		m.log.Info("spurious condition failure: the retried write had been applied", "lease_key", key)
+		return cur, false, nil
+	}
+	return Lease{}, true, nil
+}
+
+func (m *Manager) updateOnce(ctx context.Context, key string, w *write) (l Lease, condFailed bool, err error) {
+	out, err := m.updateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(m.table),
 		Key:                       keyOf(key),
 		ConditionExpression:       w.condition(),
@@ -187,20 +278,18 @@ func (m *Manager) renew(ctx context.Context, l Lease) (Lease, error) {
 	if l.Owner != m.owner {
 		return Lease{}, fmt.Errorf("lease: renew %q: owned by %q, not %q: %w", l.Key, l.Owner, m.owner, ErrLeaseLost)
 	}
-	w := newWrite().condCounter(l.Counter).condOwner(m.owner).bumpCounter(l.Counter)
-	nl, failed, err := m.update(ctx, l.Key, w)
+	w := newWrite().condCounter(l.Counter).condOwner(m.owner).bumpCounter(l.Counter).
+		setValue(attrShardwiseOwner, "peer", attrS(m.owner))
+	nl, failed, err := m.update(ctx, l.Key, w, func(cur Lease) bool {
+		return cur.Owner == m.owner && cur.Counter == l.Counter+1
+	})
 	if err != nil {
 		return Lease{}, fmt.Errorf("lease: renew %q: %w", l.Key, err)
 	}
-	if !failed {
-		return nl, nil
+	if failed {
+		return Lease{}, fmt.Errorf("lease: renew %q at counter %d: %w", l.Key, l.Counter, ErrLeaseLost)
 	}
-	cur, err := m.Get(ctx, l.Key)
-	if err == nil && cur.Owner == m.owner && cur.Counter == l.Counter+1 {
-		m.log.Info("spurious renewal failure: the retried renewal had been applied", "lease_key", l.Key)
-		return cur, nil
-	}
-	return Lease{}, fmt.Errorf("lease: renew %q at counter %d: %w", l.Key, l.Counter, ErrLeaseLost)
+	return nl, nil
 }
 
 // Take makes this worker the owner of l, provided the stored lease still has l's counter and owner, and
@@ -211,11 +300,14 @@ func (m *Manager) Take(ctx context.Context, l Lease) (Lease, error) {
 	w := newWrite().condCounter(l.Counter).condOwner(l.Owner).
 		bumpCounter(l.Counter).
 		setValue(attrOwner, "newOwner", attrS(m.owner)).
+		setValue(attrShardwiseOwner, "peer", attrS(m.owner)).
 		removeAttr(attrCheckpointOwner, attrPendingOwner)
 	if l.Owner != "" && l.Owner != m.owner {
 		w.addNumber(attrOwnerSwitches, "one", 1)
 	}
-	nl, failed, err := m.update(ctx, l.Key, w)
+	nl, failed, err := m.update(ctx, l.Key, w, func(cur Lease) bool {
+		return cur.Owner == m.owner && cur.Counter == l.Counter+1
+	})
 	if err != nil {
 		return Lease{}, fmt.Errorf("lease: take %q: %w", l.Key, err)
 	}
@@ -238,7 +330,9 @@ func (m *Manager) RequestHandoff(ctx context.Context, l Lease) (Lease, error) {
 	}
 	w := newWrite().condCounter(l.Counter).condOwner(l.Owner).condNotExists(attrPendingOwner).
 		setValue(attrPendingOwner, "pendingOwner", attrS(m.owner))
-	nl, failed, err := m.update(ctx, l.Key, w)
+	nl, failed, err := m.update(ctx, l.Key, w, func(cur Lease) bool {
+		return cur.Owner == l.Owner && cur.Counter == l.Counter && cur.PendingOwner == m.owner
+	})
 	if err != nil {
 		return Lease{}, fmt.Errorf("lease: request handoff %q: %w", l.Key, err)
 	}
@@ -253,7 +347,7 @@ func (m *Manager) RequestHandoff(ctx context.Context, l Lease) (Lease, error) {
 // shutting down must not be handed leases). It reports whether a request was withdrawn.
 func (m *Manager) CancelHandoff(ctx context.Context, key string) (bool, error) {
 	w := newWrite().condEquals(attrPendingOwner, "requester", attrS(m.owner)).removeAttr(attrPendingOwner)
-	_, failed, err := m.update(ctx, key, w)
+	_, failed, err := m.update(ctx, key, w, nil)
 	if err != nil {
 		return false, fmt.Errorf("lease: cancel handoff %q: %w", key, err)
 	}
@@ -272,9 +366,12 @@ func (m *Manager) Handoff(ctx context.Context, l Lease) (Lease, error) {
 		condEquals(attrPendingOwner, "requester", attrS(l.PendingOwner)).
 		bumpCounter(l.Counter).
 		setValue(attrOwner, "newOwner", attrS(l.PendingOwner)).
+		setValue(attrShardwiseOwner, "peer", attrS(l.PendingOwner)). // only Shardwise workers request handoffs
 		removeAttr(attrCheckpointOwner, attrPendingOwner).
 		addNumber(attrOwnerSwitches, "one", 1)
-	nl, failed, err := m.update(ctx, l.Key, w)
+	nl, failed, err := m.update(ctx, l.Key, w, func(cur Lease) bool {
+		return cur.Owner == l.PendingOwner && cur.Counter == l.Counter+1 && cur.PendingOwner == ""
+	})
 	if err != nil {
 		return Lease{}, fmt.Errorf("lease: handoff %q: %w", l.Key, err)
 	}
@@ -291,8 +388,10 @@ func (m *Manager) Handoff(ctx context.Context, l Lease) (Lease, error) {
 func (m *Manager) Evict(ctx context.Context, l Lease) (Lease, error) {
 	w := newWrite().condCounter(l.Counter).condOwner(l.Owner).
 		bumpCounter(l.Counter).
-		removeAttr(attrOwner, attrCheckpointOwner, attrPendingOwner)
-	nl, failed, err := m.update(ctx, l.Key, w)
+		removeAttr(attrOwner, attrCheckpointOwner, attrPendingOwner, attrShardwiseOwner)
+	// No re-read on a failed condition: a stale copy and a retried eviction leave the same table behind,
+	// and a caller with a stale copy must learn it (ErrConflict).
+	nl, failed, err := m.update(ctx, l.Key, w, nil)
 	if err != nil {
 		return Lease{}, fmt.Errorf("lease: evict %q: %w", l.Key, err)
 	}
@@ -380,7 +479,17 @@ func (m *Manager) writeCheckpoint(ctx context.Context, l Lease, seq string, subS
 			w.setValue(attrChildren, "children", stringSet(children))
 		}
 	}
-	nl, failed, err := m.update(ctx, l.Key, w)
+	nl, failed, err := m.update(ctx, l.Key, w, func(cur Lease) bool {
+		if cur.Owner != m.owner || cur.Counter != l.Counter+1 {
+			return false
+		}
+		if prepare {
+			return cur.PendingCheckpoint == seq && cur.PendingCheckpointSubSequence == subSeq &&
+				bytes.Equal(cur.PendingCheckpointState, state)
+		}
+		return cur.Checkpoint == seq && cur.CheckpointSubSequence == subSeq && cur.PendingCheckpoint == "" &&
+			(len(children) == 0 || slices.Equal(cur.ChildShardIDs, sortedSet(children)))
+	})
 	if err != nil {
 		return Lease{}, fmt.Errorf("lease: %s %q: %w", op, l.Key, err)
 	}
@@ -403,7 +512,9 @@ func (m *Manager) UpdateChildShards(ctx context.Context, l Lease, children []str
 	}
 	w := newWrite().condCounter(l.Counter).condOwner(m.owner).bumpCounter(l.Counter).
 		setValue(attrChildren, "children", stringSet(children))
-	nl, failed, err := m.update(ctx, l.Key, w)
+	nl, failed, err := m.update(ctx, l.Key, w, func(cur Lease) bool {
+		return cur.Owner == m.owner && cur.Counter == l.Counter+1 && slices.Equal(cur.ChildShardIDs, sortedSet(children))
+	})
 	if err != nil {
 		return Lease{}, fmt.Errorf("lease: update child shards %q: %w", l.Key, err)
 	}
@@ -417,8 +528,11 @@ func (m *Manager) UpdateChildShards(ctx context.Context, l Lease, children []str
 // have progressed, judged from a listed copy); otherwise ErrConflict. A lease that is already gone is
 // reported as ErrConflict too: the caller's copy is stale either way.
 func (m *Manager) DeleteLease(ctx context.Context, l Lease) error {
+	if err := m.admit(ctx); err != nil {
+		return err
+	}
 	w := newWrite().condCounter(l.Counter)
-	_, err := m.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+	_, err := m.deleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                 aws.String(m.table),
 		Key:                       keyOf(l.Key),
 		ConditionExpression:       w.condition(),
@@ -438,8 +552,11 @@ func (m *Manager) DeleteLease(ctx context.Context, l Lease) error {
 // Delete deletes the lease with key whatever its state (administrative cleanup); it returns an error
 // wrapping ErrNotFound when there is none. Prefer DeleteLease in workers.
 func (m *Manager) Delete(ctx context.Context, key string) error {
+	if err := m.admit(ctx); err != nil {
+		return err
+	}
 	w := newWrite().condExists(attrKey)
-	_, err := m.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+	_, err := m.deleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                aws.String(m.table),
 		Key:                      keyOf(key),
 		ConditionExpression:      w.condition(),

@@ -4,12 +4,20 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 )
 
 // Defaults, mirroring the Java KCL where it has the setting.
 const (
 	DefaultFailover               = 10 * time.Second // KCL failoverTimeMillis
 	DefaultMaxLeasesToStealAtOnce = 2                // KCL maxLeasesToStealAtOneTime is 1; see MaxLeasesToStealAtOnce
+	// DefaultCallTimeout bounds each DynamoDB call of the Manager, SDK retries included (the Java KCL's
+	// dynamoDbRequestTimeout is 1 minute; a lease lives 10 s by default, so a call that has not answered
+	// within the failover time is of no use any more). See CallTimeout.
+	DefaultCallTimeout = 10 * time.Second
 )
 
 // An Option configures a Manager (and the Coordinator built on it). Options are made only by the
@@ -25,6 +33,8 @@ type config struct {
 	renewInterval time.Duration // 0: failover/3
 	takeInterval  time.Duration // 0: 2*failover
 	renewTimeout  time.Duration // 0: failover/4
+	callTimeout   time.Duration
+	retryer       aws.Retryer // nil: the client's own retryer
 	maxSteal      int
 	maxLeases     int // 0: unlimited
 	provisioned   bool
@@ -36,8 +46,10 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		failover: DefaultFailover,
-		maxSteal: DefaultMaxLeasesToStealAtOnce,
+		failover:    DefaultFailover,
+		maxSteal:    DefaultMaxLeasesToStealAtOnce,
+		callTimeout: DefaultCallTimeout,
+		retryer:     defaultRetryer(),
 		logger:   slog.New(slog.DiscardHandler),
 	}
 }
@@ -62,9 +74,30 @@ func RenewInterval(d time.Duration) Option {
 func TakeInterval(d time.Duration) Option { return optionFunc(func(c *config) { c.takeInterval = d }) }
 
 // RenewTimeout bounds each renewal call, SDK retries included, so a slow table cannot keep a renewal
-// running past the lease's expiry. It must be shorter than the failover time. Overrides the default
-// Failover/4.
+// running past the lease's expiry. The Coordinator bounds every write to a held lease (checkpoints,
+// release) by it too, and a renewal waits at most this long for such a write in progress before it skips
+// the lease for this round, so a hung checkpoint never holds up renewals. It must be shorter than the
+// failover time. Overrides the default Failover/4.
 func RenewTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.renewTimeout = d }) }
+
+// CallTimeout bounds every DynamoDB call the Manager makes (each Scan page, GetItem, PutItem,
+// UpdateItem, DeleteItem, DescribeTable, CreateTable), SDK retries included, within the caller's context.
+// A call that runs out of time fails with an error wrapping ErrTimeout and context.DeadlineExceeded; it is
+// a retryable failure, not a lost lease (the write may or may not have been applied: the Coordinator
+// re-reads the lease before its next write). Overrides the default 10s (DefaultCallTimeout).
+func CallTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.callTimeout = d }) }
+
+// WithRetryer sets the retryer of the Manager's DynamoDB calls (passed to the client per call, so the
+// client itself is not changed); nil keeps the client's own retryer. The default is the SDK's standard
+// retryer (3 attempts, exponential backoff with jitter) without client-side rate limiting
+// (ratelimit.None): the SDK's default retryer takes retry tokens from a bucket shared by every call of the
+// client, so sustained throttling of the lease table (or of anything else sharing the client) would leave
+// renewals a single attempt. Overrides that default.
+func WithRetryer(r aws.Retryer) Option { return optionFunc(func(c *config) { c.retryer = r }) }
+
+func defaultRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
+}
 
 // MaxLeasesToStealAtOnce caps how many leases one take round steals from other live workers (expired
 // and unowned leases are not capped by it). Overrides the default 2; the Java KCL's default is 1, which
@@ -117,6 +150,8 @@ func (c *config) resolve() error {
 		return fmt.Errorf("%w: take interval %v must be positive", ErrInvalidConfig, c.takeInterval)
 	case c.renewTimeout <= 0 || c.renewTimeout >= c.failover:
 		return fmt.Errorf("%w: renew timeout %v must be in (0, failover %v)", ErrInvalidConfig, c.renewTimeout, c.failover)
+	case c.callTimeout <= 0:
+		return fmt.Errorf("%w: call timeout %v must be positive", ErrInvalidConfig, c.callTimeout)
 	case c.maxSteal < 0:
 		return fmt.Errorf("%w: max leases to steal %d must not be negative", ErrInvalidConfig, c.maxSteal)
 	case c.maxLeases < 0:

@@ -16,8 +16,9 @@ const tableWaitCap = 5 * time.Minute
 // EnsureTable creates the lease table if it does not exist (hash key leaseKey (S); on-demand billing unless
 // Provisioned was given) and waits until it is ACTIVE. Workers starting at once may all call it: a
 // concurrent creator's ResourceInUseException just means waiting. An existing table with another key
-// schema is reported as ErrTableMismatch. ctx bounds the whole call; without a deadline it is capped at
-// five minutes.
+// schema is reported as ErrTableMismatch. An existing table is then checked (CheckTable): a Java KCL table
+// Shardwise must not join is reported as a *RefusedError. ctx bounds the whole call; without a deadline it
+// is capped at five minutes.
 func (m *Manager) EnsureTable(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -31,7 +32,7 @@ func (m *Manager) EnsureTable(ctx context.Context) error {
 			return err
 		}
 		if ready(desc.TableStatus) {
-			return nil
+			return m.CheckTable(ctx)
 		}
 	case isNotFound(err):
 		if err := m.createTable(ctx); err != nil {
@@ -40,7 +41,10 @@ func (m *Manager) EnsureTable(ctx context.Context) error {
 	default:
 		return fmt.Errorf("lease: describe table %s: %w", m.table, err)
 	}
-	return m.waitActive(ctx)
+	if err := m.waitActive(ctx); err != nil {
+		return err
+	}
+	return m.CheckTable(ctx)
 }
 
 func ready(s types.TableStatus) bool {
@@ -48,7 +52,9 @@ func ready(s types.TableStatus) bool {
 }
 
 func (m *Manager) describeTable(ctx context.Context) (*types.TableDescription, error) {
-	out, err := m.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(m.table)})
+	out, err := call(ctx, m, func(ctx context.Context, o ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error) {
+		return m.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(m.table)}, o...)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +80,9 @@ func (m *Manager) createTable(ctx context.Context) error {
 			WriteCapacityUnits: aws.Int64(m.cfg.writeCapacity),
 		}
 	}
-	_, err := m.db.CreateTable(ctx, in)
+	_, err := call(ctx, m, func(ctx context.Context, o ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error) {
+		return m.db.CreateTable(ctx, in, o...)
+	})
 	switch {
 	case err == nil:
 		m.log.Info("lease table created", "billing_mode", string(in.BillingMode))

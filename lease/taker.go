@@ -12,7 +12,7 @@ import (
 //   - target = ceil(leases / workers), capped by MaxLeasesForWorker;
 //   - this worker first takes available leases (unowned ones, then expired ones, the longest-unchanged
 //     first) until it holds target;
-//   - if it still holds fewer than target, it steals, at most maxSteal per round, each time from the
+//   - if it still holds fewer than target, it steals (from Shardwise workers only: see OwnedByShardwise), at most maxSteal per round, each time from the
 //     currently most-loaded worker V, and only while V holds at least target leases and at least two more
 //     than this worker (counts updated after every steal).
 //
@@ -98,7 +98,10 @@ func planTakes(states []LeaseState, self string, maxSteal, maxLeases int, skip m
 	// Steal from live workers.
 	byOwner := map[string][]Lease{}
 	for _, s := range states {
-		if !s.Available() && s.Lease.Owner != self && s.Lease.PendingOwner == "" && !skip[s.Lease.Key] {
+		// Only Shardwise workers honour a handoff request: a Java KCL worker's live lease is never asked
+		// for (it would block every other request and count as this worker's while the Java worker keeps
+		// it); it is taken only once expired.
+		if !s.Available() && s.Lease.Owner != self && s.Lease.PendingOwner == "" && s.Lease.OwnedByShardwise() && !skip[s.Lease.Key] {
 			byOwner[s.Lease.Owner] = append(byOwner[s.Lease.Owner], s.Lease)
 		}
 	}
@@ -124,9 +127,9 @@ func planTakes(states []LeaseState, self string, maxSteal, maxLeases int, skip m
 }
 
 // effectiveOwner is the worker a live lease counts for in balancing: the requester of a pending handoff
-// (the lease is on its way there), else the owner.
+// on a Shardwise worker's lease (the lease is on its way there), else the owner.
 func effectiveOwner(l Lease) string {
-	if l.PendingOwner != "" {
+	if l.PendingOwner != "" && l.OwnedByShardwise() { // a request on a Java worker's lease is never honoured
 		return l.PendingOwner
 	}
 	return l.Owner

@@ -4,15 +4,21 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
 
-// fleet builds lease states: owners[i] owns lease i ("" = unowned); expired marks expired leases.
+// fleet builds lease states: owners[i] owns lease i ("" = unowned; a "java-" prefix makes a Java KCL
+// worker's lease, without shardwiseOwner); expired marks expired leases.
 func fleet(owners []string, expired ...int) []LeaseState {
 	out := make([]LeaseState, len(owners))
 	for i, o := range owners {
-		out[i] = LeaseState{Lease: Lease{Key: fmt.Sprintf("s%02d", i), Owner: o, Counter: int64(i)}, Unchanged: time.Second}
+		l := Lease{Key: fmt.Sprintf("s%02d", i), Owner: o, Counter: int64(i)}
+		if !strings.HasPrefix(o, "java-") {
+			l.ShardwiseOwner = o
+		}
+		out[i] = LeaseState{Lease: l, Unchanged: time.Second}
 	}
 	for _, i := range expired {
 		out[i].Expired = true
@@ -113,7 +119,7 @@ func TestPlanTakesConvergesWithoutThrashing(t *testing.T) {
 					p := planTakes(st, w, 2, 0, nil)
 					for _, c := range p.take {
 						i := slices.IndexFunc(st, func(s LeaseState) bool { return s.Lease.Key == c.lease.Key })
-						st[i].Lease.Owner = w
+						st[i].Lease.Owner, st[i].Lease.ShardwiseOwner = w, w // as Manager.Take writes
 						moved = true
 					}
 				}
@@ -134,5 +140,33 @@ func TestPlanTakesConvergesWithoutThrashing(t *testing.T) {
 				t.Errorf("balanced in round %d, want within 4 rounds", balancedAt)
 			}
 		})
+	}
+}
+
+// TestPlanTakesNeverAsksJavaWorkers: a Java KCL worker's live lease is never chosen for a (graceful)
+// steal, and a leftover handoff request on it does not count for its requester; an expired one is taken.
+func TestPlanTakesNeverAsksJavaWorkers(t *testing.T) {
+	states := fleet(append(repeat("java-a", 6), repeat("w2", 4)...)) // target ceil(10/3) = 4
+	for range 50 { // steal choice is random
+		p := planTakes(states, "me", 2, 0, nil)
+		if len(p.take) != 1 {
+			t.Fatalf("take %v, want 1 steal, from w2 (then w2 holds 3 < target)", keysOf(p))
+		}
+		for _, c := range p.take {
+			if c.lease.Owner != "w2" || c.reason != TakenStolen {
+				t.Fatalf("planned %s of %s (%v): a Java worker's live lease must not be requested", c.lease.Key, c.lease.Owner, c.reason)
+			}
+		}
+	}
+	// A request left on a Java-owned lease (by an older Shardwise) counts for the Java owner, not the requester.
+	states = fleet(append(repeat("java-a", 4), "w2"))
+	states[0].Lease.PendingOwner = "me"
+	if p := planTakes(states, "me", 2, 0, nil); p.mine != 0 {
+		t.Errorf("mine = %d, want 0: a request on a Java-owned lease is never honoured", p.mine)
+	}
+	// Expired Java leases are taken like any expired lease.
+	states = fleet(repeat("java-a", 4), 0, 1, 2, 3)
+	if p := planTakes(states, "me", 2, 0, nil); len(p.take) != 4 || p.take[0].reason != TakenExpired {
+		t.Errorf("expired Java leases: take %v", keysOf(p))
 	}
 }
