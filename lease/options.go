@@ -50,7 +50,7 @@ func defaultConfig() config {
 		maxSteal:    DefaultMaxLeasesToStealAtOnce,
 		callTimeout: DefaultCallTimeout,
 		retryer:     defaultRetryer(),
-		logger:   slog.New(slog.DiscardHandler),
+		logger:      slog.New(slog.DiscardHandler),
 	}
 }
 

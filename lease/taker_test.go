@@ -147,7 +147,7 @@ func TestPlanTakesConvergesWithoutThrashing(t *testing.T) {
 // steal, and a leftover handoff request on it does not count for its requester; an expired one is taken.
 func TestPlanTakesNeverAsksJavaWorkers(t *testing.T) {
 	states := fleet(append(repeat("java-a", 6), repeat("w2", 4)...)) // target ceil(10/3) = 4
-	for range 50 { // steal choice is random
+	for range 50 {                                                   // steal choice is random
 		p := planTakes(states, "me", 2, 0, nil)
 		if len(p.take) != 1 {
 			t.Fatalf("take %v, want 1 steal, from w2 (then w2 holds 3 < target)", keysOf(p))
