@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
@@ -21,8 +24,33 @@ func loadAWSConfig(ctx context.Context) (aws.Config, error) {
 	if cfg.Region == "" {
 		return aws.Config{}, fmt.Errorf("no AWS region configured: set AWS_REGION (for the local engines: eval \"$(localstack-test/engines.sh env)\")")
 	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(tuneTransport)
+	}
 	bodyguard.WrapConfig(&cfg) // the SDK/net/http request-body race that fast local endpoints expose
 	return cfg, nil
+}
+
+// HTTP/2 health checks and connection pool sizes of the CLI's AWS clients.
+const (
+	// h2PingAfter: a connection that received no frame for this long is pinged, so a connection that
+	// died silently (a NAT or load balancer dropping it) is found within h2PingAfter + h2PingTimeout
+	// instead of when a call's deadline passes; every call and subscription on it fails fast and is
+	// retried on a new connection.
+	h2PingAfter   = 15 * time.Second
+	h2PingTimeout = 10 * time.Second
+	// maxIdleConnsPerHost: one Kinesis endpoint serves every shard's GetRecords (net/http keeps 2
+	// idle connections per host by default, so a worker with many shards would keep dialling).
+	maxIdleConnsPerHost = 128
+)
+
+// tuneTransport sets HTTP/2 ping health checks and the pool size on the SDK's BuildableClient
+// transport (which keeps the SDK's own dial and TLS settings).
+func tuneTransport(tr *http.Transport) {
+	tr.MaxIdleConns = 2 * maxIdleConnsPerHost
+	tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
+	tr.ForceAttemptHTTP2 = true
+	tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: h2PingAfter, PingTimeout: h2PingTimeout}
 }
 
 // newKinesisClient returns a Kinesis client from the standard configuration.

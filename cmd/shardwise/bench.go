@@ -296,9 +296,12 @@ func benchConsume(ctx context.Context, kc *kinesis.Client, stream string, c benc
 	var n atomic.Int64
 	done := make(chan struct{})
 	proc := countingProcessor{n: &n, want: int64(c.records), done: done}
-	w, err := kcl.NewWorker(kc, m, stream, func(string) kcl.RecordProcessor { return proc },
-		kcl.PollInterval(200*time.Millisecond), kcl.StartAt(kcl.TrimHorizon),
-		kcl.WithLogger(slog.New(slog.DiscardHandler)))
+	opts := []kcl.Option{kcl.PollInterval(200 * time.Millisecond), kcl.StartAt(kcl.TrimHorizon),
+		kcl.WithLogger(slog.New(slog.DiscardHandler))}
+	if c.target == "local" && !c.limits {
+		opts = append(opts, kcl.ShardReadRate(0)) // no 2 MiB/s per shard to honour
+	}
+	w, err := kcl.NewWorker(kc, m, stream, func(string) kcl.RecordProcessor { return proc }, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errCLIUsage
 	}
 	if len(pos) != 1 || c.app == "" {
-		fmt.Fprintln(stderr, "usage: shardwise consume STREAM --app APP [--from trim-horizon|latest|TIMESTAMP] [--max N] [--idle-timeout D] [--format jsonl|raw] [--efo CONSUMER] [--failover D] [--take-interval D]")
+		fmt.Fprintln(stderr, "usage: shardwise consume STREAM|STREAM_ARN --app APP [--from trim-horizon|latest|TIMESTAMP] [--max N] [--idle-timeout D] [--format jsonl|raw] [--efo CONSUMER] [--failover D] [--take-interval D]")
 		return errCLIUsage
 	}
 	if c.format != "raw" && c.format != "jsonl" {

@@ -181,7 +181,8 @@ func listAllShards(ctx context.Context, kc interface {
 	ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
 }, name string) ([]types.Shard, error) {
 	var shards []types.Shard
-	in := &kinesis.ListShardsInput{StreamName: aws.String(name)}
+	sn, sa := streamFields(name)
+	in := &kinesis.ListShardsInput{StreamName: sn, StreamARN: sa}
 	for {
 		out, err := kc.ListShards(ctx, in)
 		if err != nil {

@@ -159,7 +159,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errCLIUsage
 	}
 	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "usage: shardwise tail STREAM [--from trim-horizon|latest|TIMESTAMP] [--max N] [--idle-timeout D] [--format raw|jsonl] [--efo CONSUMER]")
+		fmt.Fprintln(stderr, "usage: shardwise tail STREAM|STREAM_ARN [--from trim-horizon|latest|TIMESTAMP] [--max N] [--idle-timeout D] [--format raw|jsonl] [--efo CONSUMER]")
 		return errCLIUsage
 	}
 	if err := c.validate(); err != nil {
@@ -195,6 +195,7 @@ func tailStream(ctx context.Context, kc tailAPI, stream string, c tailConfig, w 
 	t := &tailer{kc: kc, stream: stream, cfg: c, itType: itType, ts: ts,
 		lineage: newShardLineage(shards, itType == types.ShardIteratorTypeLatest),
 		records: make(chan []outRecord, 16), ended: make(chan string, len(shards)+16), errs: make(chan error, 1)}
+	t.streamName, t.streamARN = streamFields(stream)
 	var wg sync.WaitGroup
 	defer wg.Wait() // readers exit once ctx is cancelled (deferred earlier, so it runs after this)
 	defer cancel()
@@ -275,9 +276,11 @@ func (p *tailPrinter) stop() {
 type tailer struct {
 	kc     tailAPI
 	stream string
-	cfg    tailConfig
-	itType types.ShardIteratorType
-	ts     *time.Time
+	// streamName and streamARN name the stream in GetShardIterator: one of them is set (streamFields).
+	streamName, streamARN *string
+	cfg                   tailConfig
+	itType                types.ShardIteratorType
+	ts                    *time.Time
 
 	lineage *shardLineage // owned by the tailStream goroutine
 
@@ -324,7 +327,7 @@ func (t *tailer) read(ctx context.Context, s types.Shard, itType types.ShardIter
 		rng = aggregation.FullHashRange
 	}
 	it, err := t.kc.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{
-		StreamName: aws.String(t.stream), ShardId: aws.String(id), ShardIteratorType: itType, Timestamp: ts,
+		StreamName: t.streamName, StreamARN: t.streamARN, ShardId: aws.String(id), ShardIteratorType: itType, Timestamp: ts,
 	})
 	if err != nil {
 		if ctx.Err() == nil {
@@ -351,7 +354,7 @@ func (t *tailer) read(ctx context.Context, s types.Shard, itType types.ShardIter
 			var thr *types.ProvisionedThroughputExceededException
 			switch {
 			case errors.As(err, &exp):
-				in := &kinesis.GetShardIteratorInput{StreamName: aws.String(t.stream), ShardId: aws.String(id),
+				in := &kinesis.GetShardIteratorInput{StreamName: t.streamName, StreamARN: t.streamARN, ShardId: aws.String(id),
 					ShardIteratorType: itType, Timestamp: ts}
 				if lastSeq != "" {
 					in.ShardIteratorType, in.StartingSequenceNumber, in.Timestamp = types.ShardIteratorTypeAfterSequenceNumber, aws.String(lastSeq), nil
@@ -402,4 +405,14 @@ func (t *tailer) fail(err error) {
 	case t.errs <- err:
 	default:
 	}
+}
+
+// streamFields returns the StreamName and StreamARN members of a request naming stream: an ARN
+// ("arn:aws:kinesis:region:account:stream/name", for a stream of another account) goes in StreamARN,
+// a name in StreamName.
+func streamFields(stream string) (name, arn *string) {
+	if strings.HasPrefix(stream, "arn:") {
+		return nil, aws.String(stream)
+	}
+	return aws.String(stream), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,8 +19,12 @@ import (
 // or deleted (Kinesis allows 20 DescribeStreamConsumer calls per second per stream).
 var consumerPoll = backoff.Policy{Base: 200 * time.Millisecond, Max: 5 * time.Second}
 
-// StreamARN returns the ARN of the stream named stream (fan-out consumers are registered by ARN).
+// StreamARN returns the ARN of the stream named stream (fan-out consumers are registered by ARN); a
+// stream given as an ARN ("arn:...") is returned as it is, without a call.
 func StreamARN(ctx context.Context, api StreamAPI, stream string) (string, error) {
+	if strings.HasPrefix(stream, "arn:") {
+		return stream, nil
+	}
 	out, err := api.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
 	if err != nil {
 		return "", fmt.Errorf("fanout: describing stream %s: %w", stream, err)

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+)
+
+// The CLI's AWS clients ping idle HTTP/2 connections (a connection that died silently fails its calls
+// within seconds instead of at their deadline) and keep a pool sized for many shards, on the SDK's
+// BuildableClient.
+func TestTransportHealthChecksAndPool(t *testing.T) {
+	c := awshttp.NewBuildableClient().WithTransportOptions(tuneTransport)
+	var tr *http.Transport = c.GetTransport()
+	if tr.HTTP2 == nil || tr.HTTP2.SendPingTimeout != h2PingAfter || tr.HTTP2.PingTimeout != h2PingTimeout {
+		t.Errorf("HTTP2 config %+v, want ping health checks", tr.HTTP2)
+	}
+	if tr.MaxIdleConnsPerHost != maxIdleConnsPerHost || !tr.ForceAttemptHTTP2 {
+		t.Errorf("MaxIdleConnsPerHost %d, ForceAttemptHTTP2 %v", tr.MaxIdleConnsPerHost, tr.ForceAttemptHTTP2)
+	}
+}
+
+// `shardwise tail` accepts the stream's ARN (cross-account reads) and names the stream by StreamARN.
+func TestTailByStreamARN(t *testing.T) {
+	kc := newTestKinesis(t)
+	ctx := testCtx(t)
+	mustStream(t, ctx, kc, "create", "t-arn", "--shards", "2")
+	sum, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("t-arn")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("t-arn"),
+			PartitionKey: aws.String("p"), Data: fmt.Appendf(nil, "line %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	n, err := tailStream(ctx, kc, aws.ToString(sum.StreamDescriptionSummary.StreamARN), tailConfig{from: "trim-horizon",
+		idleTimeout: time.Second, format: "raw", pollInterval: minPollInterval}, &out)
+	if err != nil || n != 3 {
+		t.Fatalf("tail by ARN = %d, %v; want 3 records", n, err)
+	}
+}
