@@ -72,7 +72,7 @@ func BenchmarkDispatch(b *testing.B) {
 		var first atomic.Int64
 		p := countProc{n: &n, want: total, done: done, first: &first}
 		t0 := time.Now()
-		w, err := kcl.NewWorker(kc, m, "bench", func(string) kcl.RecordProcessor { return p }, kcl.PollInterval(200*time.Millisecond))
+		w, err := kcl.NewWorker(kc, m, "bench", func(string) kcl.RecordProcessor { return p }, kcl.PollInterval(200*time.Millisecond), kcl.ShardReadRate(0))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -114,7 +114,7 @@ func BenchmarkDispatchCPU(b *testing.B) {
 		var n atomic.Int64
 		done := make(chan struct{})
 		p := countProc{n: &n, want: total, done: done}
-		w, err := kcl.NewWorker(kc, m, "bench", func(string) kcl.RecordProcessor { return p }, kcl.PollInterval(200*time.Millisecond))
+		w, err := kcl.NewWorker(kc, m, "bench", func(string) kcl.RecordProcessor { return p }, kcl.PollInterval(200*time.Millisecond), kcl.ShardReadRate(0))
 		if err != nil {
 			b.Fatal(err)
 		}

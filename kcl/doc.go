@@ -26,7 +26,8 @@
 //     skipped. Initialize errors are retried the same way.
 //   - Records are deaggregated (KPL) with sub-sequence numbers, decompressed (Shardwise zstd frame, see
 //     package compression), and user records whose hash key lies outside the shard's hash key range are
-//     dropped one by one (HookRecordsFiltered), never the whole aggregate. A record carrying the
+//     dropped one by one (Warn log, HookRecordsDropped, HookRecordsFiltered), never the whole aggregate,
+//     and never on AUTO streams (below). A record carrying the
 //     aggregation magic that fails its checksum or parse is delivered as one plain record (Warn log,
 //     HookCorruptRecord), as the Java KCL does.
 //   - A shard resumes AT its checkpointed sequence number and skips user records at or below the
@@ -37,7 +38,9 @@
 //     lease counter.
 //   - Enhanced fan-out (EnhancedFanOut option, behind the same retrieval seam as polling): subscriptions are
 //     renewed before their 5-minute expiry, every event stream is closed, and ResourceInUseException on
-//     re-subscribe backs off.
+//     re-subscribe backs off. A registration refused with LimitExceededException (a stream has at most
+//     20 consumers) is retried MaxRegisterRefusals times, each refusal logged at Warn and reported to
+//     HookConsumerRegistration; then Run stops as after Shutdown and returns ErrConsumerRegistration.
 //
 // # Leases and the fleet
 //
@@ -64,10 +67,62 @@
 //
 // # Polling
 //
-// One goroutine per shard calls GetRecords (MaxRecordsPerPoll, default 10,000) every PollInterval
-// (default 1s), or every 200 ms while behind the tip, so a shard never exceeds 5 calls per second; at
-// most Prefetch batches (default 3) wait for the processor. Throttling backs off exponentially (up to
-// 5 s); an expired iterator is replaced by one AFTER the last fetched record.
+// One goroutine per shard calls GetRecords (MaxRecordsPerPoll, default 10,000) and then idles
+// PollInterval (default 1.5 s, the Java KCL's idleTimeBetweenReadsInMillis): the 5 reads per second
+// and 2 MiB/s of a shard are shared with every other application reading it. The idle time is never
+// shorter than the byte budget asks for: after an answer of n bytes the next call waits n / 2 MiB/s
+// (5 s after a 10 MiB answer, when Kinesis would throttle every read of the shard). CatchUpInterval
+// opts into faster polling while a shard is behind the tip. Throttling backs off exponentially (up to
+// 5 s) and is logged at Warn once per streak; an expired iterator is replaced by one AFTER the last
+// fetched record.
+//
+// Prefetch is bounded in bytes: a shard polls again only while fewer than PrefetchBytes (default
+// 8 MiB, the Java KCL's maxByteSize) wait for its processor, and at most Prefetch batches (default 3).
+// The whole worker holds at most WorkerPrefetchBytes (default 256 MiB) of fetched records, waiting or
+// being processed, answers in flight included (each call reserves the 10 MiB an answer may hold).
+// What the processor makes of a batch (decoded user records share the batch's memory, decompressed
+// ones do not) comes on top.
+//
+// # Calls, deadlines and the end of a shard
+//
+// Every Kinesis call is bounded by CallTimeout (default 30 s, the Java KCL's kinesisRequestTimeout):
+// GetRecords, GetShardIterator, ListShards, DescribeStreamSummary, the fan-out registration calls and
+// SubscribeToShard until its event stream opens. A call that times out is retried like any transient
+// failure, so a call that is never answered costs one timeout instead of stalling its shard while its
+// lease keeps being renewed.
+//
+// A ResourceNotFoundException for a shard is confirmed with ListShards before the shard counts as
+// ended: a shard listed open is retried for as long as it takes, a closed one up to three times, and
+// only a shard no longer listed (past retention) ends at once. A GetRecords answer without
+// NextShardIterator and without ChildShards is asked about once more (with a new iterator) before it is
+// taken as the end of the shard.
+//
+// A stream given to NewWorker as an ARN ("arn:aws:kinesis:region:account:stream/name", needed to read a
+// stream of another account) is named by StreamARN in every call.
+//
+// # AUTO streams
+//
+// On a stream with service-managed record distribution (RecordDistributionStrategy AUTO, read with
+// DescribeStreamSummary every ShardSyncInterval) Kinesis places records itself, so the sub-records of
+// a KPL aggregate lie outside the receiving shard's hash range by design: nothing is filtered there.
+// On other streams every dropped sub-record is logged at Warn and reported to HookRecordsDropped.
+//
+// # HTTP clients
+//
+// The worker's calls are bounded by CallTimeout, but a connection that dies silently (a NAT or load
+// balancer dropping it) also stalls every call multiplexed on it until then. Give the Kinesis client
+// HTTP/2 ping health checks and a connection pool sized for the shards, keeping the SDK's
+// BuildableClient so its own per-service settings still apply:
+//
+//	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+//		tr.MaxIdleConnsPerHost = 128 // net/http keeps 2; every shard calls the same endpoint
+//		tr.ForceAttemptHTTP2 = true
+//		tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 10 * time.Second}
+//	})
+//	kc := kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.HTTPClient = hc })
+//
+// (awshttp is github.com/aws/aws-sdk-go-v2/aws/transport/http.) `shardwise consume` and `tail` build
+// their clients this way.
 //
 // # Shutdown
 //
@@ -86,9 +141,14 @@
 // # Defaults
 //
 //	StartAt               TrimHorizon
-//	PollInterval          1s (minimum 200ms)
+//	PollInterval          1.5s (minimum 200ms)
+//	CatchUpInterval       off
 //	MaxRecordsPerPoll     10000
 //	Prefetch              3 batches per shard
+//	PrefetchBytes         8 MiB per shard
+//	WorkerPrefetchBytes   256 MiB per worker
+//	CallTimeout           30s per Kinesis call
+//	MaxRegisterRefusals   10 (fan-out registration refused with LimitExceededException)
 //	ShardSyncInterval     1m
 //	ParentPollInterval    1s
 //	EnhancedFanOut        off (polling)

@@ -53,7 +53,7 @@ func BenchmarkPutToProcessLatency(b *testing.B) {
 		opt  kcl.Option
 	}{
 		{"fanout", kcl.EnhancedFanOut("bench")},
-		{"polling-200ms", kcl.PollInterval(200 * time.Millisecond)},
+		{"polling-200ms", kcl.PollInterval(200 * time.Millisecond)}, // small records: byte pacing does not bind
 	} {
 		b.Run(mode.name, func(b *testing.B) { benchLatency(b, mode.opt) })
 	}

@@ -307,8 +307,10 @@ func (p *poller) loop(ctx context.Context) error {
 		if c := p.cfg.catchUpInterval; c > 0 && len(out.Records) > 0 && behind > 0 {
 			d = c
 		}
-		pace := time.Duration(size * int64(time.Second) / shardReadRate)
-		d = max(d, time.Until(callStart.Add(pace)))
+		if rate := p.cfg.readRate; rate > 0 {
+			pace := time.Duration(size * int64(time.Second) / rate)
+			d = max(d, time.Until(callStart.Add(pace)))
+		}
 		if !wait(d) {
 			return nil
 		}
