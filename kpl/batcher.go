@@ -75,11 +75,11 @@ func earlier(a, b time.Time) time.Time {
 
 // shardFor returns the shard u is routed to under the current map, or nil.
 func (p *Producer) shardFor(u *userRec) *shardState {
+	if p.streamLevel() {
+		return p.autoShard
+	}
 	if p.smap == nil {
 		return nil
-	}
-	if p.auto {
-		return p.autoShard
 	}
 	i, _, ok := p.smap.Lookup(u.hk)
 	if !ok {
@@ -92,7 +92,7 @@ func (p *Producer) shardFor(u *userRec) *shardState {
 // wake (a Kinesis record was sealed). It does not read the time argument (what counts is u's
 // arrival): put passes none.
 func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
-	if p.smap == nil {
+	if p.smap == nil && !p.streamLevel() {
 		p.unrouted = append(p.unrouted, u)
 		return len(p.unrouted) == 1 // the loop must learn the first expiry deadline
 	}
@@ -294,19 +294,26 @@ func (p *Producer) relayoutLocked(now time.Time, out *outcomes) {
 	var list []*shardState
 	next := map[string]*shardState{}
 	switch {
-	case p.smap == nil:
-	case p.auto:
-		n := p.smap.Len()
+	case p.streamLevel():
+		n := p.openShards // from DescribeStreamSummary; 0 when unknown: no client-side rate limit
+		if p.smap != nil {
+			n = p.smap.Len()
+		}
 		s := p.autoShard
 		if s == nil {
-			s = &shardState{auto: true, slots: p.cfg.maxConns, progress: now}
+			s = &shardState{auto: true, progress: now, openShards: -1}
 			p.autoShard = s
+		}
+		s.slots = p.cfg.maxConns
+		if !p.auto {
+			s.slots = 1 // keys still map to shards: one call at a time keeps their order
 		}
 		if s.openShards != n { // the stream-wide rate follows the shard count
 			s.openShards = n
 			s.bucket.init(p.cfg.rateLimit*n, now)
 		}
 		list = []*shardState{s}
+	case p.smap == nil:
 	default:
 		p.autoShard = nil
 		list = make([]*shardState, p.smap.Len())

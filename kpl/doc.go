@@ -61,6 +61,15 @@
 // calls in flight, and never treats the receiving shard as wrong. The change is logged and reported
 // to HookDistributionChanged, in both directions.
 //
+// # Without ListShards
+//
+// An IAM policy that grants only kinesis:PutRecords (the usual one for log shippers) denies
+// ListShards and DescribeStreamSummary. The producer then sends without a shard map: each user
+// record as its own Kinesis record from one stream-level queue, one call in flight so each key keeps
+// its order, Kinesis routing by partition key; it logs the change once, reports it to
+// HookDistributionChanged and lists again every ShardMapRefreshInterval, predicting again once that
+// works. DisableShardPrediction asks for this mode from the start.
+//
 // # Wrong shard
 //
 // When Kinesis stores an aggregate on a shard other than the predicted one (the stream was

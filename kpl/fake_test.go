@@ -33,6 +33,8 @@ type fakeKinesis struct {
 	describeCalls int
 	// describeFault fails DescribeStreamSummary call n when it returns an error.
 	describeFault func(call int) error
+	// listFault fails ListShards call n when it returns an error.
+	listFault func(call int) error
 	// reqFault fails a PutRecords call as a whole, seeing its input (before applying it).
 	reqFault func(in *kinesis.PutRecordsInput) error
 
@@ -174,6 +176,11 @@ func (f *fakeKinesis) ListShards(ctx context.Context, in *kinesis.ListShardsInpu
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.listCalls++
+	if f.listFault != nil {
+		if err := f.listFault(f.listCalls - 1); err != nil {
+			return nil, err
+		}
+	}
 	start := 0
 	if in.NextToken != nil {
 		if in.StreamName != nil || in.StreamARN != nil {

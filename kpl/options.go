@@ -57,6 +57,7 @@ type config struct {
 	hooks              []Hook
 	maxRecordSizeFixed int // 0: ask DescribeStreamSummary
 	describeInterval   time.Duration
+	noPredict          bool
 }
 
 func defaultConfig() config {
@@ -192,6 +193,16 @@ func MaxBufferedBytes(n int64) Option { return optionFunc(func(c *config) { c.ma
 func ShardMapRefreshInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.refreshInterval = d })
 }
+
+// DisableShardPrediction sends without a shard map: the producer never calls ListShards, and every
+// user record goes as its own Kinesis record (aggregation off, whatever AggregationMaxSize says)
+// from one stream-level queue, one call in flight at a time so that each key keeps its order,
+// Kinesis routing it by its partition key. The client-side rate limit covers the stream's open
+// shards when DescribeStreamSummary tells their count, and is off otherwise. This is what an IAM
+// policy granting only kinesis:PutRecords allows; the producer also falls back to it by itself
+// when ListShards is denied (AccessDeniedException), and returns to prediction once a listing
+// succeeds.
+func DisableShardPrediction() Option { return optionFunc(func(c *config) { c.noPredict = true }) }
 
 // StreamDescribeInterval sets the period (±20% jitter) at which DescribeStreamSummary is called
 // again to learn the stream's maximum record size and record distribution, overriding the default

@@ -55,6 +55,8 @@ type Producer struct {
 	closed        bool
 	maxRecordSize int  // 0 until known (the stream is then the judge of record sizes)
 	auto          bool // the stream distributes records itself (RecordDistributionStrategy AUTO)
+	noPredict     bool // no shard map: DisableShardPrediction, or ListShards was denied
+	openShards    int  // OpenShardCount from DescribeStreamSummary (0: unknown)
 	smap          *aggregation.ShardMap
 	mapGen        uint64        // incremented by every map applied
 	mapProgress   time.Time     // when the last map was applied (or the producer started)
@@ -132,6 +134,11 @@ func New(client KinesisAPI, stream string, opts ...Option) (*Producer, error) {
 	}
 	p.epoch = time.Now()
 	p.mapProgress = p.epoch
+	if cfg.noPredict {
+		p.noPredict = true
+		var out outcomes
+		p.relayoutLocked(p.epoch, &out) // nothing is buffered yet: out stays empty
+	}
 	p.baseCtx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(3)
 	go p.loop()
@@ -139,6 +146,10 @@ func New(client KinesisAPI, stream string, opts ...Option) (*Producer, error) {
 	go p.describer()
 	return p, nil
 }
+
+// streamLevel reports whether records go to one stream-level queue instead of per-shard ones: on an
+// AUTO stream, or without a shard map (DisableShardPrediction, or ListShards denied).
+func (p *Producer) streamLevel() bool { return p.auto || p.noPredict }
 
 // recordOverhead is what MaxBufferedBytes charges per record beyond its data and partition key:
 // the userRec (240 bytes), its copy in the open aggregate (80 bytes), slice slots, its share of the

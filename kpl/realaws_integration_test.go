@@ -221,3 +221,30 @@ func TestKinesistestPartitionKeyLength(t *testing.T) {
 		}
 	}
 }
+
+// A PutRecords-only IAM policy (ListShards and DescribeStreamSummary denied, as AWS answers them:
+// 400 AccessDeniedException): every record is delivered, each as its own Kinesis record.
+func TestKinesistestPutRecordsOnlyPolicy(t *testing.T) {
+	srv, kc := startServer(t)
+	createStream(t, kc, "iam", 4)
+	allow := srv.Control(func(req kinesistest.Request) (kinesistest.Action, bool) {
+		if req.Op == "PutRecords" {
+			return kinesistest.Action{}, false
+		}
+		return kinesistest.Action{Err: kinesistest.NewError(kinesistest.CodeAccessDenied)}, true
+	})
+	p, err := kpl.New(kc, "iam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	delivered, failed := produce(t, p, 5000, 100, 40, nil)
+	if failed != 0 {
+		t.Fatalf("%d failed", failed)
+	}
+	allow() // the reader's own policy
+	verify(t, readStream(t, kc, "iam"), delivered, true)
+	if st := p.Stats(); st.KinesisRecords != 5000 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -420,3 +420,82 @@ func TestStaleWrongShardTriggersNoRefresh(t *testing.T) {
 		}
 	})
 }
+
+// DisableShardPrediction never lists shards: every user record goes as its own Kinesis record and
+// Kinesis routes it.
+func TestDisableShardPrediction(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(4)
+		p := mustNew(t, f, DisableShardPrediction(), RateLimit(0))
+		var futs []*Future
+		for i := range 3000 {
+			futs = append(futs, p.PutAsync(t.Context(), rec("k"+strconv.Itoa(i%300), i)))
+		}
+		if err := p.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for i, fu := range futs {
+			res, err := fu.Wait(t.Context())
+			if err != nil || res.Aggregated {
+				t.Fatalf("record %d: %+v %v", i, res, err)
+			}
+			if !f.rangeOf(res.ShardID).Contains(aggregation.PartitionKeyHash("k" + strconv.Itoa(i%300))) {
+				t.Fatalf("record %d on %s, outside its key's range", i, res.ShardID)
+			}
+		}
+		if n := f.listCount(); n != 0 {
+			t.Fatalf("%d ListShards calls", n)
+		}
+		if st := p.Stats(); st.KinesisRecords != 3000 || st.WrongShard != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+		checkOrder(t, f, false)
+	})
+}
+
+// A PutRecords-only IAM policy: ListShards (and DescribeStreamSummary) denied. The producer sends
+// without prediction, says so once, and predicts again when ListShards is allowed.
+func TestListShardsDenied(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(4)
+		var denied atomic.Bool
+		denied.Store(true)
+		f.listFault = func(int) error {
+			if denied.Load() {
+				return statusErr(400, "AccessDeniedException")
+			}
+			return nil
+		}
+		f.describeFault = func(int) error { return statusErr(400, "AccessDeniedException") }
+		var h distributionHook
+		p := mustNew(t, f, WithHooks(&h), ShardMapRefreshInterval(time.Minute))
+		put := func(n int) {
+			var futs []*Future
+			for i := range n {
+				futs = append(futs, p.PutAsync(t.Context(), rec("k"+strconv.Itoa(i%100), i)))
+			}
+			if err := p.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			for i, fu := range futs {
+				if _, err := fu.Wait(t.Context()); err != nil {
+					t.Fatalf("record %d: %v", i, err)
+				}
+			}
+		}
+		put(2000)
+		if st := p.Stats(); st.KinesisRecords != 2000 {
+			t.Fatalf("without ListShards: stats %+v", st)
+		}
+		denied.Store(false)
+		time.Sleep(2 * time.Minute)
+		put(2000)
+		if st := p.Stats(); st.KinesisRecords >= 4000 || st.WrongShard != 0 {
+			t.Fatalf("with ListShards: no aggregation? stats %+v", st)
+		}
+		ev := h.get()
+		if len(ev) != 2 || ev[0].Predicting || ev[0].Reason != "ListShards denied" || !ev[1].Predicting {
+			t.Fatalf("events %+v", ev)
+		}
+	})
+}

@@ -42,6 +42,9 @@ func jitter(d time.Duration) time.Duration { return d*4/5 + rand.N(d*2/5+1) }
 // not know are resolved by one listing of the whole lineage.
 func (p *Producer) refresher() {
 	defer p.wg.Done()
+	if p.cfg.noPredict {
+		return // DisableShardPrediction: no shard map at all
+	}
 	ctx := p.baseCtx
 	select {
 	case <-p.described:
@@ -74,9 +77,15 @@ func (p *Producer) refresher() {
 				p.mu.Unlock()
 				p.finish(out)
 			}
+			if awserr.Classify(err).Code == "AccessDeniedException" {
+				// A PutRecords-only policy: send without prediction, and look again now and then.
+				wait = max(wait, p.cfg.refreshInterval)
+				p.setPrediction(ctx, false, "ListShards denied")
+			}
 			p.log.LogAttrs(ctx, slog.LevelWarn, "kpl shard map refresh failed",
 				slog.String("reason", reason), slog.Int("attempt", fails), slog.String("err", err.Error()))
 		} else {
+			p.setPrediction(ctx, true, "ListShards allowed")
 			fails = 0
 			ev.OpenShards = m.Len()
 			var out outcomes
@@ -112,6 +121,38 @@ func (p *Producer) refresher() {
 			}
 		}
 	}
+}
+
+// setPrediction turns shard prediction on or off after ListShards was allowed or denied, and
+// reports a change (log and HookDistributionChanged).
+func (p *Producer) setPrediction(ctx context.Context, on bool, reason string) {
+	var out outcomes
+	p.mu.Lock()
+	changed := p.noPredict == on && !p.closed
+	if changed {
+		p.noPredict = !on
+		p.relayoutLocked(time.Now(), &out)
+	}
+	auto := p.auto
+	p.mu.Unlock()
+	p.finish(out)
+	if !changed {
+		return
+	}
+	if on {
+		p.log.LogAttrs(ctx, slog.LevelWarn, "kpl ListShards works again: shard prediction back on", slog.String("reason", reason))
+	} else {
+		p.log.LogAttrs(ctx, slog.LevelWarn, "kpl cannot list shards (the IAM policy lacks kinesis:ListShards): sending without shard prediction or aggregation",
+			slog.String("reason", reason))
+	}
+	strategy := string(types.RecordDistributionStrategyUserPartitionKey)
+	if auto {
+		strategy = string(types.RecordDistributionStrategyAuto)
+	}
+	for _, h := range p.hooks.distribution {
+		h.OnDistributionChanged(p.stream, DistributionEvent{Strategy: strategy, Predicting: on && !auto, Reason: reason})
+	}
+	p.wake()
 }
 
 // sleepUntil waits on timer until t (at once when t has passed); false when ctx ended first.
@@ -250,11 +291,14 @@ func (p *Producer) describe(ctx context.Context, reason string) error {
 		p.maxRecordSize = size
 	}
 	changed := auto != p.auto
-	if changed {
+	shards := int(aws.ToInt32(d.OpenShardCount))
+	if changed || (shards != p.openShards && p.streamLevel()) {
 		p.auto = auto
 		p.wrongStreak = 0
+		p.openShards = shards
 		p.relayoutLocked(time.Now(), &out2)
 	}
+	p.openShards = shards
 	p.mu.Unlock()
 	p.finish(out2)
 	if changed {
@@ -269,8 +313,9 @@ func (p *Producer) describe(ctx context.Context, reason string) error {
 			p.log.LogAttrs(ctx, slog.LevelWarn, "kpl stream routes records by partition key again: aggregation and shard prediction on",
 				slog.String("reason", reason))
 		}
+		predicting := !auto && !p.noPredictNow()
 		for _, h := range p.hooks.distribution {
-			h.OnDistributionChanged(p.stream, DistributionEvent{Strategy: strategy, Predicting: !auto, Reason: reason})
+			h.OnDistributionChanged(p.stream, DistributionEvent{Strategy: strategy, Predicting: predicting, Reason: reason})
 		}
 		p.wake()
 	}
@@ -329,4 +374,10 @@ func (p *Producer) listShards(ctx context.Context, latest bool) (*aggregation.Sh
 		return nil, nil, fmt.Errorf("kpl: %w", err)
 	}
 	return m, ranges, nil
+}
+
+func (p *Producer) noPredictNow() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.noPredict
 }
