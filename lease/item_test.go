@@ -127,17 +127,21 @@ func TestEncodeLikeJavaKCL(t *testing.T) {
 			t.Errorf("encodeItem omitted %s", name)
 		}
 	}
-	for _, name := range []string{attrOwner, attrPending, attrPendingSub, attrPendingState, attrParents, attrChildren, attrStartingHashKey} {
+	for _, name := range []string{attrOwner, attrShardwiseOwner, attrPending, attrPendingSub, attrPendingState, attrParents, attrChildren, attrStartingHashKey} {
 		if it[name] != nil {
 			t.Errorf("encodeItem wrote empty optional attribute %s = %v", name, it[name])
 		}
+	}
+	// Java KCL >= 3.5 writes entityType LEASE on every lease it creates (DynamoDBLeaseSerializer).
+	if et, ok := it[attrEntityType].(*types.AttributeValueMemberS); !ok || et.Value != "LEASE" {
+		t.Errorf("entityType = %v, want S LEASE", it[attrEntityType])
 	}
 
 	full := Lease{
 		Key: "shardId-2", Owner: "w", Counter: 3, Checkpoint: "100", CheckpointSubSequence: 2,
 		PendingCheckpoint: "200", PendingCheckpointSubSequence: 1, PendingCheckpointState: []byte("state"),
 		OwnerSwitchesSinceCheckpoint: 1, ParentShardIDs: []string{"p2", "p1", "p1"}, ChildShardIDs: []string{"c1"},
-		StartingHashKey: "1", EndingHashKey: "2",
+		StartingHashKey: "1", EndingHashKey: "2", ShardwiseOwner: "w",
 	}
 	got, err := decodeItem(encodeItem(full))
 	if err != nil {
@@ -150,5 +154,35 @@ func TestEncodeLikeJavaKCL(t *testing.T) {
 	}
 	if p := encodeItem(full)[attrParents].(*types.AttributeValueMemberSS); len(p.Value) != 2 {
 		t.Errorf("parentShardId = %v, want a de-duplicated SS", p.Value)
+	}
+}
+
+func TestIsLeaseItem(t *testing.T) {
+	tests := []struct {
+		item map[string]types.AttributeValue
+		want bool
+	}{
+		{map[string]types.AttributeValue{attrKey: s("shardId-1")}, true}, // written before Java KCL 3.5
+		{map[string]types.AttributeValue{attrKey: s("shardId-1"), attrEntityType: s("LEASE")}, true},
+		{map[string]types.AttributeValue{attrKey: s("worker-1"), attrEntityType: s("WORKER_METRIC_STATS")}, false},
+		{map[string]types.AttributeValue{attrKey: s("Leader"), attrEntityType: s("LEADER")}, false},
+		{map[string]types.AttributeValue{attrKey: s("Migration3.0"), attrEntityType: s("CLIENT_VERSION_MIGRATION")}, false},
+		{map[string]types.AttributeValue{attrKey: s("x"), attrEntityType: n("1")}, false}, // not ours to read either
+	}
+	for _, tt := range tests {
+		if got := isLeaseItem(tt.item); got != tt.want {
+			t.Errorf("isLeaseItem(%v) = %v, want %v", tt.item, got, tt.want)
+		}
+	}
+	for key, want := range map[string]bool{
+		"123456789012:orders:1700000000:shardId-000000000001": true,
+		"shardId-000000000001":                                false,
+		"orders:shardId-000000000001":                         false,
+		"12345:orders:1700000000:shardId-1":                   false, // not an account ID
+		"123456789012:orders:abc:shardId-1":                   false,
+	} {
+		if got := isMultiStreamKey(key); got != want {
+			t.Errorf("isMultiStreamKey(%q) = %v, want %v", key, got, want)
+		}
 	}
 }

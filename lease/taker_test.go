@@ -146,8 +146,9 @@ func TestPlanTakesConvergesWithoutThrashing(t *testing.T) {
 // TestPlanTakesNeverAsksJavaWorkers: a Java KCL worker's live lease is never chosen for a (graceful)
 // steal, and a leftover handoff request on it does not count for its requester; an expired one is taken.
 func TestPlanTakesNeverAsksJavaWorkers(t *testing.T) {
-	states := fleet(append(repeat("java-a", 6), repeat("w2", 4)...)) // target ceil(10/3) = 4
-	for range 50 {                                                   // steal choice is random
+	// target ceil(10/3) = 4; the steal choice is random, so plan many times.
+	states := fleet(append(repeat("java-a", 6), repeat("w2", 4)...))
+	for range 50 {
 		p := planTakes(states, "me", 2, 0, nil)
 		if len(p.take) != 1 {
 			t.Fatalf("take %v, want 1 steal, from w2 (then w2 holds 3 < target)", keysOf(p))
