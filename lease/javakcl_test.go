@@ -39,8 +39,8 @@ func javaLease(key, owner string, counter int, checkpoint string) item {
 		"checkpoint": avS(checkpoint), "checkpointSubSequenceNumber": avN("0"),
 		"ownerSwitchesSinceCheckpoint": avN("0"),
 		"startingHashKey":              avS("0"), "endingHashKey": avS("340282366920938463463374607431768211455"),
-		"throughputKBps":               avN("12.5"),
-		"entityType":                   avS("LEASE"),
+		"throughputKBps": avN("12.5"),
+		"entityType":     avS("LEASE"),
 	}
 	if owner != "" {
 		it["leaseOwner"] = avS(owner)
@@ -284,7 +284,7 @@ func TestRefuseMultiStreamTable(t *testing.T) {
 // though it is below its fair share (3 of 8 with 3 workers) and a Java worker holds 4.
 func TestJavaLeasesNeverRequested(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		db := newFake(t) // a table of leases only (Java KCL 2.x): the rule alone, no other items
+		db := newFake(t)   // a table of leases only (Java KCL 2.x): the rule alone, no other items
 		for i := range 8 { // six live Java leases (4 on worker 1, 2 on worker 2) and two unowned ones
 			owner := fmt.Sprintf("java-worker-%d", i%2+1)
 			if i >= 4 {
