@@ -2,6 +2,7 @@ package kcl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -97,7 +98,9 @@ func NewWorker(kc KinesisAPI, leases *lease.Manager, stream string, newProcessor
 // was shut down and every lease released) or ctx ends (a hard stop: processors get Shutdown(LeaseLost),
 // leases are not released and expire after the failover time; Run returns ctx's error), or a failure
 // the worker cannot get past occurs (it then stops as Shutdown does and returns that error, e.g.
-// ErrConsumerRegistration). Run returns only
+// ErrConsumerRegistration). A lease table the worker must not join (a Java KCL multi-stream table, or
+// one a live KCL 3.x fleet uses: lease.Manager.CheckTable) makes Run return its *lease.RefusedError at
+// once, before anything is written. Run returns only
 // after all of the worker's goroutines exited. Calling Run again returns ErrWorkerClosed.
 func (w *Worker) Run(ctx context.Context) error {
 	w.mu.Lock()
@@ -115,6 +118,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	case <-w.shutdownCh:
 		return ErrWorkerClosed
 	default:
+	}
+	// A Java KCL table Shardwise must not join (multi-stream, or a live KCL 3.x fleet) is refused before
+	// anything is written to it; other check failures are retried by the lease package before its first write.
+	if err := w.leases.CheckTable(ctx); errors.Is(err, lease.ErrTableRefused) {
+		w.log.LogAttrs(ctx, slog.LevelError, "lease table refused", slog.Any("err", err))
+		return err
 	}
 
 	// The coordinator renews until every consumer has released its lease (graceful) or ctx ends (hard).
