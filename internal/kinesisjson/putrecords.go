@@ -8,12 +8,13 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/shardwise/shardwise/internal/jsonscan"
 )
 
 // PutRecords requests: the SDK's serializer writes the body through one generic shape writer per
@@ -184,13 +185,13 @@ func AppendPutRecords(dst []byte, in *kinesis.PutRecordsInput) []byte {
 			if e.ExplicitHashKey != nil {
 				dst = append(dst, sep...)
 				dst = append(dst, `"ExplicitHashKey":`...)
-				dst = appendString(dst, *e.ExplicitHashKey)
+				dst = jsonscan.AppendString(dst, *e.ExplicitHashKey)
 				sep = ","
 			}
 			if e.PartitionKey != nil {
 				dst = append(dst, sep...)
 				dst = append(dst, `"PartitionKey":`...)
-				dst = appendString(dst, *e.PartitionKey)
+				dst = jsonscan.AppendString(dst, *e.PartitionKey)
 			}
 			dst = append(dst, '}')
 		}
@@ -198,15 +199,15 @@ func AppendPutRecords(dst []byte, in *kinesis.PutRecordsInput) []byte {
 	}
 	if in.StreamARN != nil {
 		member("StreamARN")
-		dst = appendString(dst, *in.StreamARN)
+		dst = jsonscan.AppendString(dst, *in.StreamARN)
 	}
 	if in.StreamId != nil {
 		member("StreamId")
-		dst = appendString(dst, *in.StreamId)
+		dst = jsonscan.AppendString(dst, *in.StreamId)
 	}
 	if in.StreamName != nil {
 		member("StreamName")
-		dst = appendString(dst, *in.StreamName)
+		dst = jsonscan.AppendString(dst, *in.StreamName)
 	}
 	return append(dst, '}')
 }
@@ -232,72 +233,6 @@ func putRecordsSize(in *kinesis.PutRecordsInput) int {
 	return n
 }
 
-// plain[c] is true for the ASCII bytes that stand for themselves in the SDK's JSON strings: not a
-// control character, quote, backslash or DEL.
-var plain = func() (t [256]bool) {
-	for c := 0x20; c < 0x7f; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
 
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string, escaped as the SDK's serializer escapes it: \" \\ \n \r
-// \t, other control characters and DEL as \u00XX, U+2028 and U+2029 as \u2028 and \u2029, and each
-// byte that is not part of valid UTF-8 as U+FFFD.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	i := 0
-	for i < len(s) && plain[s[i]] {
-		i++
-	}
-	if i == len(s) {
-		dst = append(dst, s...)
-		return append(dst, '"')
-	}
-	start := 0
-	for i < len(s) {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if plain[c] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = utf8.AppendRune(dst, utf8.RuneError)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
 
 var _ smithyhttp.ClientProtocol = putProtocol{}
