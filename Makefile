@@ -73,6 +73,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./aggregation/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeGetRecords$$' -fuzztime $(FUZZTIME) ./internal/kinesisjson/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBase64$$' -fuzztime $(FUZZTIME) ./internal/kinesisjson/
+	$(GO) test -run '^$$' -fuzz '^FuzzPutRecords$$' -fuzztime $(FUZZTIME) ./internal/kinesisjson/
+	$(GO) test -run '^$$' -fuzz '^FuzzEncodeBase64$$' -fuzztime $(FUZZTIME) ./internal/kinesisjson/
 	$(GO) test -run '^$$' -fuzz '^FuzzSplitter$$' -fuzztime $(FUZZTIME) ./agent/
 	$(GO) test -run '^$$' -fuzz '^FuzzProcessors$$' -fuzztime $(FUZZTIME) ./agent/
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadCheckpoints$$' -fuzztime $(FUZZTIME) ./agent/
