@@ -75,6 +75,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBase64$$' -fuzztime $(FUZZTIME) ./internal/kinesisjson/
 	$(GO) test -run '^$$' -fuzz '^FuzzPutRecords$$' -fuzztime $(FUZZTIME) ./internal/kinesisjson/
 	$(GO) test -run '^$$' -fuzz '^FuzzEncodeBase64$$' -fuzztime $(FUZZTIME) ./internal/kinesisjson/
+	$(GO) test -run '^$$' -fuzz '^FuzzFastPutRecords$$' -fuzztime $(FUZZTIME) ./kinesistest/
 	$(GO) test -run '^$$' -fuzz '^FuzzSplitter$$' -fuzztime $(FUZZTIME) ./agent/
 	$(GO) test -run '^$$' -fuzz '^FuzzProcessors$$' -fuzztime $(FUZZTIME) ./agent/
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadCheckpoints$$' -fuzztime $(FUZZTIME) ./agent/
