@@ -31,7 +31,9 @@ func javaLeaseTable(t *testing.T, dc *dynamodb.Client, cv string, extra ...ddbIt
 	})
 	S := func(v string) ddbtypes.AttributeValue { return &ddbtypes.AttributeValueMemberS{Value: v} }
 	N := func(v string) ddbtypes.AttributeValue { return &ddbtypes.AttributeValueMemberN{Value: v} }
-	L := func(v ...ddbtypes.AttributeValue) ddbtypes.AttributeValue { return &ddbtypes.AttributeValueMemberL{Value: v} }
+	L := func(v ...ddbtypes.AttributeValue) ddbtypes.AttributeValue {
+		return &ddbtypes.AttributeValueMemberL{Value: v}
+	}
 	M := func(v ddbItem) ddbtypes.AttributeValue { return &ddbtypes.AttributeValueMemberM{Value: v} }
 	others := []ddbItem{
 		{"leaseKey": S("java-worker-1"), "entityType": S("WORKER_METRIC_STATS"), "lut": N("1733300000"),
