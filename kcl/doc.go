@@ -79,7 +79,7 @@
 // Prefetch is bounded in bytes: a shard polls again only while fewer than PrefetchBytes (default
 // 8 MiB, the Java KCL's maxByteSize) wait for its processor, and at most Prefetch batches (default 3).
 // The whole worker holds at most WorkerPrefetchBytes (default 256 MiB) of fetched records, waiting or
-// being processed, answers in flight included (each call reserves the 10 MiB an answer may hold).
+// being processed, calls in flight included (each reserves 24 MiB: a 10 MiB answer's body and records).
 // What the processor makes of a batch (decoded user records share the batch's memory, decompressed
 // ones do not) comes on top.
 //

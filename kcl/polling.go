@@ -205,8 +205,9 @@ func (p *poller) loop(ctx context.Context) error {
 			}
 			iterator = it
 		}
-		// The worker's budget: an answer may hold 10 MiB; what it does not hold is given back at once.
-		if !p.budget.acquire(ctx, maxAnswerBytes) {
+		// The worker's budget: a call in flight may take callReserve; what its answer does not keep
+		// is given back at once.
+		if !p.budget.acquire(ctx, callReserve) {
 			return nil
 		}
 		callStart := time.Now()
@@ -216,7 +217,7 @@ func (p *poller) loop(ctx context.Context) error {
 		}, noSDKRetries, kinesisjson.FastGetRecords)
 		cancel()
 		if err != nil {
-			p.budget.release(maxAnswerBytes)
+			p.budget.release(callReserve)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -265,8 +266,8 @@ func (p *poller) loop(ctx context.Context) error {
 		for i := range out.Records {
 			size += int64(len(out.Records[i].Data))
 		}
-		p.budget.release(maxAnswerBytes - min(size, maxAnswerBytes))
-		p.budget.take(size - maxAnswerBytes) // an answer over its reservation (records above 1 MiB)
+		p.budget.release(callReserve - min(size, callReserve))
+		p.budget.take(size - callReserve) // an answer over its reservation (never from Kinesis)
 		if throttled > 0 {
 			p.log.LogAttrs(ctx, slog.LevelInfo, "GetRecords no longer throttled", slog.Int("throttled_calls", throttled))
 			throttled = 0

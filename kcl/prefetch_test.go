@@ -38,7 +38,7 @@ func TestPrefetchBoundedInBytesPerShard(t *testing.T) {
 }
 
 // The worker holds at most WorkerPrefetchBytes of fetched records across its shards, answers in flight
-// (10 MiB reserved each) included, and still delivers everything.
+// (24 MiB reserved each) included, and still delivers everything.
 func TestPrefetchBoundedInBytesPerWorker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const shards, perShard = 20, 10

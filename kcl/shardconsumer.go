@@ -124,6 +124,9 @@ func (c *shardConsumer) run() {
 			conv.noFilter = !c.w.filterSubRecords(c.ctx)
 		}
 		res := conv.convert(b.records, buf)
+		// The slice is reused for the next batch; clear it below so it does not keep this batch's
+		// data alive while the shard waits (a shard per worker would hold its last batch: the
+		// prefetch byte bounds would not bound memory).
 		buf = res.records[:0]
 		if len(res.records) > 0 {
 			if !c.deliver(proc, cp, res, b.millisBehindLatest) {
@@ -131,6 +134,8 @@ func (c *shardConsumer) run() {
 				return
 			}
 		}
+		clear(res.records)
+		b.records = nil
 		if res.hasLast {
 			cp.setDelivered(res.last)
 		}

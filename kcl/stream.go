@@ -55,8 +55,10 @@ func callCtx(ctx context.Context, d time.Duration) (context.Context, context.Can
 	return context.WithTimeout(ctx, d)
 }
 
-// maxAnswerBytes is the most one GetRecords answer holds (Kinesis answers at most 10 MiB).
-const maxAnswerBytes = 10 << 20
+// callReserve is what a GetRecords call in flight reserves of the worker's byte budget: while it is
+// decoded an answer (at most 10 MiB of records) takes its body (the data in base64, 4/3 of it, in JSON) and the decoded data.
+// Once answered, the call keeps only the data's size.
+const callReserve = 24 << 20
 
 // shardReadRate is the read throughput of one shard shared by every GetRecords caller: 2 MiB/s.
 const shardReadRate = 2 << 20
