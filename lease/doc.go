@@ -1,6 +1,7 @@
 // Package lease implements the KCL lease table in DynamoDB: which worker processes which shard, and how
 // far it got. The table is compatible with the Java KCL 2.x/3.x single-stream layout, so a Shardwise
-// worker can adopt a table a Java KCL application wrote, and tools that read KCL tables read ours.
+// worker can adopt a table a Java KCL application wrote (see Java KCL tables below for which ones), and
+// tools that read KCL tables read ours.
 //
 // # Table
 //
@@ -8,9 +9,14 @@
 // Attributes: leaseOwner (S), leaseCounter (N), checkpoint (S: a sequence number or TRIM_HORIZON, LATEST,
 // AT_TIMESTAMP, SHARD_END), checkpointSubSequenceNumber (N), pendingCheckpoint (S),
 // pendingCheckpointSubSequenceNumber (N), pendingCheckpointState (B), ownerSwitchesSinceCheckpoint (N),
-// parentShardId (SS), childShardIds (SS), startingHashKey / endingHashKey (S, decimal), and Shardwise's
-// pendingLeaseOwner (S, a graceful-handoff request; Java KCL 2.x ignores it). Optional attributes are
-// omitted when empty, as the Java KCL does; unknown attributes (KCL 3.x extras) are left alone.
+// parentShardId (SS), childShardIds (SS), startingHashKey / endingHashKey (S, decimal), entityType (S,
+// LEASE: written on create, as Java KCL 3.5 does), and Shardwise's own pendingLeaseOwner (S, a
+// graceful-handoff request; the Java KCL ignores it) and shardwiseOwner (S, the owner again, written by
+// every take, renewal and handoff: a lease whose leaseOwner differs from it is owned by a Java worker, see
+// Lease.OwnedByShardwise). Optional attributes are omitted when empty, as the Java KCL does; unknown
+// attributes (KCL 3.x throughputKBps, ...) are left alone. Items whose entityType is present and not LEASE
+// (the worker metrics, leader lock and migration state Java KCL >= 3.5 keeps in the lease table) are not
+// leases: List, Get, take rounds and the fair share skip them, and no method writes them.
 //
 // # Two layers
 //
@@ -19,11 +25,19 @@
 // condition (DynamoDB's ConditionalCheckFailedException, classified with errors.As) becomes ErrLeaseLost
 // (a write that needs this worker to hold the lease), ErrConflict (take, evict, conditional delete) or
 // ErrExists (create). Leases are values: every write returns the new copy as stored (ReturnValues ALL_NEW).
+// A failed condition is checked by reading the lease again: when the table shows this very write (the
+// SDK retried a write whose first attempt was applied but whose reply was lost), the write succeeds with
+// the stored copy, as the Java KCL does for renewals; take, checkpoints, child-shard updates, handoff
+// requests and handoffs all recover this way.
 //
 // [Coordinator] is one worker's lease holder, the part of a KCL scheduler that keeps leases: it renews
 // held leases every RenewInterval, runs a take round every TakeInterval (scan, judge expiry with a
 // [Tracker], take unowned and expired leases, steal from over-loaded workers), and serialises all writes to
-// a held lease so a checkpoint never collides with its own renewal. A scheduler runs it with Run (or calls
+// a held lease so a checkpoint never collides with its own renewal. Every such write (checkpoint,
+// release, handoff) runs under RenewTimeout, and a renewal waits at most RenewTimeout for one in
+// progress before it skips that lease for the round: a hung checkpoint costs one deadline and never
+// stops the renewals. After a write that got no answer (a timeout, a reset connection) the lease is read
+// again before the next write, so an applied-but-unanswered checkpoint does not turn into a lost lease. A scheduler runs it with Run (or calls
 // RenewAll and TakeRound on its own timers), reacts to Changed by diffing Held against its shard
 // consumers, and checkpoints through it.
 //
@@ -73,13 +87,43 @@
 // min(RenewInterval, TakeInterval)/4 (and at each take round) and adopts the lease as soon as it is its
 // own. A dead owner's lease expires and is taken as usual; Take, Evict and Release clear a leftover
 // request. The Java KCL 3.x marks handoffs differently (leaseOwner = new owner, checkpointOwner = old
-// owner); Shardwise removes checkpointOwner on every ownership change and never writes it.
+// owner); Shardwise removes checkpointOwner on every ownership change and never writes it. Java workers
+// never honour pendingLeaseOwner, so a lease a Java worker owns (not OwnedByShardwise) is never
+// requested: it counts for its owner in the fair share and is taken only once expired.
+//
+// # Java KCL tables
+//
+// Before its first write a Manager checks the table once ([Manager.CheckTable], read-only; EnsureTable
+// and Coordinator.Run run it at start) and refuses, with a [*RefusedError] and without writing anything:
+//
+//   - a multi-stream table (leases keyed account:stream:epoch:shardId, or with a streamName attribute):
+//     ErrMultiStreamTable;
+//   - a table whose migration state (the Migration3.0 item, in the lease table or in
+//     <table>-CoordinatorState, attribute cv) says the Java fleet runs the KCL 3.x algorithms
+//     (CLIENT_VERSION_3X, CLIENT_VERSION_3X_WITH_ROLLBACK) while Java workers still renew their leases
+//     (watched for one failover time): ErrJava3xFleetActive. Such a fleet assigns leases only to workers
+//     in its metrics, so a Shardwise worker would get none. Stop the Java fleet, or roll it back to
+//     2.x-compatible mode with the Java KCL's migration tool.
+//
+// Every other table is adopted: single-stream tables of Java KCL 1.x/2.x, 3.x tables in 2.x-compatible
+// mode, and 3.x tables whose Java workers stopped. Their checkpoints are kept; their other items are left
+// alone. Set Failover to at least the Java application's failoverTimeMillis: expiry is judged with it.
+//
+// # On real DynamoDB
+//
+// Every call runs under CallTimeout (default 10s, SDK retries included; the Java KCL's
+// dynamoDbRequestTimeout is 1 minute) and fails with ErrTimeout when it runs out: a retryable failure,
+// never a lost lease. The calls carry their own retryer (retry.NewStandard without client-side rate
+// limiting, see WithRetryer), so throttling elsewhere on a shared client cannot use up the SDK's retry
+// quota and leave renewals a single attempt.
 //
 // # Defaults
 //
 //	Failover                 10s          (KCL failoverTimeMillis)
 //	RenewInterval            Failover/3
-//	RenewTimeout             Failover/4   (each renewal call, SDK retries included)
+//	RenewTimeout             Failover/4   (each renewal, checkpoint or release of a held lease)
+//	CallTimeout              10s          (each DynamoDB call, SDK retries included)
+//	Retryer                  standard, 3 attempts, no retry quota (ratelimit.None)
 //	TakeInterval             2 × Failover
 //	MaxLeasesToStealAtOnce   2            (KCL: 1)
 //	MaxLeasesForWorker       unlimited
