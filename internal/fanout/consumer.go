@@ -153,9 +153,10 @@ func ensureStep(ctx context.Context, api RegistrationAPI, streamARN, name string
 		return "", "", fmt.Errorf("fanout: describing consumer %s: %w", name, err)
 	}
 	cctx, cancel = withTimeout(ctx, timeout)
+	// One attempt per call: a LimitExceededException is counted here, not retried inside the SDK.
 	r, err := api.RegisterStreamConsumer(cctx, &kinesis.RegisterStreamConsumerInput{
 		StreamARN: aws.String(streamARN), ConsumerName: aws.String(name),
-	})
+	}, func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })
 	cancel()
 	switch info := awserr.Classify(err); {
 	case err == nil && r.Consumer != nil:
