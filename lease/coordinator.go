@@ -674,7 +674,7 @@ func (c *Coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
 	}
 	c.tracker.Observe(leases)
 
-	adopted, noticed := false, []Lease(nil)
+	adopted, noticed, orphans := false, []Lease(nil), []Lease(nil)
 	for _, l := range leases {
 		if l.Owner != c.m.owner {
 			if c.settleRequest(ctx, l, start) {
@@ -685,9 +685,12 @@ func (c *Coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
 		c.mu.Lock()
 		h := c.held[l.Key]
 		if h == nil {
+			_, asked := c.requested[l.Key]
 			c.mu.Unlock()
 			if c.settleRequest(ctx, l, start) {
 				adopted = true
+			} else if !asked {
+				orphans = append(orphans, l)
 			}
 			continue
 		}
@@ -744,6 +747,31 @@ func (c *Coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
 	}
 	c.mu.Unlock()
 
+	// Leases the table says are this worker's but that it does not hold: a take whose answer never came
+	// (a timeout after DynamoDB applied it), or a lease dropped after a renewal outage that nobody took
+	// meanwhile. Taken again at once (conditional on the counter, like any take) instead of being left to
+	// expire.
+	var taken []Lease
+	for _, l := range orphans {
+		if c.takingStopped() {
+			break
+		}
+		t0 := time.Now()
+		nl, err := c.m.Take(rctx, l)
+		if err != nil {
+			c.m.log.Debug("taking back an orphaned lease failed", "lease_key", l.Key, "err", err)
+			continue
+		}
+		c.mu.Lock()
+		c.held[nl.Key] = &heldLease{lease: nl, lastRenewed: t0, sem: make(chan struct{}, 1)}
+		c.mu.Unlock()
+		skip[nl.Key] = true
+		taken = append(taken, nl.clone())
+		ev.Taken++
+		c.m.log.Info("lease taken", "lease_key", nl.Key, "previous_owner", l.Owner, "reason", TakenUnowned.String(), "orphaned", true)
+		c.m.hooks.onTaken(TakenEvent{Lease: nl.clone(), PreviousOwner: l.Owner, Reason: TakenUnowned})
+	}
+
 	states := c.tracker.States()
 	for _, st := range states {
 		if handedOver[st.Lease.Key] && st.Lease.Owner != "" {
@@ -752,7 +780,6 @@ func (c *Coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
 	}
 	plan := planTakes(states, c.m.owner, c.m.cfg.maxSteal, c.m.cfg.maxLeases, skip)
 	ev.Leases, ev.Workers, ev.Target, ev.Held, ev.Available = plan.leases, plan.workers, plan.target, plan.mine, plan.available
-	var taken []Lease
 	spare := plan.spare
 	for i := 0; i < len(plan.take); i++ {
 		cand := plan.take[i]

@@ -274,3 +274,32 @@ func TestOwnRetryer(t *testing.T) {
 		t.Errorf("WithRetryer(nil) passed %d per-call options, want none", n)
 	}
 }
+
+// TestUnansweredTakeAdoptedNextRound: a take applied by DynamoDB whose answer never came leaves the lease
+// owned by this worker in the table but not held; the next take round takes it back at once instead of
+// leaving the shard unprocessed until the lease expires.
+func TestUnansweredTakeAdoptedNextRound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := newFake(t)
+		createLeases(t, db, 1)
+		key := "shardId-000000000000"
+		var fail atomic.Bool
+		fail.Store(true)
+		db.SetFaults(nil, func(c fakeaws.Call) error {
+			if c.Op == "UpdateItem" && fail.CompareAndSwap(true, false) {
+				return context.DeadlineExceeded // applied, but the answer never came
+			}
+			return nil
+		})
+		take := failover / 4
+		w := startWorker(t, db, "a", lease.TakeInterval(take))
+		time.Sleep(afterRounds)
+		if got := heldKeys(w); len(got) != 0 || mustGet(t, w.c.Manager(), key).Owner != "a" {
+			t.Fatalf("after the unanswered take: held %v, table owner %q; want none held, owner a", got, mustGet(t, w.c.Manager(), key).Owner)
+		}
+		time.Sleep(take)
+		if got := heldKeys(w); len(got) != 1 {
+			t.Errorf("one take interval later: held %v, want %s taken back (it expires only after %v)", got, key, failover)
+		}
+	})
+}
