@@ -2,12 +2,18 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/smithy-go"
 
 	"github.com/shardwise/shardwise/kpl"
 )
@@ -101,6 +107,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.lastWritten = saved
 	for i, fc := range a.cfg.Flows {
+		if fc.Aggregation {
+			if err := a.checkAggregationPermissions(ctx, i, fc.KinesisStream); err != nil {
+				return err
+			}
+		}
+	}
+	for i, fc := range a.cfg.Flows {
 		var mine []fileCheckpoint
 		for _, c := range saved {
 			if c.FilePattern == fc.FilePattern && c.Stream == fc.KinesisStream {
@@ -162,6 +175,11 @@ func (a *Agent) producerOptions(f Flow) []kpl.Option {
 	// never gives up on a record either (see settle). StrictOrdering keeps a file's records in
 	// order on their shard when PutRecords entries fail and are retried.
 	opts := []kpl.Option{kpl.RecordTTL(0), kpl.StrictOrdering(), kpl.WithLogger(a.log)}
+	if !f.Aggregation {
+		// The Kinesis Agent's wire format: one line per Kinesis record, with PutRecords only (no
+		// ListShards, which the usual IAM policy of the Kinesis Agent does not grant).
+		opts = append(opts, kpl.DisableAggregation(), kpl.DisableShardPrediction())
+	}
 	if f.MaxBufferAge > 0 {
 		opts = append(opts, kpl.Linger(f.MaxBufferAge))
 	}
@@ -172,6 +190,34 @@ func (a *Agent) producerOptions(f Flow) []kpl.Option {
 		opts = append(opts, kpl.BatchMaxBytes(f.MaxBufferSizeBytes))
 	}
 	return append(opts, a.opts.producerOpts...)
+}
+
+// checkAggregationPermissions calls ListShards and DescribeStreamSummary once for a flow with
+// shardwise.aggregation: the producer needs both to aggregate, and would otherwise fall back to
+// sending one record per line, in silence but for a Warn. A denied call is a *PermissionError;
+// other failures (the stream does not exist yet, the network) are logged and left to the producer.
+func (a *Agent) checkAggregationPermissions(ctx context.Context, i int, stream string) error {
+	var name, arn *string
+	if strings.HasPrefix(stream, "arn:") {
+		arn = &stream
+	} else {
+		name = &stream
+	}
+	_, err := a.client.ListShards(ctx, &kinesis.ListShardsInput{StreamName: name, StreamARN: arn, MaxResults: aws.Int32(1)})
+	action := "kinesis:ListShards"
+	if err == nil {
+		_, err = a.client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: name, StreamARN: arn})
+		action = "kinesis:DescribeStreamSummary"
+	}
+	if err == nil {
+		return nil
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) && api.ErrorCode() == "AccessDeniedException" {
+		return &PermissionError{Flow: fmt.Sprintf("flows[%d]", i), Stream: stream, Action: action, Err: err}
+	}
+	a.log.Warn("checking the permissions of shardwise.aggregation failed", "flow", i, "stream", stream, "action", action, "err", err)
+	return nil
 }
 
 // writeCheckpoint writes the flows' offsets if they changed since the last write.

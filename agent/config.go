@@ -103,6 +103,12 @@ type Flow struct {
 	MinTimeBetweenFilePolls time.Duration
 	// DataProcessingOptions are applied in order ("dataProcessingOptions").
 	DataProcessingOptions []ProcessingOption
+	// Aggregation is "shardwise.aggregation", a Shardwise key: true packs several lines into one
+	// Kinesis record in the KPL aggregated format, which only consumers that deaggregate (KCL, the
+	// deaggregation libraries) can read, and needs kinesis:ListShards and
+	// kinesis:DescribeStreamSummary besides kinesis:PutRecords (Run checks them at start). False,
+	// the default, sends one line per Kinesis record as the Kinesis Agent does, with PutRecords only.
+	Aggregation bool
 }
 
 // ProcessingOption is one entry of "dataProcessingOptions".
@@ -242,6 +248,8 @@ func parseFlows(raw json.RawMessage, log *slog.Logger) ([]Flow, error) {
 				f.TruncatedRecordTerminator = &s
 			case "dataProcessingOptions":
 				f.DataProcessingOptions, err = parseProcessing(field, raw, log)
+			case "shardwise.aggregation":
+				f.Aggregation, err = jsonBool(field, raw)
 			case "aggregatedRecordSizeBytes", "maxTimeBetweenFileTrackerRefreshMillis",
 				"retryInitialBackoffMillis", "retryMaxBackoffMillis", "publishQueueCapacity",
 				"waitOnFullPublishQueueMillis", "waitOnEmptyPublishQueueMillis", "waitOnFullRetryQueueMillis",

@@ -1,8 +1,24 @@
 // Package agent is a log-tailing agent: the AWS Kinesis Agent's job in Go, on top of package kpl.
 // It follows the files of each flow of an agent.json configuration, cuts them into records (one per
 // line, or one per group of lines with multiLineStartPattern), reshapes them with the
-// dataProcessingOptions and sends them to a Kinesis data stream through a kpl.Producer (KPL
-// aggregation on), keeping a durable checkpoint of how far each file was delivered.
+// dataProcessingOptions and sends them to a Kinesis data stream through a kpl.Producer, keeping a
+// durable checkpoint of how far each file was delivered.
+//
+// # Wire format
+//
+// By default the records are what the Kinesis Agent sends: one line (or multi-line record) per
+// Kinesis record, with the flow's partition key (partitionKeyOption RANDOM: a random double in
+// [0, 1000000) in Java's notation, "604938.5731295842", as the Kinesis Agent makes it;
+// DETERMINISTIC: the lower-case hex MD5 of the record data). The producer runs with
+// kpl.DisableAggregation and kpl.DisableShardPrediction: it calls PutRecords only (never
+// ListShards), so the Kinesis Agent's usual IAM policy (kinesis:PutRecords) is enough. Lines go
+// in file order, one PutRecords call in flight per flow; a line whose entry failed is sent again
+// after the lines that followed it in its call (the Kinesis Agent does the same). The Shardwise key
+// "shardwise.aggregation": true in a flow turns KPL aggregation on (fewer, larger Kinesis records,
+// per-shard order kept under retries by kpl.StrictOrdering); only consumers that deaggregate (the
+// KCL, the deaggregation libraries) read such records. It needs kinesis:ListShards and
+// kinesis:DescribeStreamSummary as well: Run calls both at start and returns a *PermissionError
+// naming the denied action.
 //
 //	cfg, err := agent.LoadConfig("/etc/aws-kinesis/agent.json", logger)
 //	if err != nil { ... }                  // *agent.ConfigError names the field

@@ -164,7 +164,11 @@ func (e *env) read() []rec {
 					e.t.Fatalf("deaggregating: %v", err)
 				}
 				for _, u := range users {
-					out = append(out, rec{shard: aws.ToString(sh.ShardId), key: u.PartitionKey, data: string(u.Data)})
+					key := u.PartitionKey
+					if key == "" { // not an aggregate: the Kinesis record's own key
+						key = aws.ToString(r.PartitionKey)
+					}
+					out = append(out, rec{shard: aws.ToString(sh.ShardId), key: key, data: string(u.Data)})
 				}
 			}
 			if len(got.Records) == 0 {

@@ -17,6 +17,8 @@ var (
 	// agent refuses to start rather than guess (re-sending everything, or skipping data); move the
 	// file aside to start over. Every *CheckpointError caused by its content wraps it.
 	ErrCorruptCheckpoint = errors.New("agent: corrupt checkpoint file")
+	// ErrPermission: a flow needs an AWS permission the credentials lack (see PermissionError).
+	ErrPermission = errors.New("agent: missing AWS permission")
 	// ErrRunning: Run was called on an Agent that is running or has run.
 	ErrRunning = errors.New("agent: Run called twice")
 )
@@ -66,3 +68,21 @@ func (e *CheckpointError) Error() string {
 
 // Unwrap returns the cause.
 func (e *CheckpointError) Unwrap() error { return e.Err }
+
+// PermissionError reports an IAM action a flow needs but its credentials are denied: Run returns
+// it at start for a flow with shardwise.aggregation, which needs kinesis:ListShards and
+// kinesis:DescribeStreamSummary. It wraps ErrPermission and the AWS error.
+type PermissionError struct {
+	Flow   string // "flows[0]"
+	Stream string
+	Action string // "kinesis:ListShards"
+	Err    error
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("agent: %s: stream %s: %s is denied (shardwise.aggregation needs kinesis:PutRecords, kinesis:ListShards and kinesis:DescribeStreamSummary; grant it or remove shardwise.aggregation): %v",
+		e.Flow, e.Stream, e.Action, e.Err)
+}
+
+// Unwrap returns ErrPermission and the AWS error.
+func (e *PermissionError) Unwrap() []error { return []error{ErrPermission, e.Err} }

@@ -14,14 +14,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/shardwise/shardwise/kpl"
 )
 
-// partitionKeyLen is the length of every partition key the agent makes (32 hex digits), counted
-// in the record size limit.
+// partitionKeyLen bounds the length of every partition key the agent makes (DETERMINISTIC: 32
+// hex digits; RANDOM: at most 22 characters), counted in the record size limit.
 const partitionKeyLen = 32
 
 // readChunk is the size of each read; readPerPoll caps what one file gets per poll, so a large
@@ -488,14 +490,36 @@ func (f *flow) partitionKey(data []byte) string {
 		sum := md5.Sum(data)
 		return hex.EncodeToString(sum[:])
 	}
-	var b [16]byte
-	for i := 0; i < 16; i += 8 {
-		v := rand.Uint64()
-		for j := range 8 {
-			b[i+j] = byte(v >> (8 * j))
+	return randomKey()
+}
+
+// randomKey makes a RANDOM partition key as the Kinesis Agent does: a uniform double in
+// [0, 1000000) written as Java's Double.toString writes it ("604938.5731295842"), so consumers that
+// look at keys see the same kind of key after the swap.
+func randomKey() string { return javaDouble(rand.Float64() * 1e6) }
+
+// javaDouble formats a non-negative finite v as Java's Double.toString: the shortest decimal that
+// reads back as v, plain with at least one fractional digit in [1e-3, 1e7), else computerized
+// scientific notation ("1.0E-4").
+func javaDouble(v float64) string {
+	if v == 0 || (v >= 1e-3 && v < 1e7) {
+		s := strconv.FormatFloat(v, 'f', -1, 64)
+		if !strings.Contains(s, ".") {
+			s += ".0"
 		}
+		return s
 	}
-	return hex.EncodeToString(b[:])
+	s := strconv.FormatFloat(v, 'E', -1, 64) // "1.2345E-04"
+	mant, exp, _ := strings.Cut(s, "E")
+	if !strings.Contains(mant, ".") {
+		mant += ".0"
+	}
+	neg := strings.HasPrefix(exp, "-")
+	exp = strings.TrimLeft(strings.TrimLeft(exp, "+-"), "0")
+	if neg {
+		exp = "-" + exp
+	}
+	return mant + "E" + exp
 }
 
 // settle handles resolved futures (delivered, failed for good, or to be sent again when retry is
