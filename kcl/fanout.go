@@ -60,7 +60,9 @@ func (w *Worker) deregisterConsumer(ctx context.Context) error {
 	if !ok {
 		return fmt.Errorf("kcl: DeregisterConsumerOnShutdown needs a Kinesis client with DeregisterStreamConsumer")
 	}
-	if err := fanout.Deregister(ctx, api, arn); err != nil {
+	cctx, cancel := callCtx(ctx, w.cfg.callTimeout)
+	defer cancel()
+	if err := fanout.Deregister(cctx, api, arn); err != nil {
 		return err
 	}
 	w.forgetConsumer(arn)

@@ -112,7 +112,8 @@ func CallTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c
 
 // PrefetchBytes bounds the bytes of fetched records waiting for the processor of one shard: the next
 // GetRecords call is made only while less than n bytes wait (the Java KCL's maxByteSize). One answer
-// (at most 10 MiB) may take a shard past n. Overrides the default 8 MiB.
+// (at most 10 MiB) may take a shard past n. It applies to polling; with EnhancedFanOut at most
+// Prefetch events wait and HTTP/2 flow control holds Kinesis back. Overrides the default 8 MiB.
 func PrefetchBytes(n int64) Option { return optionFunc(func(c *config) { c.prefetchBytes = n }) }
 
 // WorkerPrefetchBytes bounds the bytes of fetched records held by the whole worker, waiting or being

@@ -24,9 +24,7 @@ func loadAWSConfig(ctx context.Context) (aws.Config, error) {
 	if cfg.Region == "" {
 		return aws.Config{}, fmt.Errorf("no AWS region configured: set AWS_REGION (for the local engines: eval \"$(localstack-test/engines.sh env)\")")
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(tuneTransport)
-	}
+	cfg.HTTPClient = tuneHTTPClient(cfg.HTTPClient)
 	bodyguard.WrapConfig(&cfg) // the SDK/net/http request-body race that fast local endpoints expose
 	return cfg, nil
 }
@@ -43,6 +41,19 @@ const (
 	// idle connections per host by default, so a worker with many shards would keep dialling).
 	maxIdleConnsPerHost = 128
 )
+
+// tuneHTTPClient returns the SDK's BuildableClient (a new one, or the one the loader made for
+// AWS_CA_BUNDLE, keeping its options) with HTTP/2 health checks and the pool size added to its
+// transport options. Any other client is returned as it is.
+func tuneHTTPClient(hc aws.HTTPClient) aws.HTTPClient {
+	switch c := hc.(type) {
+	case nil:
+		return awshttp.NewBuildableClient().WithTransportOptions(tuneTransport)
+	case *awshttp.BuildableClient:
+		return c.WithTransportOptions(tuneTransport)
+	}
+	return hc
+}
 
 // tuneTransport sets HTTP/2 ping health checks and the pool size on the SDK's BuildableClient
 // transport (which keeps the SDK's own dial and TLS settings).

@@ -48,3 +48,29 @@ func TestTailByStreamARN(t *testing.T) {
 		t.Fatalf("tail by ARN = %d, %v; want 3 records", n, err)
 	}
 }
+
+// tuneHTTPClient adds the settings to the SDK's BuildableClient, keeping the loader's own transport
+// options (AWS_CA_BUNDLE's root CAs) when it made one.
+func TestTuneHTTPClientKeepsBuildableOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   aws.HTTPClient
+	}{
+		{"none", nil},
+		{"loader's", awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.MaxConnsPerHost = 7 })},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bc, ok := tuneHTTPClient(tc.in).(*awshttp.BuildableClient)
+			if !ok {
+				t.Fatalf("tuneHTTPClient = %T, want the SDK's BuildableClient", bc)
+			}
+			tr := bc.GetTransport()
+			if tr.HTTP2 == nil || tr.HTTP2.SendPingTimeout != h2PingAfter || tr.MaxIdleConnsPerHost != maxIdleConnsPerHost {
+				t.Errorf("transport not tuned: HTTP2 %+v, MaxIdleConnsPerHost %d", tr.HTTP2, tr.MaxIdleConnsPerHost)
+			}
+			if tc.in != nil && tr.MaxConnsPerHost != 7 {
+				t.Errorf("the loader's transport option was lost")
+			}
+		})
+	}
+}

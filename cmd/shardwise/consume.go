@@ -48,7 +48,7 @@ func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&c.max, "max", 0, "print N records, checkpoint, shut down gracefully (0: no limit)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 0, "shut down gracefully after this long without a new record (0: never)")
 	fs.StringVar(&c.format, "format", "jsonl", "output format: jsonl or raw (data and a newline)")
-	fs.DurationVar(&c.pollInterval, "poll-interval", kcl.DefaultPollInterval, "GetRecords interval per shard at the tip (>= 200ms)")
+	fs.DurationVar(&c.pollInterval, "poll-interval", kcl.DefaultPollInterval, "idle time between the GetRecords calls of a shard (>= 200ms)")
 	fs.DurationVar(&c.failover, "failover", lease.DefaultFailover, "lease failover time")
 	fs.DurationVar(&c.takeInterval, "take-interval", 0, "lease take interval (default 2 × failover; failover/3 moves a dead worker's shards within failover + failover/3)")
 	fs.DurationVar(&c.syncInterval, "shard-sync-interval", kcl.DefaultShardSyncInterval, "shard sync interval")
