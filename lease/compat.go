@@ -88,7 +88,7 @@ func (m *Manager) inspect(ctx context.Context) error {
 		switch {
 		case et == entityStream:
 			return m.refuseMultiStream(fmt.Sprintf("item %q has entityType %s (the stream list of a multi-stream application)", key, et))
-		case et == entityMigrate || key == migrationKey && et != "" && et != entityLease:
+		case et == entityMigrate:
 			cv, _ = getS(it, attrClientVersion)
 		case !isLeaseItem(it):
 		case it[attrStreamName] != nil || isMultiStreamKey(key):
