@@ -74,8 +74,10 @@ func defaultConfig() config {
 // StartAt sets where processing starts on shards that have no checkpoint yet: TrimHorizon, Latest or
 // AtTimestamp(t). Checkpointed shards always resume from their checkpoint. With Latest only the open
 // shards at the tip of the stream get leases initially (the Java KCL rule); with TrimHorizon and
-// AtTimestamp the oldest shards of the retained lineage do, and descendants follow. Overrides the default
-// TrimHorizon.
+// AtTimestamp the oldest shards of the retained lineage do, and descendants follow. A lease whose
+// checkpoint is AT_TIMESTAMP (what a Java application started at a timestamp writes) is read from the
+// time given here: without StartAt(AtTimestamp(t)) Run stops with ErrInvalidConfig rather than read it
+// from TRIM_HORIZON. Overrides the default TrimHorizon.
 func StartAt(p Position) Option { return optionFunc(func(c *config) { c.start = p }) }
 
 // PollInterval sets the idle time between the GetRecords calls of a shard (the Java KCL's

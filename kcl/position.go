@@ -124,7 +124,7 @@ func positionFromLease(l lease.Lease, initial Position) Position {
 		if initial.SequenceNumber == lease.AtTimestamp {
 			return initial
 		}
-		return Position{SequenceNumber: lease.AtTimestamp} // no time configured: treated as TRIM_HORIZON
+		return Position{SequenceNumber: lease.AtTimestamp} // no time configured: the consumer refuses it
 	}
 	return Position{SequenceNumber: l.Checkpoint, SubSequenceNumber: int(l.CheckpointSubSequence)}
 }

@@ -1,7 +1,9 @@
 package kcl
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -146,6 +148,45 @@ func TestDroppedSubRecordsReportedOneByOne(t *testing.T) {
 			if ev.ShardID != shardName(0) || ev.Position != want || ev.PartitionKey != high[i] || ev.Reason == "" {
 				t.Errorf("dropped %d = %+v, want %v %q", i, ev, want, high[i])
 			}
+		}
+	})
+}
+
+// A lease at AT_TIMESTAMP (what a Java application started at a timestamp writes) adopted by a worker
+// without StartAt(AtTimestamp(t)) is not read from TRIM_HORIZON: the time is in the application's
+// configuration, so Run stops with ErrInvalidConfig saying what to configure, and nothing is delivered.
+// With StartAt(AtTimestamp(t)) the shard is read from t.
+func TestAtTimestampLeaseNeedsStartAtTimestamp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 1)
+		e.kc.put(shardName(0), "k", []byte("old"))
+		time.Sleep(time.Minute)
+		from := time.Now()
+		e.kc.put(shardName(0), "k", []byte("new"))
+		if err := e.manager("java").Create(t.Context(), lease.Lease{Key: shardName(0), Checkpoint: lease.AtTimestamp}); err != nil {
+			t.Fatal(err)
+		}
+		rec := newRecorder()
+		r := e.start("w1", rec.factory)
+		var err error
+		select {
+		case err = <-r.done:
+			r.done <- err
+		case <-time.After(time.Minute):
+			t.Fatal("Run still running on an AT_TIMESTAMP lease without a timestamp")
+		}
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "StartAt(AtTimestamp") {
+			t.Fatalf("Run = %v, want ErrInvalidConfig naming StartAt(AtTimestamp(t))", err)
+		}
+		if rec.total() != 0 {
+			t.Errorf("%d records delivered", rec.total())
+		}
+
+		rec2 := newRecorder()
+		e.start("w2", rec2.factory, StartAt(AtTimestamp(from)))
+		waitFor(t, time.Minute, "the record at the timestamp", func() bool { return rec2.total() == 1 })
+		if got := rec2.get(shardName(0)); string(got[0].Data) != "new" {
+			t.Errorf("delivered %q, want the record at the timestamp", got[0].Data)
 		}
 	})
 }

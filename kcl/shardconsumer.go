@@ -3,6 +3,7 @@ package kcl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -79,6 +80,19 @@ func (c *shardConsumer) run() {
 		return
 	}
 	start := positionFromLease(l, c.w.cfg.start)
+	if start.SequenceNumber == AtTimestamp(time.Time{}).SequenceNumber && start.timestamp.IsZero() {
+		// The lease says AT_TIMESTAMP (a Java application's initial position, or this application's
+		// earlier StartAt) but the time lives in the application's configuration, not in the table.
+		// Reading from TRIM_HORIZON instead would process everything retained again: stop the worker
+		// with an error that says what to configure.
+		err := fmt.Errorf("%w: lease %s is at AT_TIMESTAMP, which needs the time the application starts "+
+			"from: give StartAt(AtTimestamp(t)) with the initial timestamp the application (or the Java "+
+			"application that wrote the table) was configured with", ErrInvalidConfig, c.shardID)
+		c.log.LogAttrs(c.ctx, slog.LevelError, "cannot start the shard; the worker stops", slog.Any("err", err))
+		c.w.stop(err)
+		c.release()
+		return
+	}
 	in := InitializeInput{ShardID: c.shardID, Start: start}
 	if l.HasPendingCheckpoint() {
 		pending := Position{SequenceNumber: l.PendingCheckpoint, SubSequenceNumber: int(l.PendingCheckpointSubSequence)}
