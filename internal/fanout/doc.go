@@ -27,6 +27,13 @@
 // errors. KMS errors of the stream's key (being rotated, disabled, re-enabled) are retried with
 // backoff like refusals, as the Java KCL does.
 //
+// Deadlines: each SubscribeToShard call is bounded by [CallTimeout] (30 s) until its event stream
+// opens, then by [EventTimeout] between events; a call never answered is retried like a broken
+// stream. [EnsureConsumer] bounds its calls with [RegistrationCallTimeout] and gives up with
+// [ErrConsumerLimit] after [MaxRefusals] LimitExceededException answers to the registration (a stream
+// has at most 20 consumers, 5 being created), reporting each through [OnRefused]. [StreamARN] returns
+// a stream given as an ARN without a call.
+//
 // Flow control: at most [Buffer] events wait for the caller. While they wait the Subscriber does not
 // read the event stream, the SDK's reader goroutines block, the HTTP/2 stream window fills and the
 // server stops sending; memory stays bounded however slow the caller is.

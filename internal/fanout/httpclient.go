@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"net/http"
+	"time"
 )
 
 // UnencryptedHTTP2Client returns an HTTP client that speaks HTTP/2 without TLS (h2c with prior
@@ -15,5 +16,8 @@ func UnencryptedHTTP2Client() *http.Client {
 	p.SetHTTP2(true)
 	tr.Protocols = &p
 	tr.ForceAttemptHTTP2 = true
+	// Health checks: a connection silent for 15 s is pinged and closed when the ping is not answered
+	// within 10 s, so a dead connection fails its subscriptions instead of leaving them silent.
+	tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 10 * time.Second}
 	return &http.Client{Transport: tr}
 }
