@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"maps"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -78,7 +77,13 @@ type Config struct {
 
 // Flow is one entry of "flows": files matching FilePattern go to KinesisStream.
 type Flow struct {
-	FilePattern        string             // "filePattern": a filepath.Match glob, required
+	// FilePattern is "filePattern", required: a glob in the Kinesis Agent's (Java's) syntax: * ? [a-z]
+	// [!a-z] and {log,txt} alternatives; unlike the Kinesis Agent, directories may hold globs too.
+	FilePattern string
+	// ExcludePattern is "excludePattern", a Shardwise key: files matching it are not tailed (same
+	// syntax; without a slash it is matched against the file's name only, "*.tmp"). Compressed
+	// files are never tailed (see the package documentation).
+	ExcludePattern     string
 	KinesisStream      string             // "kinesisStream": stream name or ARN, required
 	DeliveryStream     string             // "deliveryStream": Firehose, unsupported (Validate fails)
 	PartitionKeyOption PartitionKeyOption // "partitionKeyOption": RANDOM (default) or DETERMINISTIC
@@ -200,6 +205,8 @@ func parseFlows(raw json.RawMessage, log *slog.Logger) ([]Flow, error) {
 				f.FilePattern, err = jsonString(field, raw)
 			case "kinesisStream":
 				f.KinesisStream, err = jsonString(field, raw)
+			case "excludePattern":
+				f.ExcludePattern, err = jsonString(field, raw)
 			case "deliveryStream":
 				f.DeliveryStream, err = jsonString(field, raw)
 			case "partitionKeyOption":
@@ -381,8 +388,11 @@ func (f Flow) validate(prefix string) error {
 	case f.KinesisStream == "":
 		return configErr(prefix+"kinesisStream", "is required")
 	}
-	if _, err := filepath.Match(f.FilePattern, ""); err != nil {
-		return configErr(prefix+"filePattern", "bad glob %q: %v", f.FilePattern, err)
+	if _, err := compileGlob(f.FilePattern); err != nil {
+		return configErr(prefix+"filePattern", "%v", err)
+	}
+	if _, err := compileGlob(f.ExcludePattern); err != nil {
+		return configErr(prefix+"excludePattern", "%v", err)
 	}
 	switch f.PartitionKeyOption {
 	case "", PartitionKeyRandom, PartitionKeyDeterministic:

@@ -65,18 +65,39 @@
 // # Files, rotation and offsets
 //
 // Each poll (minTimeBetweenFilePollsMillis, 100ms by default) matches filePattern and tracks every
-// regular file by identity (device and inode) and a fingerprint of its first 256 bytes. Records are
-// lines with their newline, as the Kinesis Agent sends them; a partial last line waits for its
-// newline. Rotation by rename: the renamed file is read to its end (bytes the application still
-// appends to it included) and its held-back partial line is sent, before the file that replaced it.
-// Files are read rotated-first, then oldest first. A file that leaves the pattern or is deleted is
-// read to its end through its open handle, then forgotten. copytruncate (the file shrinks below the
-// read offset, or its first bytes change) restarts the file at offset 0. A file that appears after
-// the flow started is read from its start; initialPosition applies only to the files found when a
-// flow starts for the first time (no checkpoint entry yet), and END_OF_FILE skips complete lines
-// only (a last line still being written is sent once complete). skipHeaderLines skips the first lines of
-// every file read from offset 0. A multi-line record ends at the next start line, when its file is
-// rotated, or when its file stays unchanged for IdleFlush (5s).
+// regular file by identity (device and inode) and a fingerprint of its first 256 bytes. Compressed
+// files are never tailed: by name (.gz .bz2 .zip .xz .zst .tgz .lz4 .z, any case; the Kinesis
+// Agent skips .gz .bz2 .zip) and by content (gzip, bzip2, zip, xz, zstd and lz4 magic bytes), so a
+// rotation that compresses app.log.1 sends no binary records; nor are files matching the flow's
+// excludePattern (a Shardwise key). Records are lines with their newline, as the Kinesis Agent
+// sends them; a partial last line waits for its newline.
+//
+// Rotation by rename (logrotate's create): the renamed file is followed by its inode and read to
+// its end, bytes the application still appends to it included; its held-back partial line (or
+// open multi-line record) is sent only once the file has stayed unchanged for IdleFlush (5s), so a
+// buffered logger that writes the rest of its line to the renamed file before reopening does not
+// get it cut in two. Files are read rotated-first, then oldest first. A file that leaves the
+// pattern or is deleted is read to its end through its open handle, then forgotten.
+//
+// Rotation by copy (copytruncate, or cp): a new file whose first bytes equal a tracked file's
+// fingerprint, which holds the same bytes just before that file's read offset and is at least as
+// long as its committed offset, is a copy: it is not read while the original still holds the same
+// data. When the original is truncated, the copy takes over the original's old content where the
+// agent was (offsets, the held partial line, the records on their way and their checkpoint) and is
+// read from there, and the original is read again from offset 0; when the original is deleted, the
+// copy is read from where the original ended. A copy found after the truncation (both between two
+// polls) is linked the same way for a minute; a copy shorter than the committed offset is looked
+// at again until IdleFlush has passed (it may still be being written), then read as a new file. A
+// copy made while the agent was down resumes at the checkpoint of the content it copies (the
+// checkpoint entry whose inode now holds other content). A file that shrinks below the read offset
+// or whose first bytes change, with no copy, restarts at offset 0.
+//
+// A file that appears after the flow started is read from its start; initialPosition applies only
+// to the files found when a flow starts for the first time (no checkpoint entry yet), and
+// END_OF_FILE skips complete lines only (a last line still being written is sent once complete).
+// skipHeaderLines skips the first lines of every file read from offset 0. A multi-line record ends
+// at the next start line, when its file is rotated, or when its file stays unchanged for
+// IdleFlush (5s).
 //
 // # Delivery and checkpoints
 //

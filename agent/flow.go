@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -45,15 +44,20 @@ type flow struct {
 	term       []byte
 	poll       time.Duration
 	files      map[fileID]*tracked
-	saved      []fileCheckpoint // this flow's checkpoint entries not matched to a file yet
-	firstRun   bool             // the checkpoint had no entry for this flow: initialPosition applies
-	scanned    bool             // the first scan is done
-	scans      int              // scans so far
-	startedAt  time.Time        // the first scan's time
-	pending    int              // entries queued in all files
-	seq        int              // files found so far
-	buf        []byte           // read buffer (the splitter copies what it keeps)
-	openFailed map[string]bool  // paths whose open failed, logged once
+	saved      []fileCheckpoint     // this flow's checkpoint entries not matched to a file yet
+	orphans    []fileCheckpoint     // entries whose inode now holds other content (see claim)
+	firstRun   bool                 // the checkpoint had no entry for this flow: initialPosition applies
+	scanned    bool                 // the first scan is done
+	scans      int                  // scans so far
+	startedAt  time.Time            // the first scan's time
+	pending    int                  // entries queued in all files
+	seq        int                  // files found so far
+	buf        []byte               // read buffer (the splitter copies what it keeps)
+	openFailed map[string]bool      // paths whose open failed, logged once
+	pattern    glob                 // filePattern
+	exclude    glob                 // excludePattern (no patterns: none)
+	skipped    map[fileID]bool      // compressed content (magic bytes): never tailed
+	deferred   map[fileID]time.Time // possible copies still being written, since
 
 	mu   sync.Mutex
 	snap []fileCheckpoint
@@ -80,7 +84,34 @@ type tracked struct {
 	lastChange time.Time
 	retryAt    time.Time // when the failed entries are sent again; zero: none waiting
 	retries    int       // consecutive retry rounds, for the backoff
+	window     []byte    // the last bytes read, just before readPos (copies are checked against it)
+	// shadowOf is the tracked file this one is a copy of (copytruncate or cp made it while the
+	// original still holds the same data): it is not read, nor checkpointed, until the original is
+	// truncated (then it takes over the original's old content, see adopt) or finished.
+	shadowOf *tracked
+	// prev is the content the file held before it was truncated, kept a while so that a copy found
+	// after the truncation (copytruncate between two polls) takes it over.
+	prev *prevContent
 }
+
+// prevContent is the reading state of a file's content before it was truncated.
+type prevContent struct {
+	fp                 fingerprint
+	window             []byte
+	gen                int
+	readPos, committed int64
+	split              *splitter
+	retryAt            time.Time
+	retries            int
+	until              time.Time // forgotten after this
+}
+
+// windowLen is how many bytes before the read offset a copy must hold identically (besides the
+// fingerprint of the first bytes) to be taken for a copy.
+const windowLen = 1024
+
+// copyLinkWindow is how long a truncated file's old content waits for its copy to appear.
+const copyLinkWindow = time.Minute
 
 // entry is a record on its way: done entries (delivered, filtered, skipped or failed for good)
 // move the checkpoint once every earlier entry of the file is done.
@@ -103,9 +134,16 @@ func newFlow(a *Agent, cfg Flow, procs []processor, saved []fileCheckpoint) *flo
 		poll:       cfg.MinTimeBetweenFilePolls,
 		files:      map[fileID]*tracked{},
 		openFailed: map[string]bool{},
+		skipped:    map[fileID]bool{},
+		deferred:   map[fileID]time.Time{},
 		saved:      saved,
 		firstRun:   len(saved) == 0,
 		snap:       slices.Clone(saved),
+	}
+	f.pattern, _ = compileGlob(cfg.FilePattern) // checked by Validate
+	f.exclude, _ = compileGlob(cfg.ExcludePattern)
+	if cfg.ExcludePattern == "" {
+		f.exclude = glob{}
 	}
 	if cfg.MultiLineStartPattern != "" {
 		f.start = regexp.MustCompile(`^(?:` + cfg.MultiLineStartPattern + `)`) // checked by Validate
@@ -160,7 +198,7 @@ wait:
 	f.settle(putCtx, time.Now(), false)
 	f.prod.Close()
 	f.settle(putCtx, time.Now(), false)
-	f.forgetFinished()
+	f.forgetFinished(time.Now())
 	f.publish()
 	for _, t := range f.files {
 		t.f.Close()
@@ -198,10 +236,12 @@ func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
 		if ctx.Err() != nil {
 			break
 		}
-		f.tail(ctx, putCtx, t, now)
+		if t.shadowOf == nil {
+			f.tail(ctx, putCtx, t, now)
+		}
 	}
 	f.settle(putCtx, now, true)
-	f.forgetFinished()
+	f.forgetFinished(now)
 }
 
 // goneScansToForget is how many consecutive scans must miss a file before it is forgotten: a
@@ -214,21 +254,39 @@ const goneScansToForget = 3
 const forgetSavedAfter = time.Minute
 
 // forgetFinished closes and forgets the files gone from the pattern whose records are all
-// delivered: their checkpoint entries are no longer needed.
-func (f *flow) forgetFinished() {
+// delivered: their checkpoint entries are no longer needed. Copies of a forgotten file are read
+// from where it ended.
+func (f *flow) forgetFinished(now time.Time) {
 	for id, t := range f.files {
-		if t.goneScans >= goneScansToForget && len(t.queue) == 0 && !t.split.hasPartialLine() && !t.split.hasOpenRecord() && t.readPos >= t.size {
-			t.f.Close()
-			delete(f.files, id)
-			f.log.Info("finished file", "path", t.path)
-			f.fileEvent(t, FileFinished, t.committed)
+		if t.goneScans < goneScansToForget {
+			continue
+		}
+		if t.shadowOf == nil && (len(t.queue) > 0 || t.split.hasPartialLine() || t.split.hasOpenRecord() || t.readPos < t.size) {
+			continue
+		}
+		t.f.Close()
+		delete(f.files, id)
+		if t.shadowOf != nil {
+			continue
+		}
+		f.log.Info("finished file", "path", t.path)
+		f.fileEvent(t, FileFinished, t.committed)
+		for _, c := range f.files {
+			if c.shadowOf == t {
+				pos := min(t.readPos, c.size)
+				c.shadowOf, c.rotated, c.lastChange = nil, true, now
+				c.readPos, c.committed = pos, pos
+				c.split = newSplitter(f.start, f.a.opts.maxRecordSize, 0, pos)
+				f.log.Info("copy of a finished file: reading what it holds beyond", "path", c.path, "copy_of", t.path, "offset", pos)
+				f.fileEvent(c, FileTailing, pos)
+			}
 		}
 	}
 }
 
 // scan matches the glob and updates the set of tracked files.
 func (f *flow) scan(now time.Time) {
-	paths, _ := filepath.Glob(f.cfg.FilePattern) // the pattern was checked by Validate
+	paths := f.pattern.files()
 	seen := make(map[fileID]string, len(paths))
 	type found struct {
 		path  string
@@ -238,12 +296,18 @@ func (f *flow) scan(now time.Time) {
 	}
 	var fresh []found
 	for _, p := range paths {
+		if compressedName(p) || f.exclude.match(p) {
+			continue
+		}
 		fi, err := os.Stat(p)
 		if err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
 		id := idOf(fi)
-		if _, dup := seen[id]; dup {
+		if _, dup := seen[id]; dup || f.skipped[id] {
+			if f.skipped[id] {
+				seen[id] = ""
+			}
 			continue
 		}
 		seen[id] = p
@@ -258,10 +322,20 @@ func (f *flow) scan(now time.Time) {
 			fresh = append(fresh, fr)
 		}
 	}
+	for id := range f.skipped {
+		if _, ok := seen[id]; !ok {
+			delete(f.skipped, id)
+		}
+	}
+	for id := range f.deferred {
+		if _, ok := seen[id]; !ok {
+			delete(f.deferred, id)
+		}
+	}
 	for id, t := range f.files {
 		p, ok := seen[id]
 		switch {
-		case !ok:
+		case !ok || p == "":
 			if t.goneScans == 0 {
 				f.log.Info("file left the pattern (rotated or deleted): reading it to its end", "path", t.path)
 				if !t.rotated {
@@ -306,6 +380,26 @@ func (f *flow) scan(now time.Time) {
 		}
 		f.saved = nil
 	}
+	if len(f.orphans) > 0 && f.scans >= goneScansToForget && now.Sub(f.startedAt) >= forgetSavedAfter {
+		f.orphans = nil
+	}
+}
+
+// claimCopy finds the orphaned checkpoint entry (its inode now holds other content: the file was
+// truncated while the agent was down) whose first bytes the new file fh holds, at least up to the
+// entry's offset: a copytruncate copy made while the agent was down, which resumes there.
+func (f *flow) claimCopy(fh *os.File, size int64) (fileCheckpoint, bool) {
+	for i, c := range f.orphans {
+		fp := c.fingerprint()
+		if fp.N == 0 || size < c.Offset {
+			continue
+		}
+		if ok, err := fp.matches(fh, size); err == nil && ok {
+			f.orphans = slices.Delete(f.orphans, i, i+1)
+			return c, true
+		}
+	}
+	return fileCheckpoint{}, false
 }
 
 func (f *flow) open(path string, now time.Time) {
@@ -329,10 +423,46 @@ func (f *flow) open(path string, now time.Time) {
 		return
 	}
 	size := fi.Size()
+	var head [10]byte
+	if n, _ := fh.ReadAt(head[:], 0); compressedMagic(head[:n]) {
+		f.log.Info("compressed file: not tailed", "path", path)
+		f.skipped[id] = true
+		fh.Close()
+		f.fileEvent(&tracked{path: path}, FileSkipped, 0)
+		return
+	}
 	var start int64
 	how := "new file"
-	if cp, ok := f.claim(id, fh, size); ok {
-		start, how = cp.Offset, "resumed from checkpoint"
+	var src *tracked
+	var adoptPrev bool
+	cp, claimed := f.claim(id, fh, size)
+	if !claimed {
+		if cp, claimed = f.claimCopy(fh, size); claimed {
+			how = "copy of a file truncated while the agent was down: resumed from its checkpoint"
+		}
+	}
+	if !claimed {
+		var wait bool
+		src, adoptPrev, wait = f.copySource(fh, size, now)
+		if wait {
+			since, ok := f.deferred[id]
+			if !ok {
+				f.deferred[id], since = now, now
+			}
+			if now.Sub(since) < f.a.opts.idleFlush {
+				// A copy still being written (cp, copytruncate): look again at the next scan.
+				fh.Close()
+				return
+			}
+			f.log.Warn("file starts like a tracked file but stays shorter than its checkpoint: read as a new file", "path", path)
+		}
+		delete(f.deferred, id)
+	}
+	if claimed {
+		start = cp.Offset
+		if how == "new file" {
+			how = "resumed from checkpoint"
+		}
 		if start > size {
 			start, how = 0, "checkpoint past the end (truncated): from the start"
 		}
@@ -345,13 +475,101 @@ func (f *flow) open(path string, now time.Time) {
 	}
 	fp, _ := readFingerprint(fh, size)
 	f.seq++
-	f.files[id] = &tracked{
+	t := &tracked{
 		id: id, seq: f.seq, path: path, f: fh, readPos: start, committed: start,
 		split: newSplitter(f.start, f.a.opts.maxRecordSize, skip, start),
 		fp:    fp, size: size, modTime: fi.ModTime(), lastChange: now,
 	}
-	f.log.Info("tailing file", "path", path, "offset", start, "how", how)
-	f.fileEvent(f.files[id], FileTailing, start)
+	f.files[id] = t
+	switch {
+	case src != nil && adoptPrev:
+		f.adopt(t, src, src.prev, now)
+		src.prev = nil
+		f.log.Info("copy of a truncated file (copytruncate): reading it where the original was", "path", path, "copy_of", src.path, "offset", t.readPos)
+		f.fileEvent(t, FileTailing, t.readPos)
+	case src != nil:
+		t.shadowOf = src
+		f.log.Info("copy of a tracked file (copytruncate or cp): following the original", "path", path, "copy_of", src.path)
+		f.fileEvent(t, FileCopy, 0)
+	default:
+		f.log.Info("tailing file", "path", path, "offset", start, "how", how)
+		f.fileEvent(t, FileTailing, start)
+	}
+}
+
+// copySource finds the tracked file the new file fh (size bytes) is a copy of: same first bytes
+// (fingerprint), same bytes before the read offset when it is that long, and at least as long as
+// the committed offset (wait reports a copy that is shorter: perhaps still being written). A
+// truncated file's old content (prev: copytruncate between two polls) comes first; the copy then
+// takes it over. Files that are copies themselves are not sources.
+func (f *flow) copySource(fh *os.File, size int64, now time.Time) (src *tracked, adoptPrev, wait bool) {
+	list := make([]*tracked, 0, len(f.files))
+	for _, t := range f.files {
+		if t.shadowOf == nil {
+			list = append(list, t)
+		}
+	}
+	slices.SortFunc(list, func(x, y *tracked) int { return cmp.Compare(x.seq, y.seq) })
+	for _, t := range list {
+		if p := t.prev; p != nil && now.Before(p.until) && sameStart(fh, size, p.fp, p.window, p.readPos) {
+			if size < p.committed {
+				wait = true
+				continue
+			}
+			return t, true, false
+		}
+	}
+	for _, t := range list {
+		if sameStart(fh, size, t.fp, t.window, t.readPos) {
+			if size < t.committed {
+				wait = true
+				continue
+			}
+			return t, false, false
+		}
+	}
+	return nil, false, wait
+}
+
+// sameStart reports whether fh holds the fingerprinted first bytes and, when it reaches readPos,
+// the window of bytes just before readPos.
+func sameStart(fh *os.File, size int64, fp fingerprint, window []byte, readPos int64) bool {
+	if fp.N == 0 {
+		return false
+	}
+	if ok, err := fp.matches(fh, size); err != nil || !ok {
+		return false
+	}
+	if len(window) == 0 || size < readPos {
+		return true
+	}
+	buf := make([]byte, len(window))
+	if _, err := fh.ReadAt(buf, readPos-int64(len(window))); err != nil && err != io.EOF {
+		return false
+	}
+	return bytes.Equal(buf, window)
+}
+
+// adopt makes t, a copy of src's content before src was truncated, carry on from src's old
+// reading state st: its offsets, its held partial line and its records still on their way, so
+// nothing is read twice and the checkpoint of that content moves with t.
+func (f *flow) adopt(t, src *tracked, st *prevContent, now time.Time) {
+	n := 0
+	for n < len(src.queue) && src.queue[n].gen == st.gen {
+		src.queue[n].gen = t.gen
+		n++
+	}
+	t.queue = append(t.queue, src.queue[:n]...)
+	src.queue = slices.Clone(src.queue[n:])
+	t.readPos, t.committed, t.split, t.window = st.readPos, st.committed, st.split, st.window
+	if t.size < st.readPos {
+		// The copy ends before what was read from the original (lines written between the copy
+		// and the truncation, which the copy does not hold): all it holds was read.
+		t.readPos = t.size
+		t.split = newSplitter(f.start, f.a.opts.maxRecordSize, 0, t.size)
+	}
+	t.retryAt, t.retries = st.retryAt, st.retries
+	t.shadowOf, t.rotated, t.lastChange = nil, true, now
 }
 
 // claim finds the checkpoint entry of a file: same identity (device and inode, so a renamed file
@@ -373,8 +591,11 @@ func (f *flow) claim(id fileID, fh *os.File, size int64) (fileCheckpoint, bool) 
 		if ok {
 			return c, true
 		}
-		// Same identity, other first bytes: the inode now holds another file, and the entry is
-		// stale (keeping it would shadow this file's own entry).
+		// Same identity, other first bytes: the inode now holds another file (or the same file
+		// truncated and rewritten, as copytruncate does while the agent is down), and the entry is
+		// stale (keeping it would shadow this file's own entry). A copy of the old content may
+		// claim it by its first bytes (claimCopy).
+		f.orphans = append(f.orphans, c)
 		i--
 	}
 	return fileCheckpoint{}, false
@@ -390,6 +611,22 @@ func (f *flow) tail(ctx, putCtx context.Context, t *tracked, now time.Time) {
 	}
 	if truncated {
 		f.log.Warn("file truncated (copytruncate?): reading it again from the start", "path", t.path, "offset", t.readPos, "size", t.size)
+		st := &prevContent{fp: t.fp, window: t.window, gen: t.gen, readPos: t.readPos, committed: t.committed,
+			split: t.split, retryAt: t.retryAt, retries: t.retries, until: now.Add(copyLinkWindow)}
+		t.prev, t.window = nil, nil
+		for _, c := range f.files {
+			if c.shadowOf == t && c.size >= st.committed {
+				f.adopt(c, t, st, now)
+				f.log.Info("copy of the truncated file (copytruncate): reading it where the original was", "path", c.path, "copy_of", t.path, "offset", c.readPos)
+				f.fileEvent(c, FileTailing, c.readPos)
+				st = nil
+				break
+			}
+		}
+		if st != nil && st.fp.N > 0 {
+			t.prev = st
+		}
+		t.retryAt, t.retries = time.Time{}, 0
 		t.gen++
 		t.readPos, t.committed = 0, 0
 		t.split = newSplitter(f.start, f.a.opts.maxRecordSize, f.cfg.SkipHeaderLines, 0)
@@ -411,6 +648,7 @@ func (f *flow) tail(ctx, putCtx context.Context, t *tracked, now time.Time) {
 				f.a.stats.bytesRead.Add(int64(n))
 				t.split.feed(buf[:n], emit)
 				t.lastChange = now
+				t.window = keepWindow(t.window, buf[:n])
 			}
 			if err != nil || n == 0 {
 				break
@@ -427,12 +665,26 @@ func (f *flow) tail(ctx, putCtx context.Context, t *tracked, now time.Time) {
 	}
 	switch {
 	case t.rotated:
-		// Rotated away and read to its end: what it holds back is complete, and must go before
-		// the records of the file that replaced it.
-		t.split.finish(emit)
+		// Rotated away and read to its end: what it holds back is complete once the file has
+		// stayed unchanged for IdleFlush (an application with a buffered logger may still be
+		// writing the rest of its last line to the renamed file).
+		if now.Sub(t.lastChange) >= f.a.opts.idleFlush {
+			t.split.finish(emit)
+		}
 	case now.Sub(t.lastChange) >= f.a.opts.idleFlush && !t.split.hasPartialLine() && t.split.hasOpenRecord():
 		t.split.flushRecord(emit)
 	}
+}
+
+// keepWindow appends p to the window and keeps its last windowLen bytes.
+func keepWindow(w, p []byte) []byte {
+	if len(p) >= windowLen {
+		return append(w[:0], p[len(p)-windowLen:]...)
+	}
+	if drop := len(w) + len(p) - windowLen; drop > 0 {
+		w = append(w[:0], w[drop:]...)
+	}
+	return append(w, p...)
 }
 
 // queue processes a chunk and hands it to the producer.
@@ -601,6 +853,9 @@ func (f *flow) publish() {
 	snap := make([]fileCheckpoint, 0, len(f.files)+len(f.saved))
 	snap = append(snap, f.saved...)
 	for _, t := range list {
+		if t.shadowOf != nil {
+			continue // a copy of a tracked file: found again by its content after a restart
+		}
 		snap = append(snap, fileCheckpoint{
 			FilePattern: f.cfg.FilePattern, Stream: f.cfg.KinesisStream, Path: t.path,
 			Dev: t.id.Dev, Inode: t.id.Ino, FingerprintLen: t.fp.N, Fingerprint: t.fp.Sum,

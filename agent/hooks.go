@@ -41,9 +41,14 @@ const (
 	FileRotated                            // renamed or gone from the pattern
 	FileTruncated                          // shrank or was rewritten (copytruncate): read again from 0
 	FileFinished                           // gone from the pattern, read and delivered: forgotten
+	// FileCopy: found to be a copy of a tracked file (copytruncate, cp): not read while the
+	// original holds the same data; a FileTailing event follows when it takes over.
+	FileCopy
+	FileSkipped // compressed content (magic bytes): never read
 )
 
-// String returns the kind's name: "tailing", "rotated", "truncated" or "finished".
+// String returns the kind's name: "tailing", "rotated", "truncated", "finished", "copy" or
+// "skipped".
 func (k FileEventKind) String() string {
 	switch k {
 	case FileTailing:
@@ -54,6 +59,10 @@ func (k FileEventKind) String() string {
 		return "truncated"
 	case FileFinished:
 		return "finished"
+	case FileCopy:
+		return "copy"
+	case FileSkipped:
+		return "skipped"
 	}
 	return fmt.Sprintf("FileEventKind(%d)", int(k))
 }
