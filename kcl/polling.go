@@ -137,7 +137,7 @@ func (p *poller) loop(ctx context.Context) error {
 		failures    int
 		throttled   int  // GetRecords throttled in a row (logged once per streak)
 		notFound    int  // ResourceNotFoundExceptions in a row for a shard listed closed
-		nullRetried bool // a null NextShardIterator without ChildShards was retried once
+		nullRetried bool // the last answer had a null NextShardIterator without ChildShards (asked again)
 	)
 	// retry backs off after a failed call; false when ctx ended.
 	retry := func(d time.Duration) bool {
@@ -279,7 +279,10 @@ func (p *poller) loop(ctx context.Context) error {
 		if n := len(out.Records); n > 0 {
 			lastFetched = aws.ToString(out.Records[n-1].SequenceNumber)
 		}
-		if end && len(out.ChildShards) == 0 && !nullRetried {
+		switch {
+		case !end:
+			nullRetried = false
+		case len(out.ChildShards) == 0 && !nullRetried:
 			// A null iterator without the children that continue the shard: the Java KCL asks once
 			// more (with a new iterator) before taking it as the end of the shard.
 			nullRetried, end = true, false

@@ -15,12 +15,12 @@ import (
 
 // A GetRecords answer without NextShardIterator and without ChildShards, for a shard that is still
 // open, is asked about once more before it counts as the end of the shard (the Java KCL's retry): the
-// shard is not finished and records written later are delivered.
+// shard is not finished and records written later are delivered, also when it happens again later.
 func TestNullIteratorWithoutChildrenRetriedOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 1)
 		e.kc.put(shardName(0), "k", []byte("r0"))
-		e.kc.nullNext = func(id string, call int) bool { return call == 1 }
+		e.kc.nullNext = func(id string, call int) bool { return call == 1 || call == 3 } // twice, not in a row
 		rec := newRecorder()
 		e.start("w1", rec.factory)
 		waitFor(t, 20*time.Second, "r0", func() bool { return rec.total() == 1 })
