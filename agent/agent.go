@@ -77,6 +77,18 @@ func New(cfg Config, client kpl.KinesisAPI, opts ...Option) (*Agent, error) {
 	if cfg.CheckpointFile == "" {
 		cfg.CheckpointFile = DefaultCheckpointFile
 	}
+	// Firehose flows are not supported yet: they are skipped, and the Kinesis flows run (an
+	// agent.json with both, like AWS's sample, keeps working for its Kinesis part).
+	var flows []Flow
+	for i, f := range cfg.Flows {
+		if f.KinesisStream == "" {
+			o.logger.Warn("Firehose flows are not supported yet: this flow is skipped, the Kinesis flows run",
+				"flow", fmt.Sprintf("flows[%d]", i), "delivery_stream", f.DeliveryStream, "file_pattern", f.FilePattern)
+			continue
+		}
+		flows = append(flows, f)
+	}
+	cfg.Flows = flows
 	a := &Agent{cfg: cfg, client: client, opts: o, log: o.logger, hooks: h}
 	for i, f := range cfg.Flows {
 		var ps []processor

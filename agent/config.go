@@ -3,10 +3,12 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -69,6 +71,9 @@ type Config struct {
 	CheckpointFile string
 	// KinesisEndpoint overrides the Kinesis endpoint ("kinesis.endpoint"); only the command uses it.
 	KinesisEndpoint string
+	// KinesisRegion is "kinesis.region": the AWS region of the Kinesis client, overriding the SDK
+	// chain's (AWS_REGION, the shared config); only the command uses it.
+	KinesisRegion string
 	// EmitMetrics is "cloudwatch.emitMetrics": accepted, but CloudWatch metrics are not sent.
 	EmitMetrics bool
 	// Flows are the files to tail and where to send them ("flows").
@@ -83,9 +88,12 @@ type Flow struct {
 	// ExcludePattern is "excludePattern", a Shardwise key: files matching it are not tailed (same
 	// syntax; without a slash it is matched against the file's name only, "*.tmp"). Compressed
 	// files are never tailed (see the package documentation).
-	ExcludePattern     string
-	KinesisStream      string             // "kinesisStream": stream name or ARN, required
-	DeliveryStream     string             // "deliveryStream": Firehose, unsupported (Validate fails)
+	ExcludePattern string
+	KinesisStream  string // "kinesisStream": stream name or ARN, required
+	// DeliveryStream is "deliveryStream", a Firehose delivery stream: not supported yet. Such a
+	// flow is skipped with a Warn (New) and the Kinesis flows run; Validate fails only when no
+	// flow has a kinesisStream.
+	DeliveryStream     string
 	PartitionKeyOption PartitionKeyOption // "partitionKeyOption": RANDOM (default) or DETERMINISTIC
 	InitialPosition    InitialPosition    // "initialPosition": END_OF_FILE (default) or START_OF_FILE
 	// MaxBufferAge is "maxBufferAgeMillis", the producer's Linger; 0 (unset) keeps kpl's 100ms.
@@ -125,29 +133,81 @@ type ProcessingOption struct {
 	MatchPattern     string   // LOGTOJSON: a Go regexp with one group per custom field name
 }
 
-// LoadConfig reads and parses the agent.json file at path; see ParseConfig.
+// LoadConfig reads and parses the agent.json file at path, then the *.json files of the agent.d
+// directory beside it (/etc/aws-kinesis/agent.d for /etc/aws-kinesis/agent.json), in name order,
+// as the Kinesis Agent does: their flows are added to the main file's; their other settings apply
+// when the main file (or an earlier agent.d file) does not set them, and are logged at Warn and
+// ignored when it sets them differently. Errors in an agent.d file name it in the Field of the
+// *ConfigError. See ParseConfig.
 func LoadConfig(path string, log *slog.Logger) (Config, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("agent: reading configuration: %w", err)
 	}
-	return ParseConfig(data, log)
+	cfg, err := ParseConfig(data, log)
+	if err != nil {
+		return Config{}, err
+	}
+	dir := filepath.Join(filepath.Dir(path), "agent.d")
+	extra, _ := filepath.Glob(filepath.Join(dir, "*.json")) // sorted; the pattern is valid
+	for _, p := range extra {
+		name := "agent.d/" + filepath.Base(p)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return Config{}, fmt.Errorf("agent: reading configuration: %w", err)
+		}
+		more, err := ParseConfig(data, log.With("file", name))
+		if err != nil {
+			var ce *ConfigError
+			if errors.As(err, &ce) {
+				c := *ce
+				c.Field = strings.TrimSuffix(name+": "+c.Field, ": ")
+				return Config{}, &c
+			}
+			return Config{}, err
+		}
+		mergeSetting(log, name, "checkpointFile", &cfg.CheckpointFile, more.CheckpointFile)
+		mergeSetting(log, name, "kinesis.endpoint", &cfg.KinesisEndpoint, more.KinesisEndpoint)
+		mergeSetting(log, name, "kinesis.region", &cfg.KinesisRegion, more.KinesisRegion)
+		cfg.EmitMetrics = cfg.EmitMetrics || more.EmitMetrics
+		cfg.Flows = append(cfg.Flows, more.Flows...)
+		log.Info("configuration file added", "file", p, "flows", len(more.Flows))
+	}
+	return cfg, nil
 }
 
-// ParseConfig parses an agent.json document. Numbers may be given as JSON numbers or strings, as
-// the Kinesis Agent accepts. Settings of the Kinesis Agent that Shardwise does not use, and
+// mergeSetting takes an agent.d file's value of a setting the configuration does not set yet.
+func mergeSetting(log *slog.Logger, file, key string, dst *string, v string) {
+	switch {
+	case v == "" || v == *dst:
+	case *dst == "":
+		*dst = v
+	default:
+		log.Warn("agent.d setting differs from the one already set, ignored", "file", file, "key", key)
+	}
+}
+
+// ParseConfig parses an agent.json document. Comments (// to the end of the line, and /* ... */)
+// are allowed, as the Kinesis Agent's parser allows them. Numbers may be given as JSON numbers or
+// strings, as the Kinesis Agent accepts. Settings of the Kinesis Agent that Shardwise does not use, and
 // unknown keys, are logged at Warn on log (nil: not logged) and otherwise ignored. Malformed
 // values return a *ConfigError naming the field. ParseConfig does not call Validate.
 func ParseConfig(data []byte, log *slog.Logger) (Config, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	data, err := stripComments(data)
+	if err != nil {
+		return Config{}, &ConfigError{Reason: err.Error()}
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
 		return Config{}, &ConfigError{Reason: "not a JSON object: " + err.Error()}
 	}
 	var cfg Config
-	var err error
 	for _, key := range sortedKeys(top) {
 		raw := top[key]
 		if isNull(raw) {
@@ -158,6 +218,8 @@ func ParseConfig(data []byte, log *slog.Logger) (Config, error) {
 			cfg.CheckpointFile, err = jsonString(key, raw)
 		case "kinesis.endpoint":
 			cfg.KinesisEndpoint, err = jsonString(key, raw)
+		case "kinesis.region":
+			cfg.KinesisRegion, err = jsonString(key, raw)
 		case "cloudwatch.emitMetrics":
 			cfg.EmitMetrics, err = jsonBool(key, raw)
 		case "flows":
@@ -165,7 +227,7 @@ func ParseConfig(data []byte, log *slog.Logger) (Config, error) {
 		case "awsAccessKeyId", "awsSecretAccessKey":
 			log.Warn("agent.json credentials are ignored: credentials come from the AWS SDK chain", "key", key)
 		case "assumeRoleARN", "assumeRoleExternalId", "firehose.endpoint", "cloudwatch.endpoint",
-			"sts.endpoint", "kinesis.region", "userDefinedCredentialsProvider.classname",
+			"sts.endpoint", "userDefinedCredentialsProvider.classname",
 			"userDefinedCredentialsProvider.location", "log.level", "log.maxBackupIndex",
 			"log.maxFileSize", "shutdownTimeoutMillis", "sendingThreadsMaxQueueSize",
 			"maxSendingThreads", "sendingThreadsKeepAliveMillis", "checkpointTimeToLiveDays":
@@ -309,9 +371,54 @@ func parseProcessing(field string, raw json.RawMessage, log *slog.Logger) ([]Pro
 				return nil, err
 			}
 		}
+		if o.OptionName == OptionCSVToJSON {
+			if re, err := javaDelimiter(o.Delimiter); err == nil && re.MatchString("") {
+				log.Warn("CSVTOJSON delimiter is a regular expression that matches the empty string: it splits between every character, as in the Kinesis Agent; escape it (\\| for |) for a literal delimiter",
+					"key", prefix+"delimiter", "delimiter", o.Delimiter)
+			}
+		}
 		opts = append(opts, o)
 	}
 	return opts, nil
+}
+
+// stripComments replaces the comments of a JSON document (// to the end of the line, /* ... */)
+// with spaces, newlines kept, so offsets in later errors still point at the right line.
+func stripComments(data []byte) ([]byte, error) {
+	if !bytes.Contains(data, []byte("/")) {
+		return data, nil
+	}
+	out := bytes.Clone(data)
+	inString := false
+	for i := 0; i < len(out); i++ {
+		c := out[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '/' && i+1 < len(out) && out[i+1] == '/':
+			for ; i < len(out) && out[i] != '\n'; i++ {
+				out[i] = ' '
+			}
+		case c == '/' && i+1 < len(out) && out[i+1] == '*':
+			end := bytes.Index(out[i+2:], []byte("*/"))
+			if end < 0 {
+				return nil, errors.New("not a JSON object: unterminated /* comment")
+			}
+			for j := i; j < i+2+end+2; j++ {
+				if out[j] != '\n' {
+					out[j] = ' '
+				}
+			}
+			i += 2 + end + 1
+		}
+	}
+	return out, nil
 }
 
 // isNull reports a JSON null, which leaves a setting unset.
@@ -364,15 +471,23 @@ func (c Config) Validate() error {
 	}
 	type key struct{ pattern, stream string }
 	seen := map[key]int{}
+	kinesisFlows := 0
 	for i, f := range c.Flows {
 		if err := f.validate(fmt.Sprintf("flows[%d].", i)); err != nil {
 			return err
 		}
+		if f.KinesisStream == "" {
+			continue // a Firehose flow: skipped by New
+		}
+		kinesisFlows++
 		k := key{f.FilePattern, f.KinesisStream}
 		if j, dup := seen[k]; dup {
 			return configErr(fmt.Sprintf("flows[%d]", i), "same filePattern and kinesisStream as flows[%d]", j)
 		}
 		seen[k] = i
+	}
+	if kinesisFlows == 0 {
+		return &ConfigError{Field: "flows", Reason: "no flow has a kinesisStream: Firehose flows (deliveryStream) are not supported yet", Err: ErrUnsupported}
 	}
 	return nil
 }
@@ -383,9 +498,7 @@ func (f Flow) validate(prefix string) error {
 		return configErr(prefix+"filePattern", "is required")
 	case f.DeliveryStream != "" && f.KinesisStream != "":
 		return configErr(prefix+"deliveryStream", "a flow has either kinesisStream or deliveryStream, not both")
-	case f.DeliveryStream != "":
-		return &ConfigError{Field: prefix + "deliveryStream", Reason: "Firehose delivery streams are not supported; use kinesisStream", Err: ErrUnsupported}
-	case f.KinesisStream == "":
+	case f.KinesisStream == "" && f.DeliveryStream == "":
 		return configErr(prefix+"kinesisStream", "is required")
 	}
 	if _, err := compileGlob(f.FilePattern); err != nil {

@@ -30,37 +30,50 @@
 //
 // # Configuration
 //
-// Config mirrors agent.json (ParseConfig, LoadConfig): checkpointFile, kinesis.endpoint (used by
-// the shardwise-agent command), cloudwatch.emitMetrics (accepted, logged as unsupported) and flows
-// with filePattern, kinesisStream, partitionKeyOption (RANDOM, DETERMINISTIC: MD5 of the record
-// data after processing), initialPosition (END_OF_FILE by default), maxBufferAgeMillis (the
+// Config mirrors agent.json (ParseConfig, LoadConfig). Comments (// and /* */) are allowed, as the
+// Kinesis Agent's parser allows them, and LoadConfig adds the agent.d/*.json files beside the main
+// file (their flows are appended). Keys: checkpointFile, kinesis.endpoint and kinesis.region (used
+// by the shardwise-agent command), cloudwatch.emitMetrics (accepted, logged as unsupported) and
+// flows with filePattern, kinesisStream, partitionKeyOption (RANDOM, DETERMINISTIC: MD5 of the
+// record data after processing), initialPosition (END_OF_FILE by default), maxBufferAgeMillis (the
 // producer's Linger), maxBufferSizeRecords and maxBufferSizeBytes (records and bytes per
 // PutRecords call), skipHeaderLines, multiLineStartPattern, truncatedRecordTerminator,
-// minTimeBetweenFilePollsMillis and dataProcessingOptions. Numbers may be JSON strings. A
-// deliveryStream (Firehose) flow is refused with a *ConfigError wrapping ErrUnsupported. Other
-// Kinesis Agent settings and unknown keys are logged at Warn and ignored; credentials in
-// agent.json are ignored (never logged): they come from the AWS SDK chain.
+// minTimeBetweenFilePollsMillis and dataProcessingOptions; the Shardwise keys excludePattern and
+// shardwise.aggregation. Numbers may be JSON strings. A deliveryStream (Firehose) flow is not
+// supported yet: New logs a Warn and skips it, and the Kinesis flows run (Validate fails with a
+// *ConfigError wrapping ErrUnsupported only when no flow has a kinesisStream). Other Kinesis Agent
+// settings and unknown keys are logged at Warn and ignored; credentials in agent.json are ignored
+// (never logged): they come from the AWS SDK chain.
+//
+// filePattern and excludePattern are globs in the Kinesis Agent's syntax (Java's): * ? [a-z],
+// [!a-z] for a negated class and {log,txt} alternatives (nesting allowed); unlike the Kinesis
+// Agent, directories may hold globs too. A flow whose pattern has matched no file to tail for a
+// minute logs a Warn (once, until files appear again).
 //
 // Differences from the Kinesis Agent: every file matching filePattern is tailed, tracked by inode
 // (the Kinesis Agent follows the newest file and tells rotations apart by timestamps, so it needs
 // rotations at least a second apart); maxBufferAgeMillis unset keeps kpl's 100ms linger (the
-// Kinesis Agent buffers up to 60s); regular expressions use Go's syntax (RE2); the CSVTOJSON
-// delimiter is a literal string (`\t` means a tab), not a regular expression; SINGLELINE joins the
-// trimmed lines without a separator, as the Kinesis Agent does.
+// Kinesis Agent buffers up to 60s); regular expressions use Go's syntax (RE2), which covers the
+// usual Java ones but not look-around, back-references or possessive quantifiers (rejected with a
+// *ConfigError); SINGLELINE joins the trimmed lines without a separator, as the Kinesis Agent does.
 //
 // # Processing options
 //
 // SINGLELINE removes newlines and each line's leading and trailing blanks and ends the record with
 // one newline. CSVTOJSON maps the columns to customFieldNames ({"f1":"v1",...}, missing columns
-// null, extra ones dropped). LOGTOJSON parses COMMONAPACHELOG (host ident authuser datetime request
-// response bytes), COMBINEDAPACHELOG (and referer agent), APACHEERRORLOG (timestamp module severity
-// processid threadid client message), SYSLOG and RFC3339SYSLOG (timestamp hostname program processid
-// message) into a JSON object; "-" in the Apache formats and absent optional groups are null;
-// customFieldNames renames the fields; matchPattern with customFieldNames replaces the format (one
-// group per field, matched against the whole line). A line that does not match is dropped, as the
-// Kinesis Agent drops it (counted in Stats.RecordsFiltered, logged at Debug). JSON output ends with
-// a newline. A record longer than the Kinesis record limit (MaxRecordSize, 1 MiB, partition key
-// included) is cut and ends with truncatedRecordTerminator ("\n" by default).
+// null, extra ones dropped); its delimiter (default ",") is a regular expression, as in the Kinesis
+// Agent, and splits as Java's String.split does (trailing empty columns dropped): "\\|" in
+// agent.json is a literal |, "\\t" a tab; an unescaped "|" matches the empty string and splits
+// between every character, as in the Kinesis Agent (ParseConfig logs a Warn). LOGTOJSON parses
+// COMMONAPACHELOG (host ident authuser datetime request response bytes), COMBINEDAPACHELOG (and
+// referer agent), APACHEERRORLOG (timestamp module severity processid threadid client message),
+// SYSLOG and RFC3339SYSLOG (timestamp hostname program processid message) into a JSON object; "-"
+// in the Apache formats and absent optional groups are null; customFieldNames renames the fields;
+// matchPattern with customFieldNames replaces the format (one group per field, matched against the
+// whole line). A line that does not match is dropped, as the Kinesis Agent drops it (counted in
+// Stats.RecordsFiltered, logged at Debug). JSON output ends with a newline. A record longer than
+// the Kinesis record limit (MaxRecordSize, 1 MiB, partition key included) is cut and ends with
+// truncatedRecordTerminator ("\n" by default).
 //
 // # Files, rotation and offsets
 //
@@ -113,12 +126,13 @@
 // is JSON: per file its flow, path, identity, fingerprint and delivered offset. It is written every
 // CheckpointInterval (1s) when something changed and at shutdown, atomically (temporary file,
 // fsync, rename, fsync of the directory). On restart each file resumes at its offset, found by
-// identity and fingerprint even if it was renamed meanwhile; a new file reusing a checkpointed inode
-// starts at 0. Entries that match no file are kept (and written back) for a minute after the start,
-// so a file renamed while a scan runs is still resumed, then forgotten. A SIGKILLed agent loses nothing; it re-sends only the records delivered after the
-// last checkpoint write. A checkpoint file that cannot be parsed makes Run fail with a
-// *CheckpointError wrapping ErrCorruptCheckpoint (the agent neither re-sends everything nor skips
-// data on its own; move the file aside to start over).
+// identity and fingerprint even if it was renamed meanwhile; a new file reusing a checkpointed
+// inode starts at 0. Entries that match no file are kept (and written back) for a minute after the
+// start, so a file renamed while a scan runs is still resumed, then forgotten. A SIGKILLed agent
+// loses nothing; it re-sends only the records delivered after the last checkpoint write. A
+// checkpoint file that cannot be parsed makes Run fail with a *CheckpointError wrapping
+// ErrCorruptCheckpoint (the agent neither re-sends everything nor skips data on its own; move the
+// file aside to start over).
 //
 // # Lifecycle and concurrency
 //

@@ -58,6 +58,8 @@ type flow struct {
 	exclude    glob                 // excludePattern (no patterns: none)
 	skipped    map[fileID]bool      // compressed content (magic bytes): never tailed
 	deferred   map[fileID]time.Time // possible copies still being written, since
+	noMatch    time.Time            // since when the pattern matches no file to tail; zero: it does
+	warnedNone bool                 // the Warn about noMatch was logged
 
 	mu   sync.Mutex
 	snap []fileCheckpoint
@@ -367,6 +369,11 @@ func (f *flow) scan(now time.Time) {
 	for _, fr := range fresh {
 		f.open(fr.path, now)
 	}
+	tailable := false
+	for _, p := range seen {
+		tailable = tailable || p != ""
+	}
+	f.checkMatches(now, tailable)
 	if !f.scanned {
 		f.scanned, f.startedAt = true, now
 	}
@@ -382,6 +389,28 @@ func (f *flow) scan(now time.Time) {
 	}
 	if len(f.orphans) > 0 && f.scans >= goneScansToForget && now.Sub(f.startedAt) >= forgetSavedAfter {
 		f.orphans = nil
+	}
+}
+
+// noMatchWarnAfter is how long a pattern may match no file before a Warn says so: a typo in
+// filePattern, a glob syntax the operator expected to work, or a directory not mounted.
+const noMatchWarnAfter = time.Minute
+
+// checkMatches logs a Warn when the pattern has matched no file to tail for noMatchWarnAfter, and
+// an Info when files appear again after that.
+func (f *flow) checkMatches(now time.Time, any bool) {
+	switch {
+	case any:
+		if f.warnedNone {
+			f.log.Info("file pattern matches files again")
+		}
+		f.noMatch, f.warnedNone = time.Time{}, false
+	case f.noMatch.IsZero():
+		f.noMatch = now
+	case !f.warnedNone && now.Sub(f.noMatch) >= noMatchWarnAfter:
+		f.warnedNone = true
+		f.log.Warn("file pattern has matched no file to tail for a while (compressed and excluded files do not count): check filePattern",
+			"for", now.Sub(f.noMatch).Round(time.Second).String())
 	}
 }
 

@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -137,6 +138,7 @@ func (g glob) files() []string {
 			}
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -159,7 +161,6 @@ func compressedName(path string) bool {
 func compressedMagic(head []byte) bool {
 	for _, m := range [][]byte{
 		{0x1f, 0x8b},                     // gzip
-		{'B', 'Z', 'h'},                  // bzip2
 		{'P', 'K', 0x03, 0x04},           // zip
 		{0xfd, '7', 'z', 'X', 'Z', 0x00}, // xz
 		{0x28, 0xb5, 0x2f, 0xfd},         // zstd

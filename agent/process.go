@@ -23,14 +23,15 @@ func newProcessor(o ProcessingOption, prefix string) (processor, error) {
 		if len(o.CustomFieldNames) == 0 {
 			return nil, configErr(prefix+"customFieldNames", "is required for CSVTOJSON")
 		}
-		d := o.Delimiter
-		switch d {
-		case "":
-			d = ","
-		case `\t`: // agent.json files often spell a tab as the two characters \t
-			d = "\t"
+		re, err := javaDelimiter(o.Delimiter)
+		if err != nil {
+			return nil, configErr(prefix+"delimiter", "%v", err)
 		}
-		return csvToJSON{fields: o.CustomFieldNames, delim: d}, nil
+		c := csvToJSON{fields: o.CustomFieldNames, re: re}
+		if lit, complete := re.LiteralPrefix(); complete && lit != "" {
+			c.literal = lit
+		}
+		return c, nil
 	case OptionLogToJSON:
 		return newLogToJSON(o, prefix)
 	case "":
@@ -60,15 +61,65 @@ func trimJava(b []byte) []byte {
 }
 
 // csvToJSON maps delimiter-separated columns to the configured field names; missing columns
-// become null, extra columns are dropped. The delimiter is a literal string.
+// become null, extra columns are dropped. The delimiter is a regular expression, as in the
+// Kinesis Agent (Java's String.split): "\\|" is a literal |, "\\t" a tab, "," a comma.
 type csvToJSON struct {
-	fields []string
-	delim  string
+	fields  []string
+	re      *regexp.Regexp
+	literal string // the delimiter when the expression is a plain string (strings.Split is faster)
+}
+
+// javaDelimiter compiles a CSVTOJSON delimiter, a Java regular expression, with Go's regexp
+// package, whose syntax (RE2) covers what delimiters use: literals, escapes (\\| \\t \\s),
+// classes, alternation, repetition. Java constructs RE2 lacks (look-around, back-references,
+// possessive quantifiers, atomic groups) are rejected with an error naming the problem.
+func javaDelimiter(d string) (*regexp.Regexp, error) {
+	if d == "" {
+		d = ","
+	}
+	re, err := regexp.Compile(d)
+	if err != nil {
+		return nil, fmt.Errorf("%q is a Java regular expression Shardwise cannot translate (%v); write a literal delimiter with its special characters escaped (\\\\| for |)", d, err)
+	}
+	return re, nil
+}
+
+// javaSplit splits s as Java's String.split(regex) does: no match gives s alone, a zero-width
+// match at the start gives no leading empty column, and trailing empty columns are removed.
+func (c csvToJSON) split(s string) []string {
+	var cols []string
+	if c.literal != "" {
+		if !strings.Contains(s, c.literal) {
+			return []string{s}
+		}
+		cols = strings.Split(s, c.literal)
+	} else {
+		locs := c.re.FindAllStringIndex(s, -1)
+		if len(locs) == 0 {
+			return []string{s}
+		}
+		from := 0
+		for _, l := range locs {
+			if l[1] == 0 { // a zero-width match at the start: no leading empty column
+				continue
+			}
+			if l[0] == l[1] && l[0] == len(s) {
+				break
+			}
+			cols = append(cols, s[from:l[0]])
+			from = l[1]
+		}
+		cols = append(cols, s[from:])
+	}
+	for len(cols) > 0 && cols[len(cols)-1] == "" {
+		cols = cols[:len(cols)-1]
+	}
+	return cols
 }
 
 func (c csvToJSON) process(data []byte) ([]byte, bool) {
 	line := string(bytes.TrimSuffix(data, []byte{'\n'}))
-	cols := strings.Split(line, c.delim)
+	cols := c.split(line)
 	vals := make([]*string, len(c.fields))
 	for i := range c.fields {
 		if i < len(cols) {

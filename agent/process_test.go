@@ -26,7 +26,14 @@ func TestProcessingOptions(t *testing.T) {
 		{"csv", ProcessingOption{OptionName: OptionCSVToJSON, CustomFieldNames: []string{"f1", "f2"}}, "v1,v2\n", `{"f1":"v1","f2":"v2"}` + "\n", false},
 		{"csv missing column", ProcessingOption{OptionName: OptionCSVToJSON, CustomFieldNames: []string{"a", "b", "c"}}, "1,2\n", `{"a":"1","b":"2","c":null}` + "\n", false},
 		{"csv extra column", ProcessingOption{OptionName: OptionCSVToJSON, CustomFieldNames: []string{"a"}}, "1,2\n", `{"a":"1"}` + "\n", false},
-		{"csv delimiter", ProcessingOption{OptionName: OptionCSVToJSON, CustomFieldNames: []string{"a", "b"}, Delimiter: "||"}, "x<y||\"q\"\n", `{"a":"x<y","b":"\"q\""}` + "\n", false},
+		{"csv delimiter", ProcessingOption{OptionName: OptionCSVToJSON, CustomFieldNames: []string{"a", "b"}, Delimiter: `\|\|`}, "x<y||\"q\"\n", `{"a":"x<y","b":"\"q\""}` + "\n", false},
+		// The delimiter is a Java regular expression: "\\|" in agent.json is a literal |.
+		{"csv java pipe", ProcessingOption{OptionName: OptionCSVToJSON, CustomFieldNames: []string{"a", "b", "c"}, Delimiter: `\|`}, "1|2|3\n", `{"a":"1","b":"2","c":"3"}` + "\n", false},
+		{"csv java regex", ProcessingOption{OptionName: OptionCSVToJSON, CustomFieldNames: []string{"a", "b", "c"}, Delimiter: `\s*;\s*`}, "1 ; 2;3\n", `{"a":"1","b":"2","c":"3"}` + "\n", false},
+		// Java's String.split: trailing empty columns are dropped (null), leading ones kept.
+		{"csv java split", ProcessingOption{OptionName: OptionCSVToJSON, CustomFieldNames: []string{"a", "b", "c"}}, ",x,\n", `{"a":"","b":"x","c":null}` + "\n", false},
+		// An unescaped | matches the empty string: Java splits between every character.
+		{"csv bare pipe", ProcessingOption{OptionName: OptionCSVToJSON, CustomFieldNames: []string{"a", "b", "c"}, Delimiter: "|"}, "ab|\n", `{"a":"a","b":"b","c":"|"}` + "\n", false},
 		{"csv tab", ProcessingOption{OptionName: OptionCSVToJSON, CustomFieldNames: []string{"a", "b"}, Delimiter: `\t`}, "1\t2\n", `{"a":"1","b":"2"}` + "\n", false},
 		{"common apache",
 			ProcessingOption{OptionName: OptionLogToJSON, LogFormat: LogFormatCommonApache},

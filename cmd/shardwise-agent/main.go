@@ -1,11 +1,15 @@
 // Command shardwise-agent tails log files and sends their lines to Kinesis Data Streams, like the
 // AWS Kinesis Agent, from the same agent.json configuration:
 //
-//	shardwise-agent --config /etc/aws-kinesis/agent.json [--log-level info]
+//	shardwise-agent [-c /etc/aws-kinesis/agent.json] [-L INFO] [-l /var/log/shardwise-agent.log]
 //
-// AWS settings come from the standard SDK chain (AWS_REGION, credentials, AWS_ENDPOINT_URL,
-// AWS_ENDPOINT_URL_KINESIS, AWS_CA_BUNDLE); "kinesis.endpoint" in agent.json, when set, overrides
-// the endpoint. Without "checkpointFile" the offsets go to
+// The flags are the Kinesis Agent's: -c or --configuration (default /etc/aws-kinesis/agent.json;
+// --config also works), -L or --log-level (TRACE, DEBUG, INFO, WARN or ERROR, any case; TRACE logs
+// as DEBUG), -l or --log-file (logs appended to this file instead of stderr). The *.json files of
+// the agent.d directory beside the configuration file are read too (their flows are added). AWS
+// settings come from the standard SDK chain (AWS_REGION, credentials, AWS_ENDPOINT_URL,
+// AWS_ENDPOINT_URL_KINESIS, AWS_CA_BUNDLE); "kinesis.endpoint" and "kinesis.region" in agent.json,
+// when set, override the endpoint and the region. Without "checkpointFile" the offsets go to
 // $XDG_STATE_HOME/shardwise-agent/checkpoints.json, or shardwise-agent.checkpoints.json in the
 // working directory when XDG_STATE_HOME is unset. The agent runs until SIGTERM or SIGINT, then
 // flushes (at most 10s) and writes its checkpoints; a second signal ends it at once. Logs are JSON

@@ -18,6 +18,9 @@ import (
 	"github.com/shardwise/shardwise/internal/bodyguard"
 )
 
+// DefaultConfigFile is where the Kinesis Agent keeps its configuration.
+const DefaultConfigFile = "/etc/aws-kinesis/agent.json"
+
 // errUsage marks usage and configuration errors (exit code 2).
 var errUsage = errors.New("usage error")
 
@@ -33,8 +36,20 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, extra ...agent.Option) error {
 	fs := flag.NewFlagSet("shardwise-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "agent.json file (required)")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	// The Kinesis Agent's flags (-c/--configuration, -L/--log-level, -l/--log-file), so its
+	// service scripts work unchanged; --config is Shardwise's earlier spelling.
+	configPath := DefaultConfigFile
+	for _, name := range []string{"c", "configuration", "config"} {
+		fs.StringVar(&configPath, name, DefaultConfigFile, "agent.json file (agent.d/*.json beside it are read too)")
+	}
+	logLevel := "info"
+	for _, name := range []string{"L", "log-level"} {
+		fs.StringVar(&logLevel, name, "info", "TRACE, DEBUG, INFO, WARN or ERROR (any case)")
+	}
+	var logFile string
+	for _, name := range []string{"l", "log-file"} {
+		fs.StringVar(&logFile, name, "", "append the logs to this file instead of stderr")
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -44,17 +59,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, extra ...
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	if *configPath == "" {
+	if configPath == "" {
 		fs.Usage()
-		return usagef("--config is required")
+		return usagef("--configuration is empty")
 	}
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+	if strings.EqualFold(logLevel, "trace") {
+		logLevel = "debug"
+	}
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		return usagef("--log-level: %v", err)
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logOut := stderr
+	if logFile != "" {
+		f, err := os.OpenFile(logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return usagef("--log-file: %v", err)
+		}
+		defer f.Close()
+		logOut = f
+	}
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
 
-	cfg, err := agent.LoadConfig(*configPath, log)
+	cfg, err := agent.LoadConfig(configPath, log)
 	if err != nil {
 		return usageError{err}
 	}
@@ -64,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, extra ...
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
-	kc, err := newKinesisClient(ctx, cfg.KinesisEndpoint)
+	kc, err := newKinesisClient(ctx, cfg.KinesisEndpoint, cfg.KinesisRegion)
 	if err != nil {
 		return usageError{err}
 	}
@@ -86,14 +113,19 @@ func defaultCheckpointFile() string {
 
 // newKinesisClient builds a client from the standard SDK chain (AWS_REGION, credentials,
 // AWS_ENDPOINT_URL_KINESIS, ...); endpoint, agent.json's "kinesis.endpoint", overrides the
-// endpoint when set ("https://" is assumed without a scheme).
-func newKinesisClient(ctx context.Context, endpoint string) (*kinesis.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+// endpoint when set ("https://" is assumed without a scheme), and region, agent.json's
+// "kinesis.region", the region.
+func newKinesisClient(ctx context.Context, endpoint, region string) (*kinesis.Client, error) {
+	var opts []func(*config.LoadOptions) error
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
-		return nil, errors.New("no AWS region configured: set AWS_REGION")
+		return nil, errors.New(`no AWS region configured: set "kinesis.region" in agent.json or AWS_REGION`)
 	}
 	bodyguard.WrapConfig(&cfg) // the SDK/net/http request-body race workaround
 	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) {

@@ -35,16 +35,20 @@ func TestRunUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no config", nil, "--config is required"},
+		{"default config", []string{"-L", "INFO"}, DefaultConfigFile},
 		{"unknown flag", []string{"--nope"}, "flag provided but not defined"},
 		{"extra argument", []string{"--config", bad, "more"}, "unexpected arguments"},
 		{"bad log level", []string{"--config", bad, "--log-level", "loud"}, "--log-level"},
 		{"missing file", []string{"--config", filepath.Join(dir, "none.json")}, "no such file"},
-		{"firehose flow", []string{"--config", bad}, "flows[0].deliveryStream"},
+		{"only a firehose flow", []string{"-c", bad}, "deliveryStream"},
+		{"bad log file", []string{"-c", bad, "-l", filepath.Join(dir, "no", "dir", "x.log")}, "--log-file"},
 		{"broken json", []string{"--config", broken}, "not a JSON object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if _, err := os.Stat(DefaultConfigFile); tt.want == DefaultConfigFile && err == nil {
+				t.Skip(DefaultConfigFile + " exists on this machine")
+			}
 			var stderr bytes.Buffer
 			err := run(context.Background(), tt.args, &bytes.Buffer{}, &stderr)
 			if !errors.Is(err, errUsage) {
@@ -138,4 +142,65 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestRunAWSSampleConfig runs the command the way the Kinesis Agent's service scripts run it (-c,
+// -L, -l) on a configuration shaped like AWS's sample: comments, "kinesis.region" (no AWS_REGION),
+// a Kinesis flow and a Firehose flow. The Kinesis flow runs; the Firehose flow is skipped with a
+// Warn.
+func TestRunAWSSampleConfig(t *testing.T) {
+	srv, err := kinesistest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	kc := srv.KinesisClient()
+	if _, err := kc.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String("logs"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"AWS_REGION": "", "AWS_DEFAULT_REGION": "", "AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "secret",
+		"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true"} {
+		t.Setenv(k, v)
+	}
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "app.log")
+	if err := os.WriteFile(logPath, []byte("hello\nworld\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "agent.json")
+	cfg := fmt.Sprintf(`{
+  // AWS's sample keeps comments like these
+  "checkpointFile": %q,
+  "kinesis.endpoint": %q, /* the local server */
+  "kinesis.region": "eu-west-1",
+  "flows": [
+    {"filePattern": %q, "kinesisStream": "logs", "initialPosition": "START_OF_FILE"},
+    {"filePattern": "/tmp/app.log*", "deliveryStream": "yourdeliverystream"}
+  ]
+}`, filepath.Join(dir, "cp.json"), srv.URL(), logPath)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	agentLog := filepath.Join(dir, "agent.log")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-c", cfgPath, "-L", "TRACE", "-l", agentLog}, &bytes.Buffer{}, &bytes.Buffer{},
+			agent.PollInterval(10*time.Millisecond), agent.ProducerOptions(kpl.Linger(time.Millisecond)))
+	}()
+	waitFor(t, "two records", func() bool { return countRecords(t, kc) == 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run = %v", err)
+	}
+	logs, err := os.ReadFile(agentLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(logs), "Firehose flows are not supported yet") || !strings.Contains(string(logs), `"level":"WARN"`) {
+		t.Errorf("the log file does not warn about the Firehose flow:\n%s", logs)
+	}
+	if !strings.Contains(string(logs), `"level":"DEBUG"`) {
+		t.Errorf("-L TRACE did not log at DEBUG")
+	}
 }
