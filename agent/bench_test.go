@@ -20,10 +20,17 @@ import (
 
 // BenchmarkAgentThroughput measures how fast the agent ships an existing log: 200,000 lines of
 // 100 bytes from START_OF_FILE into a 4-shard kinesistest stream (no limits, producer rate limit
-// off), until every line is acknowledged. The server runs in the same process.
+// off), until every line is acknowledged. The server runs in the same process. "default" is the
+// Kinesis Agent's wire format (one line per Kinesis record, PutRecords only); "aggregation" is
+// shardwise.aggregation.
 //
 //	go test -run '^$' -bench AgentThroughput -benchtime 3x ./agent/
 func BenchmarkAgentThroughput(b *testing.B) {
+	b.Run("default", func(b *testing.B) { benchmarkAgentThroughput(b, false) })
+	b.Run("aggregation", func(b *testing.B) { benchmarkAgentThroughput(b, true) })
+}
+
+func benchmarkAgentThroughput(b *testing.B, aggregate bool) {
 	const lines, lineBytes = 200000, 100
 	srv, err := kinesistest.NewServer()
 	if err != nil {
@@ -56,7 +63,7 @@ func BenchmarkAgentThroughput(b *testing.B) {
 		}
 		cfg := agent.Config{
 			CheckpointFile: filepath.Join(dir, fmt.Sprintf("cp-%d.json", i)),
-			Flows:          []agent.Flow{{FilePattern: logPath, KinesisStream: stream, InitialPosition: agent.StartOfFile}},
+			Flows:          []agent.Flow{{FilePattern: logPath, KinesisStream: stream, InitialPosition: agent.StartOfFile, Aggregation: aggregate}},
 		}
 		a, err := agent.New(cfg, kc, agent.ProducerOptions(kpl.RateLimit(0)))
 		if err != nil {
