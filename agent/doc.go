@@ -98,12 +98,14 @@
 // data. When the original is truncated, the copy takes over the original's old content where the
 // agent was (offsets, the held partial line, the records on their way and their checkpoint) and is
 // read from there, and the original is read again from offset 0; when the original is deleted, the
-// copy is read from where the original ended. A copy found after the truncation (both between two
-// polls) is linked the same way for a minute; a copy shorter than the committed offset is looked
-// at again until IdleFlush has passed (it may still be being written), then read as a new file. A
-// copy made while the agent was down resumes at the checkpoint of the content it copies (the
-// checkpoint entry whose inode now holds other content). A file that shrinks below the read offset
-// or whose first bytes change, with no copy, restarts at offset 0.
+// copy is read from where the original ended; when the copy grows with bytes the original does not
+// hold at the same offsets (a new file that only began like a tracked one, with the same header),
+// it is read from its start (re-sending rather than losing). A copy found after the truncation
+// (both between two polls) is linked the same way for a minute; a copy shorter than the committed
+// offset is looked at again until IdleFlush has passed (it may still be being written), then read
+// as a new file. A copy made while the agent was down resumes at the checkpoint of the content it
+// copies (the checkpoint entry whose inode now holds other content). A file that shrinks below the
+// read offset or whose first bytes change, with no copy, restarts at offset 0.
 //
 // A file that appears after the flow started is read from its start; initialPosition applies only
 // to the files found when a flow starts for the first time (no checkpoint entry yet), and

@@ -91,6 +91,7 @@ type tracked struct {
 	// original still holds the same data): it is not read, nor checkpointed, until the original is
 	// truncated (then it takes over the original's old content, see adopt) or finished.
 	shadowOf *tracked
+	linkSize int64 // the copy's size when it was last found to hold the original's bytes
 	// prev is the content the file held before it was truncated, kept a while so that a copy found
 	// after the truncation (copytruncate between two polls) takes it over.
 	prev *prevContent
@@ -237,6 +238,9 @@ func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
 	for _, t := range list {
 		if ctx.Err() != nil {
 			break
+		}
+		if t.shadowOf != nil && t.size != t.linkSize {
+			f.checkCopy(t, now)
 		}
 		if t.shadowOf == nil {
 			f.tail(ctx, putCtx, t, now)
@@ -517,7 +521,7 @@ func (f *flow) open(path string, now time.Time) {
 		f.log.Info("copy of a truncated file (copytruncate): reading it where the original was", "path", path, "copy_of", src.path, "offset", t.readPos)
 		f.fileEvent(t, FileTailing, t.readPos)
 	case src != nil:
-		t.shadowOf = src
+		t.shadowOf, t.linkSize = src, size
 		f.log.Info("copy of a tracked file (copytruncate or cp): following the original", "path", path, "copy_of", src.path)
 		f.fileEvent(t, FileCopy, 0)
 	default:
@@ -558,6 +562,29 @@ func (f *flow) copySource(fh *os.File, size int64, now time.Time) (src *tracked,
 		}
 	}
 	return nil, false, wait
+}
+
+// checkCopy looks again at a copy whose size changed: a copy still being written goes on holding
+// the original's bytes at the same offsets and stays a copy; a file that only began like the
+// original (the same header, say) and then got its own lines is released and read from its start:
+// the agent prefers re-sending a few lines to losing them.
+func (f *flow) checkCopy(t *tracked, now time.Time) {
+	src := t.shadowOf
+	if t.size > t.linkSize && src.size >= t.size {
+		n := min(int64(windowLen), t.size)
+		a, b := make([]byte, n), make([]byte, n)
+		_, errA := src.f.ReadAt(a, t.size-n)
+		_, errB := t.f.ReadAt(b, t.size-n)
+		if (errA == nil || errA == io.EOF) && (errB == nil || errB == io.EOF) && bytes.Equal(a, b) {
+			t.linkSize = t.size
+			return
+		}
+	}
+	t.shadowOf, t.lastChange = nil, now
+	t.readPos, t.committed = 0, 0
+	t.split = newSplitter(f.start, f.a.opts.maxRecordSize, f.cfg.SkipHeaderLines, 0)
+	f.log.Info("file began like a tracked file but holds other data: read from its start", "path", t.path, "like", src.path)
+	f.fileEvent(t, FileTailing, 0)
 }
 
 // sameStart reports whether fh holds the fingerprinted first bytes and, when it reaches readPos,

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -237,6 +238,32 @@ func TestCopyTruncateWhileStopped(t *testing.T) {
 	for _, p := range []string{live, copied} {
 		waitFor(t, p+" delivered", func() bool { return checkpointOffset(t, e.cp, p) == fileSize(t, p) })
 	}
+	r.stop(t)
+	got := e.readData()
+	slices.Sort(got)
+	slices.Sort(want)
+	expectExactly(t, got, want)
+}
+
+// TestFileLikeATrackedOne starts a new file with the same first bytes as a tracked file (a CSV
+// header, say): taken for a copy at first, it is read from its start once it gets lines of its
+// own, and nothing of it is lost.
+func TestFileLikeATrackedOne(t *testing.T) {
+	e := newEnv(t, 1)
+	header := "id," + strings.Repeat("column,", 60) + "end\n" // longer than the 256-byte fingerprint
+	a, b := e.path("a.csv"), e.path("b.csv")
+	writeFile(t, a, "")
+	ev := &eventLog{}
+	r := e.start([]agent.Flow{e.flow("*.csv")}, agent.WithHooks(ev))
+	e.waitTracked(a)
+	appendFile(t, a, header)
+	waitFor(t, "a.csv delivered", func() bool { return checkpointOffset(t, e.cp, a) == fileSize(t, a) })
+	writeFile(t, b, header)
+	waitFor(t, "the agent to see b.csv", func() bool { return ev.has(b, agent.FileCopy) || ev.has(b, agent.FileTailing) })
+	appendFile(t, b, lines("b", 0, 10))
+	want := append([]string{header, header}, splitLines(lines("b", 0, 10))...)
+	e.waitRecords(len(want))
+	waitFor(t, "b.csv delivered", func() bool { return checkpointOffset(t, e.cp, b) == fileSize(t, b) })
 	r.stop(t)
 	got := e.readData()
 	slices.Sort(got)
