@@ -45,10 +45,41 @@ func TestAgentChild(t *testing.T) {
 }
 
 // TestKillAndRestart runs shardwise-agent as a separate process, SIGKILLs it while lines are being
-// written and delivered, rotates the log while it is down, restarts it and finally stops it with
-// SIGTERM. No line may be lost, and only lines after the last checkpoint written before the kill
-// may arrive twice.
+// written and delivered, rotates the log while it is down (by rename, or by copytruncate with the
+// writer keeping its file open), restarts it and finally stops it with SIGTERM. No line may be
+// lost, and only lines after the last checkpoint written before the kill may arrive twice.
 func TestKillAndRestart(t *testing.T) {
+	t.Run("rename", func(t *testing.T) {
+		testKillAndRestart(t, func(t *testing.T, logPath string, logFile *os.File) *os.File {
+			logFile.Close()
+			if err := os.Rename(logPath, logPath+".1"); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		})
+	})
+	t.Run("copytruncate", func(t *testing.T) {
+		testKillAndRestart(t, func(t *testing.T, logPath string, logFile *os.File) *os.File {
+			data, err := os.ReadFile(logPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(logPath+".1", data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(logPath, 0); err != nil {
+				t.Fatal(err)
+			}
+			return logFile // O_APPEND: the writer goes on at the new end
+		})
+	})
+}
+
+func testKillAndRestart(t *testing.T, rotate func(t *testing.T, logPath string, logFile *os.File) *os.File) {
 	srv, err := kinesistest.NewServer()
 	if err != nil {
 		t.Fatal(err)
@@ -107,13 +138,7 @@ func TestKillAndRestart(t *testing.T) {
 
 	// While the agent is down: more lines, a rotation, lines in the new file.
 	write(300)
-	logFile.Close()
-	if err := os.Rename(logPath, logPath+".1"); err != nil {
-		t.Fatal(err)
-	}
-	if logFile, err = os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	logFile = rotate(t, logPath, logFile)
 	write(300)
 	child = startChild(t, srv.URL(), cfgPath, filepath.Join(dir, "child2.log"))
 	write(500)
