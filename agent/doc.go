@@ -153,7 +153,7 @@
 //	CheckpointFile                 shardwise-agent.checkpoints.json (working directory)
 //	CheckpointInterval             1s
 //	ShutdownTimeout                10s
-//	IdleFlush                      5s
+//	IdleFlush                      5s (also how long a rotated file's partial line waits)
 //	MaxRecordSize                  1 MiB
 //	MaxPendingRecords              100000 per flow
 //	RetryBackoff                   1s..30s
@@ -164,4 +164,6 @@
 //	maxBufferSizeRecords           500
 //	maxBufferSizeBytes             5 MiB
 //	truncatedRecordTerminator      "\n"
+//	shardwise.aggregation          false (one line per Kinesis record, PutRecords only)
+//	excludePattern                 none (compressed files are always skipped)
 package agent

@@ -270,3 +270,27 @@ func TestFileLikeATrackedOne(t *testing.T) {
 	slices.Sort(want)
 	expectExactly(t, got, want)
 }
+
+// TestGlobAndExclude tails the files of a brace glob, minus excludePattern.
+func TestGlobAndExclude(t *testing.T) {
+	e := newEnv(t, 1)
+	for _, n := range []string{"a.log", "b.txt", "c.csv", "d.log.tmp", "e.txt.1"} {
+		writeFile(t, e.path(n), n+"-line\n")
+	}
+	f := e.flow("*.{log,txt}*")
+	f.ExcludePattern = "*.{tmp,1}"
+	f.InitialPosition = agent.StartOfFile
+	r := e.start([]agent.Flow{f})
+	e.waitRecords(2)
+	waitFor(t, "both files delivered", func() bool {
+		return checkpointOffset(t, e.cp, e.path("a.log")) == fileSize(t, e.path("a.log")) &&
+			checkpointOffset(t, e.cp, e.path("b.txt")) == fileSize(t, e.path("b.txt"))
+	})
+	r.stop(t)
+	got := e.readData()
+	slices.Sort(got)
+	expectExactly(t, got, []string{"a.log-line\n", "b.txt-line\n"})
+	if n := len(readCheckpoint(t, e.cp)); n != 2 {
+		t.Errorf("%d files checkpointed, want 2", n)
+	}
+}
