@@ -617,6 +617,9 @@ func (f *flow) adopt(t, src *tracked, st *prevContent, now time.Time) {
 	}
 	t.queue = append(t.queue, src.queue[:n]...)
 	src.queue = slices.Clone(src.queue[n:])
+	if !slices.ContainsFunc(src.queue, func(e *entry) bool { return e.failed }) {
+		src.retryAt, src.retries = time.Time{}, 0 // its failed records, if any, moved with the content
+	}
 	t.readPos, t.committed, t.split, t.window = st.readPos, st.committed, st.split, st.window
 	if t.size < st.readPos {
 		// The copy ends before what was read from the original (lines written between the copy
@@ -682,7 +685,6 @@ func (f *flow) tail(ctx, putCtx context.Context, t *tracked, now time.Time) {
 		if st != nil && st.fp.N > 0 {
 			t.prev = st
 		}
-		t.retryAt, t.retries = time.Time{}, 0
 		t.gen++
 		t.readPos, t.committed = 0, 0
 		t.split = newSplitter(f.start, f.a.opts.maxRecordSize, f.cfg.SkipHeaderLines, 0)

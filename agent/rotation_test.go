@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shardwise/shardwise/agent"
+	"github.com/shardwise/shardwise/kinesistest"
 )
 
 // eventLog records every file event.
@@ -292,5 +293,53 @@ func TestGlobAndExclude(t *testing.T) {
 	expectExactly(t, got, []string{"a.log-line\n", "b.txt-line\n"})
 	if n := len(readCheckpoint(t, e.cp)); n != 2 {
 		t.Errorf("%d files checkpointed, want 2", n)
+	}
+}
+
+// TestTruncateWhileRecordsFail truncates (copytruncate, or a plain truncation) a file whose
+// records the stream is refusing: the refused records are still sent again once the stream takes
+// them (from the copy, or from memory), and the checkpoint moves on.
+func TestTruncateWhileRecordsFail(t *testing.T) {
+	for _, withCopy := range []bool{true, false} {
+		name := map[bool]string{true: "copytruncate", false: "truncate"}[withCopy]
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, 1)
+			allow := e.srv.Control(func(req kinesistest.Request) (kinesistest.Action, bool) {
+				if req.Op != "PutRecords" {
+					return kinesistest.Action{}, false
+				}
+				return kinesistest.Action{Err: kinesistest.NewError(kinesistest.CodeAccessDenied)}, true
+			})
+			live := e.path("app.log")
+			writeFile(t, live, "")
+			ev := &eventLog{}
+			r := e.start([]agent.Flow{e.flow("app.log*")}, agent.WithHooks(ev), agent.RetryBackoff(20*time.Millisecond, 50*time.Millisecond))
+			e.waitTracked(live)
+			appendFile(t, live, lines("a", 0, 20))
+			waitFor(t, "the records refused and sent again", func() bool { return r.a.Stats().RecordsRetried > 0 })
+			if withCopy {
+				copyTruncate(t, live, e.path("app.log.1"))
+			} else if err := os.Truncate(live, 0); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the truncation seen", func() bool { return ev.has(live, agent.FileTruncated) })
+			// The stream takes records again; no new record fails, so only the refused ones'
+			// own retry sends them.
+			allow()
+			appendFile(t, live, lines("b", 0, 20))
+			want := splitLines(lines("a", 0, 20) + lines("b", 0, 20))
+			e.waitRecords(len(want))
+			waitFor(t, "app.log delivered", func() bool { return checkpointOffset(t, e.cp, live) == fileSize(t, live) })
+			if withCopy {
+				waitFor(t, "app.log.1 delivered", func() bool {
+					return checkpointOffset(t, e.cp, e.path("app.log.1")) == fileSize(t, e.path("app.log.1"))
+				})
+			}
+			r.stop(t)
+			got := e.readData()
+			slices.Sort(got)
+			slices.Sort(want)
+			expectExactly(t, got, want)
+		})
 	}
 }
