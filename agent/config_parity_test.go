@@ -272,3 +272,20 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestJavaDouble checks RANDOM partition keys are written as Java's Double.toString writes them.
+func TestJavaDouble(t *testing.T) {
+	for v, want := range map[float64]string{
+		0: "0.0", 5: "5.0", 123456.789: "123456.789", 999999.9999999999: "999999.9999999999",
+		0.001: "0.001", 1e-4: "1.0E-4", 1.5e-5: "1.5E-5", 604938.5731295842: "604938.5731295842",
+	} {
+		if got := javaDouble(v); got != want {
+			t.Errorf("javaDouble(%v) = %q, want %q", v, got, want)
+		}
+	}
+	for range 1000 {
+		if k := randomKey(); len(k) > partitionKeyLen || len(k) == 0 {
+			t.Fatalf("random key %q: length outside (0, %d]", k, partitionKeyLen)
+		}
+	}
+}
