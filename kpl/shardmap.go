@@ -229,7 +229,11 @@ func (p *Producer) describer() {
 			if c.Class != awserr.Terminal || c.NotFound {
 				wait = min(wait, describeRetry.Delay(fails-1))
 			}
-			p.log.LogAttrs(ctx, slog.LevelWarn, "kpl DescribeStreamSummary failed; the stream judges record sizes until it succeeds",
+			level := slog.LevelWarn
+			if c.Code == "AccessDeniedException" && fails > 1 {
+				level = slog.LevelDebug // a policy without the permission: said once is enough
+			}
+			p.log.LogAttrs(ctx, level, "kpl DescribeStreamSummary failed; the stream judges record sizes until it succeeds",
 				slog.String("reason", reason), slog.Int("attempt", fails), slog.String("err", err.Error()))
 		} else {
 			fails = 0
