@@ -77,12 +77,14 @@ func (p *Producer) refresher() {
 				p.mu.Unlock()
 				p.finish(out)
 			}
+			level := slog.LevelWarn
 			if awserr.Classify(err).Code == "AccessDeniedException" {
 				// A PutRecords-only policy: send without prediction, and look again now and then.
 				wait = max(wait, p.cfg.refreshInterval)
-				p.setPrediction(ctx, false, "ListShards denied")
+				p.setPrediction(ctx, false, "ListShards denied") // logs the change once
+				level = slog.LevelDebug
 			}
-			p.log.LogAttrs(ctx, slog.LevelWarn, "kpl shard map refresh failed",
+			p.log.LogAttrs(ctx, level, "kpl shard map refresh failed",
 				slog.String("reason", reason), slog.Int("attempt", fails), slog.String("err", err.Error()))
 		} else {
 			p.setPrediction(ctx, true, "ListShards allowed")
