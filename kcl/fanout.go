@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -189,6 +190,23 @@ type fanOutRetriever struct {
 	ended    bool   // the shard-end batch was handed over
 	failures int    // consecutive failures to subscribe or fatal subscription errors
 	notFound int    // consecutive ResourceNotFoundExceptions with the consumer present
+
+	accepted atomic.Int64 // UnixNano of the last accepted SubscribeToShard (0: none yet); any goroutine
+}
+
+// handoffMargin is added to Kinesis's 5 s rule when a hand-off waits for it (clock granularity).
+const handoffMargin = 10 * time.Millisecond
+
+// handoffReadyAt is when another worker's SubscribeToShard for this shard, as the same consumer, is no
+// longer refused by the 5 s rule (fanout.SubscribeWindow after this retriever's last accepted
+// subscription). A graceful hand-off keeps the shard here, processing, until then: a refused requester
+// would back off for seconds while nobody reads the shard.
+func (r *fanOutRetriever) handoffReadyAt() time.Time {
+	ns := r.accepted.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).Add(fanout.SubscribeWindow + handoffMargin)
 }
 
 func (w *Worker) newFanOutRetriever(ctx context.Context, rc retrievalConfig, log *slog.Logger) *fanOutRetriever {
@@ -282,7 +300,12 @@ func (r *fanOutRetriever) subscriber(ctx context.Context) (*fanout.Subscriber, e
 	arn, err := r.w.consumerARN(ctx)
 	if err == nil {
 		sub, err = fanout.Subscribe(r.life, r.w.kc, arn, r.rc.shardID, r.start(),
-			fanout.Buffer(r.w.cfg.prefetch), fanout.WithLogger(r.log), fanout.CallTimeout(r.w.cfg.callTimeout))
+			fanout.Buffer(r.w.cfg.prefetch), fanout.WithLogger(r.log), fanout.CallTimeout(r.w.cfg.callTimeout),
+			fanout.OnAttempt(func(a fanout.Attempt) {
+				if a.Err == nil {
+					r.accepted.Store(time.Now().UnixNano())
+				}
+			}))
 	}
 	if err != nil {
 		if ctx.Err() != nil {

@@ -30,6 +30,13 @@ type shardConsumer struct {
 
 	lostMu  sync.Mutex
 	lostErr error // why the lease was lost; guarded by lostMu
+	// readyAt, once the retriever exists, says when the shard may be handed over without the requester
+	// being refused (fan-out's 5 s rule; zero: at once). Guarded by lostMu.
+	readyAt func() time.Time
+	// handoff is the pending stop of a hand-off waiting for readyAt (nil: none asked); handoffBy caps
+	// that wait. Guarded by lostMu.
+	handoff   *time.Timer
+	handoffBy time.Time
 
 	ctx    context.Context // cancelled when the lease is lost or the worker stops hard
 	cancel context.CancelFunc
@@ -42,6 +49,53 @@ type shardConsumer struct {
 }
 
 func (c *shardConsumer) requestShutdown() { c.stopFetch() }
+
+// requestHandoff is requestShutdown for a lease another worker asked for: the consumer stops fetching as
+// soon as the requester can read the shard at once. Until then (fan-out: 5 s after this worker's last
+// accepted SubscribeToShard, which would refuse the requester's; never longer than half the failover
+// time, so the hand-off completes long before the Coordinator would force it) it keeps processing, so
+// the wait delays no record. Repeated calls change nothing.
+func (c *shardConsumer) requestHandoff() {
+	c.lostMu.Lock()
+	defer c.lostMu.Unlock()
+	if c.handoff != nil || c.fetchCtx.Err() != nil {
+		return
+	}
+	c.handoffBy = time.Now().Add(c.w.failover / 2)
+	c.handoff = time.AfterFunc(c.handoffDelayLocked(), c.handoffDue)
+}
+
+// handoffDelayLocked is how long the hand-off still waits. c.lostMu is held.
+func (c *shardConsumer) handoffDelayLocked() time.Duration {
+	var at time.Time
+	if c.readyAt != nil {
+		at = c.readyAt()
+	}
+	return max(0, min(time.Until(at), time.Until(c.handoffBy)))
+}
+
+// handoffDue stops fetching, unless a subscription accepted meanwhile (a resubscription) moved the time
+// the requester can subscribe: then it waits again, within the same cap.
+func (c *shardConsumer) handoffDue() {
+	c.lostMu.Lock()
+	if d := c.handoffDelayLocked(); d > 0 {
+		c.handoff.Reset(d)
+		c.lostMu.Unlock()
+		return
+	}
+	c.lostMu.Unlock()
+	c.log.LogAttrs(c.ctx, slog.LevelDebug, "handing the lease over")
+	c.stopFetch()
+}
+
+// stopHandoffTimer stops a pending hand-off timer once the consumer has ended.
+func (c *shardConsumer) stopHandoffTimer() {
+	c.lostMu.Lock()
+	if c.handoff != nil {
+		c.handoff.Stop()
+	}
+	c.lostMu.Unlock()
+}
 
 // markLost stops the consumer because the lease is gone.
 func (c *shardConsumer) markLost(err error) {
@@ -70,6 +124,7 @@ func (c *shardConsumer) sleep(d time.Duration) bool {
 func (c *shardConsumer) run() {
 	defer close(c.done)
 	defer c.cancel()
+	defer c.stopHandoffTimer()
 	l := c.lease
 	if !c.waitForParents(l) {
 		if c.requested() {
@@ -117,6 +172,11 @@ func (c *shardConsumer) run() {
 	c.log.LogAttrs(c.ctx, slog.LevelInfo, "processing shard", slog.String("start", start.String()))
 	r := c.w.newRetriever(c.ctx, retrievalConfig{stream: c.w.stream, shardID: c.shardID, start: start}, c.log)
 	defer r.Close()
+	if fr, ok := r.(*fanOutRetriever); ok {
+		c.lostMu.Lock()
+		c.readyAt = fr.handoffReadyAt
+		c.lostMu.Unlock()
+	}
 	var buf []Record
 	for {
 		b, err := r.Next(c.fetchCtx)

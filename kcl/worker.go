@@ -233,16 +233,17 @@ func (w *Worker) reconcile() {
 			c.markLost(lease.ErrLeaseLost)
 		}
 	}
-	// Handoff requests (another worker balancing): the consumer stops fetching, finishes its batch in
-	// progress, shuts the processor down with Requested (it may checkpoint) and releases the lease, which
-	// hands it to the requester; the requester starts at that checkpoint. Leases without a consumer are
-	// handed over at once.
+	// Handoff requests (another worker balancing): the consumer stops fetching (fan-out: once the
+	// requester's SubscribeToShard would not be refused by the 5 s rule, processing meanwhile), finishes
+	// its batch in progress, shuts the processor down with Requested (it may checkpoint) and releases the
+	// lease, which hands it to the requester; the requester starts at that checkpoint. Leases without a
+	// consumer are handed over at once.
 	for _, l := range held {
 		if l.PendingOwner == "" {
 			continue
 		}
 		if c, running := w.consumers[l.Key]; running {
-			c.requestShutdown()
+			c.requestHandoff()
 		} else if !w.handing[l.Key] && w.runCtx.Err() == nil {
 			w.handing[l.Key] = true
 			key := l.Key

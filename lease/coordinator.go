@@ -47,14 +47,20 @@ type Coordinator struct {
 	handedOver map[string]time.Time
 	// requested holds the keys this worker asked their live owners to hand over (balance steals done
 	// gracefully), adopted once the owner transferred them; dropped when the lease went elsewhere.
-	requested map[string]string // key -> owner asked
-	stopped   bool              // StopTaking was called
-	deferHO   bool              // DeferHandoffs was called
+	requested map[string]request
+	stopped   bool // StopTaking was called
+	deferHO   bool // DeferHandoffs was called
 	running   bool
 
 	changed chan struct{} // cap 1: coalesced "held set changed" signal
 	trigger chan struct{} // cap 1: run a take round now
 	takeSem chan struct{} // cap 1: one take round at a time
+}
+
+// A request is a handoff this worker asked a live owner for.
+type request struct {
+	owner string    // the owner asked
+	at    time.Time // when the request was written
 }
 
 type heldLease struct {
@@ -76,7 +82,7 @@ func NewCoordinator(m *Manager) *Coordinator {
 		held:       map[string]*heldLease{},
 		released:   map[string]time.Time{},
 		handedOver: map[string]time.Time{},
-		requested:  map[string]string{},
+		requested:  map[string]request{},
 		changed:    make(chan struct{}, 1),
 		trigger:    make(chan struct{}, 1),
 		takeSem:    make(chan struct{}, 1),
@@ -151,32 +157,56 @@ func (c *Coordinator) takeLoop(ctx context.Context) {
 	}
 }
 
-// handoffWatch is how often requested handoffs are checked (one GetItem per outstanding request; none when
-// there is none), so a transferred lease is adopted well before the next take round.
+// handoffWatch is how often an old request (one the owner has not honoured within the failover time) is
+// checked: one GetItem per such request; none when there is none.
 func (c *Coordinator) handoffWatch() time.Duration {
 	return min(c.m.cfg.renewInterval, c.m.cfg.takeInterval) / 4
 }
 
+// handoffPollInterval is how often Run reads a lease this worker requested, from the request until the
+// failover time has passed: the owner hands it over at any moment after its next renewal, and the shard
+// waits from the owner's last batch until the requester has read the transfer, so that wait is at most
+// this interval plus one read. It costs one consistent GetItem per outstanding request per interval
+// (balance steals only; none in a balanced fleet).
+const handoffPollInterval = 50 * time.Millisecond
+
+// handoffPoll is handoffPollInterval, or handoffWatch when that is shorter.
+func (c *Coordinator) handoffPoll() time.Duration { return min(handoffPollInterval, c.handoffWatch()) }
+
 func (c *Coordinator) handoffLoop(ctx context.Context) {
-	t := time.NewTicker(c.handoffWatch())
+	fast, slow := c.handoffPoll(), c.handoffWatch()
+	t := time.NewTicker(fast)
 	defer t.Stop()
+	var lastAll time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		c.CheckHandoffs(ctx)
+		// Young requests every tick; requests older than the failover time only every handoffWatch.
+		all := time.Since(lastAll) >= slow
+		if all {
+			lastAll = time.Now()
+		}
+		c.checkHandoffs(ctx, all)
 	}
 }
 
 // CheckHandoffs reads every lease this worker requested a handoff of and adopts those transferred to it
-// (Run calls it every min(RenewInterval, TakeInterval)/4; take rounds adopt them too).
-func (c *Coordinator) CheckHandoffs(ctx context.Context) {
+// (Run reads each request every 50 ms during the failover time after it, then every
+// min(RenewInterval, TakeInterval)/4; take rounds adopt them too).
+func (c *Coordinator) CheckHandoffs(ctx context.Context) { c.checkHandoffs(ctx, true) }
+
+// checkHandoffs is CheckHandoffs on the requests made within the failover time, or on all of them.
+func (c *Coordinator) checkHandoffs(ctx context.Context, all bool) {
+	now := time.Now()
 	c.mu.Lock()
 	keys := make([]string, 0, len(c.requested))
-	for k := range c.requested {
-		keys = append(keys, k)
+	for k, r := range c.requested {
+		if all || now.Sub(r.at) <= c.m.cfg.failover {
+			keys = append(keys, k)
+		}
 	}
 	c.mu.Unlock()
 	for _, k := range keys {
@@ -205,7 +235,8 @@ func (c *Coordinator) CheckHandoffs(ctx context.Context) {
 // transferred to it → adopted (true); gone elsewhere → request forgotten; still pending → kept.
 func (c *Coordinator) settleRequest(ctx context.Context, l Lease, start time.Time) bool {
 	c.mu.Lock()
-	prev, asked := c.requested[l.Key]
+	r, asked := c.requested[l.Key]
+	prev := r.owner
 	_, holding := c.held[l.Key]
 	switch {
 	case !asked:
@@ -795,7 +826,7 @@ func (c *Coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
 				continue
 			}
 			c.mu.Lock()
-			c.requested[cand.lease.Key] = cand.lease.Owner
+			c.requested[cand.lease.Key] = request{owner: cand.lease.Owner, at: t0}
 			c.mu.Unlock()
 			ev.Stolen++
 			c.m.log.Info("lease handoff requested", "lease_key", cand.lease.Key, "owner", cand.lease.Owner)
