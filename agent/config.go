@@ -57,6 +57,7 @@ const (
 const (
 	DefaultCheckpointFile      = "shardwise-agent.checkpoints.json"
 	DefaultMinTimeBetweenPolls = 100 * time.Millisecond
+	DefaultCheckpointTTL       = 7 * 24 * time.Hour
 	maxBufferAgeLimit          = 15 * time.Minute
 	maxBufferRecordsLimit      = 500
 	maxBufferBytesLimit        = 10 << 20
@@ -76,6 +77,21 @@ type Config struct {
 	KinesisRegion string
 	// EmitMetrics is "cloudwatch.emitMetrics": accepted, but CloudWatch metrics are not sent.
 	EmitMetrics bool
+	// AWSAccessKeyID and AWSSecretAccessKey are "awsAccessKeyId" and "awsSecretAccessKey": static
+	// credentials used instead of the AWS SDK chain when both are set (the command logs a Warn:
+	// instance roles are preferred). Only the command uses them; they are never logged.
+	AWSAccessKeyID     string
+	AWSSecretAccessKey string
+	// AssumeRoleARN is "assumeRoleARN": the role the command assumes through STS AssumeRole with
+	// the credentials above (or the SDK chain's), with AssumeRoleExternalID ("assumeRoleExternalId")
+	// as its external ID when set. STSEndpoint ("sts.endpoint") overrides the STS endpoint.
+	AssumeRoleARN        string
+	AssumeRoleExternalID string
+	STSEndpoint          string
+	// CheckpointTTL is "checkpointTimeToLiveDays": how long the checkpoint entry of a file that
+	// is no longer found is kept (a volume mounted late, a file moved away for a while). 0 (unset)
+	// means DefaultCheckpointTTL, 7 days, as in the Kinesis Agent.
+	CheckpointTTL time.Duration
 	// Flows are the files to tail and where to send them ("flows").
 	Flows []Flow
 }
@@ -172,6 +188,14 @@ func LoadConfig(path string, log *slog.Logger) (Config, error) {
 		mergeSetting(log, name, "checkpointFile", &cfg.CheckpointFile, more.CheckpointFile)
 		mergeSetting(log, name, "kinesis.endpoint", &cfg.KinesisEndpoint, more.KinesisEndpoint)
 		mergeSetting(log, name, "kinesis.region", &cfg.KinesisRegion, more.KinesisRegion)
+		mergeSetting(log, name, "awsAccessKeyId", &cfg.AWSAccessKeyID, more.AWSAccessKeyID)
+		mergeSetting(log, name, "awsSecretAccessKey", &cfg.AWSSecretAccessKey, more.AWSSecretAccessKey)
+		mergeSetting(log, name, "assumeRoleARN", &cfg.AssumeRoleARN, more.AssumeRoleARN)
+		mergeSetting(log, name, "assumeRoleExternalId", &cfg.AssumeRoleExternalID, more.AssumeRoleExternalID)
+		mergeSetting(log, name, "sts.endpoint", &cfg.STSEndpoint, more.STSEndpoint)
+		if cfg.CheckpointTTL == 0 {
+			cfg.CheckpointTTL = more.CheckpointTTL
+		}
 		cfg.EmitMetrics = cfg.EmitMetrics || more.EmitMetrics
 		cfg.Flows = append(cfg.Flows, more.Flows...)
 		log.Info("configuration file added", "file", p, "flows", len(more.Flows))
@@ -224,13 +248,27 @@ func ParseConfig(data []byte, log *slog.Logger) (Config, error) {
 			cfg.EmitMetrics, err = jsonBool(key, raw)
 		case "flows":
 			cfg.Flows, err = parseFlows(raw, log)
-		case "awsAccessKeyId", "awsSecretAccessKey":
-			log.Warn("agent.json credentials are ignored: credentials come from the AWS SDK chain", "key", key)
-		case "assumeRoleARN", "assumeRoleExternalId", "firehose.endpoint", "cloudwatch.endpoint",
-			"sts.endpoint", "userDefinedCredentialsProvider.classname",
+		case "awsAccessKeyId":
+			cfg.AWSAccessKeyID, err = jsonString(key, raw)
+		case "awsSecretAccessKey":
+			cfg.AWSSecretAccessKey, err = jsonString(key, raw)
+		case "assumeRoleARN":
+			cfg.AssumeRoleARN, err = jsonString(key, raw)
+		case "assumeRoleExternalId":
+			cfg.AssumeRoleExternalID, err = jsonString(key, raw)
+		case "sts.endpoint":
+			cfg.STSEndpoint, err = jsonString(key, raw)
+		case "checkpointTimeToLiveDays":
+			var n int64
+			n, err = jsonInt(key, raw)
+			cfg.CheckpointTTL = time.Duration(n) * 24 * time.Hour
+			if err == nil && (n <= 0 || n > 36500) {
+				err = configErr(key, "must be in [1, 36500] days, got %d", n)
+			}
+		case "firehose.endpoint", "cloudwatch.endpoint", "userDefinedCredentialsProvider.classname",
 			"userDefinedCredentialsProvider.location", "log.level", "log.maxBackupIndex",
 			"log.maxFileSize", "shutdownTimeoutMillis", "sendingThreadsMaxQueueSize",
-			"maxSendingThreads", "sendingThreadsKeepAliveMillis", "checkpointTimeToLiveDays":
+			"maxSendingThreads", "sendingThreadsKeepAliveMillis":
 			log.Warn("agent.json setting not supported by shardwise-agent, ignored", "key", key)
 		default:
 			log.Warn("unknown agent.json key ignored", "key", key)
@@ -468,6 +506,16 @@ func jsonInt(field string, raw json.RawMessage) (int64, error) {
 func (c Config) Validate() error {
 	if len(c.Flows) == 0 {
 		return configErr("flows", "at least one flow is required")
+	}
+	switch {
+	case c.AWSAccessKeyID != "" && c.AWSSecretAccessKey == "":
+		return configErr("awsSecretAccessKey", "is required when awsAccessKeyId is set")
+	case c.AWSAccessKeyID == "" && c.AWSSecretAccessKey != "":
+		return configErr("awsAccessKeyId", "is required when awsSecretAccessKey is set")
+	case c.AssumeRoleExternalID != "" && c.AssumeRoleARN == "":
+		return configErr("assumeRoleExternalId", "needs assumeRoleARN")
+	case c.CheckpointTTL < 0:
+		return configErr("checkpointTimeToLiveDays", "must be positive")
 	}
 	type key struct{ pattern, stream string }
 	seen := map[key]int{}

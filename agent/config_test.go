@@ -13,6 +13,7 @@ const fullConfig = `{
   "checkpointFile": "/var/lib/agent/cp.json",
   "kinesis.endpoint": "http://127.0.0.1:4567",
   "cloudwatch.emitMetrics": true,
+  "awsAccessKeyId": "AKIDEXAMPLE",
   "awsSecretAccessKey": "SECRET-VALUE",
   "someFutureKey": 1,
   "flows": [
@@ -68,10 +69,13 @@ func TestParseConfig(t *testing.T) {
 		t.Errorf("flow 1 defaults = %+v", g)
 	}
 	out := logs.String()
-	for _, want := range []string{"someFutureKey", "flows[0].unknownFlowKey", "awsSecretAccessKey", "emitMetrics"} {
+	for _, want := range []string{"someFutureKey", "flows[0].unknownFlowKey", "emitMetrics"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log does not mention %s:\n%s", want, out)
 		}
+	}
+	if cfg.AWSAccessKeyID != "AKIDEXAMPLE" || cfg.AWSSecretAccessKey != "SECRET-VALUE" {
+		t.Errorf("static keys = %q", cfg.AWSAccessKeyID)
 	}
 	if strings.Contains(out, "SECRET-VALUE") {
 		t.Errorf("log shows a secret:\n%s", out)

@@ -32,8 +32,10 @@
 //
 // Config mirrors agent.json (ParseConfig, LoadConfig). Comments (// and /* */) are allowed, as the
 // Kinesis Agent's parser allows them, and LoadConfig adds the agent.d/*.json files beside the main
-// file (their flows are appended). Keys: checkpointFile, kinesis.endpoint and kinesis.region (used
-// by the shardwise-agent command), cloudwatch.emitMetrics (accepted, logged as unsupported) and
+// file (their flows are appended). Keys: checkpointFile, checkpointTimeToLiveDays, kinesis.endpoint,
+// kinesis.region, awsAccessKeyId and awsSecretAccessKey (static keys), assumeRoleARN,
+// assumeRoleExternalId and sts.endpoint (the last seven used by the shardwise-agent command to
+// build its AWS configuration; the secret is never logged), cloudwatch.emitMetrics (accepted, logged as unsupported) and
 // flows with filePattern, kinesisStream, partitionKeyOption (RANDOM, DETERMINISTIC: MD5 of the
 // record data after processing), initialPosition (END_OF_FILE by default), maxBufferAgeMillis (the
 // producer's Linger), maxBufferSizeRecords and maxBufferSizeBytes (records and bytes per
@@ -42,8 +44,7 @@
 // shardwise.aggregation. Numbers may be JSON strings. A deliveryStream (Firehose) flow is not
 // supported yet: New logs a Warn and skips it, and the Kinesis flows run (Validate fails with a
 // *ConfigError wrapping ErrUnsupported only when no flow has a kinesisStream). Other Kinesis Agent
-// settings and unknown keys are logged at Warn and ignored; credentials in agent.json are ignored
-// (never logged): they come from the AWS SDK chain.
+// settings and unknown keys are logged at Warn and ignored.
 //
 // filePattern and excludePattern are globs in the Kinesis Agent's syntax (Java's): * ? [a-z],
 // [!a-z] for a negated class and {log,txt} alternatives (nesting allowed); unlike the Kinesis

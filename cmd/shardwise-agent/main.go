@@ -9,7 +9,11 @@
 // the agent.d directory beside the configuration file are read too (their flows are added). AWS
 // settings come from the standard SDK chain (AWS_REGION, credentials, AWS_ENDPOINT_URL,
 // AWS_ENDPOINT_URL_KINESIS, AWS_CA_BUNDLE); "kinesis.endpoint" and "kinesis.region" in agent.json,
-// when set, override the endpoint and the region. Without "checkpointFile" the offsets go to
+// when set, override the endpoint and the region. With no region set anywhere, the region is the
+// EC2 instance's (instance metadata, IMDSv2). "awsAccessKeyId" and "awsSecretAccessKey" replace the
+// SDK chain's credentials (with a Warn: instance roles are preferred); "assumeRoleARN" (with
+// "assumeRoleExternalId", through "sts.endpoint" when set) assumes that role with STS AssumeRole,
+// renewing the temporary credentials before they expire. Without "checkpointFile" the offsets go to
 // $XDG_STATE_HOME/shardwise-agent/checkpoints.json, or shardwise-agent.checkpoints.json in the
 // working directory when XDG_STATE_HOME is unset. The agent runs until SIGTERM or SIGINT, then
 // flushes (at most 10s) and writes its checkpoints; a second signal ends it at once. Logs are JSON

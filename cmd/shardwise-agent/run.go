@@ -10,9 +10,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/shardwise/shardwise/agent"
 	"github.com/shardwise/shardwise/internal/bodyguard"
@@ -91,10 +97,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, extra ...
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
-	kc, err := newKinesisClient(ctx, cfg.KinesisEndpoint, cfg.KinesisRegion)
+	awsCfg, err := loadAWSConfig(ctx, cfg, log)
 	if err != nil {
 		return usageError{err}
 	}
+	kc := newKinesisClient(awsCfg, cfg.KinesisEndpoint)
 	a, err := agent.New(cfg, kc, append([]agent.Option{agent.WithLogger(log)}, extra...)...)
 	if err != nil {
 		return usageError{err}
@@ -111,29 +118,93 @@ func defaultCheckpointFile() string {
 	return agent.DefaultCheckpointFile
 }
 
-// newKinesisClient builds a client from the standard SDK chain (AWS_REGION, credentials,
-// AWS_ENDPOINT_URL_KINESIS, ...); endpoint, agent.json's "kinesis.endpoint", overrides the
-// endpoint when set ("https://" is assumed without a scheme), and region, agent.json's
-// "kinesis.region", the region.
-func newKinesisClient(ctx context.Context, endpoint, region string) (*kinesis.Client, error) {
+// imdsRegionTimeout bounds the look-up of the region in the EC2 instance metadata, made only
+// when nothing else sets the region (off EC2 it fails, after this long at most).
+const imdsRegionTimeout = 5 * time.Second
+
+// loadAWSConfig builds the AWS configuration from the standard SDK chain (AWS_REGION,
+// credentials, AWS_ENDPOINT_URL_KINESIS, ...) and agent.json's identity and region keys, as the
+// Kinesis Agent reads them:
+//   - "kinesis.region" sets the region; without it and without a region in the SDK chain, the
+//     region comes from the EC2 instance metadata (IMDSv2; AWS_EC2_METADATA_SERVICE_ENDPOINT and
+//     AWS_EC2_METADATA_DISABLED apply);
+//   - "awsAccessKeyId" and "awsSecretAccessKey" replace the SDK chain's credentials (a Warn says
+//     instance roles are preferred);
+//   - "assumeRoleARN" (with "assumeRoleExternalId") assumes that role through STS AssumeRole
+//     with the credentials above, at "sts.endpoint" when set; the temporary credentials are
+//     renewed before they expire.
+func loadAWSConfig(ctx context.Context, cfg agent.Config, log *slog.Logger) (aws.Config, error) {
 	var opts []func(*config.LoadOptions) error
-	if region != "" {
-		opts = append(opts, config.WithRegion(region))
+	if cfg.KinesisRegion != "" {
+		opts = append(opts, config.WithRegion(cfg.KinesisRegion))
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if cfg.AWSAccessKeyID != "" {
+		log.Warn("using the static credentials of agent.json (awsAccessKeyId): an instance role (or the AWS SDK chain) is preferred")
+		opts = append(opts, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(cfg.AWSAccessKeyID, cfg.AWSSecretAccessKey, "")))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
 	}
-	if cfg.Region == "" {
-		return nil, errors.New(`no AWS region configured: set "kinesis.region" in agent.json or AWS_REGION`)
-	}
-	bodyguard.WrapConfig(&cfg) // the SDK/net/http request-body race workaround
-	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) {
-		if endpoint != "" {
-			if !strings.Contains(endpoint, "://") {
-				endpoint = "https://" + endpoint
-			}
-			o.BaseEndpoint = &endpoint
+	if awsCfg.Region == "" {
+		region, err := imdsRegion(ctx)
+		if err != nil {
+			return aws.Config{}, fmt.Errorf(`no AWS region configured: set "kinesis.region" in agent.json or AWS_REGION (the EC2 instance metadata gave none: %w)`, err)
 		}
-	}), nil
+		awsCfg.Region = region
+		log.Info("AWS region taken from the EC2 instance metadata", "region", region)
+	}
+	bodyguard.WrapConfig(&awsCfg) // the SDK/net/http request-body race workaround
+	if cfg.AssumeRoleARN != "" {
+		stsClient := sts.NewFromConfig(awsCfg, func(o *sts.Options) {
+			if cfg.STSEndpoint != "" {
+				o.BaseEndpoint = aws.String(withScheme(cfg.STSEndpoint))
+			}
+		})
+		provider := stscreds.NewAssumeRoleProvider(stsClient, cfg.AssumeRoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = "shardwise-agent"
+			if cfg.AssumeRoleExternalID != "" {
+				o.ExternalID = aws.String(cfg.AssumeRoleExternalID)
+			}
+		})
+		awsCfg.Credentials = aws.NewCredentialsCache(provider)
+		log.Info("assuming an IAM role for Kinesis", "role_arn", cfg.AssumeRoleARN, "external_id", cfg.AssumeRoleExternalID != "")
+	} else if cfg.STSEndpoint != "" {
+		log.Warn(`"sts.endpoint" is used only with "assumeRoleARN": ignored`)
+	}
+	return awsCfg, nil
+}
+
+// imdsRegion asks the EC2 instance metadata service (IMDSv2) for the instance's region.
+func imdsRegion(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, imdsRegionTimeout)
+	defer cancel()
+	out, err := imds.New(imds.Options{}).GetRegion(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	if out.Region == "" {
+		return "", errors.New("empty region")
+	}
+	return out.Region, nil
+}
+
+// withScheme adds "https://" to an endpoint given without a scheme, as agent.json's endpoints
+// usually are.
+func withScheme(endpoint string) string {
+	if !strings.Contains(endpoint, "://") {
+		return "https://" + endpoint
+	}
+	return endpoint
+}
+
+// newKinesisClient builds the Kinesis client; endpoint, agent.json's "kinesis.endpoint",
+// overrides the endpoint when set ("https://" is assumed without a scheme).
+func newKinesisClient(awsCfg aws.Config, endpoint string) *kinesis.Client {
+	return kinesis.NewFromConfig(awsCfg, func(o *kinesis.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(withScheme(endpoint))
+		}
+	})
 }
