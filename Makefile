@@ -61,6 +61,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkDispatchCPU$$' -benchtime 5x ./kcl/
 	$(GO) test -run '^$$' -bench 'BenchmarkConvert' -cpu 1 ./kcl/
 	$(GO) test -run '^$$' -bench 'PutToProcessLatency' -benchtime 1000x ./kcl/
+	$(GO) test -run '^$$' -bench 'HandoffLatency' -benchtime 1x ./kcl/
 	$(GO) test -run '^$$' -bench 'BenchmarkPrefetchRSS' -benchtime 1x ./kcl/
 	$(GO) test -run '^$$' -bench 'DecodeGetRecords' ./internal/kinesisjson/
 	$(GO) test -run '^$$' -bench 'PutRecordsRequest|EncodeBase64' ./internal/kinesisjson/
