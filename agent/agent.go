@@ -113,6 +113,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if !a.started.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
+	if err := checkCheckpointDir(a.cfg.CheckpointFile); err != nil {
+		return err
+	}
 	saved, err := loadCheckpoints(a.cfg.CheckpointFile)
 	if err != nil {
 		return err

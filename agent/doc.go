@@ -125,8 +125,10 @@
 // Only records Kinesis can never accept (invalid, too large) are skipped: logged at Error and
 // counted in Stats.RecordsFailed, never silently. Reading pauses when MaxPendingRecords are waiting.
 //
-// The checkpoint file (CheckpointFile; DefaultCheckpointFile in the working directory when empty)
-// is JSON: per file its flow, path, identity, fingerprint and delivered offset. It is written every
+// The checkpoint file (CheckpointFile; DefaultCheckpointFile in the working directory when empty;
+// the shardwise-agent command uses systemd's $STATE_DIRECTORY or /var/lib/shardwise-agent) is
+// checked at start: Run creates its directory if missing and returns a *CheckpointError (Op
+// "check") naming it when no file can be created there. It is JSON: per file its flow, path, identity, fingerprint and delivered offset. It is written every
 // CheckpointInterval (1s) when something changed and at shutdown, atomically (temporary file,
 // fsync, rename, fsync of the directory). On restart each file resumes at its offset, found by
 // identity and fingerprint even if it was renamed meanwhile; a new file reusing a checkpointed

@@ -58,7 +58,7 @@ func configErr(field, format string, args ...any) *ConfigError {
 // CheckpointError describes a checkpoint file that could not be read or written.
 type CheckpointError struct {
 	Path string
-	Op   string // "read", "parse" or "write"
+	Op   string // "check" (the directory is not writable, at start), "read", "parse" or "write"
 	Err  error
 }
 

@@ -62,6 +62,24 @@ func loadCheckpoints(path string) ([]fileCheckpoint, error) {
 	return cf.Files, nil
 }
 
+// checkCheckpointDir makes sure the checkpoint file can be written: its directory exists (it is
+// created if missing) and a file can be created in it. Run calls it at start, so a read-only or
+// missing state directory stops the agent at once with a clear error rather than after the first
+// records were sent.
+func checkCheckpointDir(path string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return &CheckpointError{Path: path, Op: "check", Err: fmt.Errorf("cannot create its directory: %w", err)}
+	}
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".probe*")
+	if err != nil {
+		return &CheckpointError{Path: path, Op: "check", Err: fmt.Errorf("directory %s is not writable: %w", dir, err)}
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
 // writeCheckpoints replaces the checkpoint file atomically and durably: a temporary file in the
 // same directory is written and fsynced, renamed over the old one, and the directory is fsynced,
 // so a crash leaves either the old or the new file, never a torn one.

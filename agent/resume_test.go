@@ -108,3 +108,22 @@ func TestResumeFileMissedByFirstScan(t *testing.T) {
 	r.stop(t)
 	expectExactly(t, got, splitLines(lines("a", 0, 10)+lines("o", 0, 1)))
 }
+
+// TestRunCheckpointDirNotWritable: a checkpoint file that cannot be written (here its directory
+// is a regular file) stops Run at start with a *CheckpointError naming the path, before anything is
+// read or sent.
+func TestRunCheckpointDirNotWritable(t *testing.T) {
+	e := newEnv(t, 1)
+	blocker := e.path("state")
+	writeFile(t, blocker, "not a directory\n")
+	cp := filepath.Join(blocker, "checkpoints.json")
+	a, err := agent.New(agent.Config{CheckpointFile: cp, Flows: []agent.Flow{e.flow("*.log")}}, e.kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = a.Run(context.Background())
+	var ce *agent.CheckpointError
+	if !errors.As(err, &ce) || ce.Op != "check" || ce.Path != cp {
+		t.Errorf("Run = %v, want a *CheckpointError (check) for %s", err, cp)
+	}
+}

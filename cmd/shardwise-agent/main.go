@@ -14,9 +14,14 @@
 // SDK chain's credentials (with a Warn: instance roles are preferred); "assumeRoleARN" (with
 // "assumeRoleExternalId", through "sts.endpoint" when set) assumes that role with STS AssumeRole,
 // renewing the temporary credentials before they expire. Without "checkpointFile" the offsets go to
-// $XDG_STATE_HOME/shardwise-agent/checkpoints.json, or shardwise-agent.checkpoints.json in the
-// working directory when XDG_STATE_HOME is unset. The agent runs until SIGTERM or SIGINT, then
-// flushes (at most 10s) and writes its checkpoints; a second signal ends it at once. Logs are JSON
+// checkpoints.json in systemd's $STATE_DIRECTORY (StateDirectory=shardwise-agent in the unit of
+// packaging/shardwise-agent.service), else in $XDG_STATE_HOME/shardwise-agent, else in
+// /var/lib/shardwise-agent; the agent checks at start that it can write there and exits with an
+// error naming the directory otherwise. The agent runs until SIGTERM or SIGINT, then flushes (at
+// most 10s) and writes its checkpoints; a second signal ends it at once. SIGHUP reloads the
+// configuration: agent.json and agent.d are read again and, when valid, the agent stops as at
+// SIGTERM (flush, checkpoints) and starts again with the new configuration, resuming at the
+// checkpoints; an invalid configuration is logged at Error and the old one keeps running. Logs are JSON
 // lines on stderr. Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.
 package main
 
@@ -37,7 +42,10 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	err := runReload(ctx, os.Args[1:], os.Stdout, os.Stderr, hup)
+	signal.Stop(hup)
 	stop()
 	switch {
 	case err == nil:

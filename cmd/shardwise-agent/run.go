@@ -27,6 +27,10 @@ import (
 // DefaultConfigFile is where the Kinesis Agent keeps its configuration.
 const DefaultConfigFile = "/etc/aws-kinesis/agent.json"
 
+// DefaultStateDir holds the checkpoint file when agent.json has no "checkpointFile" and neither
+// STATE_DIRECTORY (systemd) nor XDG_STATE_HOME is set.
+const DefaultStateDir = "/var/lib/shardwise-agent"
+
 // errUsage marks usage and configuration errors (exit code 2).
 var errUsage = errors.New("usage error")
 
@@ -40,6 +44,15 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 // run parses the flags, loads agent.json and the AWS configuration, and runs the agent until ctx
 // ends. Extra options (tests) are passed to agent.New.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, extra ...agent.Option) error {
+	return runReload(ctx, args, stdout, stderr, nil, extra...)
+}
+
+// runReload is run, reloading the configuration at each value received from reload (SIGHUP in
+// main): the configuration files are read again and checked; when they are valid, the running
+// agent is stopped as at SIGTERM (reading stops, what was read is flushed, the checkpoints are
+// written) and a new one starts from the new configuration, resuming at the checkpoints. An
+// invalid configuration is logged at Error and the agent keeps running with the old one.
+func runReload(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-chan os.Signal, extra ...agent.Option) error {
 	fs := flag.NewFlagSet("shardwise-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	// The Kinesis Agent's flags (-c/--configuration, -L/--log-level, -l/--log-file), so its
@@ -87,35 +100,71 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, extra ...
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
 
-	cfg, err := agent.LoadConfig(configPath, log)
+	build := func() (*agent.Agent, error) {
+		cfg, err := agent.LoadConfig(configPath, log)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.CheckpointFile == "" {
+			cfg.CheckpointFile = defaultCheckpointFile()
+		}
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		awsCfg, err := loadAWSConfig(ctx, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		kc := newKinesisClient(awsCfg, cfg.KinesisEndpoint)
+		return agent.New(cfg, kc, append([]agent.Option{agent.WithLogger(log)}, extra...)...)
+	}
+	a, err := build()
 	if err != nil {
 		return usageError{err}
 	}
-	if cfg.CheckpointFile == "" {
-		cfg.CheckpointFile = defaultCheckpointFile()
+	for {
+		runCtx, stopRun := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- a.Run(runCtx) }()
+		var next *agent.Agent
+		for next == nil {
+			select {
+			case err := <-done:
+				stopRun()
+				return err
+			case <-reload:
+				n, err := build()
+				if err != nil {
+					log.Error("SIGHUP: the new configuration is not valid; the agent keeps running with the old one", "err", err)
+					continue
+				}
+				log.Info("SIGHUP: reloading the configuration: stopping the agent (flush and checkpoints) and starting it again", "config", configPath)
+				next = n
+			}
+		}
+		stopRun()
+		if err := <-done; err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		a = next
 	}
-	if err := cfg.Validate(); err != nil {
-		return usageError{err}
-	}
-	awsCfg, err := loadAWSConfig(ctx, cfg, log)
-	if err != nil {
-		return usageError{err}
-	}
-	kc := newKinesisClient(awsCfg, cfg.KinesisEndpoint)
-	a, err := agent.New(cfg, kc, append([]agent.Option{agent.WithLogger(log)}, extra...)...)
-	if err != nil {
-		return usageError{err}
-	}
-	return a.Run(ctx)
 }
 
-// defaultCheckpointFile is $XDG_STATE_HOME/shardwise-agent/checkpoints.json, or the agent
-// package's default in the working directory.
+// defaultCheckpointFile is checkpoints.json in systemd's $STATE_DIRECTORY (StateDirectory= of the
+// unit; the first one when it lists several), else in $XDG_STATE_HOME/shardwise-agent, else in
+// DefaultStateDir.
 func defaultCheckpointFile() string {
+	if dirs := os.Getenv("STATE_DIRECTORY"); dirs != "" {
+		dir, _, _ := strings.Cut(dirs, ":")
+		return filepath.Join(dir, "checkpoints.json")
+	}
 	if dir := os.Getenv("XDG_STATE_HOME"); dir != "" {
 		return filepath.Join(dir, "shardwise-agent", "checkpoints.json")
 	}
-	return agent.DefaultCheckpointFile
+	return filepath.Join(DefaultStateDir, "checkpoints.json")
 }
 
 // imdsRegionTimeout bounds the look-up of the region in the EC2 instance metadata, made only

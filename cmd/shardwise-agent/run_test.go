@@ -67,13 +67,18 @@ func TestRunUsageErrors(t *testing.T) {
 }
 
 func TestDefaultCheckpointFile(t *testing.T) {
+	t.Setenv("STATE_DIRECTORY", "/run/state/shardwise-agent:/run/state/other")
 	t.Setenv("XDG_STATE_HOME", "/var/state")
+	if got, want := defaultCheckpointFile(), "/run/state/shardwise-agent/checkpoints.json"; got != want {
+		t.Errorf("defaultCheckpointFile() = %q, want %q (systemd's StateDirectory)", got, want)
+	}
+	t.Setenv("STATE_DIRECTORY", "")
 	if got, want := defaultCheckpointFile(), "/var/state/shardwise-agent/checkpoints.json"; got != want {
 		t.Errorf("defaultCheckpointFile() = %q, want %q", got, want)
 	}
 	t.Setenv("XDG_STATE_HOME", "")
-	if got := defaultCheckpointFile(); got != agent.DefaultCheckpointFile {
-		t.Errorf("defaultCheckpointFile() = %q, want %q", got, agent.DefaultCheckpointFile)
+	if got, want := defaultCheckpointFile(), "/var/lib/shardwise-agent/checkpoints.json"; got != want {
+		t.Errorf("defaultCheckpointFile() = %q, want %q", got, want)
 	}
 }
 
