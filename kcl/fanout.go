@@ -25,7 +25,11 @@ import (
 // resubscribed after the last continuation sequence number whenever Kinesis ends a subscription (at
 // most every 5 minutes) or it breaks; ResourceInUseException and LimitExceededException back off for
 // at least a second, respecting the 5 s rule. At most Prefetch events per shard wait for the processor;
-// while they wait the event stream is not read, so HTTP/2 flow control holds Kinesis back.
+// while they wait the event stream is not read, so HTTP/2 flow control holds Kinesis back. When another
+// worker requests a lease (balancing), this worker keeps processing the shard until 5 s after its last
+// accepted SubscribeToShard (at most half the failover time), so the requester's subscription is not
+// refused by that rule, then checkpoints and hands the lease over: the shard pauses for tens of
+// milliseconds, not seconds.
 //
 // The Kinesis client must also have DescribeStreamSummary (for the stream ARN), as *kinesis.Client
 // does, and speak HTTP/2: the SDK's default HTTP client does for HTTPS endpoints (see the

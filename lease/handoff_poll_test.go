@@ -31,8 +31,7 @@ func TestRequesterAdoptsHandoffWithinPoll(t *testing.T) {
 		if len(requested) != 2 {
 			t.Fatalf("a sees %d requests, want 2", len(requested))
 		}
-		// Hand over between two of b's reads, as late as possible relative to them.
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // off b's read ticks
 		for _, k := range requested {
 			if err := a.c.Release(t.Context(), k); err != nil {
 				t.Fatal(err)
