@@ -109,7 +109,7 @@ func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 	if u.urgent {
 		s.urgent = true
 	}
-	if !p.cfg.aggregate || s.auto {
+	if !p.cfg.aggregate || s.auto || u.alone {
 		k := p.single(u, s)
 		k.due = p.arrival(u).Add(p.cfg.linger)
 		s.push(k)
@@ -164,12 +164,15 @@ func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 }
 
 func (p *Producer) newAggregator() *aggregation.Aggregator {
-	if a, ok := p.aggPool.Get().(*aggregation.Aggregator); ok {
-		return a
+	// An aggregate must fit the stream's maximum record size (partition key "a" counts); until
+	// DescribeStreamSummary tells it, the 1 MiB every stream takes.
+	limit := p.maxRecordSize
+	if limit == 0 {
+		limit = 1 << 20
 	}
-	size := p.cfg.aggMaxSize
-	if p.maxRecordSize > 0 && size > p.maxRecordSize-1 { // partition key "a" counts
-		size = p.maxRecordSize - 1
+	size := min(p.cfg.aggMaxSize, limit-1)
+	if a, ok := p.aggPool.Get().(*aggregation.Aggregator); ok && a.MaxSize() == size {
+		return a // pooled ones of another size (the limit changed) are dropped
 	}
 	return aggregation.NewAggregator(size)
 }
@@ -275,6 +278,17 @@ func explode(k *kRec, into []*userRec) []*userRec {
 func (p *Producer) applyMapLocked(m *aggregation.ShardMap, ranges map[string]aggregation.HashRange, now time.Time, out *outcomes) {
 	for id, r := range ranges {
 		p.ranges[id] = r
+	}
+	// AUTO inferred: when DescribeStreamSummary cannot be called (a policy from before AUTO existed),
+	// aggregates landing on other shards under two fresh maps in a row of an unchanged shard set
+	// mean the stream places records itself.
+	if p.wrongStreak >= wrongShardRecheck && p.smap != nil && sameShards(p.smap, m) {
+		p.wrongMaps++
+	} else {
+		p.wrongMaps = 0
+	}
+	if p.wrongMaps >= 2 && p.describeDenied && !p.auto {
+		p.auto, p.autoInferred = true, true
 	}
 	p.smap = m
 	p.mapGen++
@@ -386,4 +400,18 @@ func (p *Producer) splitWrongShard(w wrongShard, out *outcomes) []*userRec {
 
 func aggregationRecord(u *userRec) aggregation.Record {
 	return aggregation.Record{PartitionKey: u.rec.PartitionKey, ExplicitHashKey: u.rec.ExplicitHashKey, Data: u.rec.Data}
+}
+
+// sameShards reports whether a and b hold the same open shards.
+func sameShards(a, b *aggregation.ShardMap) bool {
+	as, bs := a.Shards(), b.Shards()
+	if len(as) != len(bs) {
+		return false
+	}
+	for i := range as {
+		if as[i] != bs[i] {
+			return false
+		}
+	}
+	return true
 }

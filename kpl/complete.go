@@ -42,12 +42,12 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 	ev.put = PutRecordsEvent{KinesisRecords: len(r.ks), Latency: dur, Err: callErr}
 	failed := map[*shardState]bool{}
 	delivered := map[*shardState]bool{}
-	throttled := map[*shardState]bool{}
+	throttled := map[*shardState]int{} // throttled entries per shard state
 
 	retry := func(k *kRec, e *entryResult) {
 		throttle := e.class == awserr.Throttle
 		if throttle {
-			throttled[k.shard] = true
+			throttled[k.shard]++
 			p.stats.EntriesThrottled++
 		}
 		if wantEvents {
@@ -76,6 +76,16 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 		}
 	}
 	terminal := func(k *kRec, e *entryResult) {
+		if e.invalid && k.aggr && !p.closed {
+			// Kinesis refused the aggregate, not necessarily its records (over a size limit that
+			// changed since it was sealed): each goes again on its own and is judged alone.
+			p.requestRecheck("record refused")
+			for _, u := range explode(k, nil) {
+				u.alone = true
+				p.routeLocked(u, now, &out)
+			}
+			return
+		}
 		if wantEvents {
 			ev.entries = append(ev.entries, EntryErrorEvent{ShardID: k.shard.id, Code: e.code, Message: e.msg, UserRecords: len(k.users)})
 		}
@@ -152,9 +162,13 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 		// shard's capacity, and under a steady rate of entry failures hardly any call is free of
 		// them (at 1 %, 99 % of 500-entry calls carry one): counting them would keep a throttled
 		// rate from recovering.
-		if throttled[s] {
+		// A stream-level state (AUTO, no shard map) covers every shard: one hot shard's throttled
+		// entries must not slow the others, so it slows down only when at least one shard's share
+		// of the call was throttled.
+		switch t := throttled[s]; {
+		case t > 0 && (!s.auto || s.openShards <= 1 || t*s.openShards >= len(r.ks)):
 			s.bucket.throttled(now)
-		} else {
+		case t == 0:
 			s.bucket.succeeded(now)
 		}
 		if delivered[s] {
@@ -205,6 +219,17 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 // result of a request sent before the latest refresh says nothing new.
 func (p *Producer) wrongShardLocked(r *request, k *kRec, shardID, seq string, now time.Time, out *outcomes) bool {
 	p.stats.WrongShard++
+	if p.closed {
+		// Nothing is sent any more: what a consumer of the receiving shard keeps is delivered (when
+		// its range is known), the rest fails with ErrClosed.
+		if !k.aggr {
+			return false
+		}
+		for _, u := range p.splitWrongShard(wrongShard{k: k, shardID: shardID, seq: seq}, out) {
+			out.fail(u, &RecordError{Err: ErrClosed, ShardID: shardID, Attempts: u.prior})
+		}
+		return true
+	}
 	current := r.gen == p.mapGen
 	if current {
 		p.wrongStreak++

@@ -152,8 +152,9 @@ func RecordTTL(d time.Duration) Option { return optionFunc(func(c *config) { c.t
 // client-side rate limiting off (for servers without limits, such as kinesistest by default).
 func RateLimit(percent int) Option { return optionFunc(func(c *config) { c.rateLimit = percent }) }
 
-// FailIfThrottled fails records with ErrThrottled on ProvisionedThroughputExceededException instead
-// of retrying them (KPL FailIfThrottled, default false).
+// FailIfThrottled fails records with ErrThrottled when Kinesis throttles them
+// (ProvisionedThroughputExceededException, KMSThrottlingException, or a request-level throttling
+// answer) instead of retrying them (KPL FailIfThrottled, default false).
 func FailIfThrottled() Option { return optionFunc(func(c *config) { c.failIfThrottled = true }) }
 
 // StrictOrdering keeps per-shard (hence per-key) order under retries: each PutRecords call carries

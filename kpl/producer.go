@@ -51,31 +51,34 @@ type Producer struct {
 	described chan struct{}  // closed after the first DescribeStreamSummary attempt
 	once      sync.Once
 
-	mu            sync.Mutex // guards everything below; never held across I/O or channel waits
-	closed        bool
-	maxRecordSize int  // 0 until known (the stream is then the judge of record sizes)
-	auto          bool // the stream distributes records itself (RecordDistributionStrategy AUTO)
-	noPredict     bool // no shard map: DisableShardPrediction, or ListShards was denied
-	openShards    int  // OpenShardCount from DescribeStreamSummary (0: unknown)
-	smap          *aggregation.ShardMap
-	mapGen        uint64        // incremented by every map applied
-	mapProgress   time.Time     // when the last map was applied (or the producer started)
-	wrongStreak   int           // wrong-shard results under the current map
-	autoShard     *shardState   // the single stream-level queue used in AUTO mode
-	shardList     []*shardState // parallel to smap.Shards(), or just autoShard in AUTO mode
-	shards        map[string]*shardState
-	ranges        map[string]aggregation.HashRange // every shard ever listed, closed ones included
-	unrouted      []*userRec                       // no map yet, or hash key in a gap
-	pendingWrong  []wrongShard                     // wait for a refresh to learn the receiving shard's range
-	inflight      int                              // PutRecords calls
-	reqBytes      int64                            // charged by the requests in flight (requestCharge)
-	rr            int                              // round-robin start for fairness
-	flushing      int
-	bufRecords    int
-	bufBytes      int64
-	spaceCh       chan struct{} // closed and replaced when buffer space is freed, if waiters > 0
-	waiters       int
-	stats         Stats
+	mu             sync.Mutex // guards everything below; never held across I/O or channel waits
+	closed         bool
+	maxRecordSize  int  // 0 until known (the stream is then the judge of record sizes)
+	auto           bool // the stream distributes records itself (RecordDistributionStrategy AUTO)
+	noPredict      bool // no shard map: DisableShardPrediction, or ListShards was denied
+	openShards     int  // OpenShardCount from DescribeStreamSummary (0: unknown)
+	smap           *aggregation.ShardMap
+	mapGen         uint64        // incremented by every map applied
+	mapProgress    time.Time     // when the last map was applied (or the producer started)
+	wrongStreak    int           // wrong-shard results under the current map
+	wrongMaps      int           // maps in a row of the same shards that each saw a wrong-shard streak
+	describeDenied bool          // DescribeStreamSummary fails for good (no permission)
+	autoInferred   bool          // AUTO inferred from wrong-shard results, not yet reported
+	autoShard      *shardState   // the single stream-level queue used in AUTO mode
+	shardList      []*shardState // parallel to smap.Shards(), or just autoShard in AUTO mode
+	shards         map[string]*shardState
+	ranges         map[string]aggregation.HashRange // every shard ever listed, closed ones included
+	unrouted       []*userRec                       // no map yet, or hash key in a gap
+	pendingWrong   []wrongShard                     // wait for a refresh to learn the receiving shard's range
+	inflight       int                              // PutRecords calls
+	reqBytes       int64                            // charged by the requests in flight (requestCharge)
+	rr             int                              // round-robin start for fairness
+	flushing       int
+	bufRecords     int
+	bufBytes       int64
+	spaceCh        chan struct{} // closed and replaced when buffer space is freed, if waiters > 0
+	waiters        int
+	stats          Stats
 }
 
 type wrongShard struct {
@@ -180,6 +183,7 @@ type userRec struct {
 	ctx     context.Context // nil unless cancellable
 	prior   []Attempt       // attempts of Kinesis records that carried it before it was re-routed
 	urgent  bool            // Put: its shard sends without waiting for Linger
+	alone   bool            // an aggregate carrying it was refused as invalid: send it on its own
 }
 
 // arrival returns when u was put.

@@ -222,7 +222,8 @@ func TestTerminalAndThrottleErrors(t *testing.T) {
 		want    error
 		wantTry int
 	}{
-		{"terminal code", "ValidationException", nil, ErrRecordFailed, 1},
+		// Like the Java KPL, every failed entry is retried until RecordTTL, whatever its code.
+		{"unknown entry code", "SomeEntryCode", nil, ErrRecordExpired, 0},
 		{"fail if throttled", codeThroughputExceeded, []Option{FailIfThrottled()}, ErrThrottled, 1},
 	}
 	for _, tt := range tests {
@@ -233,7 +234,14 @@ func TestTerminalAndThrottleErrors(t *testing.T) {
 				p := mustNew(t, f, tt.opts...)
 				_, err := p.Put(t.Context(), rec("a", 1))
 				var re *RecordError
-				if !errors.Is(err, tt.want) || !errors.As(err, &re) || re.Code != tt.code || len(re.Attempts) != tt.wantTry {
+				if !errors.As(err, &re) {
+					t.Fatalf("err = %v, want a *RecordError", err)
+				}
+				tries := len(re.Attempts)
+				if tt.wantTry == 0 && tries > 1 {
+					tries = 0 // retried: any number of attempts
+				}
+				if !errors.Is(err, tt.want) || re.Code != tt.code || tries != tt.wantTry {
 					t.Fatalf("err = %v (%+v), want %v", err, re, tt.want)
 				}
 			})

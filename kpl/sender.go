@@ -169,10 +169,23 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 			entries, bytes = 0, 0
 		}
 		taken := 0
+		// Without a shard map, StrictOrdering sends at most one record per hash key per call (the
+		// keys' shards are unknown, and Kinesis may accept a later record of a key and refuse an
+		// earlier one in the same call).
+		var keys map[aggregation.HashKey]bool
+		if s.auto && !p.auto && p.cfg.strictOrdering {
+			keys = map[aggregation.HashKey]bool{}
+		}
 		for len(s.queue) > 0 && entries < p.cfg.batchMaxRecords {
 			k := s.queue[0]
 			if entries > 0 && bytes+k.size > p.cfg.batchMaxBytes {
 				break
+			}
+			if keys != nil {
+				if keys[k.users[0].hk] {
+					break
+				}
+				keys[k.users[0].hk] = true
 			}
 			if taken > 0 && !s.bucket.allow(now, k.size) {
 				soon(now.Add(s.bucket.wait(k.size)))
@@ -308,9 +321,90 @@ var errInvalidResponse = errors.New("kpl: PutRecords response does not match the
 
 // putRecords sends ks in one PutRecords call and writes each record's outcome into res. A call that
 // Kinesis refuses as invalid at request level (a record over the stream's size, a key the service
-// rejects) is bisected, so only the offending records fail and the others are delivered. It returns
-// the error of the call, nil when every entry got an answer of its own.
+// rejects) is split until the offending records are alone, so only they fail and the others are
+// delivered; when every half and every quarter is refused exactly as the whole call was, no record
+// is at fault (a malformed stream name, say) and the call fails as a whole after 7 calls instead of
+// 2n-1. It returns the error of the call, nil when every entry got an answer of its own.
 func (p *Producer) putRecords(ks []*kRec, res []entryResult, calls *int) error {
+	c, err := p.callPutRecords(ks, res, calls)
+	if err == nil || !c.Validation {
+		return err
+	}
+	if len(ks) == 1 || p.baseCtx.Err() != nil {
+		fillRefused(res, c, err, len(ks) == 1)
+		return err
+	}
+	type piece struct {
+		lo, hi int
+		info   awserr.Info
+		err    error
+	}
+	pieces := []piece{{0, len(ks), c, err}}
+	for round := 0; round < 2; round++ {
+		var next []piece
+		same := true
+		for _, pc := range pieces {
+			if pc.hi-pc.lo < 2 {
+				next, same = append(next, pc), false
+				continue
+			}
+			mid := (pc.lo + pc.hi) / 2
+			for _, q := range [2][2]int{{pc.lo, mid}, {mid, pc.hi}} {
+				ci, e := p.callPutRecords(ks[q[0]:q[1]], res[q[0]:q[1]], calls)
+				if e == nil || !ci.Validation {
+					same = false
+					continue
+				}
+				if ci.Code != c.Code || ci.Message != c.Message {
+					same = false
+				}
+				next = append(next, piece{q[0], q[1], ci, e})
+			}
+		}
+		pieces = next
+		if !same {
+			break
+		}
+		if round == 1 {
+			p.log.LogAttrs(context.Background(), slog.LevelWarn, "kpl PutRecords refused as invalid whatever records it carries",
+				slog.String("code", c.Code), slog.String("message", c.Message), slog.Int("entries", len(ks)))
+			fillRefused(res, c, err, false)
+			return err
+		}
+	}
+	for _, pc := range pieces {
+		p.isolate(ks[pc.lo:pc.hi], res[pc.lo:pc.hi], pc.info, pc.err, calls)
+	}
+	p.log.LogAttrs(context.Background(), slog.LevelWarn, "kpl PutRecords refused as invalid; split it to find the records at fault",
+		slog.String("code", c.Code), slog.String("message", c.Message), slog.Int("entries", len(ks)), slog.Int("calls", *calls))
+	return nil
+}
+
+// isolate halves ks, a call refused as c says, until the refused records are alone.
+func (p *Producer) isolate(ks []*kRec, res []entryResult, c awserr.Info, err error, calls *int) {
+	if len(ks) == 1 || p.baseCtx.Err() != nil {
+		fillRefused(res, c, err, len(ks) == 1)
+		return
+	}
+	mid := len(ks) / 2
+	for _, q := range [2][2]int{{0, mid}, {mid, len(ks)}} {
+		if ci, e := p.callPutRecords(ks[q[0]:q[1]], res[q[0]:q[1]], calls); e != nil && ci.Validation {
+			p.isolate(ks[q[0]:q[1]], res[q[0]:q[1]], ci, e, calls)
+		}
+	}
+}
+
+// fillRefused records a request-level refusal for every entry of res; blame says the refused
+// record was alone in its call (the record itself is invalid).
+func fillRefused(res []entryResult, c awserr.Info, err error, blame bool) {
+	for i := range res {
+		res[i] = entryResult{code: c.Code, msg: c.Message, class: awserr.Terminal, invalid: blame, cause: err}
+	}
+}
+
+// callPutRecords makes one PutRecords call for ks. It writes each record's outcome into res, except
+// when Kinesis refused the call as invalid (Info.Validation), which the caller resolves.
+func (p *Producer) callPutRecords(ks []*kRec, res []entryResult, calls *int) (awserr.Info, error) {
 	in := &kinesis.PutRecordsInput{Records: make([]types.PutRecordsRequestEntry, len(ks))}
 	if p.isARN {
 		in.StreamARN = aws.String(p.stream)
@@ -320,6 +414,9 @@ func (p *Producer) putRecords(ks []*kRec, res []entryResult, calls *int) error {
 	for i, k := range ks {
 		e := &in.Records[i]
 		e.Data = k.entry.Data
+		if e.Data == nil {
+			e.Data = []byte{} // an empty record is valid; the SDK refuses a nil (missing) Data
+		}
 		e.PartitionKey = aws.String(k.entry.PartitionKey)
 		if k.entry.ExplicitHashKey != "" {
 			e.ExplicitHashKey = aws.String(k.entry.ExplicitHashKey)
@@ -338,7 +435,7 @@ func (p *Producer) putRecords(ks []*kRec, res []entryResult, calls *int) error {
 				res[i] = entryResult{shardID: aws.ToString(e.ShardId), seq: aws.ToString(e.SequenceNumber)}
 			}
 		}
-		return nil
+		return awserr.Info{}, nil
 	}
 	var c awserr.Info
 	if err != nil {
@@ -347,18 +444,12 @@ func (p *Producer) putRecords(ks []*kRec, res []entryResult, calls *int) error {
 		err = errInvalidResponse
 		c = awserr.Info{Code: "InvalidResponse", Message: err.Error(), Class: awserr.Transient, Ambiguous: true}
 	}
-	if c.Validation && len(ks) > 1 && p.baseCtx.Err() == nil {
-		h := len(ks) / 2
-		p.putRecords(ks[:h], res[:h], calls)
-		p.putRecords(ks[h:], res[h:], calls)
-		p.log.LogAttrs(context.Background(), slog.LevelWarn, "kpl PutRecords refused as invalid; bisected it",
-			slog.String("code", c.Code), slog.String("message", c.Message), slog.Int("entries", len(ks)))
-		return nil
+	if !c.Validation {
+		for i := range res {
+			res[i] = entryResult{code: c.Code, msg: c.Message, class: c.Class, ambiguous: c.Ambiguous, cause: err}
+		}
 	}
-	for i := range res {
-		res[i] = entryResult{code: c.Code, msg: c.Message, class: c.Class, ambiguous: c.Ambiguous, invalid: c.Validation, cause: err}
-	}
-	return err
+	return c, err
 }
 
 // encode builds k's entry before its first send: it withdraws user records whose PutAsync context

@@ -97,8 +97,16 @@ func (p *Producer) refresher() {
 				p.applyMapLocked(m, ranges, time.Now(), &out)
 				unknown = len(p.pendingWrong) > 0
 			}
+			inferred := p.autoInferred
+			p.autoInferred = false
 			p.mu.Unlock()
 			p.finish(out)
+			if inferred {
+				p.log.LogAttrs(ctx, slog.LevelWarn, "kpl records keep landing on other shards and DescribeStreamSummary is denied: taking the stream for AUTO (aggregation and shard prediction off); grant kinesis:DescribeStreamSummary to know for sure")
+				for _, h := range p.hooks.distribution {
+					h.OnDistributionChanged(p.stream, DistributionEvent{Strategy: string(types.RecordDistributionStrategyAuto), Reason: "inferred"})
+				}
+			}
 			if unknown {
 				p.resolvePendingWrong(ctx)
 			}
@@ -228,6 +236,9 @@ func (p *Producer) describer() {
 		if err != nil {
 			fails++
 			c := awserr.Classify(err)
+			p.mu.Lock()
+			p.describeDenied = c.Class == awserr.Terminal && !c.NotFound
+			p.mu.Unlock()
 			if c.Class != awserr.Terminal || c.NotFound {
 				wait = min(wait, describeRetry.Delay(fails-1))
 			}
@@ -293,6 +304,7 @@ func (p *Producer) describe(ctx context.Context, reason string) error {
 		p.mu.Unlock()
 		return nil
 	}
+	p.describeDenied = false
 	if p.cfg.maxRecordSizeFixed == 0 {
 		p.maxRecordSize = size
 	}

@@ -127,6 +127,11 @@ func Classify(err error) Info {
 	case s == 429:
 		info.Class = Throttle
 		return info
+	case s == 413:
+		// Request Entity Too Large: the request as a whole was refused (a record or the body over
+		// a size limit, as Kinesis has answered oversized records); splitting it may help.
+		info.Validation = true
+		return info
 	case isAPI && s != 0:
 		return info // an answer with an unknown error code and a 1xx-4xx status: Terminal
 	}
@@ -152,16 +157,18 @@ func Classify(err error) Info {
 
 // EntryCode classifies the ErrorCode of one PutRecords result entry. Kinesis documents two entry
 // codes, ProvisionedThroughputExceededException and InternalFailure; KMSThrottlingException and the
-// other spellings of an internal failure are accepted too. Anything else is Terminal. An entry that
-// failed was not written, so an entry failure is never ambiguous.
+// other spellings of an internal failure are accepted too. Any other code is Transient: the Java KPL
+// retries every failed entry until its RecordTtl (retrier.cc), an entry refusal is about that
+// record at that moment (a KMS key state during rotation, say), and the TTL bounds the retries. An
+// entry that failed was not written, so an entry failure is never ambiguous.
 func EntryCode(code string) Class {
-	switch code {
-	case "ProvisionedThroughputExceededException", "KMSThrottlingException":
-		return Throttle
-	case "InternalFailure", "InternalFailureException", "ServiceUnavailable", "ServiceUnavailableException":
-		return Transient
+	if code == "" {
+		return Terminal // not a failure; nothing to retry
 	}
-	return Terminal
+	if e, ok := codes[code]; ok && e.class == Throttle {
+		return Throttle
+	}
+	return Transient
 }
 
 // IsThrottle reports whether err asks the caller to slow down.

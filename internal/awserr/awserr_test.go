@@ -178,6 +178,7 @@ func TestClassify(t *testing.T) {
 		{"unknown code at 500", answer(500, apiErr("Boom")), Info{Code: "Boom", Message: "Boom message", Status: 500, Class: Transient, Ambiguous: true}},
 		{"unknown code at 502", answer(502, apiErr("BadGateway")), Info{Code: "BadGateway", Message: "BadGateway message", Status: 502, Class: Transient, Ambiguous: true}},
 		{"unknown code at 429", answer(429, apiErr("Busy")), Info{Code: "Busy", Message: "Busy message", Status: 429, Class: Throttle}},
+		{"unknown code at 413", answer(413, apiErr("RequestEntityTooLarge")), Info{Code: "RequestEntityTooLarge", Message: "RequestEntityTooLarge message", Status: 413, Class: Terminal, Validation: true}},
 		{"unknown code at 400", answer(400, apiErr("Nope")), Info{Code: "Nope", Message: "Nope message", Status: 400}},
 		{"unknown code without status", fmt.Errorf("event stream: %w", apiErr("Nope")), Info{Code: "Nope", Message: "Nope message"}},
 		{"access denied from a skewed clock", answer(403, &skewed{apiErr("AccessDeniedException")}),
@@ -220,9 +221,11 @@ func TestEntryCode(t *testing.T) {
 		{"InternalFailureException", Transient},
 		{"ServiceUnavailable", Transient},
 		{"ServiceUnavailableException", Transient},
-		{"KMSAccessDeniedException", Terminal},
-		{"ThrottlingException", Terminal},
-		{"", Terminal},
+		{"KMSAccessDeniedException", Transient}, // the Java KPL retries every entry code until RecordTtl
+		{"KMSInvalidStateException", Transient},
+		{"SomeFutureCode", Transient},
+		{"ThrottlingException", Throttle},
+		{"", Terminal}, // not a failure
 	}
 	for _, tt := range tests {
 		if got := EntryCode(tt.code); got != tt.want {

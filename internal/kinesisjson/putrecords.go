@@ -233,6 +233,4 @@ func putRecordsSize(in *kinesis.PutRecordsInput) int {
 	return n
 }
 
-
-
 var _ smithyhttp.ClientProtocol = putProtocol{}
