@@ -50,8 +50,11 @@
 // lease.MaxLeasesToStealAtOnce from workers above the share. A steal is a graceful handoff: the thief
 // only marks the lease as requested (lease.Manager.RequestHandoff); the owner notices at its next renewal
 // or take round, stops fetching for the shard, lets the batch in progress finish, calls
-// Shutdown(Requested) (the processor may checkpoint) and transfers the lease to the thief, which starts
-// at that checkpoint. An owner that does not complete the handoff within the failover time (it died) loses
+// Shutdown(Requested) (the processor may checkpoint) and transfers the lease to the thief, which reads
+// its request every 50 ms and starts at that checkpoint. With fan-out the owner keeps processing until
+// the thief's SubscribeToShard would be accepted (Kinesis refuses one within 5 s of the previous
+// subscription for the same consumer and shard; at most half the failover time), so a hand-off
+// delays records by tens of milliseconds (BenchmarkHandoffLatency). An owner that does not complete the handoff within the failover time (it died) loses
 // the lease as an expired one. Shard sync (creating leases for new shards, see
 // lineage.go for the rules) runs on every worker at start, then periodically on one worker only: the
 // owner of the smallest-keyed live lease. The same worker deletes finished leases once all their children

@@ -83,9 +83,10 @@
 // over at once (Handoff: owner := requester, conditional on counter, owner and request); after
 // DeferHandoffs (the kcl worker) the Coordinator signals Changed and Held shows Lease.PendingOwner, and the
 // user stops processing, checkpoints and calls Release, which hands over; a request not honoured within
-// the failover time is honoured by the Coordinator at a renewal. The requester checks its requests every
-// min(RenewInterval, TakeInterval)/4 (and at each take round) and adopts the lease as soon as it is its
-// own. A dead owner's lease expires and is taken as usual; Take, Evict and Release clear a leftover
+// the failover time is honoured by the Coordinator at a renewal. The requester reads each of its
+// requests every 50 ms during the failover time after making it (one GetItem per outstanding request),
+// then every min(RenewInterval, TakeInterval)/4 (and at each take round), and adopts the lease as soon as
+// it is its own, so a hand-off costs the shard tens of milliseconds. A dead owner's lease expires and is taken as usual; Take, Evict and Release clear a leftover
 // request. The Java KCL 3.x marks handoffs differently (leaseOwner = new owner, checkpointOwner = old
 // owner); Shardwise removes checkpointOwner on every ownership change and never writes it. Java workers
 // never honour pendingLeaseOwner, so a lease a Java worker owns (not OwnedByShardwise) is never
