@@ -31,7 +31,7 @@ type Agent struct {
 	hooks   hooks
 
 	flows       []*flow
-	lastWritten []fileCheckpoint
+	lastWritten *checkpointFile // what the checkpoint file holds (nil: not known yet)
 }
 
 type counters struct {
@@ -116,11 +116,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := checkCheckpointDir(a.cfg.CheckpointFile); err != nil {
 		return err
 	}
-	saved, err := loadCheckpoints(a.cfg.CheckpointFile)
+	state, err := loadCheckpointFile(a.cfg.CheckpointFile)
 	if err != nil {
 		return err
 	}
-	a.lastWritten = saved
+	loaded := time.Now().UTC()
+	for i := range state.Files {
+		if state.Files[i].LastSeen.IsZero() {
+			state.Files[i].LastSeen = loaded // written before LastSeen existed
+		}
+	}
+	saved := state.Files
+	a.lastWritten = &state
 	for i, fc := range a.cfg.Flows {
 		if fc.Aggregation {
 			if err := a.checkAggregationPermissions(ctx, i, fc.KinesisStream); err != nil {
@@ -135,7 +142,16 @@ func (a *Agent) Run(ctx context.Context) error {
 				mine = append(mine, c)
 			}
 		}
-		fl := newFlow(a, fc, a.procs[i], mine)
+		var started time.Time
+		for _, m := range state.Flows {
+			if m.FilePattern == fc.FilePattern && m.Stream == fc.KinesisStream {
+				started = m.Started
+			}
+		}
+		if started.IsZero() && len(mine) > 0 {
+			started = loaded // a checkpoint file written before the markers existed
+		}
+		fl := newFlow(a, fc, a.procs[i], mine, started)
 		if fl.prod, err = kpl.New(a.client, fc.KinesisStream, a.producerOptions(fc)...); err != nil {
 			for _, done := range a.flows {
 				done.prod.Close()
@@ -237,22 +253,26 @@ func (a *Agent) checkAggregationPermissions(ctx context.Context, i int, stream s
 
 // writeCheckpoint writes the flows' offsets if they changed since the last write.
 func (a *Agent) writeCheckpoint() error {
-	var all []fileCheckpoint
+	var all checkpointFile
 	for _, fl := range a.flows {
-		all = append(all, fl.snapshot()...)
+		files, marker := fl.snapshot()
+		all.Files = append(all.Files, files...)
+		if !marker.Started.IsZero() {
+			all.Flows = append(all.Flows, marker)
+		}
 	}
-	if a.lastWritten != nil && slices.Equal(all, a.lastWritten) {
+	if a.lastWritten != nil && slices.Equal(all.Files, a.lastWritten.Files) && slices.Equal(all.Flows, a.lastWritten.Flows) {
 		return nil
 	}
 	start := time.Now()
-	err := writeCheckpoints(a.cfg.CheckpointFile, all)
+	err := writeCheckpointFile(a.cfg.CheckpointFile, all)
 	for _, h := range a.hooks.checkpoint {
-		h.OnCheckpointWritten(CheckpointEvent{Path: a.cfg.CheckpointFile, Files: len(all), Duration: time.Since(start), Err: err})
+		h.OnCheckpointWritten(CheckpointEvent{Path: a.cfg.CheckpointFile, Files: len(all.Files), Duration: time.Since(start), Err: err})
 	}
 	if err != nil {
 		return err
 	}
-	a.lastWritten = all
+	a.lastWritten = &all
 	a.stats.checkpointsWritten.Add(1)
 	return nil
 }

@@ -32,19 +32,19 @@
 //
 // Config mirrors agent.json (ParseConfig, LoadConfig). Comments (// and /* */) are allowed, as the
 // Kinesis Agent's parser allows them, and LoadConfig adds the agent.d/*.json files beside the main
-// file (their flows are appended). Keys: checkpointFile, checkpointTimeToLiveDays, kinesis.endpoint,
-// kinesis.region, awsAccessKeyId and awsSecretAccessKey (static keys), assumeRoleARN,
-// assumeRoleExternalId and sts.endpoint (the last seven used by the shardwise-agent command to
-// build its AWS configuration; the secret is never logged), cloudwatch.emitMetrics (accepted, logged as unsupported) and
-// flows with filePattern, kinesisStream, partitionKeyOption (RANDOM, DETERMINISTIC: MD5 of the
-// record data after processing), initialPosition (END_OF_FILE by default), maxBufferAgeMillis (the
-// producer's Linger), maxBufferSizeRecords and maxBufferSizeBytes (records and bytes per
-// PutRecords call), skipHeaderLines, multiLineStartPattern, truncatedRecordTerminator,
-// minTimeBetweenFilePollsMillis and dataProcessingOptions; the Shardwise keys excludePattern and
-// shardwise.aggregation. Numbers may be JSON strings. A deliveryStream (Firehose) flow is not
-// supported yet: New logs a Warn and skips it, and the Kinesis flows run (Validate fails with a
-// *ConfigError wrapping ErrUnsupported only when no flow has a kinesisStream). Other Kinesis Agent
-// settings and unknown keys are logged at Warn and ignored.
+// file (their flows are appended). Keys: checkpointFile, checkpointTimeToLiveDays,
+// kinesis.endpoint, kinesis.region, awsAccessKeyId and awsSecretAccessKey (static keys),
+// assumeRoleARN, assumeRoleExternalId and sts.endpoint (the last seven used by the shardwise-agent
+// command to build its AWS configuration; the secret is never logged), cloudwatch.emitMetrics
+// (accepted, logged as unsupported) and flows with filePattern, kinesisStream, partitionKeyOption
+// (RANDOM, DETERMINISTIC: MD5 of the record data after processing), initialPosition (END_OF_FILE by
+// default), maxBufferAgeMillis (the producer's Linger), maxBufferSizeRecords and maxBufferSizeBytes
+// (records and bytes per PutRecords call), skipHeaderLines, multiLineStartPattern,
+// truncatedRecordTerminator, minTimeBetweenFilePollsMillis and dataProcessingOptions; the Shardwise
+// keys excludePattern and shardwise.aggregation. Numbers may be JSON strings. A deliveryStream
+// (Firehose) flow is not supported yet: New logs a Warn and skips it, and the Kinesis flows run
+// (Validate fails with a *ConfigError wrapping ErrUnsupported only when no flow has a
+// kinesisStream). Other Kinesis Agent settings and unknown keys are logged at Warn and ignored.
 //
 // filePattern and excludePattern are globs in the Kinesis Agent's syntax (Java's): * ? [a-z],
 // [!a-z] for a negated class and {log,txt} alternatives (nesting allowed); unlike the Kinesis
@@ -109,8 +109,16 @@
 // read offset or whose first bytes change, with no copy, restarts at offset 0.
 //
 // A file that appears after the flow started is read from its start; initialPosition applies only
-// to the files found when a flow starts for the first time (no checkpoint entry yet), and
-// END_OF_FILE skips complete lines only (a last line still being written is sent once complete).
+// to the files found when a flow starts for the very first time: the checkpoint file keeps a
+// "started" marker per flow (filePattern and stream), so after a restart the files written
+// meanwhile are read from their start, even when the flow had no file before. END_OF_FILE skips
+// complete lines only (a last line still being written is sent once complete). START_OF_FILE reads
+// only the newest file of each rotation family from its start, as the Kinesis Agent reads only
+// the newest file, and takes the older ones as sent (lines added to them later are sent). A
+// rotation family is the files of a directory whose names are equal once every run of digits, with
+// the separator (- _ .) just before it, is removed: app.log, app.log.1, app.log-20261204 and
+// app.2026-12-04.log are one family; so are app1.log and app2.log. The newest is the one modified
+// last (on a tie, the name without digits).
 // skipHeaderLines skips the first lines of every file read from offset 0. A multi-line record ends
 // at the next start line, when its file is rotated, or when its file stays unchanged for
 // IdleFlush (5s).
@@ -128,14 +136,18 @@
 // The checkpoint file (CheckpointFile; DefaultCheckpointFile in the working directory when empty;
 // the shardwise-agent command uses systemd's $STATE_DIRECTORY or /var/lib/shardwise-agent) is
 // checked at start: Run creates its directory if missing and returns a *CheckpointError (Op
-// "check") naming it when no file can be created there. It is JSON: per file its flow, path, identity, fingerprint and delivered offset. It is written every
-// CheckpointInterval (1s) when something changed and at shutdown, atomically (temporary file,
-// fsync, rename, fsync of the directory). On restart each file resumes at its offset, found by
-// identity and fingerprint even if it was renamed meanwhile; a new file reusing a checkpointed
-// inode starts at 0. Entries that match no file are kept (and written back) for a minute after the
-// start, so a file renamed while a scan runs is still resumed, then forgotten. A SIGKILLed agent
-// loses nothing; it re-sends only the records delivered after the last checkpoint write. A
-// checkpoint file that cannot be parsed makes Run fail with a *CheckpointError wrapping
+// "check") naming it when no file can be created there. It is JSON: per file its flow, path,
+// identity, fingerprint, delivered offset and when it was last seen; per flow a "started" marker.
+// It is written every CheckpointInterval (1s) when something changed and at shutdown, atomically
+// (temporary file, fsync, rename, fsync of the directory). On restart each file resumes at its
+// offset, found by identity and fingerprint even if it was renamed meanwhile; a new file reusing a
+// checkpointed inode starts at 0. Entries that match no file are kept (and written back) until
+// their file has not been seen for checkpointTimeToLiveDays (Config.CheckpointTTL, 7 days, as in
+// the Kinesis Agent), so a volume mounted after the start, or a file moved away for a while,
+// resumes at its offset instead of being sent again in full; each entry records when its file was
+// last seen (refreshed at most hourly, so idle files do not make the checkpoint file be rewritten).
+// A SIGKILLed agent loses nothing; it re-sends only the records delivered after the last checkpoint
+// write. A checkpoint file that cannot be parsed makes Run fail with a *CheckpointError wrapping
 // ErrCorruptCheckpoint (the agent neither re-sends everything nor skips data on its own; move the
 // file aside to start over).
 //
@@ -155,6 +167,7 @@
 //	option / setting               default
 //	CheckpointFile                 shardwise-agent.checkpoints.json (working directory)
 //	CheckpointInterval             1s
+//	checkpointTimeToLiveDays       7 (Config.CheckpointTTL)
 //	ShutdownTimeout                10s
 //	IdleFlush                      5s (also how long a rotated file's partial line waits)
 //	MaxRecordSize                  1 MiB
@@ -162,7 +175,7 @@
 //	RetryBackoff                   1s..30s
 //	PollInterval                   each flow's minTimeBetweenFilePollsMillis (100ms)
 //	partitionKeyOption             RANDOM
-//	initialPosition                END_OF_FILE
+//	initialPosition                END_OF_FILE (a flow's first start only)
 //	maxBufferAgeMillis             kpl Linger 100ms
 //	maxBufferSizeRecords           500
 //	maxBufferSizeBytes             5 MiB

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -46,7 +47,9 @@ type flow struct {
 	files      map[fileID]*tracked
 	saved      []fileCheckpoint     // this flow's checkpoint entries not matched to a file yet
 	orphans    []fileCheckpoint     // entries whose inode now holds other content (see claim)
-	firstRun   bool                 // the checkpoint had no entry for this flow: initialPosition applies
+	firstRun   bool                 // the flow never started before (no marker): initialPosition applies
+	started    time.Time            // when the flow first started (its marker); zero until the first scan
+	ttl        time.Duration        // how long entries of files not found are kept (checkpointTimeToLiveDays)
 	scanned    bool                 // the first scan is done
 	scans      int                  // scans so far
 	startedAt  time.Time            // the first scan's time
@@ -61,8 +64,9 @@ type flow struct {
 	noMatch    time.Time            // since when the pattern matches no file to tail; zero: it does
 	warnedNone bool                 // the Warn about noMatch was logged
 
-	mu   sync.Mutex
-	snap []fileCheckpoint
+	mu     sync.Mutex
+	snap   []fileCheckpoint
+	marker flowMarker
 }
 
 // tracked is a file being tailed. The handle stays open, so a renamed or deleted file is read to
@@ -84,6 +88,7 @@ type tracked struct {
 	size       int64
 	modTime    time.Time
 	lastChange time.Time
+	seen       time.Time // when last found by a scan (refreshed every seenRefresh): its entry's LastSeen
 	retryAt    time.Time // when the failed entries are sent again; zero: none waiting
 	retries    int       // consecutive retry rounds, for the backoff
 	window     []byte    // the last bytes read, just before readPos (copies are checked against it)
@@ -127,7 +132,7 @@ type entry struct {
 	failed bool // to be sent again at the file's retryAt
 }
 
-func newFlow(a *Agent, cfg Flow, procs []processor, saved []fileCheckpoint) *flow {
+func newFlow(a *Agent, cfg Flow, procs []processor, saved []fileCheckpoint, started time.Time) *flow {
 	f := &flow{
 		a:          a,
 		cfg:        cfg,
@@ -140,8 +145,13 @@ func newFlow(a *Agent, cfg Flow, procs []processor, saved []fileCheckpoint) *flo
 		skipped:    map[fileID]bool{},
 		deferred:   map[fileID]time.Time{},
 		saved:      saved,
-		firstRun:   len(saved) == 0,
+		firstRun:   started.IsZero(),
+		started:    started,
+		ttl:        cmp.Or(a.cfg.CheckpointTTL, DefaultCheckpointTTL),
 		snap:       slices.Clone(saved),
+	}
+	if !started.IsZero() {
+		f.marker = flowMarker{FilePattern: cfg.FilePattern, Stream: cfg.KinesisStream, Started: started}
 	}
 	f.pattern, _ = compileGlob(cfg.FilePattern) // checked by Validate
 	f.exclude, _ = compileGlob(cfg.ExcludePattern)
@@ -255,9 +265,14 @@ func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
 // and forgetting it would make the next scan read it again from the start.
 const goneScansToForget = 3
 
-// forgetSavedAfter is how long checkpoint entries that match no file are kept after a flow starts
-// (see scan); they are written back to the checkpoint file meanwhile.
-const forgetSavedAfter = time.Minute
+// forgetOrphansAfter is how long checkpoint entries whose inode now holds other content are kept
+// after a flow starts, for a copy of their content to claim them (see claimCopy).
+const forgetOrphansAfter = time.Minute
+
+// seenRefresh bounds how often a tracked file's LastSeen is refreshed: at most once an hour (a
+// tenth of the TTL when that is shorter), so an idle file does not make the checkpoint file be
+// rewritten at every poll.
+func (f *flow) seenRefresh() time.Duration { return min(time.Hour, f.ttl/10) }
 
 // forgetFinished closes and forgets the files gone from the pattern whose records are all
 // delivered: their checkpoint entries are no longer needed. Copies of a forgotten file are read
@@ -361,6 +376,9 @@ func (f *flow) scan(now time.Time) {
 		default:
 			// Seen again: a rename between Glob and Stat can hide a file from one scan.
 			t.gone, t.goneScans = false, 0
+			if now.Sub(t.seen) >= f.seenRefresh() {
+				t.seen = now.UTC()
+			}
 		}
 	}
 	// Discovery order breaks ties between equal modification times later: files known from the
@@ -370,8 +388,28 @@ func (f *flow) scan(now time.Time) {
 	slices.SortFunc(fresh, func(x, y found) int {
 		return cmp.Or(cmp.Compare(x.saved, y.saved), x.mtime.Compare(y.mtime), cmp.Compare(x.id.Ino, y.id.Ino))
 	})
+	// START_OF_FILE at a flow's very first start reads only the newest file of each rotation
+	// family from its start (see rotationFamily); the older ones are taken as already sent.
+	var older map[string]bool
+	if f.firstRun && !f.scanned && f.cfg.InitialPosition == StartOfFile {
+		older = map[string]bool{}
+		newest := map[string]found{}
+		for _, fr := range fresh {
+			fam := rotationFamily(fr.path)
+			best, ok := newest[fam]
+			switch {
+			case !ok:
+				newest[fam] = fr
+			case newerInFamily(fr.path, fr.mtime, fr.id, best.path, best.mtime, best.id):
+				older[best.path] = true
+				newest[fam] = fr
+			default:
+				older[fr.path] = true
+			}
+		}
+	}
 	for _, fr := range fresh {
-		f.open(fr.path, now)
+		f.open(fr.path, now, older[fr.path])
 	}
 	tailable := false
 	for _, p := range seen {
@@ -380,20 +418,55 @@ func (f *flow) scan(now time.Time) {
 	f.checkMatches(now, tailable)
 	if !f.scanned {
 		f.scanned, f.startedAt = true, now
+		if f.started.IsZero() {
+			f.started = now.UTC()
+		}
 	}
 	f.scans++
-	// Checkpoint entries no file has claimed are kept a while: a file renamed while a scan runs
-	// (between Glob and Stat) is missed by that scan, and forgetting its entry would make the next
-	// scan read it again from the start.
-	if len(f.saved) > 0 && f.scans >= goneScansToForget && now.Sub(f.startedAt) >= forgetSavedAfter {
-		for _, c := range f.saved {
-			f.log.Info("checkpointed file not found, forgotten", "path", c.Path)
-		}
-		f.saved = nil
+	// Checkpoint entries no file has claimed are kept (and written back) for the checkpoint TTL
+	// after their file was last seen, as the Kinesis Agent keeps them (checkpointTimeToLiveDays): a
+	// volume mounted after the agent started, a file moved away for a while, or a file renamed
+	// while a scan ran is resumed at its offset when it shows up again, not sent again in full.
+	if len(f.saved) > 0 && f.scans >= goneScansToForget {
+		f.saved = slices.DeleteFunc(f.saved, func(c fileCheckpoint) bool {
+			if now.Sub(c.LastSeen) <= f.ttl {
+				return false
+			}
+			f.log.Info("checkpointed file not found for checkpointTimeToLiveDays: entry forgotten", "path", c.Path,
+				"last_seen", c.LastSeen.Format(time.RFC3339))
+			return true
+		})
 	}
-	if len(f.orphans) > 0 && f.scans >= goneScansToForget && now.Sub(f.startedAt) >= forgetSavedAfter {
+	if len(f.orphans) > 0 && f.scans >= goneScansToForget && now.Sub(f.startedAt) >= forgetOrphansAfter {
 		f.orphans = nil
 	}
+}
+
+// rotationDigits are what rotation adds to a file name: a number or a date, with the separator
+// before each run of digits.
+var rotationDigits = regexp.MustCompile(`[-_.]?[0-9]+`)
+
+// rotationFamily names the rotation family of a file: its directory and its name with every run of
+// digits (and the separator just before it) removed. app.log, app.log.1, app.log-20261204 and
+// app.2026-12-04.log are one family ("app.log"); so are app1.log and app2.log.
+func rotationFamily(path string) string {
+	dir, name := filepath.Split(path)
+	return dir + rotationDigits.ReplaceAllString(name, "")
+}
+
+// newerInFamily reports whether file a is the newer of two files of a rotation family: the later
+// modification time; on a tie the one whose name has no rotation digits (the live file), then the
+// higher inode number (usually created last).
+func newerInFamily(aPath string, aTime time.Time, aID fileID, bPath string, bTime time.Time, bID fileID) bool {
+	if c := aTime.Compare(bTime); c != 0 {
+		return c > 0
+	}
+	aLive := rotationFamily(aPath) == aPath
+	bLive := rotationFamily(bPath) == bPath
+	if aLive != bLive {
+		return aLive
+	}
+	return aID.Ino > bID.Ino
 }
 
 // noMatchWarnAfter is how long a pattern may match no file before a Warn says so: a typo in
@@ -435,7 +508,7 @@ func (f *flow) claimCopy(fh *os.File, size int64) (fileCheckpoint, bool) {
 	return fileCheckpoint{}, false
 }
 
-func (f *flow) open(path string, now time.Time) {
+func (f *flow) open(path string, now time.Time, olderInFamily bool) {
 	fh, err := os.Open(path)
 	if err != nil {
 		if !f.openFailed[path] { // once per path, not at every poll
@@ -501,6 +574,8 @@ func (f *flow) open(path string, now time.Time) {
 		}
 	} else if f.firstRun && !f.scanned && f.cfg.InitialPosition != StartOfFile {
 		start, how = lineStart(fh, size), "initial position END_OF_FILE"
+	} else if olderInFamily {
+		start, how = lineStart(fh, size), "initial position START_OF_FILE: an older file of its rotation family (only the newest is read from its start)"
 	}
 	skip := 0
 	if start == 0 {
@@ -511,7 +586,7 @@ func (f *flow) open(path string, now time.Time) {
 	t := &tracked{
 		id: id, seq: f.seq, path: path, f: fh, readPos: start, committed: start,
 		split: newSplitter(f.start, f.a.opts.maxRecordSize, skip, start),
-		fp:    fp, size: size, modTime: fi.ModTime(), lastChange: now,
+		fp:    fp, size: size, modTime: fi.ModTime(), lastChange: now, seen: now.UTC(),
 	}
 	f.files[id] = t
 	switch {
@@ -917,18 +992,23 @@ func (f *flow) publish() {
 		snap = append(snap, fileCheckpoint{
 			FilePattern: f.cfg.FilePattern, Stream: f.cfg.KinesisStream, Path: t.path,
 			Dev: t.id.Dev, Inode: t.id.Ino, FingerprintLen: t.fp.N, Fingerprint: t.fp.Sum,
-			Offset: t.committed,
+			Offset: t.committed, LastSeen: t.seen,
 		})
 	}
 	f.mu.Lock()
 	f.snap = snap
+	if !f.started.IsZero() {
+		f.marker = flowMarker{FilePattern: f.cfg.FilePattern, Stream: f.cfg.KinesisStream, Started: f.started}
+	}
 	f.mu.Unlock()
 }
 
-func (f *flow) snapshot() []fileCheckpoint {
+// snapshot returns the flow's checkpoint entries and its started marker (zero before the first
+// scan of a flow that never started).
+func (f *flow) snapshot() ([]fileCheckpoint, flowMarker) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.snap
+	return f.snap, f.marker
 }
 
 func (f *flow) fileEvent(t *tracked, kind FileEventKind, offset int64) {

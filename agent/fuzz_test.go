@@ -114,6 +114,7 @@ func FuzzProcessors(f *testing.F) {
 func FuzzLoadCheckpoints(f *testing.F) {
 	f.Add([]byte(`{"version":1,"files":[]}`))
 	f.Add([]byte(`{"version":1,"files":[{"flow":"/l/*.log","path":"/l/a.log","dev":1,"inode":2,"offset":10}]}`))
+	f.Add([]byte(`{"version":1,"flows":[{"filePattern":"/l/*.log","kinesisStream":"s","started":"2026-12-04T10:00:00+02:00"}],"files":[{"path":"/l/a.log","offset":1,"lastSeen":"2026-12-04T10:00:00.5+01:00"}]}`))
 	f.Add([]byte(`{"version":2}`))
 	f.Add([]byte(`not json`))
 	f.Fuzz(func(t *testing.T, data []byte) {

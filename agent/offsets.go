@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // checkpointVersion is the format version of the checkpoint file.
@@ -23,10 +24,24 @@ type fileCheckpoint struct {
 	FingerprintLen int    `json:"fingerprintLen"`
 	Fingerprint    string `json:"fingerprint,omitempty"`
 	Offset         int64  `json:"offset"`
+	// LastSeen is when the file was last found (refreshed now and then while it is tailed): an
+	// entry whose file is no longer found is kept until LastSeen is older than the checkpoint
+	// TTL (checkpointTimeToLiveDays). Zero in files written before it existed: the load time.
+	LastSeen time.Time `json:"lastSeen,omitzero"`
+}
+
+// flowMarker says that a flow has started once: initialPosition applies only to the files its
+// very first scan finds, never again (lines written while the agent restarts are not skipped),
+// even when the flow has no file entry.
+type flowMarker struct {
+	FilePattern string    `json:"filePattern"`
+	Stream      string    `json:"kinesisStream"`
+	Started     time.Time `json:"started"`
 }
 
 type checkpointFile struct {
 	Version int              `json:"version"`
+	Flows   []flowMarker     `json:"flows,omitempty"`
 	Files   []fileCheckpoint `json:"files"`
 }
 
@@ -40,26 +55,37 @@ func (c fileCheckpoint) fingerprint() fingerprint {
 // unreadable or corrupt one is a *CheckpointError (wrapping ErrCorruptCheckpoint when the content
 // is bad).
 func loadCheckpoints(path string) ([]fileCheckpoint, error) {
+	cf, err := loadCheckpointFile(path)
+	return cf.Files, err
+}
+
+// loadCheckpointFile reads the whole checkpoint file: the flows' started markers and the file
+// entries (times in UTC). A missing file is empty.
+func loadCheckpointFile(path string) (checkpointFile, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return checkpointFile{}, nil
 	}
 	if err != nil {
-		return nil, &CheckpointError{Path: path, Op: "read", Err: err}
+		return checkpointFile{}, &CheckpointError{Path: path, Op: "read", Err: err}
 	}
 	var cf checkpointFile
 	if err := json.Unmarshal(data, &cf); err != nil {
-		return nil, &CheckpointError{Path: path, Op: "parse", Err: fmt.Errorf("%w: %v (move it aside to start over)", ErrCorruptCheckpoint, err)}
+		return checkpointFile{}, &CheckpointError{Path: path, Op: "parse", Err: fmt.Errorf("%w: %v (move it aside to start over)", ErrCorruptCheckpoint, err)}
 	}
 	if cf.Version != checkpointVersion {
-		return nil, &CheckpointError{Path: path, Op: "parse", Err: fmt.Errorf("%w: version %d, want %d", ErrCorruptCheckpoint, cf.Version, checkpointVersion)}
+		return checkpointFile{}, &CheckpointError{Path: path, Op: "parse", Err: fmt.Errorf("%w: version %d, want %d", ErrCorruptCheckpoint, cf.Version, checkpointVersion)}
 	}
-	for _, c := range cf.Files {
+	for i, c := range cf.Files {
 		if c.Offset < 0 || c.FingerprintLen < 0 || c.FingerprintLen > fingerprintMax {
-			return nil, &CheckpointError{Path: path, Op: "parse", Err: fmt.Errorf("%w: bad entry for %s", ErrCorruptCheckpoint, c.Path)}
+			return checkpointFile{}, &CheckpointError{Path: path, Op: "parse", Err: fmt.Errorf("%w: bad entry for %s", ErrCorruptCheckpoint, c.Path)}
 		}
+		cf.Files[i].LastSeen = c.LastSeen.UTC()
 	}
-	return cf.Files, nil
+	for i := range cf.Flows {
+		cf.Flows[i].Started = cf.Flows[i].Started.UTC()
+	}
+	return cf, nil
 }
 
 // checkCheckpointDir makes sure the checkpoint file can be written: its directory exists (it is
@@ -83,16 +109,22 @@ func checkCheckpointDir(path string) error {
 // writeCheckpoints replaces the checkpoint file atomically and durably: a temporary file in the
 // same directory is written and fsynced, renamed over the old one, and the directory is fsynced,
 // so a crash leaves either the old or the new file, never a torn one.
-func writeCheckpoints(path string, files []fileCheckpoint) (err error) {
+func writeCheckpoints(path string, files []fileCheckpoint) error {
+	return writeCheckpointFile(path, checkpointFile{Files: files})
+}
+
+// writeCheckpointFile is writeCheckpoints with the flows' started markers.
+func writeCheckpointFile(path string, cf checkpointFile) (err error) {
 	defer func() {
 		if err != nil {
 			err = &CheckpointError{Path: path, Op: "write", Err: err}
 		}
 	}()
-	if files == nil {
-		files = []fileCheckpoint{}
+	cf.Version = checkpointVersion
+	if cf.Files == nil {
+		cf.Files = []fileCheckpoint{}
 	}
-	data, err := json.MarshalIndent(checkpointFile{Version: checkpointVersion, Files: files}, "", "  ")
+	data, err := json.MarshalIndent(cf, "", "  ")
 	if err != nil {
 		return err
 	}
