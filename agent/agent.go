@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/smithy-go"
 
+	"github.com/shardwise/shardwise/internal/sqliteread"
 	"github.com/shardwise/shardwise/kpl"
 )
 
@@ -77,6 +78,15 @@ func New(cfg Config, client kpl.KinesisAPI, opts ...Option) (*Agent, error) {
 	if cfg.CheckpointFile == "" {
 		cfg.CheckpointFile = DefaultCheckpointFile
 	}
+	if sqliteread.IsSQLite(cfg.CheckpointFile) {
+		// The Kinesis Agent's own checkpoint database: taken over, never written to.
+		o.logger.Warn("checkpointFile is the Kinesis Agent's SQLite database: its checkpoints are taken over at the first start, and Shardwise keeps its own file",
+			"java_checkpoint_file", cfg.CheckpointFile, "checkpoint_file", DefaultCheckpointFile)
+		if cfg.ImportJavaCheckpoints == "" {
+			cfg.ImportJavaCheckpoints = cfg.CheckpointFile
+		}
+		cfg.CheckpointFile = DefaultCheckpointFile
+	}
 	// Firehose flows are not supported yet: they are skipped, and the Kinesis flows run (an
 	// agent.json with both, like AWS's sample, keeps working for its Kinesis part).
 	var flows []Flow
@@ -96,6 +106,9 @@ func New(cfg Config, client kpl.KinesisAPI, opts ...Option) (*Agent, error) {
 			p, err := newProcessor(po, fmt.Sprintf("flows[%d].dataProcessingOptions[%d].", i, j))
 			if err != nil {
 				return nil, err
+			}
+			if l, ok := p.(interface{ setLogger(*slog.Logger) }); ok {
+				l.setLogger(o.logger.With("flow", fmt.Sprintf("flows[%d]", i)))
 			}
 			ps = append(ps, p)
 		}
@@ -118,6 +131,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	state, err := loadCheckpointFile(a.cfg.CheckpointFile)
 	if err != nil {
+		return err
+	}
+	if err := a.takeOver(&state); err != nil {
 		return err
 	}
 	loaded := time.Now().UTC()

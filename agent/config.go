@@ -42,6 +42,12 @@ const (
 	OptionSingleLine = "SINGLELINE"
 	OptionCSVToJSON  = "CSVTOJSON"
 	OptionLogToJSON  = "LOGTOJSON"
+	// OptionAddMetadata wraps each record in {"ts":...,"metadata":...,"data":...}.
+	OptionAddMetadata = "ADDMETADATA"
+	// OptionAddEC2Metadata adds the EC2 instance's metadata to each record, a JSON object.
+	OptionAddEC2Metadata = "ADDEC2METADATA"
+	// OptionAddBrackets wraps each record in braces.
+	OptionAddBrackets = "ADDBRACKETS"
 )
 
 // Log formats of LOGTOJSON (logFormat).
@@ -92,6 +98,11 @@ type Config struct {
 	// is no longer found is kept (a volume mounted late, a file moved away for a while). 0 (unset)
 	// means DefaultCheckpointTTL, 7 days, as in the Kinesis Agent.
 	CheckpointTTL time.Duration
+	// ImportJavaCheckpoints is "shardwise.importJavaCheckpoints", a Shardwise key: the AWS Kinesis
+	// Agent's SQLite checkpoint file to take over at the first start (when CheckpointFile does not
+	// exist yet). Empty means DefaultJavaCheckpointFile when it exists, and a CheckpointFile that
+	// is itself such a SQLite file (never written to); "off" turns the take-over off.
+	ImportJavaCheckpoints string
 	// Flows are the files to tail and where to send them ("flows").
 	Flows []Flow
 }
@@ -142,11 +153,18 @@ type Flow struct {
 
 // ProcessingOption is one entry of "dataProcessingOptions".
 type ProcessingOption struct {
-	OptionName       string   // SINGLELINE, CSVTOJSON or LOGTOJSON
+	OptionName       string   // SINGLELINE, CSVTOJSON, LOGTOJSON, ADDMETADATA, ADDEC2METADATA or ADDBRACKETS
 	CustomFieldNames []string // CSVTOJSON (required) and LOGTOJSON (optional)
 	Delimiter        string   // CSVTOJSON; "" means ","
-	LogFormat        string   // LOGTOJSON (required)
+	LogFormat        string   // LOGTOJSON (required); accepted and unused with ADDEC2METADATA, as in the Kinesis Agent
 	MatchPattern     string   // LOGTOJSON: a Go regexp with one group per custom field name
+	// Metadata is ADDMETADATA's "metadata": any JSON value, put in each record as written.
+	Metadata json.RawMessage
+	// Timestamp is ADDMETADATA's "timestamp" ("true" or true): add "ts", the time of processing.
+	Timestamp bool
+	// MetadataTTL is ADDEC2METADATA's "metadataTTL" (seconds in agent.json): how long the instance
+	// metadata is kept before it is read again; 0 means DefaultEC2MetadataTTL (an hour).
+	MetadataTTL time.Duration
 }
 
 // LoadConfig reads and parses the agent.json file at path, then the *.json files of the agent.d
@@ -258,6 +276,8 @@ func ParseConfig(data []byte, log *slog.Logger) (Config, error) {
 			cfg.AssumeRoleExternalID, err = jsonString(key, raw)
 		case "sts.endpoint":
 			cfg.STSEndpoint, err = jsonString(key, raw)
+		case "shardwise.importJavaCheckpoints":
+			cfg.ImportJavaCheckpoints, err = jsonString(key, raw)
 		case "checkpointTimeToLiveDays":
 			var n int64
 			n, err = jsonInt(key, raw)
@@ -402,6 +422,17 @@ func parseProcessing(field string, raw json.RawMessage, log *slog.Logger) ([]Pro
 				o.LogFormat, err = jsonString(prefix+key, raw)
 			case "matchPattern":
 				o.MatchPattern, err = jsonString(prefix+key, raw)
+			case "metadata":
+				o.Metadata = slices.Clone(raw)
+			case "timestamp":
+				o.Timestamp, err = jsonBool(prefix+key, raw)
+			case "metadataTTL":
+				var n int64
+				n, err = jsonInt(prefix+key, raw)
+				o.MetadataTTL = time.Duration(n) * time.Second
+				if err == nil && n <= 0 {
+					err = configErr(prefix+key, "must be a positive number of seconds, got %d", n)
+				}
 			default:
 				log.Warn("unknown agent.json processing option key ignored", "key", prefix+key)
 			}

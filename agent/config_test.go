@@ -115,7 +115,7 @@ func TestConfigErrors(t *testing.T) {
 		{"age too long", flow(`,"maxBufferAgeMillis":9000000`), "flows[0].maxBufferAgeMillis", false},
 		{"skip negative", flow(`,"skipHeaderLines":-2`), "flows[0].skipHeaderLines", false},
 		{"multiline regexp", flow(`,"multiLineStartPattern":"(["`), "flows[0].multiLineStartPattern", false},
-		{"option name", flow(`,"dataProcessingOptions":[{"optionName":"ADDBRACKETS"}]`), "flows[0].dataProcessingOptions[0].optionName", true},
+		{"option name", flow(`,"dataProcessingOptions":[{"optionName":"GZIP"}]`), "flows[0].dataProcessingOptions[0].optionName", true},
 		{"option missing name", flow(`,"dataProcessingOptions":[{}]`), "flows[0].dataProcessingOptions[0].optionName", false},
 		{"csv fields", flow(`,"dataProcessingOptions":[{"optionName":"CSVTOJSON"}]`), "flows[0].dataProcessingOptions[0].customFieldNames", false},
 		{"csv fields type", flow(`,"dataProcessingOptions":[{"optionName":"CSVTOJSON","customFieldNames":"a"}]`), "flows[0].dataProcessingOptions[0].customFieldNames", false},

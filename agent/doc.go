@@ -72,9 +72,22 @@
 // in the Apache formats and absent optional groups are null; customFieldNames renames the fields;
 // matchPattern with customFieldNames replaces the format (one group per field, matched against the
 // whole line). A line that does not match is dropped, as the Kinesis Agent drops it (counted in
-// Stats.RecordsFiltered, logged at Debug). JSON output ends with a newline. A record longer than
-// the Kinesis record limit (MaxRecordSize, 1 MiB, partition key included) is cut and ends with
-// truncatedRecordTerminator ("\n" by default).
+// Stats.RecordsFiltered, logged at Debug). ADDMETADATA makes each record
+// {"ts":"2026-12-04T17:01:02.345Z","metadata":<its "metadata" value as written, null when
+// absent>,"data":"<the record without its last newline>"}; "ts" (UTC, milliseconds) only with
+// "timestamp": "true". ADDBRACKETS wraps the record in braces, newline included ("{line\n}"), as the
+// Kinesis Agent does. ADDEC2METADATA sets privateIp, availabilityZone, instanceId, instanceType,
+// accountId, amiId, region, metadataTimestamp and tags (keys lower-cased) on a record that is a JSON
+// object (a key it has keeps its place and takes the metadata's value; the others are appended).
+// The metadata is read from the instance metadata service (IMDSv2) at the first record and again
+// after "metadataTTL" seconds (an hour by default), each read bounded by 2s; the tags come from
+// the instance metadata as well, which needs instance tags in metadata enabled on the instance
+// (ec2:DescribeTags, which the Kinesis Agent calls, is not used: without them a Warn says so and
+// records get no "tags"). Off EC2 a Warn is logged at each failed read and records pass
+// unchanged, as they do in the Kinesis Agent; a record that is not a JSON object passes unchanged
+// from that option (the Kinesis Agent sends the raw line instead, before every option). JSON output
+// ends with a newline. A record longer than the Kinesis record limit (MaxRecordSize, 1 MiB,
+// partition key included) is cut and ends with truncatedRecordTerminator ("\n" by default).
 //
 // # Files, rotation and offsets
 //

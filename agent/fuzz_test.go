@@ -2,8 +2,10 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -74,6 +76,7 @@ func FuzzProcessors(f *testing.F) {
 		"Mar 12 12:00:08 server2 rcd[308]: Loaded 12 packages\n",
 		"2025-03-12T12:00:08.123+01:00 host app[1]: msg\n",
 		"\xff\xfe\"\\\x00\n",
+		`{"a": 1, "instanceId": null}` + "\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -88,18 +91,38 @@ func FuzzProcessors(f *testing.F) {
 		{OptionName: OptionLogToJSON, LogFormat: "SYSLOG"},
 		{OptionName: OptionLogToJSON, LogFormat: "RFC3339SYSLOG"},
 		{OptionName: OptionLogToJSON, LogFormat: "SYSLOG", MatchPattern: `^(\w+) (.*)$`, CustomFieldNames: []string{"first", "rest"}},
+		{OptionName: OptionAddMetadata, Timestamp: true, Metadata: []byte(`{"k": ["v", 1]}`)},
+		{OptionName: OptionAddBrackets},
+		{OptionName: OptionAddEC2Metadata},
 	}
 	for _, o := range opts {
 		p, err := newProcessor(o, "")
 		if err != nil {
 			f.Fatalf("%+v: %v", o, err)
 		}
+		if ec2, ok := p.(*addEC2Metadata); ok {
+			ec2.fetch = func(context.Context, *slog.Logger) (ec2Metadata, error) {
+				return ec2Metadata{fields: []string{"instanceId", "tags"}, values: [][]byte{[]byte(`"i-1"`), []byte(`{"a":"b"}`)}}, nil
+			}
+		}
 		procs = append(procs, p)
 	}
 	f.Fuzz(func(t *testing.T, rec []byte) {
+		_, _, recIsObject := jsonObjectFields(rec)
 		for i, p := range procs {
 			out, ok := p.process(bytes.Clone(rec))
-			if !ok || opts[i].OptionName == OptionSingleLine {
+			switch name := opts[i].OptionName; {
+			case !ok || name == OptionSingleLine:
+				continue
+			case name == OptionAddBrackets:
+				if !bytes.Equal(out, append(append([]byte("{"), rec...), '}')) {
+					t.Fatalf("ADDBRACKETS on %q: %q", rec, out)
+				}
+				continue
+			case name == OptionAddEC2Metadata && !recIsObject:
+				if !bytes.Equal(out, rec) {
+					t.Fatalf("ADDEC2METADATA changed a record that is not a JSON object: %q to %q", rec, out)
+				}
 				continue
 			}
 			if !bytes.HasSuffix(out, []byte("\n")) || !json.Valid(out) || out[0] != '{' {

@@ -34,11 +34,17 @@ func newProcessor(o ProcessingOption, prefix string) (processor, error) {
 		return c, nil
 	case OptionLogToJSON:
 		return newLogToJSON(o, prefix)
+	case OptionAddBrackets:
+		return addBrackets{}, nil
+	case OptionAddMetadata:
+		return newAddMetadata(o, prefix)
+	case OptionAddEC2Metadata:
+		return newAddEC2Metadata(o), nil
 	case "":
 		return nil, configErr(prefix+"optionName", "is required")
 	default:
 		return nil, &ConfigError{Field: prefix + "optionName",
-			Reason: fmt.Sprintf("%q is not supported (SINGLELINE, CSVTOJSON, LOGTOJSON are)", o.OptionName), Err: ErrUnsupported}
+			Reason: fmt.Sprintf("%q is not supported (SINGLELINE, CSVTOJSON, LOGTOJSON, ADDMETADATA, ADDEC2METADATA, ADDBRACKETS are)", o.OptionName), Err: ErrUnsupported}
 	}
 }
 
