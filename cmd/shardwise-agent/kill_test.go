@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -29,14 +28,15 @@ const (
 )
 
 // TestAgentChild is not a test: run as a child process (childEnv set) it is the shardwise-agent
-// daemon, with fast polling, until SIGTERM or SIGINT; SIGKILL ends it abruptly.
+// daemon, with fast polling and main's signal handling, until SIGTERM or SIGINT (SIGHUP reloads);
+// SIGKILL ends it abruptly.
 func TestAgentChild(t *testing.T) {
 	if os.Getenv(childEnv) == "" {
 		t.Skip("helper process for TestKillAndRestart")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, hup, stop := withSignals(context.Background()) // the signals main handles
 	defer stop()
-	err := run(ctx, []string{"--config", os.Getenv(childConfigEnv), "--log-level", "info"}, os.Stdout, os.Stderr,
+	err := runReload(ctx, []string{"--config", os.Getenv(childConfigEnv), "--log-level", "info"}, os.Stdout, os.Stderr, hup,
 		agent.PollInterval(10*time.Millisecond), agent.CheckpointInterval(50*time.Millisecond),
 		agent.ProducerOptions(kpl.Linger(5*time.Millisecond)))
 	if err != nil {
@@ -212,4 +212,59 @@ func startChild(t *testing.T, endpoint, cfgPath, logPath string) *exec.Cmd {
 		}
 	})
 	return cmd
+}
+
+// TestSIGHUPChild sends real signals to the agent running as a separate process with main's signal
+// handling: SIGHUP reloads (the process keeps running, a flow added to agent.json is tailed, nothing
+// is sent twice), SIGTERM then ends it with exit code 0.
+func TestSIGHUPChild(t *testing.T) {
+	srv, err := kinesistest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	kc := srv.KinesisClient()
+	if _, err := kc.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String("logs"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	aLog, bLog := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	for _, p := range []string{aLog, bLog} {
+		if err := os.WriteFile(p, []byte(filepath.Base(p)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfgPath := filepath.Join(dir, "agent.json")
+	writeConfig := func(patterns ...string) {
+		var flows []string
+		for _, p := range patterns {
+			flows = append(flows, fmt.Sprintf(`{"filePattern": %q, "kinesisStream": "logs", "initialPosition": "START_OF_FILE"}`, p))
+		}
+		cfg := fmt.Sprintf(`{"checkpointFile": %q, "flows": [%s]}`, filepath.Join(dir, "cp.json"), strings.Join(flows, ","))
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeConfig(aLog)
+	childLog := filepath.Join(dir, "child.log")
+	child := startChild(t, srv.URL(), cfgPath, childLog)
+	waitFor(t, "a.log", func() bool { return countRecords(t, kc) == 1 })
+	writeConfig(aLog, bLog)
+	if err := child.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b.log after the reload", func() bool { return countRecords(t, kc) == 2 })
+	if err := child.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Wait(); err != nil {
+		t.Errorf("agent after SIGHUP and SIGTERM: %v, want exit code 0", err)
+	}
+	if got := readLines(t, kc); len(got) != 2 || !distinct(got)["a.log\n"] || !distinct(got)["b.log\n"] {
+		t.Errorf("records %q, want a.log and b.log once each", got)
+	}
+	logs, _ := os.ReadFile(childLog)
+	if !strings.Contains(string(logs), "reloading the configuration") {
+		t.Errorf("no reload in the agent's log:\n%s", logs)
+	}
 }

@@ -35,17 +35,8 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		// After the first signal, restore the default action: a second SIGTERM or SIGINT ends
-		// the process at once (the checkpoint file still holds what was delivered).
-		<-ctx.Done()
-		stop()
-	}()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	ctx, hup, stop := withSignals(context.Background())
 	err := runReload(ctx, os.Args[1:], os.Stdout, os.Stderr, hup)
-	signal.Stop(hup)
 	stop()
 	switch {
 	case err == nil:
@@ -55,5 +46,22 @@ func main() {
 	default:
 		fmt.Fprintln(os.Stderr, "shardwise-agent:", err)
 		os.Exit(1)
+	}
+}
+
+// withSignals returns a context that ends at the first SIGTERM or SIGINT (after which a second one
+// ends the process at once, with the default action: the checkpoint file still holds what was
+// delivered) and a channel of SIGHUPs for runReload. stop releases both.
+func withSignals(parent context.Context) (ctx context.Context, hup <-chan os.Signal, stop func()) {
+	ctx, stopTerm := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stopTerm() // restore the default action for a second signal
+	}()
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	return ctx, hups, func() {
+		signal.Stop(hups)
+		stopTerm()
 	}
 }
