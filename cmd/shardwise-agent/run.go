@@ -22,6 +22,7 @@ import (
 
 	"github.com/shardwise/shardwise/agent"
 	"github.com/shardwise/shardwise/internal/bodyguard"
+	"github.com/shardwise/shardwise/internal/sqliteread"
 )
 
 // DefaultConfigFile is where the Kinesis Agent keeps its configuration.
@@ -104,6 +105,16 @@ func runReload(ctx context.Context, args []string, stdout, stderr io.Writer, rel
 		cfg, err := agent.LoadConfig(configPath, log)
 		if err != nil {
 			return nil, err
+		}
+		if sqliteread.IsSQLite(cfg.CheckpointFile) {
+			// The Kinesis Agent's database (its agent.json kept as is): taken over at the first
+			// start, never written; Shardwise's own file goes to the state directory.
+			if cfg.ImportJavaCheckpoints == "" {
+				cfg.ImportJavaCheckpoints = cfg.CheckpointFile
+			}
+			log.Warn("checkpointFile is the Kinesis Agent's SQLite database: its checkpoints are taken over at the first start; Shardwise keeps its own file",
+				"java_checkpoint_file", cfg.CheckpointFile, "checkpoint_file", defaultCheckpointFile())
+			cfg.CheckpointFile = ""
 		}
 		if cfg.CheckpointFile == "" {
 			cfg.CheckpointFile = defaultCheckpointFile()
