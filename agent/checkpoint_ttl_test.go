@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -134,4 +135,40 @@ func TestCheckpointFileMarkersRoundTrip(t *testing.T) {
 	if err != nil || len(got.Flows) != 0 || len(got.Files) != 1 || !got.Files[0].LastSeen.IsZero() {
 		t.Errorf("earlier format: %+v, %v", got, err)
 	}
+}
+
+// TestIdleFilesRewriteCheckpointHourly checks in fake time that idle files found at different times
+// refresh their LastSeen together, once an hour, so the checkpoint file is not rewritten for each
+// file at its own moment.
+func TestIdleFilesRewriteCheckpointHourly(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		cfg := Config{CheckpointFile: filepath.Join(dir, "cp.json"), Flows: []Flow{{FilePattern: filepath.Join(dir, "*.log"), KinesisStream: "s"}}}
+		a, err := New(cfg, nopClient{}, PollInterval(time.Minute), CheckpointInterval(10*time.Second), ShutdownTimeout(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		for i := range 3 { // idle (empty) files appearing 20 minutes apart
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d.log", i)), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Minute)
+			synctest.Wait()
+		}
+		time.Sleep(5 * time.Minute) // away from the hour boundaries
+		synctest.Wait()
+		before := a.Stats().CheckpointsWritten
+		time.Sleep(4 * time.Hour)
+		synctest.Wait()
+		if n := a.Stats().CheckpointsWritten - before; n != 4 {
+			t.Errorf("%d checkpoint writes in 4 idle hours, want 4 (one per hour for all files)", n)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -269,10 +269,12 @@ const goneScansToForget = 3
 // after a flow starts, for a copy of their content to claim them (see claimCopy).
 const forgetOrphansAfter = time.Minute
 
-// seenRefresh bounds how often a tracked file's LastSeen is refreshed: at most once an hour (a
-// tenth of the TTL when that is shorter), so an idle file does not make the checkpoint file be
-// rewritten at every poll.
-func (f *flow) seenRefresh() time.Duration { return min(time.Hour, f.ttl/10) }
+// seenAt is the LastSeen recorded for a file found at now: now rounded down to the hour (to a
+// tenth of the TTL when that is shorter), the same step for every file, so idle files change the
+// checkpoint file once an hour all together, not at every poll nor one after the other.
+func (f *flow) seenAt(now time.Time) time.Time {
+	return now.UTC().Truncate(max(min(time.Hour, f.ttl/10), time.Second))
+}
 
 // forgetFinished closes and forgets the files gone from the pattern whose records are all
 // delivered: their checkpoint entries are no longer needed. Copies of a forgotten file are read
@@ -376,8 +378,8 @@ func (f *flow) scan(now time.Time) {
 		default:
 			// Seen again: a rename between Glob and Stat can hide a file from one scan.
 			t.gone, t.goneScans = false, 0
-			if now.Sub(t.seen) >= f.seenRefresh() {
-				t.seen = now.UTC()
+			if seen := f.seenAt(now); t.seen.Before(seen) {
+				t.seen = seen
 			}
 		}
 	}
@@ -586,7 +588,7 @@ func (f *flow) open(path string, now time.Time, olderInFamily bool) {
 	t := &tracked{
 		id: id, seq: f.seq, path: path, f: fh, readPos: start, committed: start,
 		split: newSplitter(f.start, f.a.opts.maxRecordSize, skip, start),
-		fp:    fp, size: size, modTime: fi.ModTime(), lastChange: now, seen: now.UTC(),
+		fp:    fp, size: size, modTime: fi.ModTime(), lastChange: now, seen: f.seenAt(now),
 	}
 	f.files[id] = t
 	switch {
