@@ -159,10 +159,10 @@
 // the Kinesis Agent), so a volume mounted after the start, or a file moved away for a while,
 // resumes at its offset instead of being sent again in full; each entry records when its file was
 // last seen (rounded down to the hour for every file alike, so idle files rewrite the checkpoint
-// file once an hour, together). A SIGKILLed agent loses nothing; it re-sends only the records delivered after the last checkpoint
-// write. A checkpoint file that cannot be parsed makes Run fail with a *CheckpointError wrapping
-// ErrCorruptCheckpoint (the agent neither re-sends everything nor skips data on its own; move the
-// file aside to start over).
+// file once an hour, together). A SIGKILLed agent loses nothing; it re-sends only the records
+// delivered after the last checkpoint write. A checkpoint file that cannot be parsed makes Run fail
+// with a *CheckpointError wrapping ErrCorruptCheckpoint (the agent neither re-sends everything nor
+// skips data on its own; move the file aside to start over).
 //
 // # Lifecycle and concurrency
 //
