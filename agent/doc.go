@@ -164,6 +164,21 @@
 // with a *CheckpointError wrapping ErrCorruptCheckpoint (the agent neither re-sends everything nor
 // skips data on its own; move the file aside to start over).
 //
+// # Taking over from the Kinesis Agent
+//
+// When the checkpoint file does not exist yet, Run takes over the Kinesis Agent's SQLite checkpoint
+// database (its FILE_CHECKPOINTS table, read by internal/sqliteread, never written):
+// Config.ImportJavaCheckpoints ("shardwise.importJavaCheckpoints"), else DefaultJavaCheckpointFile
+// when it exists; a CheckpointFile that is such a database is imported the same way, and New
+// replaces it with DefaultCheckpointFile ("off" turns the take-over off). Each flow resumes from
+// its newest row, as the Kinesis Agent does: that row's file, found by the Kinesis Agent's file id
+// (device in hex and inode) wherever it was renamed, continues at the row's offset (from 0 when it
+// is now shorter); the flow's other files count as delivered when they are not newer than that
+// file was when checkpointed, and are read from 0 when newer. The flows get their started marker
+// (initialPosition does not apply) and the checkpoint file is written at once. A database that
+// cannot be read (or whose -wal or -journal file still holds data) makes Run return a
+// *CheckpointError with Op "import".
+//
 // # Lifecycle and concurrency
 //
 // New validates and starts nothing. Run (once) loads the checkpoints, creates one producer per
