@@ -28,7 +28,9 @@ const (
 	PartitionKeyDeterministic PartitionKeyOption = "DETERMINISTIC"
 )
 
-// InitialPosition says where to start reading a file found at the first start of a flow.
+// InitialPosition says where to start reading a file found at the very first start of a flow (the
+// checkpoint file marks a flow started; START_OF_FILE reads only the newest file of each rotation
+// family, see the package documentation).
 type InitialPosition string
 
 // Initial positions, as in the Kinesis Agent.
@@ -74,7 +76,8 @@ const (
 type Config struct {
 	// CheckpointFile is where file offsets are kept ("checkpointFile"). Empty means
 	// DefaultCheckpointFile in the working directory (the shardwise-agent command uses
-	// $XDG_STATE_HOME/shardwise-agent/checkpoints.json when XDG_STATE_HOME is set).
+	// checkpoints.json in $STATE_DIRECTORY, $XDG_STATE_HOME/shardwise-agent or
+	// /var/lib/shardwise-agent). Run checks at start that it can be written.
 	CheckpointFile string
 	// KinesisEndpoint overrides the Kinesis endpoint ("kinesis.endpoint"); only the command uses it.
 	KinesisEndpoint string
