@@ -101,3 +101,17 @@ func TestImportJavaCheckpointsMapping(t *testing.T) {
 		t.Errorf("markers %v report %+v", st.Flows, report)
 	}
 }
+
+func TestImportJavaCheckpointsKey(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{"shardwise.importJavaCheckpoints": "/old/checkpoints",
+		"flows": [{"filePattern": "/var/log/a*", "kinesisStream": "s"}]}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ImportJavaCheckpoints != "/old/checkpoints" {
+		t.Errorf("ImportJavaCheckpoints = %q", cfg.ImportJavaCheckpoints)
+	}
+	if _, err := ParseConfig([]byte(`{"shardwise.importJavaCheckpoints": 3}`), nil); err == nil {
+		t.Error("a number was accepted")
+	}
+}
