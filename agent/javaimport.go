@@ -106,10 +106,15 @@ func parseJavaFileID(s string) (fileID, bool) {
 	return fileID{Dev: d, Ino: i}, true
 }
 
-// javaFlowID is the Kinesis Agent's id of a Kinesis flow: "kinesis:" + stream + ":" + the source
-// (the filePattern's directory, "/", its file name part, as Java's Path prints them).
-func javaFlowID(stream, pattern string) string {
-	return "kinesis:" + stream + ":" + filepath.Join(filepath.Dir(pattern), filepath.Base(pattern))
+// javaFlowID is the Kinesis Agent's id of a flow: "kinesis:" + stream + ":" + the source (the
+// filePattern's directory, "/", its file name part, as Java's Path prints them); "fh:" +
+// delivery stream + ":" + the source for a Firehose flow.
+func javaFlowID(fc Flow) string {
+	source := filepath.Join(filepath.Dir(fc.FilePattern), filepath.Base(fc.FilePattern))
+	if fc.KinesisStream == "" && fc.DeliveryStream != "" {
+		return "fh:" + fc.DeliveryStream + ":" + source
+	}
+	return "kinesis:" + fc.KinesisStream + ":" + source
 }
 
 // javaImport is what the take-over found for one flow (logged by Run).
@@ -134,7 +139,7 @@ func importJavaCheckpoints(rows []javaCheckpoint, flows []Flow, now time.Time) (
 	var st checkpointFile
 	var report []javaImport
 	for _, fc := range flows {
-		id := javaFlowID(fc.KinesisStream, fc.FilePattern)
+		id := javaFlowID(fc)
 		var row *javaCheckpoint
 		for i := range rows {
 			if rows[i].Flow == id && (row == nil || rows[i].LastUpdated > row.LastUpdated) {
@@ -159,7 +164,8 @@ func importJavaCheckpoints(rows []javaCheckpoint, flows []Flow, now time.Time) (
 				continue
 			}
 			got := idOf(fi)
-			if idOK && got.Ino == want.Ino && (got.Dev == want.Dev || (match < 0 && p == row.Path)) {
+			abs, _ := filepath.Abs(p) // the Kinesis Agent records absolute paths
+			if idOK && got.Ino == want.Ino && (got.Dev == want.Dev || (match < 0 && abs == row.Path)) {
 				match = len(files)
 			}
 			files = append(files, found{p, fi})

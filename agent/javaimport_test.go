@@ -27,8 +27,11 @@ func TestReadJavaCheckpointsFixture(t *testing.T) {
 	if id, ok := parseJavaFileID(rows[2].FileID); !ok || id != (fileID{Dev: 0xfd01, Ino: 42}) {
 		t.Errorf("fileId %q = %+v %v", rows[2].FileID, id, ok)
 	}
-	if javaFlowID("app-stream", "/var/log/app//app.log*") != rows[0].Flow {
-		t.Errorf("javaFlowID = %q", javaFlowID("app-stream", "/var/log/app//app.log*"))
+	if got := javaFlowID(Flow{KinesisStream: "app-stream", FilePattern: "/var/log/app//app.log*"}); got != rows[0].Flow {
+		t.Errorf("javaFlowID = %q", got)
+	}
+	if got := javaFlowID(Flow{DeliveryStream: "app-firehose", FilePattern: "/var/log/web/access.log"}); got != rows[2].Flow {
+		t.Errorf("javaFlowID (Firehose) = %q", got)
 	}
 	for _, bad := range []string{"", "(dev=zz,ino=1)", "(dev=1,ino=)", "dev=1,ino=2", "(dev=1;ino=2)"} {
 		if _, ok := parseJavaFileID(bad); ok {
@@ -70,17 +73,28 @@ func TestImportJavaCheckpointsMapping(t *testing.T) {
 	flowT := Flow{FilePattern: filepath.Join(dir, "t.log"), KinesisStream: "s"}
 	flowNone := Flow{FilePattern: filepath.Join(dir, "none*"), KinesisStream: "s"}
 	rows := []javaCheckpoint{
-		{Flow: javaFlowID("s", flow.FilePattern), Path: filepath.Join(dir, "app.log"), FileID: javaID(curID),
+		{Flow: javaFlowID(flow), Path: filepath.Join(dir, "app.log"), FileID: javaID(curID),
 			LastModified: base.Add(time.Second).UnixMilli(), Size: 40, Offset: 30, LastUpdated: "2026-12-01 10:00:00.500"},
-		{Flow: javaFlowID("s", flow.FilePattern), Path: filepath.Join(dir, "app.log.1"), FileID: "(dev=1,ino=1)",
+		{Flow: javaFlowID(flow), Path: filepath.Join(dir, "app.log.1"), FileID: "(dev=1,ino=1)",
 			LastModified: base.UnixMilli(), Size: 20, Offset: 20, LastUpdated: "2026-12-01 09:00:00.000"},
-		{Flow: javaFlowID("other", flow.FilePattern), Path: filepath.Join(dir, "app.log"), FileID: javaID(curID),
+		{Flow: javaFlowID(Flow{KinesisStream: "other", FilePattern: flow.FilePattern}), Path: filepath.Join(dir, "app.log"), FileID: javaID(curID),
 			Offset: 2, LastUpdated: "2026-12-01 11:00:00.000"},
-		{Flow: javaFlowID("s", flowT.FilePattern), Path: trunc, FileID: javaID(truncID),
+		{Flow: javaFlowID(flowT), Path: trunc, FileID: javaID(truncID),
 			LastModified: base.UnixMilli(), Size: 100, Offset: 100, LastUpdated: "2026-12-01 10:00:00.000"},
 	}
+	// The device number changed (a reboot can renumber it): same inode and same path still match.
+	reboot, rebootID := mk("r.log", "r1\nr2\nr3\n", base)
+	flowR := Flow{FilePattern: filepath.Join(dir, "r.log"), KinesisStream: "s"}
+	rows = append(rows, javaCheckpoint{Flow: javaFlowID(flowR), Path: reboot, FileID: javaID(fileID{Dev: rebootID.Dev + 1, Ino: rebootID.Ino}),
+		LastModified: base.UnixMilli(), Size: 6, Offset: 6, LastUpdated: "2026-12-01 10:00:00.000"})
+	// The checkpointed file is gone: older files were delivered, newer ones are read from 0.
+	goneOld, _ := mk("g.log.1", "g\n", base)
+	goneNew, _ := mk("g.log", "h\n", base.Add(5*time.Second))
+	flowG := Flow{FilePattern: filepath.Join(dir, "g.log*"), KinesisStream: "s"}
+	rows = append(rows, javaCheckpoint{Flow: javaFlowID(flowG), Path: filepath.Join(dir, "g.log.0"), FileID: "(dev=1,ino=999999999)",
+		LastModified: base.Add(time.Second).UnixMilli(), Size: 6, Offset: 6, LastUpdated: "2026-12-01 10:00:00.000"})
 	now := time.Now().UTC()
-	st, report := importJavaCheckpoints(rows, []Flow{flow, flowT, flowNone}, now)
+	st, report := importJavaCheckpoints(rows, []Flow{flow, flowT, flowNone, flowR, flowG}, now)
 	got := map[string]int64{}
 	for _, c := range st.Files {
 		got[c.Path] = c.Offset
@@ -88,7 +102,7 @@ func TestImportJavaCheckpointsMapping(t *testing.T) {
 			t.Errorf("entry %+v: LastSeen, fingerprint and identity must be set", c)
 		}
 	}
-	want := map[string]int64{old: 20, cur: 30, newer: 0, trunc: 0}
+	want := map[string]int64{old: 20, cur: 30, newer: 0, trunc: 0, reboot: 6, goneOld: 2, goneNew: 0}
 	if len(got) != len(want) {
 		t.Errorf("entries %v, want %v", got, want)
 	}
@@ -97,7 +111,8 @@ func TestImportJavaCheckpointsMapping(t *testing.T) {
 			t.Errorf("%s: offset %d, want %d", filepath.Base(p), got[p], o)
 		}
 	}
-	if len(st.Flows) != 2 || len(report) != 2 || report[0].Found != cur || report[0].Skipped != 1 || report[0].Resumed != 2 {
+	if len(st.Flows) != 4 || len(report) != 4 || report[0].Found != cur || report[0].Skipped != 1 || report[0].Resumed != 2 ||
+		report[2].Found != reboot || report[3].Found != "" {
 		t.Errorf("markers %v report %+v", st.Flows, report)
 	}
 }
