@@ -194,3 +194,21 @@ func FuzzTable(f *testing.F) {
 		db.Table("T")
 	})
 }
+
+// BenchmarkManyRows reads the 2,000-row fixture (77 pages) from memory.
+func BenchmarkManyRows(b *testing.B) {
+	data, err := os.ReadFile("testdata/many_rows.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		db, err := Parse(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, rows, err := db.Table("FILE_CHECKPOINTS"); err != nil || len(rows) != 2000 {
+			b.Fatal(err, len(rows))
+		}
+	}
+}
