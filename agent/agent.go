@@ -87,18 +87,11 @@ func New(cfg Config, client kpl.KinesisAPI, opts ...Option) (*Agent, error) {
 		}
 		cfg.CheckpointFile = DefaultCheckpointFile
 	}
-	// Firehose flows are not supported yet: they are skipped, and the Kinesis flows run (an
-	// agent.json with both, like AWS's sample, keeps working for its Kinesis part).
-	var flows []Flow
 	for i, f := range cfg.Flows {
-		if f.KinesisStream == "" {
-			o.logger.Warn("Firehose flows are not supported yet: this flow is skipped, the Kinesis flows run",
-				"flow", fmt.Sprintf("flows[%d]", i), "delivery_stream", f.DeliveryStream, "file_pattern", f.FilePattern)
-			continue
+		if f.DeliveryStream != "" && o.firehose == nil {
+			return nil, configErr(fmt.Sprintf("flows[%d].deliveryStream", i), "a Firehose flow needs a Firehose client (agent.WithFirehose)")
 		}
-		flows = append(flows, f)
 	}
-	cfg.Flows = flows
 	a := &Agent{cfg: cfg, client: client, opts: o, log: o.logger, hooks: h}
 	for i, f := range cfg.Flows {
 		var ps []processor
@@ -154,13 +147,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	for i, fc := range a.cfg.Flows {
 		var mine []fileCheckpoint
 		for _, c := range saved {
-			if c.FilePattern == fc.FilePattern && c.Stream == fc.KinesisStream {
+			if c.FilePattern == fc.FilePattern && c.Stream == fc.streamKey() {
 				mine = append(mine, c)
 			}
 		}
 		var started time.Time
 		for _, m := range state.Flows {
-			if m.FilePattern == fc.FilePattern && m.Stream == fc.KinesisStream {
+			if m.FilePattern == fc.FilePattern && m.Stream == fc.streamKey() {
 				started = m.Started
 			}
 		}
@@ -168,7 +161,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			started = loaded // a checkpoint file written before the markers existed
 		}
 		fl := newFlow(a, fc, a.procs[i], mine, started)
-		if fl.prod, err = kpl.New(a.client, fc.KinesisStream, a.producerOptions(fc)...); err != nil {
+		if fl.prod, err = a.newSender(fc); err != nil {
 			for _, done := range a.flows {
 				done.prod.Close()
 			}

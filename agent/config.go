@@ -84,6 +84,10 @@ type Config struct {
 	// KinesisRegion is "kinesis.region": the AWS region of the Kinesis client, overriding the SDK
 	// chain's (AWS_REGION, the shared config); only the command uses it.
 	KinesisRegion string
+	// FirehoseEndpoint overrides the Firehose endpoint ("firehose.endpoint") and FirehoseRegion
+	// ("firehose.region") the Firehose client's region; only the command uses them.
+	FirehoseEndpoint string
+	FirehoseRegion   string
 	// EmitMetrics is "cloudwatch.emitMetrics": accepted, but CloudWatch metrics are not sent.
 	EmitMetrics bool
 	// AWSAccessKeyID and AWSSecretAccessKey are "awsAccessKeyId" and "awsSecretAccessKey": static
@@ -120,12 +124,15 @@ type Flow struct {
 	// files are never tailed (see the package documentation).
 	ExcludePattern string
 	KinesisStream  string // "kinesisStream": stream name or ARN, required
-	// DeliveryStream is "deliveryStream", a Firehose delivery stream: not supported yet. Such a
-	// flow is skipped with a Warn (New) and the Kinesis flows run; Validate fails only when no
-	// flow has a kinesisStream.
-	DeliveryStream     string
-	PartitionKeyOption PartitionKeyOption // "partitionKeyOption": RANDOM (default) or DETERMINISTIC
-	InitialPosition    InitialPosition    // "initialPosition": END_OF_FILE (default) or START_OF_FILE
+	// DeliveryStream is "deliveryStream", a Firehose delivery stream: the flow's records go to it
+	// with PutRecordBatch instead (a flow has one of KinesisStream and DeliveryStream).
+	DeliveryStream string
+	// AggregatedRecordSizeBytes is "aggregatedRecordSizeBytes", Firehose flows only: consecutive
+	// records are concatenated into one Firehose record of up to this many bytes (at most
+	// 1,000 KiB); 0 (unset) sends one record per line, as the Kinesis Agent does.
+	AggregatedRecordSizeBytes int
+	PartitionKeyOption        PartitionKeyOption // "partitionKeyOption": RANDOM (default) or DETERMINISTIC
+	InitialPosition           InitialPosition    // "initialPosition": END_OF_FILE (default) or START_OF_FILE
 	// MaxBufferAge is "maxBufferAgeMillis", the producer's Linger; 0 (unset) keeps kpl's 100ms.
 	MaxBufferAge time.Duration
 	// MaxBufferSizeRecords is "maxBufferSizeRecords", Kinesis records per PutRecords call (kpl
@@ -209,6 +216,8 @@ func LoadConfig(path string, log *slog.Logger) (Config, error) {
 		mergeSetting(log, name, "checkpointFile", &cfg.CheckpointFile, more.CheckpointFile)
 		mergeSetting(log, name, "kinesis.endpoint", &cfg.KinesisEndpoint, more.KinesisEndpoint)
 		mergeSetting(log, name, "kinesis.region", &cfg.KinesisRegion, more.KinesisRegion)
+		mergeSetting(log, name, "firehose.endpoint", &cfg.FirehoseEndpoint, more.FirehoseEndpoint)
+		mergeSetting(log, name, "firehose.region", &cfg.FirehoseRegion, more.FirehoseRegion)
 		mergeSetting(log, name, "awsAccessKeyId", &cfg.AWSAccessKeyID, more.AWSAccessKeyID)
 		mergeSetting(log, name, "awsSecretAccessKey", &cfg.AWSSecretAccessKey, more.AWSSecretAccessKey)
 		mergeSetting(log, name, "assumeRoleARN", &cfg.AssumeRoleARN, more.AssumeRoleARN)
@@ -288,7 +297,11 @@ func ParseConfig(data []byte, log *slog.Logger) (Config, error) {
 			if err == nil && (n <= 0 || n > 36500) {
 				err = configErr(key, "must be in [1, 36500] days, got %d", n)
 			}
-		case "firehose.endpoint", "cloudwatch.endpoint", "userDefinedCredentialsProvider.classname",
+		case "firehose.endpoint":
+			cfg.FirehoseEndpoint, err = jsonString(key, raw)
+		case "firehose.region":
+			cfg.FirehoseRegion, err = jsonString(key, raw)
+		case "cloudwatch.endpoint", "userDefinedCredentialsProvider.classname",
 			"userDefinedCredentialsProvider.location", "log.level", "log.maxBackupIndex",
 			"log.maxFileSize", "shutdownTimeoutMillis", "sendingThreadsMaxQueueSize",
 			"maxSendingThreads", "sendingThreadsKeepAliveMillis":
@@ -380,7 +393,13 @@ func parseFlows(raw json.RawMessage, log *slog.Logger) ([]Flow, error) {
 				f.DataProcessingOptions, err = parseProcessing(field, raw, log)
 			case "shardwise.aggregation":
 				f.Aggregation, err = jsonBool(field, raw)
-			case "aggregatedRecordSizeBytes", "maxTimeBetweenFileTrackerRefreshMillis",
+			case "aggregatedRecordSizeBytes":
+				n, err = jsonInt(field, raw)
+				f.AggregatedRecordSizeBytes = int(n)
+				if err == nil && (n < 0 || n > firehoseMaxRecordBytes) {
+					err = configErr(field, "must be in [0, %d], got %d", firehoseMaxRecordBytes, n)
+				}
+			case "maxTimeBetweenFileTrackerRefreshMillis",
 				"retryInitialBackoffMillis", "retryMaxBackoffMillis", "publishQueueCapacity",
 				"waitOnFullPublishQueueMillis", "waitOnEmptyPublishQueueMillis", "waitOnFullRetryQueueMillis",
 				"fileFooterPattern":
@@ -553,25 +572,26 @@ func (c Config) Validate() error {
 	}
 	type key struct{ pattern, stream string }
 	seen := map[key]int{}
-	kinesisFlows := 0
 	for i, f := range c.Flows {
 		if err := f.validate(fmt.Sprintf("flows[%d].", i)); err != nil {
 			return err
 		}
-		if f.KinesisStream == "" {
-			continue // a Firehose flow: skipped by New
-		}
-		kinesisFlows++
-		k := key{f.FilePattern, f.KinesisStream}
+		k := key{f.FilePattern, f.streamKey()}
 		if j, dup := seen[k]; dup {
-			return configErr(fmt.Sprintf("flows[%d]", i), "same filePattern and kinesisStream as flows[%d]", j)
+			return configErr(fmt.Sprintf("flows[%d]", i), "same filePattern and destination as flows[%d]", j)
 		}
 		seen[k] = i
 	}
-	if kinesisFlows == 0 {
-		return &ConfigError{Field: "flows", Reason: "no flow has a kinesisStream: Firehose flows (deliveryStream) are not supported yet", Err: ErrUnsupported}
-	}
 	return nil
+}
+
+// streamKey names the flow's destination in checkpoints, markers, logs and hooks: the
+// kinesisStream, or "firehose:" and the deliveryStream (no Kinesis stream name has a colon).
+func (f Flow) streamKey() string {
+	if f.KinesisStream == "" && f.DeliveryStream != "" {
+		return "firehose:" + f.DeliveryStream
+	}
+	return f.KinesisStream
 }
 
 func (f Flow) validate(prefix string) error {
@@ -582,6 +602,8 @@ func (f Flow) validate(prefix string) error {
 		return configErr(prefix+"deliveryStream", "a flow has either kinesisStream or deliveryStream, not both")
 	case f.KinesisStream == "" && f.DeliveryStream == "":
 		return configErr(prefix+"kinesisStream", "is required")
+	case f.DeliveryStream != "" && f.Aggregation:
+		return configErr(prefix+"shardwise.aggregation", "is for kinesisStream flows (Firehose flows use aggregatedRecordSizeBytes)")
 	}
 	if _, err := compileGlob(f.FilePattern); err != nil {
 		return configErr(prefix+"filePattern", "%v", err)

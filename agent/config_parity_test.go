@@ -12,6 +12,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
 )
 
 // awsSampleConfig is the shape of AWS's sample agent.json: comments, one Kinesis flow and one
@@ -30,7 +32,7 @@ const awsSampleConfig = `{
       "partitionKeyOption": "RANDOM"
     },
     {
-      /* Firehose: not supported yet */
+      /* Firehose */
       "filePattern": "/tmp/app.log*",
       "deliveryStream": "yourdeliverystream"
     }
@@ -44,7 +46,7 @@ func TestParseConfigComments(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate() = %v, want the Firehose flow accepted (skipped at New)", err)
+		t.Fatalf("Validate() = %v, want the Firehose flow accepted", err)
 	}
 	if cfg.KinesisRegion != "eu-west-1" || len(cfg.Flows) != 2 || cfg.Flows[0].KinesisStream != "yourkinesisstream" || cfg.Flows[1].DeliveryStream != "yourdeliverystream" {
 		t.Errorf("parsed %+v", cfg)
@@ -58,23 +60,29 @@ func TestParseConfigComments(t *testing.T) {
 	}
 }
 
-func TestNewSkipsFirehoseFlows(t *testing.T) {
+// TestNewFirehoseFlows: the sample's Firehose flow runs beside the Kinesis one when New has a
+// Firehose client, and New names the flow when it has none.
+func TestNewFirehoseFlows(t *testing.T) {
 	cfg, err := ParseConfig([]byte(awsSampleConfig), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
-	a, err := New(cfg, nopClient{}, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if _, err := New(cfg, nopClient{}); err == nil || !strings.Contains(err.Error(), "flows[1].deliveryStream") {
+		t.Errorf("New without a Firehose client = %v, want an error naming flows[1].deliveryStream", err)
+	}
+	a, err := New(cfg, nopClient{}, WithFirehose(nopFirehose{}))
 	if err != nil {
-		t.Fatalf("New = %v, want the Kinesis flow to run", err)
+		t.Fatalf("New = %v, want both flows to run", err)
 	}
-	if len(a.cfg.Flows) != 1 || a.cfg.Flows[0].KinesisStream != "yourkinesisstream" {
-		t.Errorf("flows %+v, want the Kinesis flow only", a.cfg.Flows)
+	if len(a.cfg.Flows) != 2 || a.cfg.Flows[1].streamKey() != "firehose:yourdeliverystream" {
+		t.Errorf("flows %+v, want the Kinesis and the Firehose flow", a.cfg.Flows)
 	}
-	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "Firehose flows are not supported yet") ||
-		!strings.Contains(logs.String(), "yourdeliverystream") {
-		t.Errorf("no Warn naming the skipped Firehose flow:\n%s", logs.String())
-	}
+}
+
+type nopFirehose struct{}
+
+func (nopFirehose) PutRecordBatch(context.Context, *firehose.PutRecordBatchInput, ...func(*firehose.Options)) (*firehose.PutRecordBatchOutput, error) {
+	return &firehose.PutRecordBatchOutput{}, nil
 }
 
 func TestLoadConfigAgentD(t *testing.T) {

@@ -39,7 +39,7 @@ type flow struct {
 	a          *Agent
 	cfg        Flow
 	log        *slog.Logger
-	prod       *kpl.Producer
+	prod       sender // a kpl.Producer (kinesisStream) or a firehoseSender (deliveryStream)
 	procs      []processor
 	start      *regexp.Regexp
 	term       []byte
@@ -127,7 +127,7 @@ type entry struct {
 	gen    int
 	end    int64
 	rec    kpl.Record
-	fut    *kpl.Future // nil once the outcome is handled
+	fut    future // nil once the outcome is handled
 	done   bool
 	failed bool // to be sent again at the file's retryAt
 }
@@ -136,7 +136,7 @@ func newFlow(a *Agent, cfg Flow, procs []processor, saved []fileCheckpoint, star
 	f := &flow{
 		a:          a,
 		cfg:        cfg,
-		log:        a.log.With("file_pattern", cfg.FilePattern, "stream", cfg.KinesisStream),
+		log:        a.log.With("file_pattern", cfg.FilePattern, "stream", cfg.streamKey()),
 		procs:      procs,
 		term:       []byte("\n"),
 		poll:       cfg.MinTimeBetweenFilePolls,
@@ -151,7 +151,7 @@ func newFlow(a *Agent, cfg Flow, procs []processor, saved []fileCheckpoint, star
 		snap:       slices.Clone(saved),
 	}
 	if !started.IsZero() {
-		f.marker = flowMarker{FilePattern: cfg.FilePattern, Stream: cfg.KinesisStream, Started: started}
+		f.marker = flowMarker{FilePattern: cfg.FilePattern, Stream: cfg.streamKey(), Started: started}
 	}
 	f.pattern, _ = compileGlob(cfg.FilePattern) // checked by Validate
 	f.exclude, _ = compileGlob(cfg.ExcludePattern)
@@ -846,6 +846,9 @@ func (f *flow) queue(putCtx context.Context, t *tracked, c chunk) {
 // process applies the processing options and the record size limit.
 func (f *flow) process(c chunk) ([]byte, bool) {
 	limit := f.a.opts.maxRecordSize - partitionKeyLen
+	if f.cfg.DeliveryStream != "" {
+		limit = min(limit, firehoseMaxRecordBytes)
+	}
 	data, cut := c.data, c.truncated
 	if cut {
 		data = f.truncate(data, limit)
@@ -936,7 +939,7 @@ func (f *flow) settle(putCtx context.Context, now time.Time, retry bool) {
 				f.a.stats.recordsFailed.Add(1)
 				f.log.Error("record rejected for good, skipped", "path", t.path, "offset", e.end, "err", err)
 				for _, h := range f.a.hooks.failed {
-					h.OnRecordFailed(RecordFailedEvent{FilePattern: f.cfg.FilePattern, Stream: f.cfg.KinesisStream, Path: t.path, Offset: e.end, Err: err})
+					h.OnRecordFailed(RecordFailedEvent{FilePattern: f.cfg.FilePattern, Stream: f.cfg.streamKey(), Path: t.path, Offset: e.end, Err: err})
 				}
 			case errors.Is(err, kpl.ErrClosed) || !retry:
 				e.fut = nil // stays undone: not checkpointed, sent again after a restart
@@ -992,7 +995,7 @@ func (f *flow) publish() {
 			continue // a copy of a tracked file: found again by its content after a restart
 		}
 		snap = append(snap, fileCheckpoint{
-			FilePattern: f.cfg.FilePattern, Stream: f.cfg.KinesisStream, Path: t.path,
+			FilePattern: f.cfg.FilePattern, Stream: f.cfg.streamKey(), Path: t.path,
 			Dev: t.id.Dev, Inode: t.id.Ino, FingerprintLen: t.fp.N, Fingerprint: t.fp.Sum,
 			Offset: t.committed, LastSeen: t.seen,
 		})
@@ -1000,7 +1003,7 @@ func (f *flow) publish() {
 	f.mu.Lock()
 	f.snap = snap
 	if !f.started.IsZero() {
-		f.marker = flowMarker{FilePattern: f.cfg.FilePattern, Stream: f.cfg.KinesisStream, Started: f.started}
+		f.marker = flowMarker{FilePattern: f.cfg.FilePattern, Stream: f.cfg.streamKey(), Started: f.started}
 	}
 	f.mu.Unlock()
 }
@@ -1015,7 +1018,7 @@ func (f *flow) snapshot() ([]fileCheckpoint, flowMarker) {
 
 func (f *flow) fileEvent(t *tracked, kind FileEventKind, offset int64) {
 	for _, h := range f.a.hooks.file {
-		h.OnFileEvent(FileEvent{FilePattern: f.cfg.FilePattern, Stream: f.cfg.KinesisStream, Path: t.path, Kind: kind, Offset: offset})
+		h.OnFileEvent(FileEvent{FilePattern: f.cfg.FilePattern, Stream: f.cfg.streamKey(), Path: t.path, Kind: kind, Offset: offset})
 	}
 }
 

@@ -187,7 +187,7 @@ func importJavaCheckpoints(rows []javaCheckpoint, flows []Flow, now time.Time) (
 				rep.Resumed++
 			}
 			c := fileCheckpoint{
-				FilePattern: fc.FilePattern, Stream: fc.KinesisStream, Path: f.path,
+				FilePattern: fc.FilePattern, Stream: fc.streamKey(), Path: f.path,
 				Offset: offset, LastSeen: now,
 			}
 			id := idOf(f.fi)
@@ -200,7 +200,7 @@ func importJavaCheckpoints(rows []javaCheckpoint, flows []Flow, now time.Time) (
 			}
 			st.Files = append(st.Files, c)
 		}
-		st.Flows = append(st.Flows, flowMarker{FilePattern: fc.FilePattern, Stream: fc.KinesisStream, Started: now})
+		st.Flows = append(st.Flows, flowMarker{FilePattern: fc.FilePattern, Stream: fc.streamKey(), Started: now})
 		report = append(report, rep)
 	}
 	return st, report
@@ -231,7 +231,7 @@ func (a *Agent) takeOver(st *checkpointFile) error {
 	}
 	imported, report := importJavaCheckpoints(rows, a.cfg.Flows, time.Now().UTC())
 	for _, r := range report {
-		a.log.Info("took over the Kinesis Agent's checkpoint", "file_pattern", r.Flow.FilePattern, "stream", r.Flow.KinesisStream,
+		a.log.Info("took over the Kinesis Agent's checkpoint", "file_pattern", r.Flow.FilePattern, "stream", r.Flow.streamKey(),
 			"java_path", r.Row.Path, "java_offset", r.Row.Offset, "java_updated", r.Row.LastUpdated,
 			"found_at", r.Found, "files_resumed", r.Resumed, "files_delivered", r.Skipped)
 		if r.Found == "" {

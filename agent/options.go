@@ -35,6 +35,7 @@ type options struct {
 	pollInterval       time.Duration // 0: each flow's minTimeBetweenFilePollsMillis
 	retry              backoff.Policy
 	hooks              []Hook
+	firehose           FirehoseAPI // deliveryStream flows
 }
 
 func defaultOptions() options {

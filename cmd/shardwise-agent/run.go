@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -127,7 +128,8 @@ func runReload(ctx context.Context, args []string, stdout, stderr io.Writer, rel
 			return nil, err
 		}
 		kc := newKinesisClient(awsCfg, cfg.KinesisEndpoint)
-		return agent.New(cfg, kc, append([]agent.Option{agent.WithLogger(log)}, extra...)...)
+		opts := []agent.Option{agent.WithLogger(log), agent.WithFirehose(newFirehoseClient(awsCfg, cfg.FirehoseEndpoint, cfg.FirehoseRegion))}
+		return agent.New(cfg, kc, append(opts, extra...)...)
 	}
 	a, err := build()
 	if err != nil {
@@ -265,6 +267,19 @@ func newKinesisClient(awsCfg aws.Config, endpoint string) *kinesis.Client {
 	return kinesis.NewFromConfig(awsCfg, func(o *kinesis.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(withScheme(endpoint))
+		}
+	})
+}
+
+// newFirehoseClient builds the Firehose client of deliveryStream flows: endpoint ("firehose.endpoint")
+// and region ("firehose.region") override the SDK's when set. It makes no call until a flow sends.
+func newFirehoseClient(awsCfg aws.Config, endpoint, region string) *firehose.Client {
+	return firehose.NewFromConfig(awsCfg, func(o *firehose.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(withScheme(endpoint))
+		}
+		if region != "" {
+			o.Region = region
 		}
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/shardwise/shardwise/agent"
+	"github.com/shardwise/shardwise/firehosetest"
 	"github.com/shardwise/shardwise/kinesistest"
 	"github.com/shardwise/shardwise/kpl"
 )
@@ -23,7 +24,7 @@ import (
 func TestRunUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.json")
-	if err := os.WriteFile(bad, []byte(`{"flows":[{"filePattern":"/tmp/x","deliveryStream":"fh"}]}`), 0o644); err != nil {
+	if err := os.WriteFile(bad, []byte(`{"flows":[{"filePattern":"/tmp/x","deliveryStream":"fh","shardwise.aggregation":true}]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	broken := filepath.Join(dir, "broken.json")
@@ -40,7 +41,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{"extra argument", []string{"--config", bad, "more"}, "unexpected arguments"},
 		{"bad log level", []string{"--config", bad, "--log-level", "loud"}, "--log-level"},
 		{"missing file", []string{"--config", filepath.Join(dir, "none.json")}, "no such file"},
-		{"only a firehose flow", []string{"-c", bad}, "deliveryStream"},
+		{"firehose flow with kpl aggregation", []string{"-c", bad}, "shardwise.aggregation"},
 		{"bad log file", []string{"-c", bad, "-l", filepath.Join(dir, "no", "dir", "x.log")}, "--log-file"},
 		{"broken json", []string{"--config", broken}, "not a JSON object"},
 	}
@@ -61,8 +62,8 @@ func TestRunUsageErrors(t *testing.T) {
 	}
 	var ce *agent.ConfigError
 	err := run(context.Background(), []string{"--config", bad}, &bytes.Buffer{}, &bytes.Buffer{})
-	if !errors.As(err, &ce) || !errors.Is(err, agent.ErrUnsupported) {
-		t.Errorf("run(firehose) = %v, want a *agent.ConfigError wrapping ErrUnsupported", err)
+	if !errors.As(err, &ce) || !errors.Is(err, agent.ErrInvalidConfig) {
+		t.Errorf("run(bad) = %v, want a *agent.ConfigError wrapping ErrInvalidConfig", err)
 	}
 }
 
@@ -151,14 +152,20 @@ func (b *lockedBuffer) String() string {
 
 // TestRunAWSSampleConfig runs the command the way the Kinesis Agent's service scripts run it (-c,
 // -L, -l) on a configuration shaped like AWS's sample: comments, "kinesis.region" (no AWS_REGION),
-// a Kinesis flow and a Firehose flow. The Kinesis flow runs; the Firehose flow is skipped with a
-// Warn.
+// a Kinesis flow and a Firehose flow ("firehose.endpoint" the local firehosetest server). Both
+// flows deliver the file's lines.
 func TestRunAWSSampleConfig(t *testing.T) {
 	srv, err := kinesistest.NewServer()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
+	fsrv, err := firehosetest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsrv.Close()
+	fsrv.CreateDeliveryStream("yourdeliverystream")
 	kc := srv.KinesisClient()
 	if _, err := kc.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String("logs"), ShardCount: aws.Int32(1)}); err != nil {
 		t.Fatal(err)
@@ -178,11 +185,12 @@ func TestRunAWSSampleConfig(t *testing.T) {
   "checkpointFile": %q,
   "kinesis.endpoint": %q, /* the local server */
   "kinesis.region": "eu-west-1",
+  "firehose.endpoint": %q,
   "flows": [
     {"filePattern": %q, "kinesisStream": "logs", "initialPosition": "START_OF_FILE"},
-    {"filePattern": "/tmp/app.log*", "deliveryStream": "yourdeliverystream"}
+    {"filePattern": %q, "deliveryStream": "yourdeliverystream", "initialPosition": "START_OF_FILE"}
   ]
-}`, filepath.Join(dir, "cp.json"), srv.URL(), logPath)
+}`, filepath.Join(dir, "cp.json"), srv.URL(), fsrv.URL(), logPath, logPath)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -194,6 +202,7 @@ func TestRunAWSSampleConfig(t *testing.T) {
 			agent.PollInterval(10*time.Millisecond), agent.ProducerOptions(kpl.Linger(time.Millisecond)))
 	}()
 	waitFor(t, "two records", func() bool { return countRecords(t, kc) == 2 })
+	waitFor(t, "two Firehose records", func() bool { return len(fsrv.Records("yourdeliverystream")) == 2 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run = %v", err)
@@ -202,8 +211,8 @@ func TestRunAWSSampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(logs), "Firehose flows are not supported yet") || !strings.Contains(string(logs), `"level":"WARN"`) {
-		t.Errorf("the log file does not warn about the Firehose flow:\n%s", logs)
+	if got := fsrv.Records("yourdeliverystream"); len(got) != 2 || string(got[0]) != "hello\n" || string(got[1]) != "world\n" {
+		t.Errorf("Firehose records %q, want hello and world", got)
 	}
 	if !strings.Contains(string(logs), `"level":"DEBUG"`) {
 		t.Errorf("-L TRACE did not log at DEBUG")
