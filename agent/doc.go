@@ -41,10 +41,13 @@
 // default), maxBufferAgeMillis (the producer's Linger), maxBufferSizeRecords and maxBufferSizeBytes
 // (records and bytes per PutRecords call), skipHeaderLines, multiLineStartPattern,
 // truncatedRecordTerminator, minTimeBetweenFilePollsMillis and dataProcessingOptions; the Shardwise
-// keys excludePattern and shardwise.aggregation. Numbers may be JSON strings. A deliveryStream
-// (Firehose) flow is not supported yet: New logs a Warn and skips it, and the Kinesis flows run
-// (Validate fails with a *ConfigError wrapping ErrUnsupported only when no flow has a
-// kinesisStream). Other Kinesis Agent settings and unknown keys are logged at Warn and ignored.
+// keys excludePattern and shardwise.aggregation. Numbers may be JSON strings. A flow with a
+// deliveryStream instead of a kinesisStream sends to Amazon Data Firehose with PutRecordBatch
+// through the client given with WithFirehose (500 records and 4 MiB per call, 1,000 KiB per
+// record, failed entries sent again with backoff, checkpoints as for Kinesis); its
+// aggregatedRecordSizeBytes concatenates consecutive lines into one Firehose record of up to that
+// size. Its checkpoint entries name the destination "firehose:<deliveryStream>". Other Kinesis
+// Agent settings and unknown keys are logged at Warn and ignored.
 //
 // filePattern and excludePattern are globs in the Kinesis Agent's syntax (Java's): * ? [a-z],
 // [!a-z] for a negated class and {log,txt} alternatives (nesting allowed); unlike the Kinesis
