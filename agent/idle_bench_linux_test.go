@@ -46,14 +46,14 @@ func (h *idleBenchHook) OnCheckpointWritten(e agent.CheckpointEvent) {
 // BenchmarkIdleFiles2000 measures what 2,000 matching files cost when nothing much happens: the
 // agent tails 2,000 files of 20 lines each (one glob, END_OF_FILE, default poll 100ms and
 // checkpoint interval) against kinesistest; once every file is tailed, one of them gets a line
-// every 100ms (so the checkpoint has something to write) and the others stay idle for 10s. It
+// every 100ms (so the checkpoint has something to write) and the others stay idle for 30s. It
 // reports the process's CPU time as a percentage of one core (getrusage, the in-process server
 // included), the open file descriptors (/proc/self/fd) and the checkpoint bytes written per
 // minute (each write's file size, through HookCheckpointWritten).
 //
 //	go test -run '^$' -bench IdleFiles2000 -benchtime 1x ./agent/
 func BenchmarkIdleFiles2000(b *testing.B) {
-	const files, idle = 2000, 10 * time.Second
+	const files, idle = 2000, 30 * time.Second
 	srv, err := kinesistest.NewServer()
 	if err != nil {
 		b.Fatal(err)
