@@ -66,6 +66,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'DecodeGetRecords' ./internal/kinesisjson/
 	$(GO) test -run '^$$' -bench 'PutRecordsRequest|EncodeBase64' ./internal/kinesisjson/
 	$(GO) test -run '^$$' -bench 'AgentThroughput' -benchtime 3x ./agent/
+	$(GO) test -run '^$$' -bench 'IdleFiles2000' -benchtime 1x ./agent/
 	$(GO) test -run '^$$' -bench 'BenchmarkPutFaults$$' -benchtime 1x ./cmd/shardwise/
 	$(GO) run ./cmd/shardwise bench
 
