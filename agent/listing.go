@@ -85,6 +85,6 @@ func (f *flow) list(now time.Time) []listed {
 		}
 		out = append(out, listed{path: p, id: idOf(fi), mtime: fi.ModTime()})
 	}
-	c.mtimes, c.at, c.files = mtimes, time.Now(), out
+	c.mtimes, c.at, c.files = mtimes, now, out
 	return out
 }
