@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardwise/shardwise/aggregation"
+	"github.com/shardwise/shardwise/kinesistest"
 )
 
 const waitDeadline = 30 * time.Second
@@ -96,4 +97,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// logsServer starts a kinesistest server (closed when the test ends) with a one-shard stream
+// "logs", and returns it with a client for it.
+func logsServer(t *testing.T) (*kinesistest.Server, *kinesis.Client) {
+	t.Helper()
+	srv, err := kinesistest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	kc := srv.KinesisClient()
+	if _, err := kc.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String("logs"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	return srv, kc
 }

@@ -218,15 +218,7 @@ func startChild(t *testing.T, endpoint, cfgPath, logPath string) *exec.Cmd {
 // handling: SIGHUP reloads (the process keeps running, a flow added to agent.json is tailed, nothing
 // is sent twice), SIGTERM then ends it with exit code 0.
 func TestSIGHUPChild(t *testing.T) {
-	srv, err := kinesistest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	kc := srv.KinesisClient()
-	if _, err := kc.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String("logs"), ShardCount: aws.Int32(1)}); err != nil {
-		t.Fatal(err)
-	}
+	srv, kc := logsServer(t)
 	dir := t.TempDir()
 	aLog, bLog := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
 	for _, p := range []string{aLog, bLog} {

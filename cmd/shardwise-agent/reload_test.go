@@ -11,11 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-
 	"github.com/shardwise/shardwise/agent"
-	"github.com/shardwise/shardwise/kinesistest"
 	"github.com/shardwise/shardwise/kpl"
 )
 
@@ -24,15 +20,7 @@ import (
 // second flow added) is taken: the agent stops with its flush and checkpoints and starts again,
 // so the new flow's file is sent and the old flow's lines are neither lost nor sent twice.
 func TestSIGHUPReload(t *testing.T) {
-	srv, err := kinesistest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	kc := srv.KinesisClient()
-	if _, err := kc.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String("logs"), ShardCount: aws.Int32(1)}); err != nil {
-		t.Fatal(err)
-	}
+	srv, kc := logsServer(t)
 	cleanAWSEnv(t, "")
 	t.Setenv("AWS_REGION", "us-east-1")
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")

@@ -86,15 +86,7 @@ func TestDefaultCheckpointFile(t *testing.T) {
 // TestRunInProcess runs the command in-process with the endpoint taken from agent.json's
 // "kinesis.endpoint" and stops it by cancelling its context (what SIGTERM does in main).
 func TestRunInProcess(t *testing.T) {
-	srv, err := kinesistest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	kc := srv.KinesisClient()
-	if _, err := kc.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String("logs"), ShardCount: aws.Int32(1)}); err != nil {
-		t.Fatal(err)
-	}
+	srv, kc := logsServer(t)
 	for k, v := range map[string]string{"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "secret",
 		"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
 		"AWS_ENDPOINT_URL_KINESIS": "http://127.0.0.1:1"} { // wrong on purpose: agent.json's endpoint wins

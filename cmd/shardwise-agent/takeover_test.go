@@ -10,11 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-
 	"github.com/shardwise/shardwise/agent"
-	"github.com/shardwise/shardwise/kinesistest"
 	"github.com/shardwise/shardwise/kpl"
 )
 
@@ -23,15 +19,7 @@ import (
 // runs (it used to stop on it), never writes the database, and keeps its own checkpoints in the
 // state directory.
 func TestRunJavaCheckpointFile(t *testing.T) {
-	srv, err := kinesistest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	kc := srv.KinesisClient()
-	if _, err := kc.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String("logs"), ShardCount: aws.Int32(1)}); err != nil {
-		t.Fatal(err)
-	}
+	srv, kc := logsServer(t)
 	for k, v := range map[string]string{"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "secret",
 		"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true"} {
 		t.Setenv(k, v)
