@@ -59,6 +59,16 @@ func TestAgentOnKinesisMock(t *testing.T) {
 		actx, cancel := context.WithCancel(ctx)
 		runErr := make(chan error, 1)
 		go func() { runErr <- a.Run(actx) }()
+		// Write only once the agent tails the log: at a flow's first start, START_OF_FILE reads
+		// just the newest file of a rotation family, so a rotation before the first scan would
+		// make the rotated lines history (agent/doc.go).
+		for first := time.Now().Add(time.Minute); len(seen.snapshot()) == 0 && time.Now().Before(first); {
+			select {
+			case err := <-runErr:
+				t.Fatalf("agent stopped early: %v", err)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
 		write()
 		deadline := time.Now().Add(time.Minute)
 		for !done(a, seen.snapshot()) && time.Now().Before(deadline) {
