@@ -31,6 +31,10 @@ type Agent struct {
 	started atomic.Bool
 	stats   counters
 	hooks   hooks
+	fm      []*flowMetrics // one per flow of cfg.Flows, in order (see Stats)
+	// runStarted and checkpointed are unix nanoseconds: when Run started, and when the
+	// checkpoint file last held every offset the flows had published (0: not yet).
+	runStarted, checkpointed atomic.Int64
 
 	flows       []*flow
 	lastWritten *checkpointFile // what the checkpoint file holds (nil: not known yet)
@@ -51,7 +55,7 @@ type counters struct {
 	bytesRead, checkpointsWritten                                                              atomic.Int64
 }
 
-// Stats counts what the agent did since Run started.
+// Stats counts what the agent did since Run started, with each flow's figures (Flows).
 type Stats struct {
 	RecordsRead        int64 // records cut from files (header lines excluded)
 	RecordsSent        int64 // records Kinesis accepted
@@ -61,6 +65,14 @@ type Stats struct {
 	RecordsRetried     int64 // re-sends of records the producer had given up on
 	BytesRead          int64
 	CheckpointsWritten int64
+	// Started is when Run started (zero before).
+	Started time.Time
+	// CheckpointAge is how long ago the checkpoint file last held every offset the flows had
+	// published (since Started until the first time): it grows while writes fail or are held
+	// back by the checkpoint write rate limit, and bounds what a crash would send again.
+	CheckpointAge time.Duration
+	// Flows has one entry per flow, in the order of Config.Flows.
+	Flows []FlowStats
 }
 
 // New validates cfg and the options and returns an Agent that sends to Kinesis through client
@@ -104,6 +116,9 @@ func New(cfg Config, client kpl.KinesisAPI, opts ...Option) (*Agent, error) {
 		}
 	}
 	a := &Agent{cfg: cfg, client: client, opts: o, log: o.logger, hooks: h}
+	for _, f := range cfg.Flows {
+		a.fm = append(a.fm, newFlowMetrics(f))
+	}
 	for i, f := range cfg.Flows {
 		var ps []processor
 		for j, po := range f.DataProcessingOptions {
@@ -130,6 +145,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if !a.started.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
+	a.runStarted.Store(time.Now().UnixNano())
 	if err := checkCheckpointDir(a.cfg.CheckpointFile); err != nil {
 		return err
 	}
@@ -172,7 +188,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			started = loaded // a checkpoint file written before the markers existed
 		}
 		fl := newFlow(a, fc, a.procs[i], mine, started)
-		if fl.prod, err = a.newSender(fc); err != nil {
+		fl.m = a.fm[i]
+		if fl.prod, err = a.newSender(fc, fl.m); err != nil {
 			for _, done := range a.flows {
 				done.prod.Close()
 			}
@@ -191,9 +208,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	ticker := time.NewTicker(a.opts.checkpointInterval)
 	defer ticker.Stop()
+	progress := time.NewTicker(a.progressInterval())
+	defer progress.Stop()
 loop:
 	for {
 		select {
+		case <-progress.C:
+			a.logProgress()
 		case now := <-ticker.C:
 			if now.Before(a.nextCheckpoint) {
 				break
@@ -219,16 +240,20 @@ loop:
 	if err := a.writeCheckpoint(); err != nil {
 		return err
 	}
+	a.logProgress()
 	s := a.Stats()
 	a.log.Info("agent stopped", "records_sent", s.RecordsSent, "records_failed", s.RecordsFailed)
 	return nil
 }
 
-func (a *Agent) producerOptions(f Flow) []kpl.Option {
+func (a *Agent) producerOptions(f Flow, m *flowMetrics) []kpl.Option {
 	// RecordTTL(0): the producer retries throttling and failures until it is closed; the agent
 	// never gives up on a record either (see settle). StrictOrdering keeps a file's records in
 	// order on their shard when PutRecords entries fail and are retried.
 	opts := []kpl.Option{kpl.RecordTTL(0), kpl.StrictOrdering(), kpl.WithLogger(a.log)}
+	if m != nil {
+		opts = append(opts, kpl.WithHooks(m)) // RecordSendAttempts, RecordSendErrors, ServiceErrors
+	}
 	if !f.Aggregation {
 		// The Kinesis Agent's wire format: one line per Kinesis record, with PutRecords only (no
 		// ListShards, which the usual IAM policy of the Kinesis Agent does not grant).
@@ -285,6 +310,7 @@ func (a *Agent) writeCheckpoint() error {
 		}
 	}
 	if a.lastWritten != nil && slices.Equal(all.Files, a.lastWritten.Files) && slices.Equal(all.Flows, a.lastWritten.Flows) {
+		a.checkpointed.Store(time.Now().UnixNano())
 		return nil
 	}
 	start := time.Now()
@@ -297,16 +323,18 @@ func (a *Agent) writeCheckpoint() error {
 	}
 	a.lastWritten = &all
 	a.stats.checkpointsWritten.Add(1)
+	a.checkpointed.Store(start.UnixNano())
 	if fi, err := os.Stat(a.cfg.CheckpointFile); err == nil {
 		a.nextCheckpoint = start.Add(time.Duration(fi.Size()) * time.Second / checkpointBytesPerSecond)
 	}
 	return nil
 }
 
-// Stats returns a snapshot of the counters.
+// Stats returns a snapshot of the counters and of each flow's figures.
 func (a *Agent) Stats() Stats {
 	c := &a.stats
-	return Stats{
+	now := time.Now()
+	s := Stats{
 		RecordsRead:        c.recordsRead.Load(),
 		RecordsSent:        c.recordsSent.Load(),
 		RecordsFailed:      c.recordsFailed.Load(),
@@ -315,5 +343,18 @@ func (a *Agent) Stats() Stats {
 		RecordsRetried:     c.recordsRetried.Load(),
 		BytesRead:          c.bytesRead.Load(),
 		CheckpointsWritten: c.checkpointsWritten.Load(),
+		Flows:              make([]FlowStats, len(a.fm)),
 	}
+	for i, m := range a.fm {
+		s.Flows[i] = m.stats(now)
+	}
+	if ns := a.runStarted.Load(); ns != 0 {
+		s.Started = time.Unix(0, ns)
+		if cp := a.checkpointed.Load(); cp != 0 {
+			s.CheckpointAge = max(now.Sub(time.Unix(0, cp)), 0)
+		} else {
+			s.CheckpointAge = max(now.Sub(s.Started), 0)
+		}
+	}
+	return s
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,8 +89,29 @@ type Config struct {
 	// ("firehose.region") the Firehose client's region; only the command uses them.
 	FirehoseEndpoint string
 	FirehoseRegion   string
-	// EmitMetrics is "cloudwatch.emitMetrics": accepted, but CloudWatch metrics are not sent.
-	EmitMetrics bool
+	// EmitMetrics is "cloudwatch.emitMetrics": whether the command publishes the agent's
+	// CloudWatch metrics (see the package documentation). Nil (unset) means true, the Kinesis
+	// Agent's default: see MetricsEnabled.
+	EmitMetrics *bool
+	// CloudWatchEndpoint overrides the CloudWatch endpoint ("cloudwatch.endpoint"); only the
+	// command uses it.
+	CloudWatchEndpoint string
+	// CloudWatchNamespace is "cloudwatch.namespace", the metrics' namespace; "" means
+	// DefaultCloudWatchNamespace, the Kinesis Agent's.
+	CloudWatchNamespace string
+	// CloudWatchTagInstance is "cloudwatch.tagInstance": the metrics get an Instance dimension
+	// (the EC2 instance ID, else the host name), as in the Kinesis Agent.
+	CloudWatchTagInstance bool
+	// MetricsBufferTime is "cloudwatch.metricsBufferTimeMillis": how often the metrics are sent
+	// to CloudWatch; 0 (unset) means DefaultMetricsBufferTime.
+	MetricsBufferTime time.Duration
+	// MetricsQueueSize is "cloudwatch.metricsQueueSize": how many metric data the publisher holds
+	// while CloudWatch cannot be reached (the oldest are dropped beyond); 0 (unset) means
+	// DefaultMetricsQueueSize.
+	MetricsQueueSize int
+	// StatusReportingPeriod is "log.statusReportingPeriodSeconds": how often the agent logs its
+	// progress line; 0 (unset) means DefaultStatusReportingPeriod.
+	StatusReportingPeriod time.Duration
 	// AWSAccessKeyID and AWSSecretAccessKey are "awsAccessKeyId" and "awsSecretAccessKey": static
 	// credentials used instead of the AWS SDK chain when both are set (the command logs a Warn:
 	// instance roles are preferred). Only the command uses them; they are never logged.
@@ -226,12 +248,32 @@ func LoadConfig(path string, log *slog.Logger) (Config, error) {
 		if cfg.CheckpointTTL == 0 {
 			cfg.CheckpointTTL = more.CheckpointTTL
 		}
-		cfg.EmitMetrics = cfg.EmitMetrics || more.EmitMetrics
+		mergeSetting(log, name, "cloudwatch.endpoint", &cfg.CloudWatchEndpoint, more.CloudWatchEndpoint)
+		mergeSetting(log, name, "cloudwatch.namespace", &cfg.CloudWatchNamespace, more.CloudWatchNamespace)
+		if cfg.EmitMetrics == nil {
+			cfg.EmitMetrics = more.EmitMetrics
+		}
+		cfg.CloudWatchTagInstance = cfg.CloudWatchTagInstance || more.CloudWatchTagInstance
+		cfg.MetricsBufferTime = cmp.Or(cfg.MetricsBufferTime, more.MetricsBufferTime)
+		cfg.MetricsQueueSize = cmp.Or(cfg.MetricsQueueSize, more.MetricsQueueSize)
+		cfg.StatusReportingPeriod = cmp.Or(cfg.StatusReportingPeriod, more.StatusReportingPeriod)
 		cfg.Flows = append(cfg.Flows, more.Flows...)
 		log.Info("configuration file added", "file", p, "flows", len(more.Flows))
 	}
 	return cfg, nil
 }
+
+// Defaults of the cloudwatch.* and log.* keys, the Kinesis Agent's.
+const (
+	DefaultCloudWatchNamespace   = "AWSKinesisAgent"
+	DefaultMetricsBufferTime     = 30 * time.Second
+	DefaultMetricsQueueSize      = 10_000
+	DefaultStatusReportingPeriod = 30 * time.Second
+)
+
+// MetricsEnabled reports whether CloudWatch metrics are to be published: "cloudwatch.emitMetrics"
+// unset or true.
+func (c Config) MetricsEnabled() bool { return c.EmitMetrics == nil || *c.EmitMetrics }
 
 // mergeSetting takes an agent.d file's value of a setting the configuration does not set yet.
 func mergeSetting(log *slog.Logger, file, key string, dst *string, v string) {
@@ -275,7 +317,36 @@ func ParseConfig(data []byte, log *slog.Logger) (Config, error) {
 		case "kinesis.region":
 			cfg.KinesisRegion, err = jsonString(key, raw)
 		case "cloudwatch.emitMetrics":
-			cfg.EmitMetrics, err = jsonBool(key, raw)
+			var b bool
+			b, err = jsonBool(key, raw)
+			cfg.EmitMetrics = &b
+		case "cloudwatch.endpoint":
+			cfg.CloudWatchEndpoint, err = jsonString(key, raw)
+		case "cloudwatch.namespace":
+			cfg.CloudWatchNamespace, err = jsonString(key, raw)
+		case "cloudwatch.tagInstance":
+			cfg.CloudWatchTagInstance, err = jsonBool(key, raw)
+		case "cloudwatch.metricsBufferTimeMillis":
+			var n int64
+			n, err = jsonInt(key, raw)
+			cfg.MetricsBufferTime = time.Duration(n) * time.Millisecond
+			if err == nil && (n < 1000 || n > 3600_000) {
+				err = configErr(key, "must be in [1000, 3600000] ms, got %d", n)
+			}
+		case "cloudwatch.metricsQueueSize":
+			var n int64
+			n, err = jsonInt(key, raw)
+			cfg.MetricsQueueSize = int(n)
+			if err == nil && (n < 1 || n > 10_000_000) {
+				err = configErr(key, "must be in [1, 10000000], got %d", n)
+			}
+		case "log.statusReportingPeriodSeconds":
+			var n int64
+			n, err = jsonInt(key, raw)
+			cfg.StatusReportingPeriod = time.Duration(n) * time.Second
+			if err == nil && (n < 1 || n > 86400) {
+				err = configErr(key, "must be in [1, 86400] seconds, got %d", n)
+			}
 		case "flows":
 			cfg.Flows, err = parseFlows(raw, log)
 		case "awsAccessKeyId":
@@ -301,7 +372,7 @@ func ParseConfig(data []byte, log *slog.Logger) (Config, error) {
 			cfg.FirehoseEndpoint, err = jsonString(key, raw)
 		case "firehose.region":
 			cfg.FirehoseRegion, err = jsonString(key, raw)
-		case "cloudwatch.endpoint", "userDefinedCredentialsProvider.classname",
+		case "userDefinedCredentialsProvider.classname",
 			"userDefinedCredentialsProvider.location", "log.level", "log.maxBackupIndex",
 			"log.maxFileSize", "shutdownTimeoutMillis", "sendingThreadsMaxQueueSize",
 			"maxSendingThreads", "sendingThreadsKeepAliveMillis":
@@ -312,9 +383,6 @@ func ParseConfig(data []byte, log *slog.Logger) (Config, error) {
 		if err != nil {
 			return Config{}, err
 		}
-	}
-	if cfg.EmitMetrics {
-		log.Warn("cloudwatch.emitMetrics is not supported: no CloudWatch metrics are sent")
 	}
 	return cfg, nil
 }

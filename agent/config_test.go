@@ -49,7 +49,7 @@ func TestParseConfig(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate() = %v", err)
 	}
-	if cfg.CheckpointFile != "/var/lib/agent/cp.json" || cfg.KinesisEndpoint != "http://127.0.0.1:4567" || !cfg.EmitMetrics {
+	if cfg.CheckpointFile != "/var/lib/agent/cp.json" || cfg.KinesisEndpoint != "http://127.0.0.1:4567" || !cfg.MetricsEnabled() {
 		t.Errorf("top-level settings = %+v", cfg)
 	}
 	if len(cfg.Flows) != 2 {
@@ -69,7 +69,7 @@ func TestParseConfig(t *testing.T) {
 		t.Errorf("flow 1 defaults = %+v", g)
 	}
 	out := logs.String()
-	for _, want := range []string{"someFutureKey", "flows[0].unknownFlowKey", "emitMetrics"} {
+	for _, want := range []string{"someFutureKey", "flows[0].unknownFlowKey"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log does not mention %s:\n%s", want, out)
 		}

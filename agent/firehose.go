@@ -110,6 +110,7 @@ type firehoseSender struct {
 	aggSize    int // 0: one line per record
 	retry      backoff.Policy
 	log        *slog.Logger
+	m          *flowMetrics // send figures; nil: not counted
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -124,8 +125,9 @@ type firehoseSender struct {
 	closed   bool
 }
 
-func newFirehoseSender(client FirehoseAPI, f Flow, retry backoff.Policy, log *slog.Logger) *firehoseSender {
+func newFirehoseSender(client FirehoseAPI, f Flow, retry backoff.Policy, log *slog.Logger, m *flowMetrics) *firehoseSender {
 	s := &firehoseSender{
+		m:          m,
 		client:     client,
 		stream:     f.DeliveryStream,
 		linger:     f.MaxBufferAge,
@@ -268,6 +270,7 @@ func (s *firehoseSender) send(batch []*fhRecord) {
 			resolveAll(batch, kpl.ErrClosed)
 			return
 		case err != nil:
+			s.m.sendCall(len(batch), 0, true)
 			var ae smithy.APIError
 			if errors.As(err, &ae) && (ae.ErrorCode() == "ValidationException" || ae.ErrorCode() == "InvalidArgumentException") {
 				// The call itself is invalid: sending it again cannot help.
@@ -276,6 +279,7 @@ func (s *firehoseSender) send(batch []*fhRecord) {
 			}
 			failed, lastErr = batch, &FirehoseError{DeliveryStream: s.stream, Err: err}
 		case len(out.RequestResponses) != len(batch):
+			s.m.sendCall(len(batch), 0, true)
 			failed, lastErr = batch, &FirehoseError{DeliveryStream: s.stream, Code: "InternalFailure",
 				Message: fmt.Sprintf("%d responses for %d records", len(out.RequestResponses), len(batch))}
 		default:
@@ -287,6 +291,9 @@ func (s *firehoseSender) send(batch []*fhRecord) {
 				failed = append(failed, batch[i])
 				lastErr = &FirehoseError{DeliveryStream: s.stream, Code: *rr.ErrorCode, Message: deref(rr.ErrorMessage)}
 			}
+		}
+		if err == nil && len(out.RequestResponses) == len(batch) {
+			s.m.sendCall(len(batch), len(failed), false)
 		}
 		if len(failed) == 0 {
 			return
@@ -386,11 +393,11 @@ func WithFirehose(client FirehoseAPI) Option {
 
 // newSender returns the flow's sender: a kpl.Producer for a kinesisStream, a firehoseSender for a
 // deliveryStream.
-func (a *Agent) newSender(f Flow) (sender, error) {
+func (a *Agent) newSender(f Flow, m *flowMetrics) (sender, error) {
 	if f.KinesisStream == "" {
-		return newFirehoseSender(a.opts.firehose, f, a.opts.retry, a.log), nil
+		return newFirehoseSender(a.opts.firehose, f, a.opts.retry, a.log, m), nil
 	}
-	p, err := kpl.New(a.client, f.KinesisStream, a.producerOptions(f)...)
+	p, err := kpl.New(a.client, f.KinesisStream, a.producerOptions(f, m)...)
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func (f *fakeFirehose) PutRecordBatch(_ context.Context, in *firehose.PutRecordB
 
 func newTestSender(c FirehoseAPI, f Flow) *firehoseSender {
 	f.DeliveryStream = "fh"
-	return newFirehoseSender(c, f, backoff.Policy{Base: time.Millisecond, Max: time.Millisecond}, slog.New(slog.DiscardHandler))
+	return newFirehoseSender(c, f, backoff.Policy{Base: time.Millisecond, Max: time.Millisecond}, slog.New(slog.DiscardHandler), nil)
 }
 
 // TestFirehoseSenderBatchLimits: 1,200 records of 10 KiB go in calls of at most 500 records and

@@ -64,6 +64,7 @@ type flow struct {
 	noMatch    time.Time            // since when the pattern matches no file to tail; zero: it does
 	warnedNone bool                 // the Warn about noMatch was logged
 	listing    listCache            // the last listing of the pattern (see list)
+	m          *flowMetrics         // the flow's figures for Stats (metrics.go)
 
 	mu     sync.Mutex
 	snap   []fileCheckpoint
@@ -243,6 +244,7 @@ func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
 		}
 		fi, err := t.f.Stat()
 		if err != nil {
+			f.m.processingError()
 			f.log.Warn("stat failed", "path", t.path, "err", err)
 			continue
 		}
@@ -276,6 +278,7 @@ func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
 	}
 	f.settle(putCtx, now, true)
 	f.forgetFinished(now)
+	f.m.pollDone()
 }
 
 // An idle file, unchanged for idleStatAfter (and twice IdleFlush, so that what it holds back
@@ -547,6 +550,7 @@ func (f *flow) claimCopy(fh *os.File, size int64) (fileCheckpoint, bool) {
 func (f *flow) open(path string, now time.Time, olderInFamily bool) {
 	fh, err := os.Open(path)
 	if err != nil {
+		f.m.processingError()
 		if !f.openFailed[path] { // once per path, not at every poll
 			f.openFailed[path] = true
 			f.log.Warn("open failed, will keep trying", "path", path, "err", err)
@@ -827,6 +831,7 @@ func (f *flow) tail(ctx, putCtx context.Context, t *tracked, now time.Time) {
 				t.window = keepWindow(t.window, buf[:n])
 			}
 			if err != nil || n == 0 {
+				f.m.readEnded(err)
 				break
 			}
 		}
@@ -975,6 +980,7 @@ func (f *flow) settle(putCtx context.Context, now time.Time, retry bool) {
 				e.done, e.fut = true, nil
 				t.retries = 0
 				f.a.stats.recordsSent.Add(1)
+				f.m.delivered(len(e.rec.Data), now)
 			case errors.Is(err, kpl.ErrInvalidRecord), errors.Is(err, kpl.ErrRecordTooLarge):
 				e.done, e.fut = true, nil
 				f.a.stats.recordsFailed.Add(1)
@@ -1041,6 +1047,7 @@ func (f *flow) publish() {
 			Offset: t.committed, LastSeen: t.seen,
 		})
 	}
+	f.m.observe(f, time.Now())
 	f.mu.Lock()
 	f.snap = snap
 	if !f.started.IsZero() {

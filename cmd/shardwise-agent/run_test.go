@@ -119,9 +119,6 @@ func TestRunInProcess(t *testing.T) {
 	if got := readLines(t, kc); got[0] != "hello\n" || got[1] != "world\n" {
 		t.Errorf("records %q", got)
 	}
-	if !strings.Contains(stderr.String(), "emitMetrics") {
-		t.Errorf("the log does not warn about cloudwatch.emitMetrics:\n%s", stderr.String())
-	}
 }
 
 // lockedBuffer is a bytes.Buffer safe for the logger's goroutines.

@@ -1,0 +1,117 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+)
+
+// TestConsecutiveProcessingErrors: the figure counts polls that met an error (several errors in
+// one poll count once) and drops to 0 after a poll without one, as the Kinesis Agent's does;
+// io.EOF ends a read without being an error.
+func TestConsecutiveProcessingErrors(t *testing.T) {
+	m := newFlowMetrics(Flow{FilePattern: "/x", KinesisStream: "s"})
+	polls := []struct {
+		errs []error
+		want int64
+	}{
+		{nil, 0},
+		{[]error{io.EOF}, 0},
+		{[]error{errors.New("EIO")}, 1},
+		{[]error{errors.New("EIO"), os.ErrPermission}, 2},
+		{[]error{os.ErrPermission}, 3},
+		{[]error{io.EOF}, 0},
+		{[]error{errors.New("EIO")}, 1},
+	}
+	for i, p := range polls {
+		for _, err := range p.errs {
+			m.readEnded(err)
+		}
+		m.pollDone()
+		if got := m.stats(time.Now()).ConsecutiveProcessingErrors; got != p.want {
+			t.Errorf("poll %d (errors %v): ConsecutiveProcessingErrors = %d, want %d", i, p.errs, got, p.want)
+		}
+	}
+	var nilMetrics *flowMetrics // flows built without figures (tests) must not crash
+	nilMetrics.processingError()
+	nilMetrics.pollDone()
+	nilMetrics.delivered(3, time.Now())
+	nilMetrics.sendCall(1, 0, false)
+}
+
+// acceptClient accepts every PutRecords entry.
+type acceptClient struct{ nopClient }
+
+func (acceptClient) PutRecords(_ context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+	out := &kinesis.PutRecordsOutput{FailedRecordCount: aws.Int32(0)}
+	for i := range in.Records {
+		out.Records = append(out.Records, types.PutRecordsResultEntry{ShardId: aws.String("shardId-000000000000"), SequenceNumber: aws.String(strconv.Itoa(i + 1))})
+	}
+	return out, nil
+}
+
+// TestProgressLine checks in fake time that the progress line is logged every
+// log.statusReportingPeriodSeconds (default 30s) and once at shutdown, with the figures.
+func TestProgressLine(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		period time.Duration
+		run    time.Duration
+		want   int // lines while running, the one at shutdown excluded
+	}{
+		{"default 30s", 0, 95 * time.Second, 3},
+		{"statusReportingPeriodSeconds 10", 10 * time.Second, 35 * time.Second, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			live := filepath.Join(dir, "app.log")
+			if err := os.WriteFile(live, []byte("one\ntwo\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Test(t, func(t *testing.T) {
+				var logs syncBuffer
+				log := slog.New(slog.NewJSONHandler(&logs, nil))
+				cfg := Config{CheckpointFile: filepath.Join(dir, "cp.json"), StatusReportingPeriod: tc.period,
+					Flows: []Flow{{FilePattern: live, KinesisStream: "s", InitialPosition: StartOfFile}}}
+				a, err := New(cfg, acceptClient{}, PollInterval(time.Second), ShutdownTimeout(time.Second), WithLogger(log))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- a.Run(ctx) }()
+				time.Sleep(tc.run)
+				synctest.Wait()
+				if got := strings.Count(logs.String(), `"msg":"progress"`); got != tc.want {
+					t.Errorf("%d progress lines after %v, want %d:\n%s", got, tc.run, tc.want, logs.String())
+				}
+				cancel()
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+				out := logs.String()
+				if got := strings.Count(out, `"msg":"progress"`); got != tc.want+1 {
+					t.Errorf("%d progress lines after the stop, want %d", got, tc.want+1)
+				}
+				last := out[strings.LastIndex(out, `"msg":"progress"`):]
+				for _, want := range []string{`"records_parsed":2`, `"bytes_parsed":8`, `"records_sent":2`, `"records_pending":0`, `"bytes_behind":0`, `"uptime":"` + tc.run.String() + `"`} {
+					if !strings.Contains(last, want) {
+						t.Errorf("last progress line lacks %s: %s", want, last)
+					}
+				}
+			})
+		})
+	}
+}
