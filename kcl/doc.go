@@ -155,6 +155,9 @@
 //	ShardSyncInterval     1m
 //	ParentPollInterval    1s
 //	EnhancedFanOut        off (polling)
+//	RetryBackoff          100ms, doubling to 10s (processor retries)
+//	DeliverEmptyBatches   off (only batches with records)
+//	KeepFinishedLeases    off (finished leases are deleted once their children progressed)
 //	WithLogger            discard
 //
 // Lease timing and balance are options of the lease.Manager passed to NewWorker: lease.Failover (10s),

@@ -48,6 +48,8 @@ type config struct {
 	retryBackoff       time.Duration // first delay of processor retries (ProcessRecords, Initialize, Shutdown)
 	efoConsumer        string        // EnhancedFanOut consumer name; "" polls
 	efoDeregister      bool          // DeregisterConsumerOnShutdown
+	deliverEmpty       bool          // DeliverEmptyBatches
+	keepFinished       bool          // KeepFinishedLeases
 	logger             *slog.Logger
 	hooks              []Hook
 }
@@ -162,10 +164,24 @@ func WithHooks(hs ...Hook) Option {
 // Run stops with ErrConsumerRegistration. Overrides the default 10.
 func MaxRegisterRefusals(n int) Option { return optionFunc(func(c *config) { c.registerRefusals = n }) }
 
-// withRetryBackoff is for tests: the first delay of processor retries.
-func withRetryBackoff(d time.Duration) Option {
+// RetryBackoff sets the first delay before a processor call that returned an error (Initialize,
+// ProcessRecords, Shutdown(ShardEnded)) is made again; the delay doubles with each failure in a row up
+// to 10s (the Java KCL's taskBackoffTimeMillis, whose default is 500 ms). It must be positive.
+// Overrides the default 100ms.
+func RetryBackoff(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.retryBackoff = d })
 }
+
+// DeliverEmptyBatches makes the worker call ProcessRecords with zero records for every GetRecords
+// answer (or fan-out event) without records, so a processor that buffers can flush or checkpoint on an
+// idle shard (the Java KCL's callProcessRecordsEvenForEmptyRecordList). Overrides the default: only
+// batches with records are delivered.
+func DeliverEmptyBatches() Option { return optionFunc(func(c *config) { c.deliverEmpty = true }) }
+
+// KeepFinishedLeases keeps the leases of finished shards (checkpoint SHARD_END) in the lease table
+// instead of deleting them once their children have progressed (the Java KCL's
+// cleanupLeasesUponShardCompletion = false). Overrides the default: finished leases are deleted.
+func KeepFinishedLeases() Option { return optionFunc(func(c *config) { c.keepFinished = true }) }
 
 func (c *config) validate() error {
 	switch {
@@ -194,6 +210,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: ShardSyncInterval %v must be positive", ErrInvalidConfig, c.shardSyncInterval)
 	case c.parentPollInterval <= 0:
 		return fmt.Errorf("%w: ParentPollInterval %v must be positive", ErrInvalidConfig, c.parentPollInterval)
+	case c.retryBackoff <= 0:
+		return fmt.Errorf("%w: RetryBackoff %v must be positive", ErrInvalidConfig, c.retryBackoff)
 	case c.logger == nil:
 		return fmt.Errorf("%w: nil logger", ErrInvalidConfig)
 	}

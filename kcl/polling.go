@@ -288,7 +288,7 @@ func (p *poller) loop(ctx context.Context) error {
 			nullRetried, end = true, false
 			p.log.LogAttrs(ctx, slog.LevelInfo, "no next shard iterator and no child shards; asking once more before shard end")
 		}
-		if len(out.Records) > 0 || end {
+		if len(out.Records) > 0 || end || p.cfg.deliverEmpty {
 			b := batch{records: out.Records, millisBehindLatest: behind, bytes: size, shardEnd: end, children: out.ChildShards}
 			p.queued.Add(size)
 			select {

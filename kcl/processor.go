@@ -56,7 +56,7 @@ type InitializeInput struct {
 // ProcessRecordsInput is one batch of records of a shard.
 type ProcessRecordsInput struct {
 	ShardID string
-	// Records are in shard order; never empty. The slice is reused for the next batch once
+	// Records are in shard order; never empty unless the worker has DeliverEmptyBatches. The slice is reused for the next batch once
 	// ProcessRecords returns: copy the records (and their Data) you keep.
 	Records []Record
 	// MillisBehindLatest is how far the batch is behind the tip of the shard, as GetRecords reported.

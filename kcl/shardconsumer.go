@@ -202,7 +202,7 @@ func (c *shardConsumer) run() {
 		// data alive while the shard waits (a shard per worker would hold its last batch: the
 		// prefetch byte bounds would not bound memory).
 		buf = res.records[:0]
-		if len(res.records) > 0 {
+		if len(res.records) > 0 || (c.w.cfg.deliverEmpty && !b.shardEnd) {
 			if !c.deliver(proc, cp, res, b.millisBehindLatest) {
 				c.finish(proc, cp)
 				return
@@ -223,7 +223,9 @@ func (c *shardConsumer) run() {
 // deliver calls ProcessRecords until it succeeds; false when the consumer must stop first.
 func (c *shardConsumer) deliver(proc RecordProcessor, cp *ShardCheckpointer, res convertResult, behind int64) bool {
 	// The checkpointer accepts positions up to the batch's last record during the call.
-	cp.setDelivered(res.records[len(res.records)-1].Position)
+	if len(res.records) > 0 {
+		cp.setDelivered(res.records[len(res.records)-1].Position)
+	}
 	if res.hasLast {
 		cp.setDelivered(res.last)
 	}

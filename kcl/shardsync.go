@@ -68,7 +68,7 @@ func (w *Worker) syncShards(ctx context.Context, cleanup bool) (int, error) {
 			return created, err
 		}
 	}
-	if cleanup {
+	if cleanup && !w.cfg.keepFinished {
 		for _, l := range planCleanup(shards, leases) {
 			if err := w.leases.DeleteLease(ctx, l); err != nil && !errors.Is(err, lease.ErrConflict) {
 				return created, err

@@ -145,7 +145,7 @@ type running struct {
 func (e *env) start(owner string, f ProcessorFactory, opts ...Option) *running {
 	e.t.Helper()
 	opts = append([]Option{PollInterval(200 * time.Millisecond), ShardSyncInterval(time.Second),
-		ParentPollInterval(200 * time.Millisecond), withRetryBackoff(50 * time.Millisecond)}, opts...)
+		ParentPollInterval(200 * time.Millisecond), RetryBackoff(50 * time.Millisecond)}, opts...)
 	w, err := NewWorker(e.kc, e.manager(owner), "s", f, opts...)
 	if err != nil {
 		e.t.Fatal(err)
