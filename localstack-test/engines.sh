@@ -46,7 +46,8 @@ need_node() {
 }
 
 install_if_missing() {
-	if [[ -f $KINESIS_DIR/main.js && -f $DYNALITE_CLI && -d $HERE/node_modules/aws-kinesis-agg ]]; then
+	if [[ -f $KINESIS_DIR/main.js && -f $DYNALITE_CLI && -d $HERE/node_modules/aws-kinesis-agg &&
+		-f $HERE/node_modules/aws-kcl/index.js && -d $HERE/node_modules/log4js ]]; then
 		return
 	fi
 	command -v npm >/dev/null 2>&1 || die "npm not found: install Node.js >= 20 with npm"

@@ -23,6 +23,7 @@ var commands = map[string]command{
 	"demo":          {runDemo, "end-to-end show on the configured endpoints: create, put, read back, delete"},
 	"consume":       {runConsume, "run a kcl worker printing records; processes sharing --app share the shards"},
 	"leases":        {runLeases, "print an application's lease table"},
+	"multilang":     {runMultilang, "run KCL MultiLangDaemon applications (Python, Node, Ruby, .NET) without a JVM"},
 	"bench":         {runBench, "put records through kpl and read them back with kcl; print throughput and latency"},
 }
 
