@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+
 	"github.com/shardwise/shardwise/agent"
+	"github.com/shardwise/shardwise/internal/cwtest"
 )
 
 var _ CloudWatchAPI = (*cloudwatch.Client)(nil)
@@ -30,11 +32,11 @@ func (s *scripted) source() agent.Stats {
 	return s.snaps[i]
 }
 
-func waitCalls(t *testing.T, f *fakeCloudWatch, n int) []putCall {
+func waitCalls(t *testing.T, f *cwtest.Server, n int) []cwtest.Call {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		got := f.received()
+		got := f.Calls()
 		if len(got) >= n {
 			return got
 		}
@@ -46,7 +48,7 @@ func waitCalls(t *testing.T, f *fakeCloudWatch, n int) []putCall {
 }
 
 // find returns the datum of that name whose Destination is dest ("" : the datum without one).
-func find(t *testing.T, ds []gotDatum, name, dest string) gotDatum {
+func find(t *testing.T, ds []cwtest.Datum, name, dest string) cwtest.Datum {
 	t.Helper()
 	for _, d := range ds {
 		if d.Name == name && d.Dims["Destination"] == dest {
@@ -54,7 +56,7 @@ func find(t *testing.T, ds []gotDatum, name, dest string) gotDatum {
 		}
 	}
 	t.Fatalf("no %s datum for Destination %q in %+v", name, dest, ds)
-	return gotDatum{}
+	return cwtest.Datum{}
 }
 
 // TestPublisherDatums checks the names, units, dimensions and values the Publisher sends: the
@@ -62,7 +64,7 @@ func find(t *testing.T, ds []gotDatum, name, dest string) gotDatum {
 // for ConsecutiveProcessingErrors), counters as changes over the interval, two flows of one
 // destination added up, the Instance dimension on every datum, and CheckpointAge.
 func TestPublisherDatums(t *testing.T) {
-	cw := newFakeCloudWatch(t)
+	cw := cwtest.NewServer(t)
 	start := time.Now().Add(-time.Minute)
 	s1 := agent.Stats{Started: start, CheckpointAge: 1500 * time.Millisecond, Flows: []agent.FlowStats{
 		{FilePattern: "/var/log/a*.log", Destination: "logs", RecordSendAttempts: 10, RecordsSent: 9, RecordSendErrors: 1, ServiceErrors: 0, BytesSent: 900,
@@ -77,7 +79,7 @@ func TestPublisherDatums(t *testing.T) {
 		{FilePattern: "/var/log/c.log", Destination: "fh", Firehose: true, RecordSendAttempts: 3, RecordsSent: 3, BytesSent: 30, ServiceErrors: 1},
 	}}
 	src := &scripted{snaps: []agent.Stats{s1, s2}}
-	p := NewPublisher(cw.client(), src.source, PublisherConfig{Interval: 20 * time.Millisecond, Instance: "i-0123456789abcdef0"})
+	p := NewPublisher(cw.Client(), src.source, PublisherConfig{Interval: 20 * time.Millisecond, Instance: "i-0123456789abcdef0"})
 	calls := waitCalls(t, cw, 2)
 	if err := p.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -159,35 +161,35 @@ func manyDestinations(n int, name func(int) string) agent.Stats {
 // size, each request under 1 MB.
 func TestPublisherBatchingAndCloseFlush(t *testing.T) {
 	t.Run("count", func(t *testing.T) {
-		cw := newFakeCloudWatch(t)
+		cw := cwtest.NewServer(t)
 		snap := manyDestinations(130, func(i int) string { return fmt.Sprintf("stream-%03d", i) }) // 130*8+1 = 1041 datums
-		p := NewPublisher(cw.client(), func() agent.Stats { return snap }, PublisherConfig{Interval: time.Hour, Namespace: "Custom/NS"})
-		if got := cw.received(); len(got) != 0 {
+		p := NewPublisher(cw.Client(), func() agent.Stats { return snap }, PublisherConfig{Interval: time.Hour, Namespace: "Custom/NS"})
+		if got := cw.Calls(); len(got) != 0 {
 			t.Fatalf("%d calls before Close with a 1h interval", len(got))
 		}
 		if err := p.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		got := cw.received()
+		got := cw.Calls()
 		if len(got) != 2 || len(got[0].Datums) != 1000 || len(got[1].Datums) != 41 {
 			t.Fatalf("calls: %d, datums %v; want 1000 then 41", len(got), datumCounts(got))
 		}
 		if got[0].Namespace != "Custom/NS" || p.Sent() != 1041 || p.Dropped() != 0 {
 			t.Errorf("namespace %q, sent %d, dropped %d", got[0].Namespace, p.Sent(), p.Dropped())
 		}
-		if err := p.Close(context.Background()); err != nil || len(cw.received()) != 2 {
-			t.Errorf("second Close = %v, calls %d", err, len(cw.received()))
+		if err := p.Close(context.Background()); err != nil || len(cw.Calls()) != 2 {
+			t.Errorf("second Close = %v, calls %d", err, len(cw.Calls()))
 		}
 	})
 	t.Run("size", func(t *testing.T) {
-		cw := newFakeCloudWatch(t)
+		cw := cwtest.NewServer(t)
 		long := strings.Repeat("s", 1000) // long destination names: about 1.2 KB per datum
 		snap := manyDestinations(100, func(i int) string { return fmt.Sprintf("%s-%03d", long, i) })
-		p := NewPublisher(cw.client(), func() agent.Stats { return snap }, PublisherConfig{Interval: time.Hour})
+		p := NewPublisher(cw.Client(), func() agent.Stats { return snap }, PublisherConfig{Interval: time.Hour})
 		if err := p.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		got := cw.received()
+		got := cw.Calls()
 		total := 0
 		for _, c := range got {
 			total += len(c.Datums)
@@ -201,7 +203,7 @@ func TestPublisherBatchingAndCloseFlush(t *testing.T) {
 	})
 }
 
-func datumCounts(calls []putCall) []int {
+func datumCounts(calls []cwtest.Call) []int {
 	var n []int
 	for _, c := range calls {
 		n = append(n, len(c.Datums))
@@ -215,18 +217,18 @@ func datumCounts(calls []putCall) []int {
 func TestPublisherFailures(t *testing.T) {
 	snap := manyDestinations(1, func(int) string { return "logs" }) // 9 datums per interval
 	t.Run("retry then bound", func(t *testing.T) {
-		cw := newFakeCloudWatch(t)
+		cw := cwtest.NewServer(t)
 		var mu sync.Mutex
 		down := true
-		cw.answer = func(int) (int, string, bool) {
+		cw.SetAnswer(func(int) (int, string, bool) {
 			mu.Lock()
 			defer mu.Unlock()
 			if down {
 				return http.StatusInternalServerError, "InternalServiceError", false
 			}
 			return 0, "", false
-		}
-		p := NewPublisher(cw.client(), func() agent.Stats { return snap }, PublisherConfig{Interval: 10 * time.Millisecond, QueueSize: 20})
+		})
+		p := NewPublisher(cw.Client(), func() agent.Stats { return snap }, PublisherConfig{Interval: 10 * time.Millisecond, QueueSize: 20})
 		waitCalls(t, cw, 4) // 4 intervals refused: 36 datums queued, 16 of them dropped
 		mu.Lock()
 		down = false
@@ -237,33 +239,33 @@ func TestPublisherFailures(t *testing.T) {
 		if p.Dropped() < 16 || p.Sent() < 20 || p.Sent() > 29 {
 			t.Errorf("sent %d, dropped %d: want the queue bound (20) kept across the outage", p.Sent(), p.Dropped())
 		}
-		last := cw.received()
+		last := cw.Calls()
 		if n := len(last[len(last)-1].Datums); n == 0 || n > 29 {
 			t.Errorf("the last call carried %d datums", n)
 		}
 	})
 	t.Run("refused", func(t *testing.T) {
-		cw := newFakeCloudWatch(t)
-		cw.answer = func(n int) (int, string, bool) {
+		cw := cwtest.NewServer(t)
+		cw.SetAnswer(func(n int) (int, string, bool) {
 			if n == 0 {
 				return http.StatusBadRequest, "InvalidParameterValue", false
 			}
 			return 0, "", false
-		}
-		p := NewPublisher(cw.client(), func() agent.Stats { return snap }, PublisherConfig{Interval: 10 * time.Millisecond})
+		})
+		p := NewPublisher(cw.Client(), func() agent.Stats { return snap }, PublisherConfig{Interval: 10 * time.Millisecond})
 		waitCalls(t, cw, 2)
 		if err := p.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		got := cw.received()
+		got := cw.Calls()
 		if p.Dropped() != 9 || len(got[1].Datums) != 9 {
 			t.Errorf("dropped %d, second call %d datums: the refused batch must be dropped, not sent again", p.Dropped(), len(got[1].Datums))
 		}
 	})
 	t.Run("close bounded", func(t *testing.T) {
-		cw := newFakeCloudWatch(t)
-		cw.answer = func(int) (int, string, bool) { return 0, "", true }
-		p := NewPublisher(cw.client(), func() agent.Stats { return snap }, PublisherConfig{Interval: time.Hour})
+		cw := cwtest.NewServer(t)
+		cw.SetAnswer(func(int) (int, string, bool) { return 0, "", true })
+		p := NewPublisher(cw.Client(), func() agent.Stats { return snap }, PublisherConfig{Interval: time.Hour})
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		start := time.Now()
@@ -276,10 +278,10 @@ func TestPublisherFailures(t *testing.T) {
 		}
 	})
 	t.Run("no agent", func(t *testing.T) {
-		cw := newFakeCloudWatch(t)
-		p := NewPublisher(cw.client(), func() agent.Stats { return agent.Stats{} }, PublisherConfig{Interval: time.Hour})
-		if err := p.Close(context.Background()); err != nil || len(cw.received()) != 0 {
-			t.Errorf("Close = %v, %d calls: nothing to send while no agent runs", err, len(cw.received()))
+		cw := cwtest.NewServer(t)
+		p := NewPublisher(cw.Client(), func() agent.Stats { return agent.Stats{} }, PublisherConfig{Interval: time.Hour})
+		if err := p.Close(context.Background()); err != nil || len(cw.Calls()) != 0 {
+			t.Errorf("Close = %v, %d calls: nothing to send while no agent runs", err, len(cw.Calls()))
 		}
 	})
 }

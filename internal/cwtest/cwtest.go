@@ -1,4 +1,8 @@
-package agentmetrics
+// Package cwtest is a CloudWatch endpoint for tests, on 127.0.0.1, speaking the wire protocol the
+// AWS SDK for Go uses for PutMetricData (Smithy RPC v2 CBOR: POST
+// /service/GraniteServiceVersion20100801/operation/PutMetricData, a CBOR body, gzip-compressed by
+// the SDK) and recording what it receives. It serves PutMetricData only.
+package cwtest
 
 import (
 	"compress/gzip"
@@ -16,26 +20,30 @@ import (
 	"github.com/aws/smithy-go/encoding/cbor"
 )
 
-// fakeCloudWatch is a CloudWatch endpoint on 127.0.0.1 that speaks the wire protocol the SDK uses
-// for PutMetricData (Smithy RPC v2 CBOR: POST /service/GraniteServiceVersion20100801/operation/
-// PutMetricData with a CBOR body) and records what it receives.
-type fakeCloudWatch struct {
+// Server is a fake CloudWatch endpoint. Its methods are safe for concurrent use.
+type Server struct {
 	srv *httptest.Server
 
-	mu    sync.Mutex
-	calls []putCall
-	// answer, when set, chooses the answer to the n-th call (0-based): status 0 or 200 accepts it.
-	answer func(n int) (status int, errType string, hang bool)
-	hung   chan struct{} // closed by close: releases hanging calls
+	mu     sync.Mutex
+	calls  []Call
+	answer AnswerFunc
+	hung   chan struct{} // closed by Close: releases hanging calls
 }
 
-type putCall struct {
+// AnswerFunc chooses the answer to the n-th call (from 0): status 0 or 200 accepts it; another
+// status refuses it with the error code errType; hang holds the call until the client gives up
+// or the server closes.
+type AnswerFunc func(n int) (status int, errType string, hang bool)
+
+// Call is a PutMetricData call received.
+type Call struct {
 	Namespace string
-	Datums    []gotDatum
-	BodyBytes int // decompressed
+	Datums    []Datum
+	BodyBytes int // the CBOR body, decompressed
 }
 
-type gotDatum struct {
+// Datum is a metric datum received.
+type Datum struct {
 	Name  string
 	Unit  string
 	Value float64
@@ -43,19 +51,39 @@ type gotDatum struct {
 	Time  time.Time
 }
 
-func newFakeCloudWatch(t *testing.T) *fakeCloudWatch {
+// NewServer starts a Server; the test's cleanup closes it.
+func NewServer(t testing.TB) *Server {
 	t.Helper()
-	f := &fakeCloudWatch{hung: make(chan struct{})}
+	f := &Server{hung: make(chan struct{})}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(func() {
-		close(f.hung)
-		f.srv.Close()
-	})
+	t.Cleanup(f.Close)
 	return f
 }
 
-// client is a real SDK client pointed at the fake, making one attempt per call.
-func (f *fakeCloudWatch) client() *cloudwatch.Client {
+// Close stops the server.
+func (f *Server) Close() {
+	f.mu.Lock()
+	select {
+	case <-f.hung:
+	default:
+		close(f.hung)
+	}
+	f.mu.Unlock()
+	f.srv.Close()
+}
+
+// URL is the endpoint ("http://127.0.0.1:port").
+func (f *Server) URL() string { return f.srv.URL }
+
+// SetAnswer installs fn to choose the answers of later calls (nil: accept every call).
+func (f *Server) SetAnswer(fn AnswerFunc) {
+	f.mu.Lock()
+	f.answer = fn
+	f.mu.Unlock()
+}
+
+// Client is a real SDK client pointed at the server, making one attempt per call.
+func (f *Server) Client() *cloudwatch.Client {
 	return cloudwatch.New(cloudwatch.Options{
 		Region:           "us-east-1",
 		BaseEndpoint:     aws.String(f.srv.URL),
@@ -64,7 +92,7 @@ func (f *fakeCloudWatch) client() *cloudwatch.Client {
 	})
 }
 
-func (f *fakeCloudWatch) serve(w http.ResponseWriter, r *http.Request) {
+func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost || r.URL.Path != "/service/GraniteServiceVersion20100801/operation/PutMetricData" {
 		f.fail(w, http.StatusNotFound, "UnknownOperationException", fmt.Sprintf("%s %s", r.Method, r.URL.Path))
 		return
@@ -122,7 +150,7 @@ func (f *fakeCloudWatch) serve(w http.ResponseWriter, r *http.Request) {
 
 // fail answers with an RPC v2 CBOR error: the code in __type, and the Query code in
 // X-Amzn-Query-Error (CloudWatch is query-compatible).
-func (f *fakeCloudWatch) fail(w http.ResponseWriter, status int, typ, msg string) {
+func (f *Server) fail(w http.ResponseWriter, status int, typ, msg string) {
 	w.Header().Set("Content-Type", "application/cbor")
 	w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
 	fault := "Sender"
@@ -134,46 +162,47 @@ func (f *fakeCloudWatch) fail(w http.ResponseWriter, status int, typ, msg string
 	w.Write(cbor.Encode(cbor.Map{"__type": cbor.String("com.amazonaws.cloudwatch#" + typ), "message": cbor.String(msg)}))
 }
 
-func (f *fakeCloudWatch) received() []putCall {
+// Calls returns the calls received so far.
+func (f *Server) Calls() []Call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]putCall(nil), f.calls...)
+	return append([]Call(nil), f.calls...)
 }
 
 // decodePutMetricData decodes a PutMetricDataInput: Namespace and MetricData (MetricName, Unit,
 // Value, Dimensions, Timestamp as an epoch-seconds tag).
-func decodePutMetricData(body []byte) (putCall, error) {
+func decodePutMetricData(body []byte) (Call, error) {
 	v, err := cbor.Decode(body)
 	if err != nil {
-		return putCall{}, err
+		return Call{}, err
 	}
 	top, ok := v.(cbor.Map)
 	if !ok {
-		return putCall{}, fmt.Errorf("body is %T, not a map", v)
+		return Call{}, fmt.Errorf("body is %T, not a map", v)
 	}
-	call := putCall{BodyBytes: len(body)}
+	call := Call{BodyBytes: len(body)}
 	if ns, ok := top["Namespace"].(cbor.String); ok {
 		call.Namespace = string(ns)
 	}
 	list, ok := top["MetricData"].(cbor.List)
 	if !ok {
-		return putCall{}, fmt.Errorf("MetricData is %T", top["MetricData"])
+		return Call{}, fmt.Errorf("MetricData is %T", top["MetricData"])
 	}
 	for i, item := range list {
 		m, ok := item.(cbor.Map)
 		if !ok {
-			return putCall{}, fmt.Errorf("MetricData[%d] is %T", i, item)
+			return Call{}, fmt.Errorf("MetricData[%d] is %T", i, item)
 		}
-		d := gotDatum{Dims: map[string]string{}}
+		d := Datum{Dims: map[string]string{}}
 		name, _ := m["MetricName"].(cbor.String)
 		unit, _ := m["Unit"].(cbor.String)
 		d.Name, d.Unit = string(name), string(unit)
 		if d.Value, err = cbor.AsFloat64(m["Value"]); err != nil {
-			return putCall{}, fmt.Errorf("MetricData[%d].Value: %w", i, err)
+			return Call{}, fmt.Errorf("MetricData[%d].Value: %w", i, err)
 		}
 		if ts, ok := m["Timestamp"]; ok {
 			if d.Time, err = cbor.AsTime(ts); err != nil {
-				return putCall{}, fmt.Errorf("MetricData[%d].Timestamp: %w", i, err)
+				return Call{}, fmt.Errorf("MetricData[%d].Timestamp: %w", i, err)
 			}
 		}
 		dims, _ := m["Dimensions"].(cbor.List)
