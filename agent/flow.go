@@ -64,7 +64,24 @@ type flow struct {
 	noMatch    time.Time            // since when the pattern matches no file to tail; zero: it does
 	warnedNone bool                 // the Warn about noMatch was logged
 	listing    listCache            // the last listing of the pattern (see list)
-	m          *flowMetrics         // the flow's figures for Stats (metrics.go)
+	// hot are the files looked at at every poll: the ones not quiet (see quiet), which include
+	// every file with records on their way. In a watched flow the others wait for a notification
+	// or the safety poll; a polling flow looks at them every idleStatEvery (see idle).
+	hot        map[*tracked]struct{}
+	watch      *watchHub                  // shared by the Agent's flows
+	watched    bool                       // every directory of the pattern is watched (see safetyPollEvery)
+	nextFull   time.Time                  // a watched flow's next safety poll
+	nextTry    time.Time                  // a polling flow's next try to watch its directories
+	watchNote  string                     // why the directories are not watched, as last logged
+	rescan     bool                       // the last scan left work for the next poll (a file gone, one not opened yet)
+	goneFiles  int                        // tracked files gone from the pattern (see forgetFinished)
+	byPath     map[string][]*tracked      // tracked files by path, for notifications; nil: to be rebuilt
+	changed    bool                       // something may have moved since the last publish
+	savedByID  map[fileID][]int           // indexes of saved by identity, during a scan (see claim)
+	savedDrop  map[int]bool               // entries of saved claimed or orphaned during a scan
+	sources    map[fingerprint][]*tracked // possible copy sources by fingerprint, during a scan (see copySource)
+	sourceLens map[int]bool               // the fingerprint lengths in sources
+	m          *flowMetrics               // the flow's figures for Stats (metrics.go)
 
 	mu     sync.Mutex
 	snap   []fileCheckpoint
@@ -77,10 +94,10 @@ type tracked struct {
 	id         fileID
 	seq        int // discovery order
 	path       string
-	f          *os.File
-	readPos    int64 // next byte to read
-	committed  int64 // every record before this offset is delivered (or deliberately skipped)
-	gen        int   // incremented when the file is truncated: older entries no longer move committed
+	f          *os.File // nil while closed (see closable): opened again by path when it changes
+	readPos    int64    // next byte to read
+	committed  int64    // every record before this offset is delivered (or deliberately skipped)
+	gen        int      // incremented when the file is truncated: older entries no longer move committed
 	split      *splitter
 	fp         fingerprint
 	queue      []*entry // records read, in file order, not yet committed
@@ -91,9 +108,14 @@ type tracked struct {
 	modTime    time.Time
 	lastChange time.Time
 	// fpSize and fpMod are the size and modification time at which fp was last checked against
-	// the file: the first bytes are read again only when one of them changed.
+	// the file: the first bytes are read again only when one of them changed, when fpRacy says
+	// the check was made so soon after a write that a rewrite within the same clock tick would not
+	// show in them (see racyWindow), or when checkFp says a notification named the file or it
+	// was opened again.
 	fpSize   int64
 	fpMod    time.Time
+	fpRacy   bool
+	checkFp  bool
 	nextStat time.Time // an idle file is looked at again from then (see idleStatAfter)
 	seen     time.Time // when last found by a scan (refreshed every seenRefresh): its entry's LastSeen
 	retryAt  time.Time // when the failed entries are sent again; zero: none waiting
@@ -120,6 +142,15 @@ type prevContent struct {
 	retries            int
 	until              time.Time // forgotten after this
 }
+
+// racyWindow: a check of a file's first bytes made less than this after its modification time
+// may have been made in the same clock tick as a rewrite (copytruncate, then as many bytes
+// written) that leaves size and modification time as they were: file systems stamp times with
+// the kernel's coarse clock (1-10 ms), some to the second (ext3, FAT: two). Such a check is made
+// again at the next look whatever size and modification time say.
+const racyWindow = 3 * time.Second
+
+func racy(mod, now time.Time) bool { return now.Sub(mod) < racyWindow }
 
 // windowLen is how many bytes before the read offset a copy must hold identically (besides the
 // fingerprint of the first bytes) to be taken for a copy.
@@ -151,6 +182,7 @@ func newFlow(a *Agent, cfg Flow, procs []processor, saved []fileCheckpoint, star
 		openFailed: map[string]bool{},
 		skipped:    map[fileID]bool{},
 		deferred:   map[fileID]time.Time{},
+		hot:        map[*tracked]struct{}{},
 		saved:      saved,
 		firstRun:   started.IsZero(),
 		started:    started,
@@ -178,12 +210,22 @@ func newFlow(a *Agent, cfg Flow, procs []processor, saved []fileCheckpoint, star
 	if f.poll <= 0 {
 		f.poll = DefaultMinTimeBetweenPolls
 	}
+	// The flows of an Agent share one watch hub; they are made one after the other before any
+	// runs (see Agent.Run).
+	for _, o := range a.flows {
+		f.watch = o.watch
+	}
+	if f.watch == nil {
+		f.watch = &watchHub{off: a.opts.pollOnly}
+	}
 	return f
 }
 
 // run tails until ctx ends, then flushes with putCtx (which the Agent cancels when the shutdown
 // timeout passes), closes the producer and publishes the final offsets.
 func (f *flow) run(ctx, putCtx context.Context) {
+	f.watch.join(f)
+	defer f.watch.leave(f)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var published time.Time
@@ -197,10 +239,11 @@ func (f *flow) run(ctx, putCtx context.Context) {
 		now := time.Now()
 		f.step(ctx, putCtx, now)
 		// The checkpoint writer reads the offsets every CheckpointInterval: publishing them
-		// twice as often is enough (shutdown publishes the final ones).
-		if now.Sub(published) >= f.a.opts.checkpointInterval/2 {
+		// twice as often is enough (shutdown publishes the final ones). A poll that looked at
+		// no file and listed nothing changed nothing; the safety poll publishes anyway.
+		if f.changed && now.Sub(published) >= f.a.opts.checkpointInterval/2 || now.Sub(published) >= safetyPollEvery {
 			f.publish()
-			published = now
+			published, f.changed = now, false
 		}
 		timer.Reset(f.poll)
 	}
@@ -229,28 +272,74 @@ wait:
 	f.forgetFinished(time.Now())
 	f.publish()
 	for _, t := range f.files {
-		t.f.Close()
+		t.close()
 	}
 	f.log.Info("flow stopped", "pending_records", f.pending)
 }
 
 // step is one poll: find files, read what is new, hand records to the producer, settle outcomes.
+// A polling flow lists its pattern (see list) and looks at every file not idle; a watched flow
+// lists it only when a notification says a matching name changed, and looks only at its hot
+// files and the ones a notification named, besides the safety poll's full round.
 func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
-	f.scan(now)
-	list := make([]*tracked, 0, len(f.files))
-	for _, t := range f.files {
-		if f.idle(t, now) {
-			continue // looked at every idleStatEvery only
+	ch := f.notifications(now)
+	full := !f.watched || ch.all || !now.Before(f.nextFull)
+	if f.watched && full {
+		f.nextFull = now.Add(safetyPollEvery)
+	}
+	// The files named by a notification are looked at (made hot), by the paths they had before
+	// this poll's listing and by the ones they have after it: a file written and then renamed
+	// between two polls was written under its old name.
+	f.markWritten(ch.written)
+	for from, to := range ch.moved {
+		// A closed file renamed within the watched directories is opened again under its new
+		// name at once, whether or not the pattern matches it: if it was written just before, it
+		// is read to its end like any tracked file renamed away.
+		for _, t := range f.trackedAt(from) {
+			if t.f == nil {
+				f.reopen(t, to)
+			}
+			f.hot[t] = struct{}{}
 		}
-		fi, err := t.f.Stat()
-		if err != nil {
-			f.m.processingError()
-			f.log.Warn("stat failed", "path", t.path, "err", err)
-			continue
+	}
+	scanned := false
+	switch {
+	case !f.watched:
+		f.scan(now, listPoll)
+		scanned = true
+	case full || ch.relist:
+		f.scan(now, listRefresh)
+		scanned = true
+	case f.rescan:
+		f.scan(now, listReuse)
+		scanned = true
+	}
+	var look []*tracked
+	switch {
+	case !f.watched:
+		for _, t := range f.files {
+			if !f.idle(t, now) { // looked at every idleStatEvery only
+				look = append(look, t)
+			}
 		}
-		t.size, t.modTime = fi.Size(), fi.ModTime()
-		t.nextStat = now.Add(idleStatEvery)
-		list = append(list, t)
+	case full:
+		for _, t := range f.files {
+			look = append(look, t)
+		}
+	default:
+		if scanned {
+			f.markWritten(ch.written)
+		}
+		for t := range f.hot {
+			look = append(look, t)
+		}
+	}
+	list := look[:0]
+	for _, t := range look {
+		if f.stat(t, now) {
+			f.hot[t] = struct{}{}
+			list = append(list, t)
+		}
 	}
 	// Rotated files first, then oldest first: a rotated file is finished before the file that
 	// replaced it, and a backlog of files is read in the order it was written. Modification
@@ -278,7 +367,154 @@ func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
 	}
 	f.settle(putCtx, now, true)
 	f.forgetFinished(now)
+	if len(list) > 0 || scanned {
+		f.changed = true
+	}
+	for t := range f.hot {
+		if !f.quiet(t, now) {
+			continue
+		}
+		delete(f.hot, t)
+		if f.closable(t, now) {
+			t.close()
+			f.log.Debug("idle file closed (opened again when it changes)", "path", t.path)
+		}
+	}
 	f.m.pollDone()
+}
+
+// notifications returns what the pattern's watched directories reported since the last poll,
+// and sets f.watched: whether every one of them is watched.
+func (f *flow) notifications(now time.Time) changeSet {
+	if !f.listing.cacheable {
+		return changeSet{} // wildcards in directories: polled
+	}
+	try := !f.watched && !now.Before(f.nextTry)
+	verify := f.watched && !now.Before(f.nextFull)
+	ch, watched, err := f.watch.take(f, f.listing.dirs, try, verify)
+	switch {
+	case watched && !f.watched:
+		f.nextFull = now // listed and looked at in full once the watches are in place
+		f.watchNote = ""
+		f.log.Info("watching the pattern's directories for changes", "safety_poll", safetyPollEvery.String())
+	case !watched && f.watched:
+		f.log.Info("a directory of the pattern is no longer watched: polling", "err", err)
+	case !watched && err != nil && err.Error() != f.watchNote:
+		f.watchNote = err.Error()
+		f.log.Info("the pattern's directories are not watched: polling", "reason", f.watchNote)
+	}
+	if try && !watched {
+		f.nextTry = now.Add(watchRetryEvery)
+	}
+	f.watched = watched
+	return ch
+}
+
+// markWritten makes hot the tracked files at the paths a notification said were written; their
+// first bytes are checked at this look (size and modification time may hide a rewrite).
+func (f *flow) markWritten(paths map[string]bool) {
+	for p := range paths {
+		for _, t := range f.trackedAt(p) {
+			t.checkFp = true
+			f.hot[t] = struct{}{}
+		}
+	}
+}
+
+// trackedAt returns the tracked files whose path is p.
+func (f *flow) trackedAt(p string) []*tracked {
+	if f.byPath == nil {
+		f.byPath = make(map[string][]*tracked, len(f.files))
+		for _, t := range f.files {
+			f.byPath[t.path] = append(f.byPath[t.path], t)
+		}
+	}
+	return f.byPath[p]
+}
+
+// stat updates t's size and modification time and reports whether t is to be tailed. A closed
+// file is looked at through its path (the file there must have t's identity) and opened again
+// only when it changed.
+func (f *flow) stat(t *tracked, now time.Time) bool {
+	t.nextStat = now.Add(idleStatEvery)
+	if t.f == nil {
+		fi, err := os.Stat(t.path)
+		if err != nil || idOf(fi) != t.id {
+			return false // not at its path (renamed or deleted): the listing finds it if still there
+		}
+		if fi.Size() == t.size && fi.ModTime().Equal(t.modTime) && !t.checkFp {
+			return false
+		}
+		return f.reopen(t, t.path)
+	}
+	fi, err := t.f.Stat()
+	if err != nil {
+		f.m.processingError()
+		f.log.Warn("stat failed", "path", t.path, "err", err)
+		return false
+	}
+	t.size, t.modTime = fi.Size(), fi.ModTime()
+	return true
+}
+
+// reopen opens a closed file again at path, which must hold the same file (device and inode);
+// tail then checks its first bytes as for any change.
+func (f *flow) reopen(t *tracked, path string) bool {
+	fh, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	fi, err := fh.Stat()
+	if err != nil || idOf(fi) != t.id || !fi.Mode().IsRegular() {
+		fh.Close()
+		return false
+	}
+	t.f, t.size, t.modTime, t.checkFp = fh, fi.Size(), fi.ModTime(), true
+	f.log.Debug("closed file changed: opened again", "path", path)
+	return true
+}
+
+func (t *tracked) close() {
+	if t.f != nil {
+		t.f.Close()
+		t.f = nil
+	}
+}
+
+// quiet reports whether t needs no look until it changes: read to its end, nothing on its way,
+// not a copy, still in the pattern, and holding nothing back, or holding back only what waits for
+// the writer (a partial line, an open multi-line record) for longer than twice IdleFlush (and
+// idleStatAfter) since its last change, so that whatever IdleFlush would send was sent.
+func (f *flow) quiet(t *tracked, now time.Time) bool {
+	if t.shadowOf != nil || t.gone || len(t.queue) > 0 || !t.retryAt.IsZero() || t.readPos < t.size {
+		return false
+	}
+	if !t.split.hasPartialLine() && !t.split.hasOpenRecord() {
+		return true
+	}
+	return now.Sub(t.lastChange) >= max(idleStatAfter, 2*f.a.opts.idleFlush)
+}
+
+// closeIdleAfter is how long a quiet file must stay unchanged before its descriptor is closed.
+const closeIdleAfter = idleStatAfter
+
+// closable reports whether t's descriptor may be closed: quiet, everything it holds read and
+// delivered (so that if it is renamed out of reach or deleted while closed, nothing of it is
+// lost), unchanged for closeIdleAfter, not the original of a copy, and either rotated (it is not
+// expected to grow) or in a watched directory, where a write is noticed at the next poll and the
+// file opened again. In a polling flow a file still under its live name stays open: a write just
+// before it is renamed out of the pattern would be noticed only at its next look (idleStatEvery).
+func (f *flow) closable(t *tracked, now time.Time) bool {
+	if t.f == nil || t.committed != t.readPos || t.readPos != t.size || t.split.hasPartialLine() || t.split.hasOpenRecord() ||
+		now.Sub(t.lastChange) < closeIdleAfter || !(f.watched || t.rotated) {
+		return false
+	}
+	for h := range f.hot { // copies are never quiet: they are all hot
+		if h.shadowOf == t {
+			return false
+		}
+	}
+	return true
 }
 
 // An idle file, unchanged for idleStatAfter (and twice IdleFlush, so that what it holds back
@@ -324,6 +560,9 @@ func (f *flow) seenAt(now time.Time) time.Time {
 // delivered: their checkpoint entries are no longer needed. Copies of a forgotten file are read
 // from where it ended.
 func (f *flow) forgetFinished(now time.Time) {
+	if f.goneFiles == 0 {
+		return
+	}
 	for id, t := range f.files {
 		if t.goneScans < goneScansToForget {
 			continue
@@ -331,8 +570,11 @@ func (f *flow) forgetFinished(now time.Time) {
 		if t.shadowOf == nil && (len(t.queue) > 0 || t.split.hasPartialLine() || t.split.hasOpenRecord() || t.readPos < t.size) {
 			continue
 		}
-		t.f.Close()
+		t.close()
 		delete(f.files, id)
+		delete(f.hot, t)
+		f.byPath = nil
+		f.goneFiles--
 		if t.shadowOf != nil {
 			continue
 		}
@@ -352,8 +594,14 @@ func (f *flow) forgetFinished(now time.Time) {
 }
 
 // scan matches the glob and updates the set of tracked files.
-func (f *flow) scan(now time.Time) {
-	paths := f.list(now)
+func (f *flow) scan(now time.Time, mode listMode) {
+	paths := f.list(now, mode)
+	if len(f.saved) > 0 {
+		f.savedByID = make(map[fileID][]int, len(f.saved))
+		for i, c := range f.saved {
+			f.savedByID[c.id()] = append(f.savedByID[c.id()], i)
+		}
+	}
 	seen := make(map[fileID]string, len(paths))
 	type found struct {
 		path  string
@@ -373,11 +621,8 @@ func (f *flow) scan(now time.Time) {
 		seen[id] = p
 		if _, ok := f.files[id]; !ok {
 			fr := found{path: p, id: id, mtime: l.mtime, saved: len(f.saved)}
-			for i, c := range f.saved {
-				if c.id() == id {
-					fr.saved = i
-					break
-				}
+			if is := f.savedByID[id]; len(is) > 0 {
+				fr.saved = is[0]
 			}
 			fresh = append(fresh, fr)
 		}
@@ -392,10 +637,13 @@ func (f *flow) scan(now time.Time) {
 			delete(f.deferred, id)
 		}
 	}
+	gone, rescan := 0, false
 	for id, t := range f.files {
 		p, ok := seen[id]
 		switch {
 		case !ok || p == "":
+			gone++
+			rescan = rescan || t.goneScans < goneScansToForget-1
 			if t.goneScans == 0 {
 				f.log.Info("file left the pattern (rotated or deleted): reading it to its end", "path", t.path)
 				if !t.rotated {
@@ -408,6 +656,7 @@ func (f *flow) scan(now time.Time) {
 			f.log.Info("file renamed (rotated)", "path", t.path, "new_path", p)
 			wasRotated := t.rotated
 			t.path, t.rotated = p, true
+			f.byPath = nil
 			if !wasRotated {
 				f.fileEvent(t, FileRotated, t.readPos)
 			}
@@ -449,7 +698,12 @@ func (f *flow) scan(now time.Time) {
 	}
 	for _, fr := range fresh {
 		f.open(fr.path, now, older[fr.path])
+		if _, ok := f.files[fr.id]; !ok && !f.skipped[fr.id] && !f.openFailed[fr.path] {
+			rescan = true // replaced since it was listed, or a copy still being written: next poll
+		}
 	}
+	f.endScan()
+	f.goneFiles, f.rescan = gone, rescan
 	tailable := false
 	for _, p := range seen {
 		tailable = tailable || p != ""
@@ -479,6 +733,21 @@ func (f *flow) scan(now time.Time) {
 	if len(f.orphans) > 0 && f.scans >= goneScansToForget && now.Sub(f.startedAt) >= forgetOrphansAfter {
 		f.orphans = nil
 	}
+}
+
+// endScan removes the checkpoint entries claimed during the scan and drops the scan's indexes.
+func (f *flow) endScan() {
+	if len(f.savedDrop) > 0 {
+		kept := f.saved[:0]
+		for i, c := range f.saved {
+			if !f.savedDrop[i] {
+				kept = append(kept, c)
+			}
+		}
+		clear(f.saved[len(kept):])
+		f.saved = kept
+	}
+	f.savedByID, f.savedDrop, f.sources, f.sourceLens = nil, nil, nil, nil
 }
 
 // rotationDigits are what rotation adds to a file name: a number or a date, with the separator
@@ -533,13 +802,13 @@ func (f *flow) checkMatches(now time.Time, any bool) {
 // claimCopy finds the orphaned checkpoint entry (its inode now holds other content: the file was
 // truncated while the agent was down) whose first bytes the new file fh holds, at least up to the
 // entry's offset: a copytruncate copy made while the agent was down, which resumes there.
-func (f *flow) claimCopy(fh *os.File, size int64) (fileCheckpoint, bool) {
+func (f *flow) claimCopy(hd *fileHead, size int64) (fileCheckpoint, bool) {
 	for i, c := range f.orphans {
 		fp := c.fingerprint()
 		if fp.N == 0 || size < c.Offset {
 			continue
 		}
-		if ok, err := fp.matches(fh, size); err == nil && ok {
+		if hd != nil && hd.matches(fp) {
 			f.orphans = slices.Delete(f.orphans, i, i+1)
 			return c, true
 		}
@@ -569,8 +838,11 @@ func (f *flow) open(path string, now time.Time, olderInFamily bool) {
 		return
 	}
 	size := fi.Size()
-	var head [10]byte
-	if n, _ := fh.ReadAt(head[:], 0); compressedMagic(head[:n]) {
+	hd, herr := readHead(fh, size) // nil on error: matches no checkpoint entry nor tracked file
+	if herr != nil {
+		hd = nil
+	}
+	if hd != nil && compressedMagic(hd.b[:min(len(hd.b), 10)]) {
 		f.log.Info("compressed file: not tailed", "path", path)
 		f.skipped[id] = true
 		fh.Close()
@@ -581,15 +853,15 @@ func (f *flow) open(path string, now time.Time, olderInFamily bool) {
 	how := "new file"
 	var src *tracked
 	var adoptPrev bool
-	cp, claimed := f.claim(id, fh, size)
+	cp, claimed := f.claim(id, hd)
 	if !claimed {
-		if cp, claimed = f.claimCopy(fh, size); claimed {
+		if cp, claimed = f.claimCopy(hd, size); claimed {
 			how = "copy of a file truncated while the agent was down: resumed from its checkpoint"
 		}
 	}
 	if !claimed {
 		var wait bool
-		src, adoptPrev, wait = f.copySource(fh, size, now)
+		src, adoptPrev, wait = f.copySource(fh, hd, size, now)
 		if wait {
 			since, ok := f.deferred[id]
 			if !ok {
@@ -621,19 +893,25 @@ func (f *flow) open(path string, now time.Time, olderInFamily bool) {
 	if start == 0 {
 		skip = f.cfg.SkipHeaderLines
 	}
-	fp, _ := readFingerprint(fh, size)
+	var fp fingerprint
+	if hd != nil {
+		fp = hd.fingerprint()
+	}
 	f.seq++
 	t := &tracked{
 		id: id, seq: f.seq, path: path, f: fh, readPos: start, committed: start,
 		split: newSplitter(f.start, f.a.opts.maxRecordSize, skip, start),
 		fp:    fp, size: size, modTime: fi.ModTime(), lastChange: now, seen: f.seenAt(now),
-		fpSize: size, fpMod: fi.ModTime(),
+		fpSize: size, fpMod: fi.ModTime(), fpRacy: racy(fi.ModTime(), now),
 	}
 	f.files[id] = t
+	f.hot[t] = struct{}{}
+	f.byPath = nil
 	switch {
 	case src != nil && adoptPrev:
 		f.adopt(t, src, src.prev, now)
 		src.prev = nil
+		f.addSource(t)
 		f.log.Info("copy of a truncated file (copytruncate): reading it where the original was", "path", path, "copy_of", src.path, "offset", t.readPos)
 		f.fileEvent(t, FileTailing, t.readPos)
 	case src != nil:
@@ -641,26 +919,45 @@ func (f *flow) open(path string, now time.Time, olderInFamily bool) {
 		f.log.Info("copy of a tracked file (copytruncate or cp): following the original", "path", path, "copy_of", src.path)
 		f.fileEvent(t, FileCopy, 0)
 	default:
+		f.addSource(t)
 		f.log.Info("tailing file", "path", path, "offset", start, "how", how)
 		f.fileEvent(t, FileTailing, start)
 	}
 }
 
-// copySource finds the tracked file the new file fh (size bytes) is a copy of: same first bytes
-// (fingerprint), same bytes before the read offset when it is that long, and at least as long as
-// the committed offset (wait reports a copy that is shorter: perhaps still being written). A
-// truncated file's old content (prev: copytruncate between two polls) comes first; the copy then
-// takes it over. Files that are copies themselves are not sources.
-func (f *flow) copySource(fh *os.File, size int64, now time.Time) (src *tracked, adoptPrev, wait bool) {
-	list := make([]*tracked, 0, len(f.files))
-	for _, t := range f.files {
-		if t.shadowOf == nil {
-			list = append(list, t)
+// copySource finds the tracked file the new file fh (size bytes, first bytes hd) is a copy of:
+// same first bytes (fingerprint), same bytes before the read offset when it is that long, and at
+// least as long as the committed offset (wait reports a copy that is shorter: perhaps still being
+// written). A truncated file's old content (prev: copytruncate between two polls) comes first; the
+// copy then takes it over. Files that are copies themselves are not sources. The candidates come
+// from an index of the tracked files' fingerprints (see addSource), so a scan that finds n new
+// files among n tracked ones costs n look-ups, not n² reads.
+func (f *flow) copySource(fh *os.File, hd *fileHead, size int64, now time.Time) (src *tracked, adoptPrev, wait bool) {
+	if hd == nil {
+		return nil, false, false
+	}
+	if f.sources == nil {
+		f.sources, f.sourceLens = map[fingerprint][]*tracked{}, map[int]bool{}
+		for _, t := range f.files {
+			f.addSource(t)
 		}
 	}
+	var list []*tracked
+	for n := range f.sourceLens {
+		if n <= len(hd.b) {
+			list = append(list, f.sources[fingerprint{N: n, Sum: hd.sum(n)}]...)
+		}
+	}
+	if len(list) == 0 {
+		return nil, false, false
+	}
 	slices.SortFunc(list, func(x, y *tracked) int { return cmp.Compare(x.seq, y.seq) })
+	list = slices.Compact(list)
 	for _, t := range list {
-		if p := t.prev; p != nil && now.Before(p.until) && sameStart(fh, size, p.fp, p.window, p.readPos) {
+		if t.shadowOf != nil {
+			continue
+		}
+		if p := t.prev; p != nil && now.Before(p.until) && sameStart(fh, hd, size, p.fp, p.window, p.readPos) {
 			if size < p.committed {
 				wait = true
 				continue
@@ -669,7 +966,10 @@ func (f *flow) copySource(fh *os.File, size int64, now time.Time) (src *tracked,
 		}
 	}
 	for _, t := range list {
-		if sameStart(fh, size, t.fp, t.window, t.readPos) {
+		if t.shadowOf != nil {
+			continue
+		}
+		if sameStart(fh, hd, size, t.fp, t.window, t.readPos) {
 			if size < t.committed {
 				wait = true
 				continue
@@ -680,13 +980,37 @@ func (f *flow) copySource(fh *os.File, size int64, now time.Time) (src *tracked,
 	return nil, false, wait
 }
 
+// addSource adds a tracked file to the scan's index of possible copy sources (built at the first
+// new file of a scan, dropped at its end): by its fingerprint and its old content's.
+func (f *flow) addSource(t *tracked) {
+	if f.sources == nil || t.shadowOf != nil {
+		return
+	}
+	for _, fp := range []fingerprint{t.fp, t.prevFingerprint()} {
+		if fp.N > 0 {
+			f.sources[fp] = append(f.sources[fp], t)
+			f.sourceLens[fp.N] = true
+		}
+	}
+}
+
+func (t *tracked) prevFingerprint() fingerprint {
+	if t.prev == nil {
+		return fingerprint{}
+	}
+	return t.prev.fp
+}
+
 // checkCopy looks again at a copy whose size changed: a copy still being written goes on holding
 // the original's bytes at the same offsets and stays a copy; a file that only began like the
 // original (the same header, say) and then got its own lines is released and read from its start:
 // the agent prefers re-sending a few lines to losing them.
 func (f *flow) checkCopy(t *tracked, now time.Time) {
 	src := t.shadowOf
-	if t.size > t.linkSize && src.size >= t.size {
+	if src.f == nil && !f.reopen(src, src.path) {
+		src = nil // the original was closed and is no longer at its path: compare with nothing
+	}
+	if src != nil && t.size > t.linkSize && src.size >= t.size {
 		n := min(int64(windowLen), t.size)
 		a, b := make([]byte, n), make([]byte, n)
 		_, errA := src.f.ReadAt(a, t.size-n)
@@ -696,20 +1020,18 @@ func (f *flow) checkCopy(t *tracked, now time.Time) {
 			return
 		}
 	}
-	t.shadowOf, t.lastChange = nil, now
+	t.lastChange = now
 	t.readPos, t.committed = 0, 0
 	t.split = newSplitter(f.start, f.a.opts.maxRecordSize, f.cfg.SkipHeaderLines, 0)
-	f.log.Info("file began like a tracked file but holds other data: read from its start", "path", t.path, "like", src.path)
+	f.log.Info("file began like a tracked file but holds other data: read from its start", "path", t.path, "like", t.shadowOf.path)
+	t.shadowOf = nil
 	f.fileEvent(t, FileTailing, 0)
 }
 
-// sameStart reports whether fh holds the fingerprinted first bytes and, when it reaches readPos,
-// the window of bytes just before readPos.
-func sameStart(fh *os.File, size int64, fp fingerprint, window []byte, readPos int64) bool {
-	if fp.N == 0 {
-		return false
-	}
-	if ok, err := fp.matches(fh, size); err != nil || !ok {
+// sameStart reports whether fh (first bytes hd) holds the fingerprinted first bytes and, when it
+// reaches readPos, the window of bytes just before readPos.
+func sameStart(fh *os.File, hd *fileHead, size int64, fp fingerprint, window []byte, readPos int64) bool {
+	if fp.N == 0 || !hd.matches(fp) {
 		return false
 	}
 	if len(window) == 0 || size < readPos {
@@ -752,18 +1074,20 @@ func (f *flow) adopt(t, src *tracked, st *prevContent, now time.Time) {
 // the first bytes alone would find copies (copytruncate while the agent was down) but could also
 // take a different file with the same leading header for the checkpointed one and skip its data:
 // the agent prefers re-sending to losing, so it does not.
-func (f *flow) claim(id fileID, fh *os.File, size int64) (fileCheckpoint, bool) {
-	for i := 0; i < len(f.saved); i++ {
+func (f *flow) claim(id fileID, hd *fileHead) (fileCheckpoint, bool) {
+	if hd == nil {
+		return fileCheckpoint{}, false
+	}
+	for _, i := range f.savedByID[id] {
+		if f.savedDrop[i] {
+			continue
+		}
 		c := f.saved[i]
-		if c.id() != id {
-			continue
+		if f.savedDrop == nil {
+			f.savedDrop = map[int]bool{}
 		}
-		ok, err := c.fingerprint().matches(fh, size)
-		if err != nil {
-			continue
-		}
-		f.saved = slices.Delete(f.saved, i, i+1)
-		if ok {
+		f.savedDrop[i] = true // removed from saved at the end of the scan
+		if hd.matches(c.fingerprint()) {
 			return c, true
 		}
 		// Same identity, other first bytes: the inode now holds another file (or the same file
@@ -771,7 +1095,6 @@ func (f *flow) claim(id fileID, fh *os.File, size int64) (fileCheckpoint, bool) 
 		// stale (keeping it would shadow this file's own entry). A copy of the old content may
 		// claim it by its first bytes (claimCopy).
 		f.orphans = append(f.orphans, c)
-		i--
 	}
 	return fileCheckpoint{}, false
 }
@@ -779,7 +1102,7 @@ func (f *flow) claim(id fileID, fh *os.File, size int64) (fileCheckpoint, bool) 
 // tail reads what is new in t and queues its records.
 func (f *flow) tail(ctx, putCtx context.Context, t *tracked, now time.Time) {
 	truncated := t.size < t.readPos
-	if !truncated && t.fp.N > 0 && (t.size != t.fpSize || !t.modTime.Equal(t.fpMod)) {
+	if !truncated && t.fp.N > 0 && (t.size != t.fpSize || !t.modTime.Equal(t.fpMod) || t.fpRacy || t.checkFp) {
 		// Changed since the first bytes were last checked: rewritten in place (copytruncate
 		// followed by new writes past the old size) shows as other first bytes.
 		ok, err := t.fp.matches(t.f, t.size)
@@ -787,7 +1110,7 @@ func (f *flow) tail(ctx, putCtx context.Context, t *tracked, now time.Time) {
 		case err == nil && !ok:
 			truncated = true
 		case err == nil:
-			t.fpSize, t.fpMod = t.size, t.modTime
+			t.fpSize, t.fpMod, t.fpRacy, t.checkFp = t.size, t.modTime, racy(t.modTime, now), false
 		}
 	}
 	if truncated {
@@ -838,7 +1161,7 @@ func (f *flow) tail(ctx, putCtx context.Context, t *tracked, now time.Time) {
 	}
 	if t.fp.N < fingerprintMax && t.size > int64(t.fp.N) {
 		if fp, err := readFingerprint(t.f, t.size); err == nil {
-			t.fp, t.fpSize, t.fpMod = fp, t.size, t.modTime
+			t.fp, t.fpSize, t.fpMod, t.fpRacy, t.checkFp = fp, t.size, t.modTime, racy(t.modTime, now), false
 		}
 	}
 	if t.readPos < t.size {

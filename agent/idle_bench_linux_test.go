@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,12 +122,14 @@ func BenchmarkIdleFiles2000(b *testing.B) {
 				}
 			}
 		})
+		stopProfile := idleProfile(b)
 		b.ResetTimer()
 		r0, w0, b0 := rusageCPU(b), h.writes.Load(), h.bytes.Load()
 		start := time.Now()
 		time.Sleep(idle)
 		el := time.Since(start)
 		r1, w1, b1 := rusageCPU(b), h.writes.Load(), h.bytes.Load()
+		stopProfile()
 		fds += float64(openFDs(b))
 		b.StopTimer()
 		close(stop)
@@ -144,6 +147,27 @@ func BenchmarkIdleFiles2000(b *testing.B) {
 	b.ReportMetric(fds/n, "fds")
 	b.ReportMetric(cpBytes/n, "checkpoint-B/min")
 	b.ReportMetric(cpWrites/n, "checkpoint-writes/min")
+}
+
+// idleProfile starts a CPU profile of the idle window when SHARDWISE_IDLE_CPUPROFILE names a file
+// (go test's -cpuprofile covers the start-up too, which dominates it); it returns the function that
+// stops it.
+func idleProfile(b *testing.B) func() {
+	path := os.Getenv("SHARDWISE_IDLE_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // rusageCPU is the process's user plus system CPU time so far.

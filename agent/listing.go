@@ -26,7 +26,17 @@ type listCache struct {
 	mtimes    map[string]time.Time // their modification times before the last listing
 	at        time.Time            // when the last full listing was made
 	files     []listed
+	bases     map[string][]string // each directory's name patterns (see watchesName)
 }
+
+// listMode says how list may reuse the last listing.
+type listMode uint8
+
+const (
+	listPoll    listMode = iota // reused while the directories' modification times say nothing changed
+	listReuse                   // reused: the directories are watched and reported no change
+	listRefresh                 // made again: a watched directory reported a change, or the safety poll
+)
 
 const (
 	dirSettle     = time.Second
@@ -34,13 +44,14 @@ const (
 )
 
 func newListCache(g glob) listCache {
-	c := listCache{cacheable: len(g.patterns) > 0}
+	c := listCache{cacheable: len(g.patterns) > 0, bases: map[string][]string{}}
 	seen := map[string]bool{}
 	for _, p := range g.patterns {
 		dir := filepath.Dir(p)
 		if strings.ContainsAny(dir, `*?[\`) {
 			c.cacheable = false
 		}
+		c.bases[dir] = append(c.bases[dir], filepath.Base(p))
 		if !seen[dir] {
 			seen[dir] = true
 			c.dirs = append(c.dirs, dir)
@@ -49,12 +60,26 @@ func newListCache(g glob) listCache {
 	return c
 }
 
+// watchesName reports whether a change of name in directory dir concerns the pattern: the name
+// matches one of the directory's name patterns.
+func (c *listCache) watchesName(dir, name string) bool {
+	for _, b := range c.bases[dir] {
+		if ok, _ := filepath.Match(b, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // list returns the regular files the pattern matches, compressed names and excluded paths left
 // out.
-func (f *flow) list(now time.Time) []listed {
+func (f *flow) list(now time.Time, mode listMode) []listed {
 	c := &f.listing
+	if mode == listReuse && !c.at.IsZero() {
+		return c.files
+	}
 	var mtimes map[string]time.Time
-	if c.cacheable {
+	if c.cacheable && mode == listPoll {
 		mtimes = make(map[string]time.Time, len(c.dirs))
 		same := c.mtimes != nil && now.Sub(c.at) < fullListEvery
 		for _, d := range c.dirs {

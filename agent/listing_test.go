@@ -42,7 +42,7 @@ func TestListCacheReusedWhileDirUnchanged(t *testing.T) {
 		t.Fatal("a pattern with a fixed directory is not cacheable")
 	}
 	now := time.Now()
-	if got := listedPaths(f.list(now)); !slices.Equal(got, []string{"a.log"}) {
+	if got := listedPaths(f.list(now, listPoll)); !slices.Equal(got, []string{"a.log"}) {
 		t.Fatalf("first listing = %v", got)
 	}
 	// A file created behind the directory's back (its mtime set back): the listing is reused.
@@ -50,23 +50,23 @@ func TestListCacheReusedWhileDirUnchanged(t *testing.T) {
 	if err := os.Chtimes(dir, old, old); err != nil {
 		t.Fatal(err)
 	}
-	if got := listedPaths(f.list(now)); !slices.Equal(got, []string{"a.log"}) {
+	if got := listedPaths(f.list(now, listPoll)); !slices.Equal(got, []string{"a.log"}) {
 		t.Fatalf("listing with the directory unchanged = %v, want the cached [a.log]", got)
 	}
 	// After fullListEvery, a full listing whatever the directory says.
-	if got := listedPaths(f.list(now.Add(fullListEvery))); !slices.Equal(got, []string{"a.log", "b.log"}) {
+	if got := listedPaths(f.list(now.Add(fullListEvery), listPoll)); !slices.Equal(got, []string{"a.log", "b.log"}) {
 		t.Fatalf("listing after fullListEvery = %v", got)
 	}
 	// A change of the directory (a new file) is seen at once.
 	write("c.log")
-	if got := listedPaths(f.list(time.Now())); !slices.Equal(got, []string{"a.log", "b.log", "c.log"}) {
+	if got := listedPaths(f.list(time.Now(), listPoll)); !slices.Equal(got, []string{"a.log", "b.log", "c.log"}) {
 		t.Fatalf("listing after a file was created = %v", got)
 	}
 	// Changed within dirSettle of the listing: not trusted, listed again.
 	if err := os.Rename(filepath.Join(dir, "c.log"), filepath.Join(dir, "c.log.1")); err != nil {
 		t.Fatal(err)
 	}
-	if got := listedPaths(f.list(time.Now())); !slices.Equal(got, []string{"a.log", "b.log"}) {
+	if got := listedPaths(f.list(time.Now(), listPoll)); !slices.Equal(got, []string{"a.log", "b.log"}) {
 		t.Fatalf("listing after a rename = %v", got)
 	}
 }

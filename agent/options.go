@@ -36,6 +36,7 @@ type options struct {
 	retry              backoff.Policy
 	hooks              []Hook
 	firehose           FirehoseAPI // deliveryStream flows
+	pollOnly           bool        // never watch directories (tests of the polling path)
 }
 
 func defaultOptions() options {
