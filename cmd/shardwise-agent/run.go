@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/shardwise/shardwise/agent"
+	"github.com/shardwise/shardwise/internal/agentmetrics"
 	"github.com/shardwise/shardwise/internal/bodyguard"
 	"github.com/shardwise/shardwise/internal/sqliteread"
 )
@@ -71,6 +72,9 @@ func runReload(ctx context.Context, args []string, stdout, stderr io.Writer, rel
 	for _, name := range []string{"l", "log-file"} {
 		fs.StringVar(&logFile, name, "", "append the logs to this file instead of stderr")
 	}
+	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus) and /healthz on this address (host:port); off when empty")
+	unhealthyAfter := fs.Duration("unhealthy-after", agentmetrics.DefaultUnhealthyAfter,
+		"/healthz answers 503 once a flow has had records to send for this long while delivering nothing")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -83,6 +87,9 @@ func runReload(ctx context.Context, args []string, stdout, stderr io.Writer, rel
 	if configPath == "" {
 		fs.Usage()
 		return usagef("--configuration is empty")
+	}
+	if *unhealthyAfter <= 0 {
+		return usagef("--unhealthy-after %v must be positive", *unhealthyAfter)
 	}
 	var level slog.Level
 	if strings.EqualFold(logLevel, "trace") {
@@ -102,10 +109,10 @@ func runReload(ctx context.Context, args []string, stdout, stderr io.Writer, rel
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
 
-	build := func() (*agent.Agent, error) {
+	build := func() (*agent.Agent, agent.Config, aws.Config, error) {
 		cfg, err := agent.LoadConfig(configPath, log)
 		if err != nil {
-			return nil, err
+			return nil, cfg, aws.Config{}, err
 		}
 		if sqliteread.IsSQLite(cfg.CheckpointFile) {
 			// The Kinesis Agent's database (its agent.json kept as is): taken over at the first
@@ -121,20 +128,27 @@ func runReload(ctx context.Context, args []string, stdout, stderr io.Writer, rel
 			cfg.CheckpointFile = defaultCheckpointFile()
 		}
 		if err := cfg.Validate(); err != nil {
-			return nil, err
+			return nil, cfg, aws.Config{}, err
 		}
 		awsCfg, err := loadAWSConfig(ctx, cfg, log)
 		if err != nil {
-			return nil, err
+			return nil, cfg, awsCfg, err
 		}
 		kc := newKinesisClient(awsCfg, cfg.KinesisEndpoint)
 		opts := []agent.Option{agent.WithLogger(log), agent.WithFirehose(newFirehoseClient(awsCfg, cfg.FirehoseEndpoint, cfg.FirehoseRegion))}
-		return agent.New(cfg, kc, append(opts, extra...)...)
+		a, err := agent.New(cfg, kc, append(opts, extra...)...)
+		return a, cfg, awsCfg, err
 	}
-	a, err := build()
+	a, cfg, awsCfg, err := build()
 	if err != nil {
 		return usageError{err}
 	}
+	vis, err := startVisibility(ctx, cfg, awsCfg, *metricsAddr, *unhealthyAfter, log)
+	if err != nil {
+		return usageError{err}
+	}
+	defer vis.close()
+	vis.current.Store(a)
 	for {
 		runCtx, stopRun := context.WithCancel(ctx)
 		done := make(chan error, 1)
@@ -146,7 +160,7 @@ func runReload(ctx context.Context, args []string, stdout, stderr io.Writer, rel
 				stopRun()
 				return err
 			case <-reload:
-				n, err := build()
+				n, _, _, err := build()
 				if err != nil {
 					log.Error("SIGHUP: the new configuration is not valid; the agent keeps running with the old one", "err", err)
 					continue
@@ -163,6 +177,7 @@ func runReload(ctx context.Context, args []string, stdout, stderr io.Writer, rel
 			return nil
 		}
 		a = next
+		vis.current.Store(a)
 	}
 }
 
