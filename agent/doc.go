@@ -35,8 +35,8 @@
 // file (their flows are appended). Keys: checkpointFile, checkpointTimeToLiveDays,
 // kinesis.endpoint, kinesis.region, awsAccessKeyId and awsSecretAccessKey (static keys),
 // assumeRoleARN, assumeRoleExternalId and sts.endpoint (the last seven used by the shardwise-agent
-// command to build its AWS configuration; the secret is never logged), cloudwatch.emitMetrics
-// (accepted, logged as unsupported) and flows with filePattern, kinesisStream, partitionKeyOption
+// command to build its AWS configuration; the secret is never logged), the cloudwatch.* keys and
+// log.statusReportingPeriodSeconds (see Visibility) and flows with filePattern, kinesisStream, partitionKeyOption
 // (RANDOM, DETERMINISTIC: MD5 of the record data after processing), initialPosition (END_OF_FILE by
 // default), maxBufferAgeMillis (the producer's Linger), maxBufferSizeRecords and maxBufferSizeBytes
 // (records and bytes per PutRecords call), skipHeaderLines, multiLineStartPattern,
@@ -182,6 +182,39 @@
 // cannot be read (or whose -wal or -journal file still holds data) makes Run return a
 // *CheckpointError with Op "import".
 //
+// # Visibility
+//
+// Stats is a snapshot for gauges and counters, safe to call at any time; Stats.Flows has one
+// FlowStats per flow. Its send figures carry the meaning of the Kinesis Agent's CloudWatch metrics
+// of the same names: RecordSendAttempts (records carried by PutRecords or PutRecordBatch calls,
+// retries included), RecordsSent and BytesSent (records delivered and their data bytes),
+// RecordSendErrors (records calls returned as failed), ServiceErrors (calls that failed as a whole)
+// and ConsecutiveProcessingErrors (polls in a row that met an error opening, stat'ing or reading
+// the flow's files; 0 after a clean poll). Shardwise adds what the Kinesis Agent lacks:
+// BytesBehind (bytes written to the files and not delivered yet, BytesUnread of them not read yet),
+// PendingRecords and OldestUnsentRecordAge (read, not delivered; the age to within
+// CheckpointInterval/2), LastDelivery and PendingSince, and Stats.CheckpointAge (how long ago the
+// checkpoint file last held every delivered offset: it grows while writes fail, and bounds what a
+// crash would send again). FlowStats.Stalled tells a flow that has had data to deliver for a
+// while and delivered nothing in that time: a stalled agent is not an idle one.
+//
+// Run logs a progress line at Info every log.statusReportingPeriodSeconds
+// (Config.StatusReportingPeriod, 30s as in the Kinesis Agent) and once at shutdown: records parsed
+// and bytes read, records sent and failed, records pending, bytes behind and unread, the oldest
+// unsent record's age, the checkpoint age and the uptime. It is logged at Warn, naming the flows,
+// when a flow has delivered nothing for 5 minutes while records wait.
+//
+// The library publishes nothing itself. The shardwise-agent command sends these figures to
+// CloudWatch (on by default, as in the Kinesis Agent: cloudwatch.emitMetrics) in the namespace
+// AWSKinesisAgent (cloudwatch.namespace) with the Kinesis Agent's metric names, units and
+// Destination dimension ("KinesisStream:<stream>", "DeliveryStream:<name>"), plus BytesBehind,
+// OldestUnsentRecordAge and CheckpointAge, every cloudwatch.metricsBufferTimeMillis (30s), at
+// cloudwatch.endpoint when set; cloudwatch.tagInstance adds the Instance dimension and
+// cloudwatch.metricsQueueSize bounds what waits while CloudWatch cannot be reached. It needs
+// cloudwatch:PutMetricData. With --metrics-addr it also serves /metrics (Prometheus text) and
+// /healthz (503 once a flow has had records waiting for --unhealthy-after, 5 minutes, with no
+// delivery).
+//
 // # Lifecycle and concurrency
 //
 // New validates and starts nothing. Run (once) loads the checkpoints, creates one producer per
@@ -191,7 +224,8 @@
 // concurrent use. The *slog.Logger (silent by default) receives lifecycle events at Info, retries
 // at Warn and skipped records at Error; record data is never logged. Hooks (WithHooks) report
 // skipped records (HookRecordFailed), file events (HookFileEvent: tailing, rotated, truncated,
-// finished) and checkpoint writes (HookCheckpointWritten); Stats gives the counters.
+// finished) and checkpoint writes (HookCheckpointWritten); Stats gives the counters and each
+// flow's figures (see Visibility).
 //
 // # Defaults
 //
@@ -213,4 +247,6 @@
 //	truncatedRecordTerminator      "\n"
 //	shardwise.aggregation          false (one line per Kinesis record, PutRecords only)
 //	excludePattern                 none (compressed files are always skipped)
+//	log.statusReportingPeriodSeconds  30 (the progress line)
+//	cloudwatch.emitMetrics         true (the command publishes; namespace AWSKinesisAgent, every 30s)
 package agent

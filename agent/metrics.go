@@ -165,7 +165,7 @@ func (m *flowMetrics) observe(f *flow, now time.Time) {
 		return
 	}
 	var g flowGauges
-	heads := make(map[*entry]time.Time, len(f.files))
+	var heads map[*entry]time.Time // allocated only when records wait
 	for _, t := range f.files {
 		if t.shadowOf != nil {
 			continue // a copy of a tracked file: its bytes are the original's
@@ -184,6 +184,9 @@ func (m *flowMetrics) observe(f *flow, now time.Time) {
 			seen, ok := m.heads[e]
 			if !ok {
 				seen = now
+			}
+			if heads == nil {
+				heads = map[*entry]time.Time{}
 			}
 			heads[e] = seen
 			if g.oldest.IsZero() || seen.Before(g.oldest) {
