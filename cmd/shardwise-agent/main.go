@@ -2,6 +2,7 @@
 // AWS Kinesis Agent, from the same agent.json configuration:
 //
 //	shardwise-agent [-c /etc/aws-kinesis/agent.json] [-L INFO] [-l /var/log/shardwise-agent.log]
+//	                [--metrics-addr 127.0.0.1:9100] [--unhealthy-after 5m]
 //
 // The flags are the Kinesis Agent's: -c or --configuration (default /etc/aws-kinesis/agent.json;
 // --config also works), -L or --log-level (TRACE, DEBUG, INFO, WARN or ERROR, any case; TRACE logs
@@ -22,7 +23,13 @@
 // configuration: agent.json and agent.d are read again and, when valid, the agent stops as at
 // SIGTERM (flush, checkpoints) and starts again with the new configuration, resuming at the
 // checkpoints; an invalid configuration is logged at Error and the old one keeps running. Logs are JSON
-// lines on stderr. Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.
+// lines on stderr, with a progress line every log.statusReportingPeriodSeconds (30s). The Kinesis
+// Agent's CloudWatch metrics are published as it publishes them (cloudwatch.emitMetrics, default
+// true; cloudwatch.endpoint or AWS_ENDPOINT_URL_CLOUDWATCH, cloudwatch.namespace,
+// cloudwatch.tagInstance, cloudwatch.metricsBufferTimeMillis, cloudwatch.metricsQueueSize; they need
+// cloudwatch:PutMetricData). --metrics-addr HOST:PORT serves /metrics (Prometheus text) and /healthz
+// (503 once a flow has had records to send for --unhealthy-after, default 5m, delivering nothing).
+// Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.
 package main
 
 import (
