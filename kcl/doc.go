@@ -154,7 +154,7 @@
 //	MaxRegisterRefusals   10 (fan-out registration refused with LimitExceededException)
 //	ShardSyncInterval     1m
 //	ParentPollInterval    1s
-//	EnhancedFanOut        off (polling)
+//	EnhancedFanOut        off (polling); EnhancedFanOutARN for an existing consumer
 //	RetryBackoff          100ms, doubling to 10s (processor retries)
 //	DeliverEmptyBatches   off (only batches with records)
 //	KeepFinishedLeases    off (finished leases are deleted once their children progressed)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,20 @@ import (
 // [DeregisterConsumerOnShutdown] is given. Overrides the default: polling.
 func EnhancedFanOut(consumerName string) Option {
 	return optionFunc(func(c *config) { c.efoConsumer = consumerName })
+}
+
+// EnhancedFanOutARN is EnhancedFanOut with an existing stream consumer given by its ARN
+// (arn:aws:kinesis:<region>:<account>:stream/<stream>/consumer/<name>:<timestamp>, as
+// RegisterStreamConsumer returns it): the worker registers nothing and subscribes as that consumer (the
+// Java KCL's consumerArn). Overrides the default: polling.
+func EnhancedFanOutARN(consumerARN string) Option {
+	return optionFunc(func(c *config) {
+		c.efoConsumerARN = consumerARN
+		c.efoConsumer = consumerARN
+		if _, after, ok := strings.Cut(consumerARN, "/consumer/"); ok {
+			c.efoConsumer, _, _ = strings.Cut(after, ":")
+		}
+	})
 }
 
 // DeregisterConsumerOnShutdown makes a graceful [Worker.Shutdown] deregister the EnhancedFanOut stream
@@ -134,6 +149,9 @@ func (w *Worker) forgetConsumer(arn string) {
 }
 
 func (w *Worker) registerConsumer(ctx context.Context) (string, error) {
+	if arn := w.cfg.efoConsumerARN; arn != "" {
+		return arn, nil // EnhancedFanOutARN: an existing consumer, registered by someone else
+	}
 	streamARN := w.stream.arn
 	if streamARN == "" {
 		sa, ok := w.kc.(fanout.StreamAPI)

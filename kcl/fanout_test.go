@@ -296,3 +296,40 @@ func (p procFuncs) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInpu
 	return p.process(ctx, in)
 }
 func (p procFuncs) Shutdown(context.Context, kcl.ShutdownInput) error { return nil }
+
+// TestEnhancedFanOutARN: with an existing consumer's ARN the worker subscribes as that consumer and
+// registers none of its own.
+func TestEnhancedFanOutARN(t *testing.T) {
+	e := newEFOEnv(t)
+	e.createStream("arn", 1)
+	ctx := context.Background()
+	sum, err := e.kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("arn")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := e.kc.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: sum.StreamDescriptionSummary.StreamARN,
+		ConsumerName: aws.String("preexisting")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		e.put("arn", "k", fmt.Appendf(nil, "r%d", i))
+	}
+	l := newLedger()
+	w := e.start("w1", "arn", l.factory, kcl.EnhancedFanOutARN(aws.ToString(reg.Consumer.ConsumerARN)))
+	waitUntil(t, 20*time.Second, "5 records", func() bool { return l.distinct() == 5 })
+	w.shutdown(t)
+	out, err := e.kc.ListStreamConsumers(ctx, &kinesis.ListStreamConsumersInput{StreamARN: sum.StreamDescriptionSummary.StreamARN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Consumers) != 1 || aws.ToString(out.Consumers[0].ConsumerName) != "preexisting" {
+		t.Errorf("consumers %+v, want only the preexisting one", out.Consumers)
+	}
+	if r, d := e.srv.Calls("RegisterStreamConsumer"), e.srv.Calls("DescribeStreamConsumer"); r != 1 || d != 0 {
+		t.Errorf("%d RegisterStreamConsumer and %d DescribeStreamConsumer calls, want only the test's own registration", r, d)
+	}
+	if _, err := kcl.NewWorker(e.kc, e.manager("w2"), "arn", l.factory, kcl.EnhancedFanOutARN("efo-app")); !errors.Is(err, kcl.ErrInvalidConfig) {
+		t.Errorf("EnhancedFanOutARN with a name: %v, want ErrInvalidConfig", err)
+	}
+}

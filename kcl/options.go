@@ -3,6 +3,7 @@ package kcl
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/shardwise/shardwise/lease"
@@ -47,6 +48,7 @@ type config struct {
 	registerRefusals   int
 	retryBackoff       time.Duration // first delay of processor retries (ProcessRecords, Initialize, Shutdown)
 	efoConsumer        string        // EnhancedFanOut consumer name; "" polls
+	efoConsumerARN     string        // EnhancedFanOutARN: an existing consumer; nothing is registered
 	efoDeregister      bool          // DeregisterConsumerOnShutdown
 	deliverEmpty       bool          // DeliverEmptyBatches
 	keepFinished       bool          // KeepFinishedLeases
@@ -210,6 +212,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: ShardSyncInterval %v must be positive", ErrInvalidConfig, c.shardSyncInterval)
 	case c.parentPollInterval <= 0:
 		return fmt.Errorf("%w: ParentPollInterval %v must be positive", ErrInvalidConfig, c.parentPollInterval)
+	case c.efoConsumerARN != "" && !strings.Contains(c.efoConsumerARN, "/consumer/"):
+		return fmt.Errorf("%w: EnhancedFanOutARN %q is not a stream consumer ARN", ErrInvalidConfig, c.efoConsumerARN)
 	case c.retryBackoff <= 0:
 		return fmt.Errorf("%w: RetryBackoff %v must be positive", ErrInvalidConfig, c.retryBackoff)
 	case c.logger == nil:

@@ -159,9 +159,10 @@ func multilangDaemon(ctx context.Context, cfg multilang.Config, log *slog.Logger
 		kcl.ParentPollInterval(cfg.ParentPollInterval), kcl.RetryBackoff(cfg.TaskBackoff), kcl.WithLogger(log)}
 	if cfg.FanOut {
 		if cfg.ConsumerARN != "" {
-			log.Warn("consumerArn is not supported yet: registering (or reusing) the consumer by name", "consumer_name", cfg.ConsumerName)
+			opts = append(opts, kcl.EnhancedFanOutARN(cfg.ConsumerARN))
+		} else {
+			opts = append(opts, kcl.EnhancedFanOut(cfg.ConsumerName))
 		}
-		opts = append(opts, kcl.EnhancedFanOut(cfg.ConsumerName))
 	}
 	if cfg.CallProcessRecordsEvenForEmptyRecordList {
 		opts = append(opts, kcl.DeliverEmptyBatches())
