@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// logCheck greps the logs (stderr, debug level) of every process of the run for the records'
+// data marker, their partition keys' marker and the test credentials. The clients under test
+// (put, consume, agent) must log none of them; the fake Kinesis server's call log (local-kinesis
+// -v) is reported but not held to it.
+func (r *runner) logCheck() (string, bool) {
+	needles := []struct{ what, s string }{
+		{"data", r.dataMark}, {"partition-key", r.keyMark}, {"access-key", r.accessKey}, {"secret-key", r.secretKey},
+	}
+	files, bytesRead := 0, int64(0)
+	hits := map[string]map[string]int{} // role -> what -> files
+	var where []string
+	filepath.WalkDir(r.root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".log") || filepath.Dir(path) == r.binDir {
+			return nil
+		}
+		if filepath.Base(filepath.Dir(filepath.Dir(path))) != filepath.Base(r.root) {
+			return nil // not a process's log: scenario e's application logs live one level deeper
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		files++
+		bytesRead += int64(len(data))
+		role, _, _ := strings.Cut(filepath.Base(path), "-")
+		for _, n := range needles {
+			if c := bytes.Count(data, []byte(n.s)); c > 0 {
+				if hits[role] == nil {
+					hits[role] = map[string]int{}
+				}
+				hits[role][n.what] += c
+				rel, _ := filepath.Rel(r.root, path)
+				where = append(where, fmt.Sprintf("%s:%s×%d", rel, n.what, c))
+			}
+		}
+		return nil
+	})
+	ok := true
+	var parts []string
+	for role, m := range hits {
+		for what, c := range m {
+			parts = append(parts, fmt.Sprintf("%s:%s×%d", role, what, c))
+			if role != "local" {
+				ok = false
+			}
+		}
+	}
+	sort.Strings(parts)
+	sort.Strings(where)
+	verdict := "PASS"
+	if !ok {
+		if len(where) > 8 {
+			where = append(where[:8], "...")
+		}
+		verdict = "FAIL: record data, keys or credentials in client logs: " + strings.Join(where, " ")
+	}
+	found := "none"
+	if len(parts) > 0 {
+		found = strings.Join(parts, ",")
+	}
+	return fmt.Sprintf("chaos logcheck: files=%d bytes=%d found=%s (local-kinesis -v is the fake server's call log, not held to it) %s",
+		files, bytesRead, found, verdict), ok
+}
