@@ -56,11 +56,12 @@ type kRec struct {
 
 // allAttempts returns the attempts that carried u: those before it was re-routed, then k's.
 func (k *kRec) allAttempts(u *userRec) []Attempt {
-	if len(u.prior) == 0 {
+	prior := u.prior()
+	if len(prior) == 0 {
 		return k.attempts
 	}
-	a := make([]Attempt, 0, len(u.prior)+len(k.attempts))
-	return append(append(a, u.prior...), k.attempts...)
+	a := make([]Attempt, 0, len(prior)+len(k.attempts))
+	return append(append(a, prior...), k.attempts...)
 }
 
 func earlier(a, b time.Time) time.Time {
@@ -96,8 +97,8 @@ func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 		p.unrouted = append(p.unrouted, u)
 		return len(p.unrouted) == 1 // the loop must learn the first expiry deadline
 	}
-	if max := p.maxRecordSize; max > 0 && u.size > max {
-		out.fail(u, &RecordError{Err: ErrRecordTooLarge, Attempts: u.prior})
+	if max := p.maxRecordSize; max > 0 && int(u.size) > max {
+		out.fail(u, &RecordError{Err: ErrRecordTooLarge, Attempts: u.prior()})
 		return false
 	}
 	s := p.shardFor(u)
@@ -135,7 +136,7 @@ func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 		switch {
 		case err == nil:
 			s.aggUsers = append(s.aggUsers, u)
-			if u.ctx != nil {
+			if u.ctx() != nil {
 				s.aggCancel++
 			}
 			if len(s.aggUsers) == 1 || u.arrived < s.aggOldest { // deadlines grow with arrivals
@@ -154,7 +155,7 @@ func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 			if s.agg.Len() > 0 {
 				p.seal(s)
 			} else {
-				p.aggPool.Put(s.agg)
+				p.aggPool.put(s.agg)
 				s.agg = nil
 			}
 			s.push(p.single(u, s))
@@ -171,7 +172,7 @@ func (p *Producer) newAggregator() *aggregation.Aggregator {
 		limit = 1 << 20
 	}
 	size := min(p.cfg.aggMaxSize, limit-1)
-	if a, ok := p.aggPool.Get().(*aggregation.Aggregator); ok && a.MaxSize() == size {
+	if a, ok := p.aggPool.get(); ok && a.MaxSize() == size {
 		return a // pooled ones of another size (the limit changed) are dropped
 	}
 	return aggregation.NewAggregator(size)
@@ -181,12 +182,12 @@ func (p *Producer) single(u *userRec, s *shardState) *kRec {
 	k := &kRec{
 		users:    []*userRec{u},
 		entry:    aggregation.Record{PartitionKey: u.rec.PartitionKey, ExplicitHashKey: u.rec.ExplicitHashKey, Data: u.rec.Data},
-		size:     u.size,
+		size:     int(u.size),
 		shard:    s,
 		deadline: p.deadline(u),
 		sentAt:   u.firstSent(),
 	}
-	if u.ctx != nil {
+	if u.ctx() != nil {
 		k.cancel = 1
 	}
 	return k
@@ -199,7 +200,7 @@ func (p *Producer) seal(s *shardState) {
 		return
 	}
 	if s.agg.Len() == 0 {
-		p.aggPool.Put(s.agg)
+		p.aggPool.put(s.agg)
 		s.agg = nil
 		return
 	}
@@ -209,7 +210,7 @@ func (p *Producer) seal(s *shardState) {
 	}
 	s.aggLast, s.aggCancel = len(k.users), 0
 	if len(k.users) == 1 {
-		k.size = k.users[0].size
+		k.size = int(k.users[0].size)
 	} else {
 		k.size = s.agg.Size() + len(aggregation.AggregatePartitionKey)
 	}
@@ -267,7 +268,7 @@ func (s *shardState) drain(f func(*userRec, *kRec)) {
 func explode(k *kRec, into []*userRec) []*userRec {
 	for _, u := range k.users {
 		if len(k.attempts) > 0 {
-			u.prior = k.allAttempts(u) // also sets firstSent: its first element is the first send
+			u.setPrior(k.allAttempts(u)) // also sets firstSent: its first element is the first send
 		}
 		into = append(into, u)
 	}
@@ -386,10 +387,14 @@ func (p *Producer) splitWrongShard(w wrongShard, out *outcomes) []*userRec {
 	k := w.k
 	rng, known := p.ranges[w.shardID]
 	var resend []*userRec
+	shared := &delivery{shardID: w.shardID, seq: w.seq, aggregated: k.aggr, attempts: k.attempts}
 	for i, u := range k.users {
 		if known && rng.Contains(u.hk) {
-			out.ok(u, Result{ShardID: w.shardID, SequenceNumber: w.seq, SubSequenceNumber: i,
-				Aggregated: k.aggr, Attempts: k.allAttempts(u)})
+			d := shared
+			if len(u.prior()) > 0 {
+				d = &delivery{shardID: w.shardID, seq: w.seq, aggregated: k.aggr, attempts: k.allAttempts(u)}
+			}
+			out.ok(u, d, i)
 			continue
 		}
 		resend = append(resend, u)

@@ -105,7 +105,6 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 		ev.put.UserRecords += len(k.users)
 		ev.put.Bytes += k.size
 	}
-	out.items = make([]*userRec, 0, ev.put.UserRecords)
 	var notFound bool
 	for i := range res {
 		e := &res[i]
@@ -138,11 +137,7 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 		if !k.shard.auto && shardID != k.shard.id && shardID != "" && p.wrongShardLocked(r, k, shardID, seq, now, &out) {
 			continue
 		}
-		for j, u := range k.users {
-			out.ok(u, Result{ShardID: shardID, SequenceNumber: seq, SubSequenceNumber: j, Aggregated: k.aggr,
-				Attempts: k.allAttempts(u)})
-		}
-		p.releasePayload(k)
+		out.deliver(k, &delivery{shardID: shardID, seq: seq, aggregated: k.aggr, attempts: k.attempts})
 	}
 	if notFound {
 		p.requestRefresh("resource not found")
@@ -226,7 +221,7 @@ func (p *Producer) wrongShardLocked(r *request, k *kRec, shardID, seq string, no
 			return false
 		}
 		for _, u := range p.splitWrongShard(wrongShard{k: k, shardID: shardID, seq: seq}, out) {
-			out.fail(u, &RecordError{Err: ErrClosed, ShardID: shardID, Attempts: u.prior})
+			out.fail(u, &RecordError{Err: ErrClosed, ShardID: shardID, Attempts: u.prior()})
 		}
 		return true
 	}

@@ -213,6 +213,11 @@ func produceTimed(b *testing.B, p *kpl.Producer, n, size int, keys []string, rng
 		pk := unsafe.String(&block[seq[i]>>8], seq[i]&0xff)
 		p.PutAsync(ctx, kpl.Record{PartitionKey: pk, Data: data})
 		if i == n/2 && n > 1 {
+			if os.Getenv("KPL_BENCH_DIAG") != "" {
+				st := p.Stats()
+				fmt.Fprintf(os.Stderr, "DIAG halfway: %d records buffered (%d MiB charged), %d calls in flight (%d MiB)\n",
+					st.BufferedRecords, st.BufferedBytes>>20, st.InFlightRequests, st.InFlightBytes>>20)
+			}
 			if f := os.Getenv("KPL_BENCH_HEAPPROFILE"); f != "" { // live heap with the buffer full
 				runtime.GC()
 				w, err := os.Create(f)

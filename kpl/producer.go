@@ -36,8 +36,8 @@ type Producer struct {
 	log      *slog.Logger
 	enc      *compression.Encoder
 	retry    backoff.Policy
-	aggPool  sync.Pool // *aggregation.Aggregator
-	payloads sync.Pool // *[]byte, aggregated payload buffers
+	aggPool  freeList[*aggregation.Aggregator]
+	payloads freeList[*[]byte] // aggregated payload buffers
 
 	epoch     time.Time       // New's time: user records' arrival is counted from it
 	baseCtx   context.Context // lifecycle: cancelled by Close after requests finished
@@ -126,6 +126,8 @@ func New(client KinesisAPI, stream string, opts ...Option) (*Producer, error) {
 		shards:    map[string]*shardState{},
 		ranges:    map[string]aggregation.HashRange{},
 		spaceCh:   make(chan struct{}),
+		aggPool:   newFreeList[*aggregation.Aggregator](freeAggregators),
+		payloads:  newFreeList[*[]byte](freePayloads),
 	}
 	if cfg.compress {
 		if p.enc, err = compression.NewEncoder(compression.LevelFastest); err != nil {
@@ -150,12 +152,46 @@ func New(client KinesisAPI, stream string, opts ...Option) (*Producer, error) {
 	return p, nil
 }
 
+// How many emptied aggregators and payload buffers a producer keeps for reuse (each about 50 KiB at
+// the default AggregationMaxSize: at most 2.5 MiB kept when idle).
+const (
+	freeAggregators = 16
+	freePayloads    = 32
+)
+
+// freeList keeps up to a fixed number of values for reuse. Unlike a sync.Pool it keeps them across
+// garbage collections: a pool emptied by every collection sends the producer back to the heap for
+// 50 KiB buffers several times a second, and fresh memory costs page faults, which on virtual
+// machines cost more than the work done in the buffer. The zero value keeps nothing.
+type freeList[T any] struct{ ch chan T }
+
+func newFreeList[T any](n int) freeList[T] { return freeList[T]{ch: make(chan T, n)} }
+
+// get returns a kept value, if any.
+func (f freeList[T]) get() (T, bool) {
+	select {
+	case v := <-f.ch:
+		return v, true
+	default:
+		var zero T
+		return zero, false
+	}
+}
+
+// put keeps v if there is room, and otherwise leaves it to the garbage collector.
+func (f freeList[T]) put(v T) {
+	select {
+	case f.ch <- v:
+	default:
+	}
+}
+
 // streamLevel reports whether records go to one stream-level queue instead of per-shard ones: on an
 // AUTO stream, or without a shard map (DisableShardPrediction, or ListShards denied).
 func (p *Producer) streamLevel() bool { return p.auto || p.noPredict }
 
 // recordOverhead is what MaxBufferedBytes charges per record beyond its data and partition key:
-// the userRec (240 bytes), its copy in the open aggregate (80 bytes), slice slots, its share of the
+// the userRec (128 bytes), its copy in the open aggregate (80 bytes), slice slots, its share of the
 // aggregate's key tables, and the objects a collection finds live while the producer keeps
 // allocating (BenchmarkProducerMemory1KiB measures the sum against the bound).
 const recordOverhead = 448
@@ -171,19 +207,48 @@ func (p *Producer) recordCharge(size int) int64 {
 }
 
 // userRec is an accepted user record; it embeds the Future handed to the caller.
-// It is allocated per record, so it keeps only what every record needs (240 bytes allocated): its
-// arrival is monotonic nanoseconds since the producer's epoch, its TTL deadline and first send are
-// derived (arrival, deadline, firstSent).
+// It is allocated per record, so it keeps only what every record needs, in 128 bytes (two cache
+// lines): its arrival is monotonic nanoseconds since the producer's epoch, its TTL deadline and
+// first send are derived (arrival, deadline, firstSent), and what few records have (a cancellable
+// context, attempts from before a re-route) lives in an extension allocated only for them.
 type userRec struct {
 	Future
 	rec     Record
 	hk      aggregation.HashKey
-	size    int
-	arrived time.Duration   // since Producer.epoch (monotonic clock)
-	ctx     context.Context // nil unless cancellable
-	prior   []Attempt       // attempts of Kinesis records that carried it before it was re-routed
-	urgent  bool            // Put: its shard sends without waiting for Linger
-	alone   bool            // an aggregate carrying it was refused as invalid: send it on its own
+	arrived time.Duration // since Producer.epoch (monotonic clock)
+	size    int32         // data plus partition key bytes
+	urgent  bool          // Put: its shard sends without waiting for Linger
+	alone   bool          // an aggregate carrying it was refused as invalid: send it on its own
+	x       *userExt      // nil unless it has a cancellable context or was re-routed
+}
+
+// userExt holds what only some user records have.
+type userExt struct {
+	ctx   context.Context // cancellable PutAsync context, until the record is resolved
+	prior []Attempt       // attempts of Kinesis records that carried it before it was re-routed
+}
+
+// ctx returns u's cancellable PutAsync context, or nil.
+func (u *userRec) ctx() context.Context {
+	if u.x == nil {
+		return nil
+	}
+	return u.x.ctx
+}
+
+// prior returns the attempts of Kinesis records that carried u before it was re-routed.
+func (u *userRec) prior() []Attempt {
+	if u.x == nil {
+		return nil
+	}
+	return u.x.prior
+}
+
+func (u *userRec) setPrior(a []Attempt) {
+	if u.x == nil {
+		u.x = &userExt{}
+	}
+	u.x.prior = a
 }
 
 // arrival returns when u was put.
@@ -200,10 +265,10 @@ func (p *Producer) deadline(u *userRec) time.Time {
 // firstSent returns when u was first sent if it was re-routed since (zero otherwise): the first
 // attempt recorded in prior, which explode sets to every attempt that carried it.
 func (u *userRec) firstSent() time.Time {
-	if len(u.prior) == 0 {
-		return time.Time{}
+	if prior := u.prior(); len(prior) > 0 {
+		return prior[0].Time
 	}
-	return u.prior[0].Time
+	return time.Time{}
 }
 
 // PutAsync hands r to the producer and returns its Future, never nil. ctx bounds the wait for
@@ -237,9 +302,9 @@ func (p *Producer) put(ctx context.Context, r Record, noWait, urgent bool) *Futu
 	}
 	size := len(r.Data) + len(r.PartitionKey)
 	// One monotonic clock read (time.Now reads the wall clock too, and costs twice as much).
-	u := &userRec{rec: r, hk: hk, size: size, arrived: time.Since(p.epoch)}
+	u := &userRec{rec: r, hk: hk, size: int32(size), arrived: time.Since(p.epoch)}
 	if ctx.Done() != nil {
-		u.ctx = ctx
+		u.x = &userExt{ctx: ctx}
 	}
 
 	var out outcomes
@@ -361,7 +426,7 @@ func (p *Producer) Close() error {
 		// allocating an error per record would grow memory at that moment.
 		unsent := &RecordError{Err: ErrClosed}
 		closedErr := func(u *userRec, k *kRec, shardID string) *RecordError {
-			attempts := u.prior
+			attempts := u.prior()
 			if k != nil {
 				attempts = k.allAttempts(u)
 			}
@@ -434,9 +499,19 @@ func (p *Producer) Stats() Stats {
 }
 
 // outcomes collects resolutions decided under p.mu (the outcome is written into the user record,
-// which nobody else touches until its Future resolves), to be published after unlocking.
+// which nobody else touches until its Future resolves), to be published after unlocking. Delivered
+// Kinesis records are kept whole: finish writes their user records' outcomes, so the lock is not
+// held for a pass over every user record, and each user record is touched once.
 type outcomes struct {
-	items []*userRec
+	items     []*userRec
+	delivered []delivered
+	users     int // user records in delivered
+}
+
+// delivered is a Kinesis record Kinesis accepted, whose user records (all of them) are delivered.
+type delivered struct {
+	k *kRec
+	d *delivery
 }
 
 func (o *outcomes) fail(u *userRec, err *RecordError) {
@@ -444,20 +519,25 @@ func (o *outcomes) fail(u *userRec, err *RecordError) {
 	o.items = append(o.items, u)
 }
 
-func (o *outcomes) ok(u *userRec, res Result) {
-	u.res = res
+// ok delivers u as user record sub of the Kinesis record d describes.
+func (o *outcomes) ok(u *userRec, d *delivery, sub int) {
+	u.d, u.sub = d, int32(sub)
 	o.items = append(o.items, u)
+}
+
+// deliver delivers every user record of k, which Kinesis stored as d says (d.attempts being k's).
+func (o *outcomes) deliver(k *kRec, d *delivery) {
+	o.delivered = append(o.delivered, delivered{k, d})
+	o.users += len(k.users)
 }
 
 // finish releases buffer space for the records in o and resolves their Futures.
 func (p *Producer) finish(o outcomes) {
-	if len(o.items) == 0 {
+	if len(o.items) == 0 && len(o.delivered) == 0 {
 		return
 	}
-	var bytes int64
 	var failed, expired uint64
 	for _, u := range o.items {
-		bytes += p.recordCharge(u.size)
 		if u.err != nil {
 			failed++
 			if errors.Is(u.err, ErrRecordExpired) {
@@ -466,25 +546,38 @@ func (p *Producer) finish(o outcomes) {
 		}
 	}
 	p.mu.Lock()
-	p.stats.RecordsDelivered += uint64(len(o.items)) - failed
+	p.stats.RecordsDelivered += uint64(len(o.items)) - failed + uint64(o.users)
 	p.stats.RecordsFailed += failed
 	p.stats.RecordsExpired += expired
 	p.mu.Unlock()
 
-	now := time.Now()
+	var now time.Time
+	hooked := len(p.hooks.done) > 0
+	if hooked {
+		now = time.Now()
+	}
+	var bytes int64
 	for _, u := range o.items {
-		u.rec.Data = nil // the caller owns it again
-		u.ctx = nil
-		if len(p.hooks.done) > 0 {
-			p.hookDone(u, now)
+		bytes += p.recordCharge(int(u.size))
+		p.resolve(u, hooked, now)
+	}
+	for _, dl := range o.delivered {
+		k, d := dl.k, dl.d
+		for j, u := range k.users {
+			u.d, u.sub = d, int32(j)
+			if u.x != nil && len(u.x.prior) > 0 { // re-routed: its attempts are its own
+				u.d = &delivery{shardID: d.shardID, seq: d.seq, aggregated: d.aggregated, attempts: k.allAttempts(u)}
+			}
+			bytes += p.recordCharge(int(u.size))
+			p.resolve(u, hooked, now)
 		}
-		u.resolve()
+		p.releasePayload(k)
 	}
 
 	// The space is freed after the futures resolved, so that Flush, which waits for an empty
 	// buffer, never returns before the futures of what it flushed are done.
 	p.mu.Lock()
-	p.bufRecords -= len(o.items)
+	p.bufRecords -= len(o.items) + o.users
 	p.bufBytes -= bytes
 	if p.waiters > 0 {
 		close(p.spaceCh)
@@ -493,15 +586,28 @@ func (p *Producer) finish(o outcomes) {
 	p.mu.Unlock()
 }
 
+// resolve hands u's data back to the caller and publishes its outcome.
+func (p *Producer) resolve(u *userRec, hooked bool, now time.Time) {
+	u.rec.Data = nil // the caller owns it again
+	if u.x != nil {
+		u.x.ctx = nil
+	}
+	if hooked {
+		p.hookDone(u, now)
+	}
+	u.resolve()
+}
+
 func (p *Producer) hookDone(u *userRec, now time.Time) {
 	arrived := p.arrival(u)
-	e := RecordDoneEvent{Bytes: u.size, Latency: now.Sub(arrived)}
-	attempts := u.res.Attempts
-	if re, ok := u.err.(*RecordError); ok {
+	e := RecordDoneEvent{Bytes: int(u.size), Latency: now.Sub(arrived)}
+	var attempts []Attempt
+	if re := u.err; re != nil {
 		attempts = re.Attempts
 		e.Err, e.Code, e.ShardID = re, re.Code, re.ShardID
-	} else {
-		e.ShardID = u.res.ShardID
+	} else if u.d != nil {
+		attempts = u.d.attempts
+		e.ShardID = u.d.shardID
 	}
 	e.Attempts = len(attempts)
 	if len(attempts) > 0 {

@@ -38,23 +38,42 @@ type Result struct {
 // A Future is the pending outcome of PutAsync. Its methods are safe for concurrent use.
 type Future struct {
 	// st is nil while pending, then the channel Done made for waiters, and &closedCh once the
-	// outcome is published: res and err are written before that store and read only after it.
+	// outcome is published: sub, d and err are written before that store and read only after it.
 	st   atomic.Pointer[chan struct{}]
-	done bool // resolved when made (a rejected record); never written afterwards
-	res  Result
-	err  error
+	sub  int32        // SubSequenceNumber
+	done bool         // resolved when made (a rejected record); never written afterwards
+	d    *delivery    // delivered: what the user records of its Kinesis record share
+	err  *RecordError // failed
+}
+
+// delivery is the part of a Result that the user records of one delivered Kinesis record share
+// (one allocation per Kinesis record instead of a Result per user record).
+type delivery struct {
+	shardID, seq string
+	aggregated   bool
+	attempts     []Attempt
+}
+
+// result returns the outcome of a resolved, delivered future.
+func (f *Future) result() Result {
+	d := f.d
+	if d == nil {
+		return Result{}
+	}
+	return Result{ShardID: d.shardID, SequenceNumber: d.seq, SubSequenceNumber: int(f.sub),
+		Aggregated: d.aggregated, Attempts: d.attempts}
 }
 
 // closedCh is handed out by Done for futures resolved before anyone asked for a channel.
 var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-func newFailedFuture(err error) *Future {
+func newFailedFuture(err *RecordError) *Future {
 	f := &Future{done: true, err: err}
 	f.st.Store(&closedCh)
 	return f
 }
 
-// resolve publishes the outcome set in res/err (written before the call, by the resolving
+// resolve publishes the outcome set in sub, d and err (written before the call, by the resolving
 // goroutine only).
 func (f *Future) resolve() {
 	if ch := f.st.Swap(&closedCh); ch != nil && ch != &closedCh {
@@ -87,5 +106,8 @@ func (f *Future) Wait(ctx context.Context) (Result, error) {
 			return Result{}, ctx.Err()
 		}
 	}
-	return f.res, f.err
+	if f.err != nil {
+		return Result{}, f.err
+	}
+	return f.result(), nil
 }

@@ -83,7 +83,7 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 			soon(exp)
 			break
 		}
-		out.fail(u, &RecordError{Err: ErrRecordExpired, Attempts: u.prior})
+		out.fail(u, &RecordError{Err: ErrRecordExpired, Attempts: u.prior()})
 		p.unrouted = p.unrouted[1:]
 	}
 
@@ -475,7 +475,7 @@ func (p *Producer) encode(k *kRec, cancelled *outcomes) bool {
 		} else {
 			rec, _, err = k.agg.Flush()
 		}
-		p.aggPool.Put(k.agg)
+		p.aggPool.put(k.agg)
 		k.agg = nil
 		if err != nil { // keys were validated in PutAsync
 			for _, u := range k.users {
@@ -503,8 +503,8 @@ func (p *Producer) encode(k *kRec, cancelled *outcomes) bool {
 func (p *Producer) withdraw(k *kRec, cancelled *outcomes) bool {
 	keep := k.users[:0:0]
 	for _, u := range k.users {
-		if u.ctx != nil && len(u.prior) == 0 && u.ctx.Err() != nil {
-			cancelled.fail(u, &RecordError{Err: u.ctx.Err()})
+		if ctx := u.ctx(); ctx != nil && len(u.prior()) == 0 && ctx.Err() != nil {
+			cancelled.fail(u, &RecordError{Err: ctx.Err()})
 			continue
 		}
 		keep = append(keep, u)
@@ -521,7 +521,7 @@ func (p *Producer) withdraw(k *kRec, cancelled *outcomes) bool {
 	}
 	if len(keep) == 0 {
 		if k.agg != nil {
-			p.aggPool.Put(k.agg)
+			p.aggPool.put(k.agg)
 			k.agg = nil
 		}
 		return false
@@ -531,7 +531,7 @@ func (p *Producer) withdraw(k *kRec, cancelled *outcomes) bool {
 
 // getPayloadBuf returns a recycled buffer for an aggregated payload.
 func (p *Producer) getPayloadBuf() *[]byte {
-	if b, ok := p.payloads.Get().(*[]byte); ok {
+	if b, ok := p.payloads.get(); ok {
 		return b
 	}
 	b := make([]byte, 0, p.cfg.aggMaxSize)
@@ -551,6 +551,6 @@ func (p *Producer) releasePayload(k *kRec) {
 		*k.buf = k.entry.Data[:0]
 		k.entry.Data = nil
 	}
-	p.payloads.Put(k.buf)
+	p.payloads.put(k.buf)
 	k.buf = nil
 }

@@ -71,7 +71,7 @@ func (p *Producer) refresher() {
 				var out outcomes
 				p.mu.Lock()
 				for _, u := range p.unrouted {
-					out.fail(u, &RecordError{Err: err, Code: codeResourceNotFound, Message: awserr.Classify(err).Message, Attempts: u.prior})
+					out.fail(u, &RecordError{Err: err, Code: codeResourceNotFound, Message: awserr.Classify(err).Message, Attempts: u.prior()})
 				}
 				p.unrouted = nil
 				p.mu.Unlock()

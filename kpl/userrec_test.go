@@ -11,11 +11,11 @@ import (
 	"github.com/shardwise/shardwise/aggregation"
 )
 
-// The userRec is allocated once per record: it must stay in the 240-byte size class, and
-// MaxBufferedBytes charges it (recordOverhead).
+// The userRec is allocated once per record: it must stay in the 128-byte size class (two cache
+// lines), and MaxBufferedBytes charges it (recordOverhead).
 func TestUserRecSize(t *testing.T) {
-	if n := unsafe.Sizeof(userRec{}); n > 240 {
-		t.Fatalf("userRec is %d bytes, more than its 240-byte size class", n)
+	if n := unsafe.Sizeof(userRec{}); n > 128 {
+		t.Fatalf("userRec is %d bytes, more than its 128-byte size class", n)
 	}
 	if n := unsafe.Sizeof(userRec{}); recordOverhead < int(n)+80 {
 		t.Fatalf("recordOverhead %d does not cover the userRec (%d bytes) and its aggregate copy", recordOverhead, n)
@@ -32,7 +32,7 @@ func TestFutureConcurrentResolve(t *testing.T) {
 			wg.Go(func() {
 				if i%2 == 0 {
 					<-f.Done()
-					got <- f.res.ShardID
+					got <- f.result().ShardID
 					return
 				}
 				res, err := f.Wait(context.Background())
@@ -43,7 +43,7 @@ func TestFutureConcurrentResolve(t *testing.T) {
 				got <- res.ShardID
 			})
 		}
-		f.res = Result{ShardID: "shardId-000000000001"}
+		f.d = &delivery{shardID: "shardId-000000000001"}
 		f.resolve()
 		wg.Wait()
 		close(got)
@@ -103,8 +103,8 @@ func TestUserRecDerivedTimes(t *testing.T) {
 	if got := u.firstSent(); !got.Equal(t1) {
 		t.Fatalf("first send %v, want %v", got, t1)
 	}
-	if len(u.prior) != 2 {
-		t.Fatalf("prior attempts %d, want 2", len(u.prior))
+	if len(u.prior()) != 2 {
+		t.Fatalf("prior attempts %d, want 2", len(u.prior()))
 	}
 	p.cfg.ttl = 0
 	if !p.deadline(u).IsZero() {
@@ -132,7 +132,10 @@ func TestAggregateBookkeeping(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u := &userRec{rec: Record{PartitionKey: "k", Data: []byte("x")}, hk: hk, size: 2, arrived: arrived, ctx: c}
+		u := &userRec{rec: Record{PartitionKey: "k", Data: []byte("x")}, hk: hk, size: 2, arrived: arrived}
+		if c != nil {
+			u.x = &userExt{ctx: c}
+		}
 		var out outcomes
 		p.routeLocked(u, time.Time{}, &out)
 		if len(out.items) > 0 {
