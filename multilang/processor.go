@@ -294,7 +294,7 @@ func (p *childProcessor) exchange(ctx context.Context, line []byte, action strin
 
 // exitNote waits briefly for a failing child's exit and describes it.
 func (p *childProcessor) exitNote(ch *child) string {
-	t := time.NewTimer(500 * time.Millisecond)
+	t := time.NewTimer(2 * time.Second)
 	defer t.Stop()
 	select {
 	case <-ch.exited:
