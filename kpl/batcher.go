@@ -90,8 +90,11 @@ func (p *Producer) shardFor(u *userRec) *shardState {
 }
 
 // routeLocked adds u to its shard's open aggregate (or queue). It reports whether the loop should
-// wake (a Kinesis record was sealed). It does not read the time argument (what counts is u's
-// arrival): put passes none.
+// wake: a Kinesis record was sealed on a shard that can send it now, or the open aggregate has a
+// deadline (linger, TTL) before the loop's next planned run. A sealed record of a shard with a call
+// in flight waits for that call's completion, which wakes the loop: waking it for every aggregate
+// (one per few hundred records) costs a goroutine wake-up and a pass over the shards each time. It
+// does not read the time argument (what counts is u's arrival): put passes none.
 func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 	if p.smap == nil && !p.streamLevel() {
 		p.unrouted = append(p.unrouted, u)
@@ -116,7 +119,11 @@ func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 		s.push(k)
 		return u.urgent || len(s.queue) == 1 || s.qBytes >= p.cfg.batchMaxBytes || len(s.queue) >= p.cfg.batchMaxRecords
 	}
-	sealed := false
+	wake := false
+	sealed := func() { // the open aggregate went to the queue
+		p.seal(s)
+		wake = wake || (s.inflight < s.slots && p.inflight < p.cfg.maxConns)
+	}
 	for {
 		if s.agg == nil {
 			s.agg = p.newAggregator()
@@ -125,11 +132,10 @@ func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 			}
 			s.aggFirst = p.arrival(u)
 			s.aggDeadline = time.Time{}
-			sealed = true // a new linger deadline: wake the loop
+			wake = wake || p.unplanned(s.aggFirst.Add(p.cfg.linger)) // a new linger deadline
 		}
 		if p.cfg.aggMaxCount > 0 && s.agg.Len() >= p.cfg.aggMaxCount {
-			p.seal(s)
-			sealed = true
+			sealed()
 			continue
 		}
 		err := s.agg.Add(aggregation.Record{PartitionKey: u.rec.PartitionKey, ExplicitHashKey: u.rec.ExplicitHashKey, Data: u.rec.Data})
@@ -142,15 +148,14 @@ func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 			if len(s.aggUsers) == 1 || u.arrived < s.aggOldest { // deadlines grow with arrivals
 				s.aggOldest = u.arrived
 				s.aggDeadline = p.deadline(u)
+				wake = wake || (!s.aggDeadline.IsZero() && p.unplanned(s.aggDeadline))
 			}
 			if s.agg.Size()+1 >= s.agg.MaxSize() { // cannot take even an empty record
-				p.seal(s)
-				sealed = true
+				sealed()
 			}
-			return sealed || u.urgent
+			return wake || u.urgent
 		case errors.Is(err, aggregation.ErrFull) && s.agg.Len() > 0:
-			p.seal(s)
-			sealed = true
+			sealed()
 		default: // ErrTooLarge (validated keys cannot fail): send it alone, after what is open
 			if s.agg.Len() > 0 {
 				p.seal(s)
@@ -162,6 +167,12 @@ func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 			return true
 		}
 	}
+}
+
+// unplanned reports whether the loop must be woken to learn of deadline t: its next planned run
+// is later (or there is none), or a Flush is sealing everything without waiting for Linger.
+func (p *Producer) unplanned(t time.Time) bool {
+	return p.loopAt.IsZero() || t.Before(p.loopAt) || p.flushing > 0
 }
 
 func (p *Producer) newAggregator() *aggregation.Aggregator {

@@ -73,6 +73,7 @@ type Producer struct {
 	inflight       int                              // PutRecords calls
 	reqBytes       int64                            // charged by the requests in flight (requestCharge)
 	rr             int                              // round-robin start for fairness
+	loopAt         time.Time                        // when the loop runs next unless woken (zero: only when woken)
 	flushing       int
 	bufRecords     int
 	bufBytes       int64
@@ -159,13 +160,17 @@ const (
 	freePayloads    = 32
 )
 
-// freeList keeps up to a fixed number of values for reuse. Unlike a sync.Pool it keeps them across
-// garbage collections: a pool emptied by every collection sends the producer back to the heap for
-// 50 KiB buffers several times a second, and fresh memory costs page faults, which on virtual
-// machines cost more than the work done in the buffer. The zero value keeps nothing.
-type freeList[T any] struct{ ch chan T }
+// freeList keeps values for reuse: up to a fixed number in a list that garbage collections leave
+// alone, the rest in a sync.Pool (which every other collection empties). A pool alone sends the
+// producer back to the heap for 50 KiB buffers several times a second, and fresh memory costs page
+// faults, which on virtual machines cost more than the work done in the buffer; the pool behind
+// the list takes the bursts (a call encoding many aggregates at once). The zero value keeps nothing.
+type freeList[T any] struct {
+	ch   chan T
+	pool *sync.Pool
+}
 
-func newFreeList[T any](n int) freeList[T] { return freeList[T]{ch: make(chan T, n)} }
+func newFreeList[T any](n int) freeList[T] { return freeList[T]{ch: make(chan T, n), pool: new(sync.Pool)} }
 
 // get returns a kept value, if any.
 func (f freeList[T]) get() (T, bool) {
@@ -173,16 +178,24 @@ func (f freeList[T]) get() (T, bool) {
 	case v := <-f.ch:
 		return v, true
 	default:
-		var zero T
-		return zero, false
 	}
+	if f.pool != nil {
+		if v, ok := f.pool.Get().(T); ok {
+			return v, true
+		}
+	}
+	var zero T
+	return zero, false
 }
 
-// put keeps v if there is room, and otherwise leaves it to the garbage collector.
+// put keeps v for a later get.
 func (f freeList[T]) put(v T) {
 	select {
 	case f.ch <- v:
 	default:
+		if f.pool != nil {
+			f.pool.Put(v)
+		}
 	}
 }
 

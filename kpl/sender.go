@@ -51,6 +51,7 @@ func (p *Producer) loop() {
 		}
 		now := time.Now()
 		next, reqs := p.planLocked(now, &out)
+		p.loopAt = next
 		p.reqWG.Add(len(reqs))
 		p.mu.Unlock()
 		p.finish(out)
