@@ -170,7 +170,9 @@ type freeList[T any] struct {
 	pool *sync.Pool
 }
 
-func newFreeList[T any](n int) freeList[T] { return freeList[T]{ch: make(chan T, n), pool: new(sync.Pool)} }
+func newFreeList[T any](n int) freeList[T] {
+	return freeList[T]{ch: make(chan T, n), pool: new(sync.Pool)}
+}
 
 // get returns a kept value, if any.
 func (f freeList[T]) get() (T, bool) {
