@@ -9,6 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/shardwise/shardwise/multilang"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite golden files")
@@ -79,4 +83,67 @@ func TestMultilangUsage(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "executableName is required") {
 		t.Errorf("missing executableName: %v", err)
 	}
+}
+
+func TestMultilangCredentialProviders(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	ctx := context.Background()
+	base := aws.Config{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}}
+	props := "executableName = x\napplicationName = a\nstreamName = s\n" +
+		"AwsCredentialsProvider = com.amazonaws.auth.EnvironmentVariableCredentialsProvider, AnonymousCredentialsProvider\n"
+	p, err := multilang.Load(strings.NewReader(props))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := multilang.FromProperties(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := credentialChain(ctx, base, cfg.Credentials)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := chain.Retrieve(ctx)
+	if err != nil || creds.AccessKeyID != "AKIDEXAMPLE" || creds.SecretAccessKey != "secret" {
+		t.Fatalf("env provider first in the chain: %+v, %v", creds, err)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	static := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{AccessKeyID: "STATIC", SecretAccessKey: "s"}, nil
+	})
+	creds, err = chainProvider{mustProvider(t, base, "EnvironmentVariableCredentialsProvider"), static}.Retrieve(ctx)
+	if err != nil || creds.AccessKeyID != "STATIC" {
+		t.Fatalf("without env keys the chain falls through to the next provider: %+v, %v", creds, err)
+	}
+	if _, ok := mustProvider(t, base, "AnonymousCredentialsProvider").(aws.AnonymousCredentials); !ok {
+		t.Error("AnonymousCredentialsProvider is not the SDK's anonymous credentials (requests would be signed)")
+	}
+	if _, err := credentialProvider(ctx, base, multilang.CredentialProvider{Name: "StsAssumeRoleCredentialsProvider"}); err == nil {
+		t.Error("assume role without a role ARN: no error")
+	}
+	if p := mustProvider(t, base, "StsAssumeRoleCredentialsProvider|arn:aws:iam::123456789012:role/r|s|externalId=x"); p == nil {
+		t.Error("assume role provider is nil")
+	}
+	if d, err := credentialChain(ctx, base, nil); err != nil || d != nil {
+		t.Errorf("no providers: %v, %v; want the default chain (nil)", d, err)
+	}
+}
+
+func mustProvider(t *testing.T, base aws.Config, value string) aws.CredentialsProvider {
+	t.Helper()
+	p, err := multilang.Load(strings.NewReader("executableName = x\napplicationName = a\nstreamName = s\nAwsCredentialsProvider = " + value + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := multilang.FromProperties(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := credentialProvider(context.Background(), base, cfg.Credentials[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
 }
