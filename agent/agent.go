@@ -237,6 +237,9 @@ loop:
 		cancelPut()
 		<-flowsDone
 	}
+	for _, fl := range a.flows { // the flows' goroutines have ended: their final figures
+		fl.m.refresh(fl, time.Now())
+	}
 	if err := a.writeCheckpoint(); err != nil {
 		return err
 	}

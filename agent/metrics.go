@@ -80,6 +80,7 @@ type flowMetrics struct {
 	// Owned by the flow's goroutine.
 	stepFailed bool
 	heads      map[*entry]time.Time // the first pending entry of each file, and when it was first seen
+	observed   time.Time            // the gauges' last refresh
 
 	mu     sync.Mutex
 	gauges flowGauges
@@ -159,11 +160,23 @@ func (m *flowMetrics) pollDone() {
 	m.stepFailed = false
 }
 
-// observe refreshes the flow's gauges from its files. It runs on the flow's goroutine.
+// observeCostPerFile spaces the refreshes of a flow's gauges by this much per tracked file (2 s for
+// 2,000 files), so that walking the files costs a bounded share of a core however many there are;
+// a flow with a few files is refreshed at every publish (CheckpointInterval/2).
+const observeCostPerFile = time.Millisecond
+
+// observe refreshes the flow's gauges from its files, at most every observeCostPerFile per file.
+// It runs on the flow's goroutine (or on Run's once the flow's goroutine has ended).
 func (m *flowMetrics) observe(f *flow, now time.Time) {
-	if m == nil {
+	if m == nil || (!m.observed.IsZero() && now.Sub(m.observed) < time.Duration(len(f.files))*observeCostPerFile) {
 		return
 	}
+	m.refresh(f, now)
+}
+
+// refresh computes the flow's gauges from its files and publishes them.
+func (m *flowMetrics) refresh(f *flow, now time.Time) {
+	m.observed = now
 	var g flowGauges
 	var heads map[*entry]time.Time // allocated only when records wait
 	for _, t := range f.files {
