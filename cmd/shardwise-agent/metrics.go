@@ -11,7 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,21 +30,88 @@ const (
 )
 
 // visibility is what outlives the agents of a run (SIGHUP starts a new one): the CloudWatch
-// publisher and the metrics server, which read the running agent's Stats.
+// publisher and the metrics server, which read the running agent's Stats through stats.
 type visibility struct {
-	log     *slog.Logger
-	current atomic.Pointer[agent.Agent]
-	pub     *agentmetrics.Publisher
-	srv     *http.Server
-	served  chan error
+	log    *slog.Logger
+	pub    *agentmetrics.Publisher
+	srv    *http.Server
+	served chan error
+
+	mu      sync.Mutex
+	current statser
+	retired agent.Stats // the counters of the agents stopped by reloads, added up
 }
 
-// stats is the running agent's Stats (a zero Stats before the first one).
-func (v *visibility) stats() agent.Stats {
-	if a := v.current.Load(); a != nil {
-		return a.Stats()
+type statser interface{ Stats() agent.Stats }
+
+// setAgent makes a the running agent; the previous one, stopped by then, has its counters kept,
+// so the counters seen by CloudWatch and Prometheus do not go back at a reload.
+func (v *visibility) setAgent(a statser) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.current != nil {
+		v.retired = addCounters(v.current.Stats(), v.retired, true)
 	}
-	return agent.Stats{}
+	v.current = a
+}
+
+// stats is the running agent's Stats with the counters of the agents before it added in (a zero
+// Stats before the first one).
+func (v *visibility) stats() agent.Stats {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.current == nil {
+		return agent.Stats{}
+	}
+	return addCounters(v.current.Stats(), v.retired, false)
+}
+
+// addCounters returns s with the counters of old added: the agent's, and those of each flow of s
+// that old has too (same file pattern and destination). Old's flows that s lacks are appended
+// (counters only) when keep is set, else left out: a flow a reload removed is no longer shown, and
+// its counters go on if a later reload brings it back.
+func addCounters(s, old agent.Stats, keep bool) agent.Stats {
+	s.RecordsRead += old.RecordsRead
+	s.RecordsSent += old.RecordsSent
+	s.RecordsFailed += old.RecordsFailed
+	s.RecordsFiltered += old.RecordsFiltered
+	s.RecordsTruncated += old.RecordsTruncated
+	s.RecordsRetried += old.RecordsRetried
+	s.BytesRead += old.BytesRead
+	s.CheckpointsWritten += old.CheckpointsWritten
+	flows := make([]agent.FlowStats, len(s.Flows))
+	for i, f := range s.Flows {
+		for _, o := range old.Flows {
+			if o.FilePattern == f.FilePattern && o.Destination == f.Destination && o.Firehose == f.Firehose {
+				f.RecordSendAttempts += o.RecordSendAttempts
+				f.RecordSendErrors += o.RecordSendErrors
+				f.ServiceErrors += o.ServiceErrors
+				f.SendCalls += o.SendCalls
+				f.RecordsSent += o.RecordsSent
+				f.BytesSent += o.BytesSent
+				if f.LastDelivery.IsZero() {
+					f.LastDelivery = o.LastDelivery
+				}
+			}
+		}
+		flows[i] = f
+	}
+	s.Flows = flows
+	for _, o := range old.Flows {
+		if !keep {
+			break
+		}
+		found := false
+		for _, f := range s.Flows {
+			found = found || (o.FilePattern == f.FilePattern && o.Destination == f.Destination && o.Firehose == f.Firehose)
+		}
+		if !found {
+			s.Flows = append(s.Flows, agent.FlowStats{FilePattern: o.FilePattern, Destination: o.Destination, Firehose: o.Firehose,
+				RecordSendAttempts: o.RecordSendAttempts, RecordSendErrors: o.RecordSendErrors, ServiceErrors: o.ServiceErrors,
+				SendCalls: o.SendCalls, RecordsSent: o.RecordsSent, BytesSent: o.BytesSent, LastDelivery: o.LastDelivery})
+		}
+	}
+	return s
 }
 
 // startVisibility starts the CloudWatch publisher when cfg's cloudwatch.emitMetrics allows it (the

@@ -194,3 +194,41 @@ func TestRunMetricsFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// fixedStats is an agent stand-in for visibility.
+type fixedStats struct{ s agent.Stats }
+
+func (f *fixedStats) Stats() agent.Stats { return f.s }
+
+// TestVisibilityAcrossReloads: after a reload the counters shown go on from the stopped agent's
+// (they never go back), gauges are the running agent's, and a flow the reload removed is no longer
+// shown but keeps its counters if a later reload brings it back.
+func TestVisibilityAcrossReloads(t *testing.T) {
+	a := agent.FlowStats{FilePattern: "/a", Destination: "logs"}
+	b := agent.FlowStats{FilePattern: "/b", Destination: "other", Firehose: true}
+	with := func(f agent.FlowStats, sent, behind int64) agent.FlowStats {
+		f.RecordsSent, f.RecordSendAttempts, f.BytesSent, f.BytesBehind = sent, sent, 10*sent, behind
+		return f
+	}
+	v := &visibility{}
+	if s := v.stats(); !s.Started.IsZero() || len(s.Flows) != 0 {
+		t.Fatalf("stats before an agent = %+v", s)
+	}
+	first := &fixedStats{agent.Stats{Started: time.Unix(100, 0), RecordsSent: 7, Flows: []agent.FlowStats{with(a, 5, 50), with(b, 2, 0)}}}
+	v.setAgent(first)
+	second := &fixedStats{agent.Stats{Started: time.Unix(200, 0), RecordsSent: 3, Flows: []agent.FlowStats{with(a, 3, 9)}}}
+	v.setAgent(second) // b removed by the reload
+	s := v.stats()
+	if s.Started != time.Unix(200, 0) || s.RecordsSent != 10 || len(s.Flows) != 1 {
+		t.Fatalf("after the first reload: %+v", s)
+	}
+	if f := s.Flows[0]; f.RecordsSent != 8 || f.RecordSendAttempts != 8 || f.BytesSent != 80 || f.BytesBehind != 9 {
+		t.Errorf("flow a after the reload: %+v, want sent 5+3, bytes 50+30, behind 9 (the running agent's)", f)
+	}
+	third := &fixedStats{agent.Stats{Started: time.Unix(300, 0), RecordsSent: 1, Flows: []agent.FlowStats{with(a, 1, 0), with(b, 4, 0)}}}
+	v.setAgent(third) // b back
+	s = v.stats()
+	if s.RecordsSent != 11 || len(s.Flows) != 2 || s.Flows[0].RecordsSent != 9 || s.Flows[1].RecordsSent != 6 {
+		t.Errorf("after the second reload: %+v, want a 5+3+1, b 2+4", s)
+	}
+}

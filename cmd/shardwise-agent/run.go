@@ -148,7 +148,7 @@ func runReload(ctx context.Context, args []string, stdout, stderr io.Writer, rel
 		return usageError{err}
 	}
 	defer vis.close()
-	vis.current.Store(a)
+	vis.setAgent(a)
 	for {
 		runCtx, stopRun := context.WithCancel(ctx)
 		done := make(chan error, 1)
@@ -177,7 +177,7 @@ func runReload(ctx context.Context, args []string, stdout, stderr io.Writer, rel
 			return nil
 		}
 		a = next
-		vis.current.Store(a)
+		vis.setAgent(a)
 	}
 }
 
