@@ -18,6 +18,9 @@ import (
 // it answered with the wrong status, or it did not answer in time.
 var ErrChildFailed = errors.New("multilang: child process failed")
 
+// maxStderrLine bounds one relayed stderr line (kclpy's sample writes a batch's log without line ends).
+const maxStderrLine = 1 << 20
+
 // pipeDrainDelay is how long the readers of a child's stdout and stderr may go on after the child
 // exited, for a grandchild that keeps the pipes open; then they are closed.
 const pipeDrainDelay = 2 * time.Second
@@ -146,7 +149,7 @@ func (c *child) drainStderr(r *os.File) {
 	for {
 		line, err := br.ReadBytes('\n')
 		if s := strings.TrimRight(string(line), "\r\n"); s != "" {
-			c.log.LogAttrs(context.Background(), slog.LevelError, "child stderr", slog.String("line", truncate(s, 64<<10)))
+			c.log.LogAttrs(context.Background(), slog.LevelError, "child stderr", slog.String("line", truncate(s, maxStderrLine)))
 		}
 		if err != nil {
 			return
