@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -16,6 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/shardwise/shardwise/internal/backoff"
+	"github.com/shardwise/shardwise/kpl"
 )
 
 // TestConsecutiveProcessingErrors: the figure counts polls that met an error (several errors in
@@ -113,5 +117,43 @@ func TestProgressLine(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestFirehoseSendFigures: a Firehose flow's sender counts its PutRecordBatch calls as the Kinesis
+// Agent's FirehoseSender does: records carried (RecordSendAttempts), entries returned as failed
+// (RecordSendErrors), and calls failed as a whole (ServiceErrors, whose records count as attempts
+// only).
+func TestFirehoseSendFigures(t *testing.T) {
+	c := &fakeFirehose{}
+	var failOnce sync.Map
+	c.fail = func(d []byte) bool { // "bad" fails at its first attempt only
+		_, seen := failOnce.LoadOrStore(string(d), true)
+		return string(d) == "bad" && !seen
+	}
+	f := Flow{FilePattern: "/x", DeliveryStream: "fh", MaxBufferAge: time.Hour}
+	m := newFlowMetrics(f)
+	s := newFirehoseSender(c, f, backoff.Policy{Base: time.Millisecond, Max: time.Millisecond}, slog.New(slog.DiscardHandler), m)
+	for _, d := range []string{"a", "bad", "c"} {
+		s.PutAsync(context.Background(), kpl.Record{Data: []byte(d)})
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.callErr = errors.New("connection reset")
+	c.mu.Unlock()
+	fut := s.PutAsync(context.Background(), kpl.Record{Data: []byte("d")})
+	s.Flush(context.Background())
+	if _, err := fut.Wait(context.Background()); err == nil {
+		t.Fatal("the record of failing calls was delivered")
+	}
+	s.Close()
+	got := m.stats(time.Now())
+	// Calls: [a bad c] (bad fails), [bad], then firehoseAttempts calls of [d] failing as a whole.
+	want := FlowStats{FilePattern: "/x", Destination: "fh", Firehose: true,
+		SendCalls: 2 + firehoseAttempts, RecordSendAttempts: 3 + 1 + firehoseAttempts, RecordSendErrors: 1, ServiceErrors: firehoseAttempts}
+	if got != want {
+		t.Errorf("figures\n got %+v\nwant %+v", got, want)
 	}
 }
