@@ -42,7 +42,7 @@ func (p *goBenchProcessor) Shutdown(context.Context, kcl.ShutdownInput) error { 
 
 // BenchmarkMultilangChild measures records/s through one shard's processor: the Node client aws-kcl in a
 // child process behind the MultiLangDaemon protocol (`shardwise multilang`), against the same processor
-// in Go called directly. Each iteration is one batch of 1,000 records of 100 bytes (each checkpointed at
+// in Go called directly (and the Python client amazon_kclpy when SHARDWISE_KCLPY names its source). Each iteration is one batch of 1,000 records of 100 bytes (each checkpointed at
 // its last record), as the worker delivers them; Kinesis and the lease table are left out, so the
 // difference is the protocol's cost (JSON, base64, pipes, the child's event loop).
 //
@@ -94,6 +94,22 @@ func BenchmarkMultilangChild(b *testing.B) {
 			b.Skip("aws-kcl not installed: npm ci in localstack-test")
 		}
 		f, err := multilang.NewProcessorFactory(multilang.ChildConfig{Command: []string{node, script}, Env: []string{"NODE_PATH=" + modules}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, f("shardId-000000000000"))
+	})
+	b.Run("python", func(b *testing.B) {
+		kclpy := os.Getenv("SHARDWISE_KCLPY")
+		if kclpy == "" {
+			b.Skip("SHARDWISE_KCLPY (a checkout of amazon-kinesis-client-python) is not set")
+		}
+		python, err := exec.LookPath("python3")
+		if err != nil {
+			b.Skip("python3 not found")
+		}
+		script, _ := filepath.Abs(filepath.Join("testdata", "multilang", "bench_processor.py"))
+		f, err := multilang.NewProcessorFactory(multilang.ChildConfig{Command: []string{python, script}, Env: []string{"PYTHONPATH=" + kclpy}})
 		if err != nil {
 			b.Fatal(err)
 		}
