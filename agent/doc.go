@@ -202,7 +202,8 @@
 // (Config.StatusReportingPeriod, 30s as in the Kinesis Agent) and once at shutdown: records parsed
 // and bytes read, records sent and failed, records pending, bytes behind and unread, the oldest
 // unsent record's age, the checkpoint age and the uptime. It is logged at Warn, naming the flows,
-// when a flow has delivered nothing for 5 minutes while records wait.
+// when a flow has delivered nothing for 5 minutes while records wait, and at Warn when 40 MiB or
+// more are not read yet (where the Kinesis Agent warns that it is behind).
 //
 // The library publishes nothing itself. The shardwise-agent command sends these figures to
 // CloudWatch (on by default, as in the Kinesis Agent: cloudwatch.emitMetrics) in the namespace

@@ -157,3 +157,20 @@ func TestFirehoseSendFigures(t *testing.T) {
 		t.Errorf("figures\n got %+v\nwant %+v", got, want)
 	}
 }
+
+func TestProgressLevel(t *testing.T) {
+	for _, tc := range []struct {
+		unread  int64
+		stalled []string
+		want    slog.Level
+	}{
+		{0, nil, slog.LevelInfo},
+		{farBehind - 1, nil, slog.LevelInfo},
+		{farBehind, nil, slog.LevelWarn},
+		{0, []string{"/x -> s"}, slog.LevelWarn},
+	} {
+		if got, msg := progressLevel(tc.unread, tc.stalled); got != tc.want || !strings.HasPrefix(msg, "progress") {
+			t.Errorf("progressLevel(%d, %v) = %v %q, want %v", tc.unread, tc.stalled, got, msg, tc.want)
+		}
+	}
+}
