@@ -3,6 +3,7 @@ package multilang
 import (
 	"bytes"
 	"encoding/base64"
+	"strconv"
 	"testing"
 	"time"
 
@@ -117,4 +118,20 @@ func FuzzProcessRecordsMatchesEncoder(f *testing.F) {
 			t.Fatalf("got  %s\nwant %s", got, want)
 		}
 	})
+}
+
+// BenchmarkAppendProcessRecords: the daemon's side of a 1,000-record batch of 100-byte records (the
+// encoding BenchmarkMultilangChild's children decode).
+func BenchmarkAppendProcessRecords(b *testing.B) {
+	recs := make([]kcl.Record, 1000)
+	for i := range recs {
+		recs[i] = kcl.Record{PartitionKey: "pk-" + strconv.Itoa(i), Data: bytes.Repeat([]byte{'a'}, 100), ApproximateArrival: time.Now(),
+			Position: kcl.Position{SequenceNumber: "49590338271490256608559692538361571095921575989136588898"}}
+	}
+	buf := make([]byte, 0, 256<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendProcessRecords(buf[:0], recs, 0)
+	}
+	b.SetBytes(int64(len(buf)))
 }
