@@ -29,7 +29,8 @@ import (
 )
 
 // TestMultilangNodeClient runs `shardwise multilang` with the Node KCL client aws-kcl (pinned in
-// package.json, installed by npm ci; no JVM anywhere) against kinesis-mock and dynalite, end to end:
+// package.json, installed by npm ci) against kinesis-mock and dynalite, end to end, with no JVM (the
+// daemons' PATH holds node alone, JAVA_HOME is unset):
 //
 //  1. 10,000 records (5,000 in KPL aggregates, 5,000 plain) on a 2-shard stream are all received by the
 //     Node record processors, which checkpoint every batch (the lease table holds each shard's last
@@ -73,7 +74,7 @@ func TestMultilangNodeClient(t *testing.T) {
 	if err := os.Mkdir(logDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	childDir, executable := multilangConsumer(t, dir, modules, node)
+	childDir, executable := multilangConsumer(t, dir, modules)
 	props := func(worker string) string {
 		p := filepath.Join(dir, worker+".properties")
 		body := strings.Join([]string{
@@ -102,7 +103,22 @@ func TestMultilangNodeClient(t *testing.T) {
 		}
 		return p
 	}
-	env := append(os.Environ(), "NODE_LOG_DIR="+logDir, "NODE_PATH="+modules)
+	// No JVM: the daemon and its children see a PATH holding node alone (executableName finds it there
+	// by a PATH lookup, as the Java daemon's ProcessBuilder does) and no JAVA_HOME.
+	binDir := filepath.Join(dir, "bin")
+	if err := os.Mkdir(binDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(node, filepath.Join(binDir, "node")); err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PATH=") && !strings.HasPrefix(kv, "JAVA_HOME=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "PATH="+binDir, "NODE_LOG_DIR="+logDir, "NODE_PATH="+modules)
 	start := func(worker string) *exec.Cmd {
 		cmd := exec.Command(bin, "multilang", "--properties", props(worker))
 		cmd.Dir, cmd.Env = childDir, env
@@ -265,7 +281,7 @@ func TestMultilangNodeClient(t *testing.T) {
 
 // multilangConsumer prepares the record processor and returns the directory the daemon runs it from and
 // its executableName.
-func multilangConsumer(t *testing.T, dir, modules, node string) (string, string) {
+func multilangConsumer(t *testing.T, dir, modules string) (string, string) {
 	t.Helper()
 	samples := os.Getenv("SHARDWISE_KCL_NODEJS_SAMPLES")
 	if samples == "" {
@@ -274,7 +290,7 @@ func multilangConsumer(t *testing.T, dir, modules, node string) (string, string)
 			t.Fatal(err)
 		}
 		t.Log("record processor: testdata/multilang/consumer.js (set SHARDWISE_KCL_NODEJS_SAMPLES to a checkout of amazon-kinesis-client-nodejs to run its unmodified sample)")
-		return td, node + " consumer.js"
+		return td, "node consumer.js"
 	}
 	// The sample requires the client as '../../..' (the repository root) and its logger as
 	// '../../util/logger'; lay out a root whose index.js is the npm package's, so the sample runs
@@ -298,7 +314,7 @@ func multilangConsumer(t *testing.T, dir, modules, node string) (string, string)
 		t.Fatal(err)
 	}
 	t.Logf("record processor: the upstream sample %s, unmodified", filepath.Join(samples, "samples/basic_sample/consumer/sample_kcl_app.js"))
-	return consumer, node + " sample_kcl_app.js"
+	return consumer, "node sample_kcl_app.js"
 }
 
 // putMultilangRecords puts 5,000 user records through kpl (aggregated) and 5,000 plain records, and
