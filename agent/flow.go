@@ -77,6 +77,10 @@ type flow struct {
 	goneFiles  int                        // tracked files gone from the pattern (see forgetFinished)
 	byPath     map[string][]*tracked      // tracked files by path, for notifications; nil: to be rebuilt
 	changed    bool                       // something may have moved since the last publish
+	order      []*tracked                 // the files in discovery order, for publish; nil: to be rebuilt
+	snapAt     map[*tracked]int           // each file's entry in snap (see publish)
+	touched    map[*tracked]struct{}      // files looked at since the last publish
+	relayout   bool                       // snap's entries are to be made again at the next publish
 	savedByID  map[fileID][]int           // indexes of saved by identity, during a scan (see claim)
 	savedDrop  map[int]bool               // entries of saved claimed or orphaned during a scan
 	sources    map[fingerprint][]*tracked // possible copy sources by fingerprint, during a scan (see copySource)
@@ -315,6 +319,7 @@ func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
 		scanned = true
 	}
 	var look []*tracked
+	var justListed map[fileID]*listed
 	switch {
 	case !f.watched:
 		for _, t := range f.files {
@@ -326,6 +331,13 @@ func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
 		for _, t := range f.files {
 			look = append(look, t)
 		}
+		if f.listing.at.Equal(now) {
+			// Listed at this poll: closed files are looked at through the listing's stat.
+			justListed = make(map[fileID]*listed, len(f.listing.files))
+			for i := range f.listing.files {
+				justListed[f.listing.files[i].id] = &f.listing.files[i]
+			}
+		}
 	default:
 		if scanned {
 			f.markWritten(ch.written)
@@ -336,7 +348,7 @@ func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
 	}
 	list := look[:0]
 	for _, t := range look {
-		if f.stat(t, now) {
+		if f.stat(t, now, justListed[t.id]) {
 			f.hot[t] = struct{}{}
 			list = append(list, t)
 		}
@@ -370,12 +382,30 @@ func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
 	if len(list) > 0 || scanned {
 		f.changed = true
 	}
+	if scanned || f.order == nil {
+		f.relayout = true
+	}
+	if f.touched == nil {
+		f.touched = map[*tracked]struct{}{}
+	}
+	for t := range f.hot {
+		f.touched[t] = struct{}{}
+	}
+	var sources map[*tracked]bool // originals of copies: kept open (copies are never quiet: all hot)
+	for t := range f.hot {
+		if t.shadowOf != nil {
+			if sources == nil {
+				sources = map[*tracked]bool{}
+			}
+			sources[t.shadowOf] = true
+		}
+	}
 	for t := range f.hot {
 		if !f.quiet(t, now) {
 			continue
 		}
 		delete(f.hot, t)
-		if f.closable(t, now) {
+		if !sources[t] && f.closable(t, now) {
 			t.close()
 			f.log.Debug("idle file closed (opened again when it changes)", "path", t.path)
 		}
@@ -433,16 +463,23 @@ func (f *flow) trackedAt(p string) []*tracked {
 }
 
 // stat updates t's size and modification time and reports whether t is to be tailed. A closed
-// file is looked at through its path (the file there must have t's identity) and opened again
-// only when it changed.
-func (f *flow) stat(t *tracked, now time.Time) bool {
+// file is looked at through its path (the file there must have t's identity), or through l, what
+// a listing made at this poll found at its path, and opened again only when it changed.
+func (f *flow) stat(t *tracked, now time.Time, l *listed) bool {
 	t.nextStat = now.Add(idleStatEvery)
 	if t.f == nil {
-		fi, err := os.Stat(t.path)
-		if err != nil || idOf(fi) != t.id {
-			return false // not at its path (renamed or deleted): the listing finds it if still there
+		var size int64
+		var mod time.Time
+		if l != nil && l.path == t.path {
+			size, mod = l.size, l.mtime
+		} else {
+			fi, err := os.Stat(t.path)
+			if err != nil || idOf(fi) != t.id {
+				return false // not at its path (renamed or deleted): the listing finds it if still there
+			}
+			size, mod = fi.Size(), fi.ModTime()
 		}
-		if fi.Size() == t.size && fi.ModTime().Equal(t.modTime) && !t.checkFp {
+		if size == t.size && mod.Equal(t.modTime) && !t.checkFp {
 			return false
 		}
 		return f.reopen(t, t.path)
@@ -498,23 +535,16 @@ func (f *flow) quiet(t *tracked, now time.Time) bool {
 // closeIdleAfter is how long a quiet file must stay unchanged before its descriptor is closed.
 const closeIdleAfter = idleStatAfter
 
-// closable reports whether t's descriptor may be closed: quiet, everything it holds read and
-// delivered (so that if it is renamed out of reach or deleted while closed, nothing of it is
-// lost), unchanged for closeIdleAfter, not the original of a copy, and either rotated (it is not
-// expected to grow) or in a watched directory, where a write is noticed at the next poll and the
-// file opened again. In a polling flow a file still under its live name stays open: a write just
-// before it is renamed out of the pattern would be noticed only at its next look (idleStatEvery).
+// closable reports whether quiet t's descriptor may be closed (the originals of copies excepted,
+// see step): everything it holds read and delivered (so that if it is renamed out of reach or
+// deleted while closed, nothing of it is lost), unchanged for closeIdleAfter, and either rotated
+// (it is not expected to grow) or in a watched directory, where a write is noticed at the next
+// poll and the file opened again. In a polling flow a file still under its live name stays open:
+// a write just before it is renamed out of the pattern would be noticed only at its next look
+// (idleStatEvery).
 func (f *flow) closable(t *tracked, now time.Time) bool {
-	if t.f == nil || t.committed != t.readPos || t.readPos != t.size || t.split.hasPartialLine() || t.split.hasOpenRecord() ||
-		now.Sub(t.lastChange) < closeIdleAfter || !(f.watched || t.rotated) {
-		return false
-	}
-	for h := range f.hot { // copies are never quiet: they are all hot
-		if h.shadowOf == t {
-			return false
-		}
-	}
-	return true
+	return t.f != nil && t.committed == t.readPos && t.readPos == t.size && !t.split.hasPartialLine() && !t.split.hasOpenRecord() &&
+		now.Sub(t.lastChange) >= closeIdleAfter && (f.watched || t.rotated)
 }
 
 // An idle file, unchanged for idleStatAfter (and twice IdleFlush, so that what it holds back
@@ -573,7 +603,7 @@ func (f *flow) forgetFinished(now time.Time) {
 		t.close()
 		delete(f.files, id)
 		delete(f.hot, t)
-		f.byPath = nil
+		f.byPath, f.order = nil, nil
 		f.goneFiles--
 		if t.shadowOf != nil {
 			continue
@@ -906,7 +936,7 @@ func (f *flow) open(path string, now time.Time, olderInFamily bool) {
 	}
 	f.files[id] = t
 	f.hot[t] = struct{}{}
-	f.byPath = nil
+	f.byPath, f.order = nil, nil
 	switch {
 	case src != nil && adoptPrev:
 		f.adopt(t, src, src.prev, now)
@@ -1283,8 +1313,10 @@ func javaDouble(v float64) string {
 
 // settle handles resolved futures (delivered, failed for good, or to be sent again when retry is
 // set) and moves each file's committed offset past its leading done entries.
+//
+// Only hot files can have records on their way (see quiet).
 func (f *flow) settle(putCtx context.Context, now time.Time, retry bool) {
-	for _, t := range f.files {
+	for t := range f.hot {
 	scan:
 		for _, e := range t.queue {
 			if e.fut == nil {
@@ -1352,24 +1384,61 @@ func (f *flow) settle(putCtx context.Context, now time.Time, retry bool) {
 
 // publish makes the current offsets visible to the checkpoint writer.
 func (f *flow) publish() {
-	list := make([]*tracked, 0, len(f.files))
-	for _, t := range f.files {
-		list = append(list, t)
-	}
-	// In discovery order, which the next run keeps (see scan).
-	slices.SortFunc(list, func(x, y *tracked) int { return cmp.Compare(x.seq, y.seq) })
-	snap := make([]fileCheckpoint, 0, len(f.files)+len(f.saved))
-	snap = append(snap, f.saved...)
-	for _, t := range list {
-		if t.shadowOf != nil {
-			continue // a copy of a tracked file: found again by its content after a restart
+	if f.order == nil {
+		// In discovery order, which the next run keeps (see scan); kept until a file is found or
+		// forgotten.
+		f.relayout = true
+		f.order = make([]*tracked, 0, len(f.files))
+		for _, t := range f.files {
+			f.order = append(f.order, t)
 		}
-		snap = append(snap, fileCheckpoint{
-			FilePattern: f.cfg.FilePattern, Stream: f.cfg.streamKey(), Path: t.path,
+		slices.SortFunc(f.order, func(x, y *tracked) int { return cmp.Compare(x.seq, y.seq) })
+	}
+	stream := f.cfg.streamKey()
+	entry := func(t *tracked) fileCheckpoint {
+		return fileCheckpoint{
+			FilePattern: f.cfg.FilePattern, Stream: stream, Path: t.path,
 			Dev: t.id.Dev, Inode: t.id.Ino, FingerprintLen: t.fp.N, Fingerprint: t.fp.Sum,
 			Offset: t.committed, LastSeen: t.seen,
-		})
+		}
 	}
+	// Only files hot now or since the last publish can have other entries, unless a scan ran or
+	// the set of files changed: then the entries are made again; else the last ones are copied
+	// and those files' entries replaced (2,000 entries copied cost far less than made).
+	if f.touched == nil {
+		f.touched = map[*tracked]struct{}{}
+	}
+	for t := range f.hot {
+		f.touched[t] = struct{}{}
+	}
+	patch := !f.relayout && f.snapAt != nil
+	for t := range f.touched {
+		if _, ok := f.snapAt[t]; ok != (t.shadowOf == nil) {
+			patch = false // a copy became a file of its own, or the other way round
+		}
+	}
+	var snap []fileCheckpoint
+	if patch {
+		snap = slices.Clone(f.snap) // written by this goroutine only: read without the lock
+		for t := range f.touched {
+			if i, ok := f.snapAt[t]; ok {
+				snap[i] = entry(t)
+			}
+		}
+	} else {
+		snap = make([]fileCheckpoint, 0, len(f.files)+len(f.saved))
+		snap = append(snap, f.saved...)
+		f.snapAt = make(map[*tracked]int, len(f.files))
+		for _, t := range f.order {
+			if t.shadowOf != nil {
+				continue // a copy of a tracked file: found again by its content after a restart
+			}
+			f.snapAt[t] = len(snap)
+			snap = append(snap, entry(t))
+		}
+		f.relayout = false
+	}
+	clear(f.touched)
 	f.m.observe(f, time.Now())
 	f.mu.Lock()
 	f.snap = snap

@@ -12,6 +12,7 @@ type listed struct {
 	path  string
 	id    fileID
 	mtime time.Time
+	size  int64
 }
 
 // listCache keeps a flow's last listing of its pattern (glob, then stat of every match) and the
@@ -108,7 +109,7 @@ func (f *flow) list(now time.Time, mode listMode) []listed {
 		if err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
-		out = append(out, listed{path: p, id: idOf(fi), mtime: fi.ModTime()})
+		out = append(out, listed{path: p, id: idOf(fi), mtime: fi.ModTime(), size: fi.Size()})
 	}
 	c.mtimes, c.at, c.files = mtimes, now, out
 	return out

@@ -152,6 +152,15 @@ func TestIdleFilesClosedAndReopened(t *testing.T) {
 						t.Errorf("%d descriptors open after a write to one closed file, want 1", n)
 					}
 				}
+				// The checkpoint written while running has the new offset (2s: the checkpoint interval
+				// and the flow's publishing, 1s and 0.5s).
+				time.Sleep(2 * time.Second)
+				synctest.Wait()
+				if fi, err := os.Stat(path(7)); err != nil {
+					t.Fatal(err)
+				} else if off := checkpointedAt(t, cfg.CheckpointFile, path(7)); off != fi.Size() {
+					t.Errorf("%s checkpointed at %d while running, want its size %d", path(7), off, fi.Size())
+				}
 
 				// Written, then renamed out of the pattern (*.log) before any poll.
 				mustWrite(t, path(8), "last 8\n", os.O_APPEND)
@@ -185,6 +194,18 @@ func TestIdleFilesClosedAndReopened(t *testing.T) {
 				}
 				if n := openUnder(t, logs); n != 0 {
 					t.Errorf("%d descriptors open on the logs after Run returned", n)
+				}
+				for i := range files {
+					if i == 8 {
+						continue // renamed out of the pattern
+					}
+					fi, err := os.Stat(path(i))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if off := checkpointedAt(t, cfg.CheckpointFile, path(i)); off != fi.Size() {
+						t.Errorf("%s checkpointed at %d, want its size %d", path(i), off, fi.Size())
+					}
 				}
 			})
 		})
@@ -240,6 +261,21 @@ func TestRewriteWithSameSizeAndMtime(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkpointedAt returns the offset the checkpoint file holds for path, -1 if none.
+func checkpointedAt(t *testing.T, cpFile, path string) int64 {
+	t.Helper()
+	cps, err := loadCheckpoints(cpFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cps {
+		if c.Path == path {
+			return c.Offset
+		}
+	}
+	return -1
 }
 
 // runAgent runs a until the returned stop is called, or the test ends.
