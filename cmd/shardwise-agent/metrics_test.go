@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -230,5 +232,38 @@ func TestVisibilityAcrossReloads(t *testing.T) {
 	s = v.stats()
 	if s.RecordsSent != 11 || len(s.Flows) != 2 || s.Flows[0].RecordsSent != 9 || s.Flows[1].RecordsSent != 6 {
 		t.Errorf("after the second reload: %+v, want a 5+3+1, b 2+4", s)
+	}
+}
+
+// TestInstanceTag: cloudwatch.tagInstance's Instance dimension is the EC2 instance ID from the
+// instance metadata (IMDSv2), else the host name.
+func TestInstanceTag(t *testing.T) {
+	discard := slog.New(slog.DiscardHandler)
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPut && r.URL.Path == "/latest/api/token":
+			w.Header().Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", "21600")
+			io.WriteString(w, "tok")
+		case r.Header.Get("X-Aws-Ec2-Metadata-Token") != "tok":
+			http.Error(w, "no token", http.StatusUnauthorized)
+		case r.URL.Path == "/latest/meta-data/instance-id":
+			io.WriteString(w, "i-0abc123def4567890\n")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer imds.Close()
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "")
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.URL)
+	if got := instanceTag(context.Background(), discard); got != "i-0abc123def4567890" {
+		t.Errorf("on EC2: instanceTag = %q, want the instance ID", got)
+	}
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skip(err)
+	}
+	if got := instanceTag(context.Background(), discard); got != host {
+		t.Errorf("off EC2: instanceTag = %q, want the host name %q", got, host)
 	}
 }
