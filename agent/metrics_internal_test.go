@@ -174,3 +174,63 @@ func TestProgressLevel(t *testing.T) {
 		}
 	}
 }
+
+// TestCloudWatchKeys: the cloudwatch.* keys and log.statusReportingPeriodSeconds are parsed (no
+// longer logged as unsupported), emitMetrics defaults to true, bad values name their key, and an
+// agent.d file sets what the main file leaves unset.
+func TestCloudWatchKeys(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	cfg, err := ParseConfig([]byte(`{
+		"cloudwatch.emitMetrics": false, "cloudwatch.endpoint": "monitoring.eu-west-1.amazonaws.com",
+		"cloudwatch.namespace": "Custom/Agent", "cloudwatch.tagInstance": true,
+		"cloudwatch.metricsBufferTimeMillis": "60000", "cloudwatch.metricsQueueSize": 500,
+		"log.statusReportingPeriodSeconds": 300,
+		"flows": [{"filePattern": "/x", "kinesisStream": "s"}]}`), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MetricsEnabled() || cfg.CloudWatchEndpoint != "monitoring.eu-west-1.amazonaws.com" || cfg.CloudWatchNamespace != "Custom/Agent" ||
+		!cfg.CloudWatchTagInstance || cfg.MetricsBufferTime != time.Minute || cfg.MetricsQueueSize != 500 || cfg.StatusReportingPeriod != 5*time.Minute {
+		t.Errorf("parsed %+v", cfg)
+	}
+	if strings.Contains(logs.String(), "cloudwatch") || strings.Contains(logs.String(), "statusReporting") {
+		t.Errorf("the keys were logged as unsupported or unknown:\n%s", logs.String())
+	}
+	cfg, err = ParseConfig([]byte(`{"flows": [{"filePattern": "/x", "kinesisStream": "s"}]}`), nil)
+	if err != nil || !cfg.MetricsEnabled() || cfg.EmitMetrics != nil {
+		t.Errorf("without the key: MetricsEnabled() = %v (err %v), want true as in the Kinesis Agent", cfg.MetricsEnabled(), err)
+	}
+	for key, value := range map[string]string{
+		"cloudwatch.emitMetrics":             `"maybe"`,
+		"cloudwatch.metricsBufferTimeMillis": `10`,
+		"cloudwatch.metricsQueueSize":        `0`,
+		"log.statusReportingPeriodSeconds":   `-1`,
+		"cloudwatch.namespace":               `5`,
+	} {
+		_, err := ParseConfig([]byte(`{"`+key+`": `+value+`}`), nil)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != key {
+			t.Errorf("%s: %s: err %v, want a *ConfigError naming the key", key, value, err)
+		}
+	}
+
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "agent.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("agent.json", `{"cloudwatch.namespace": "Main", "flows": [{"filePattern": "/x", "kinesisStream": "s"}]}`)
+	write("agent.d/extra.json", `{"cloudwatch.emitMetrics": false, "cloudwatch.namespace": "Other", "log.statusReportingPeriodSeconds": 60}`)
+	cfg, err = LoadConfig(filepath.Join(dir, "agent.json"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MetricsEnabled() || cfg.CloudWatchNamespace != "Main" || cfg.StatusReportingPeriod != time.Minute {
+		t.Errorf("with agent.d: emit %v, namespace %q, period %v; want false (agent.d), Main (main file), 1m", cfg.MetricsEnabled(), cfg.CloudWatchNamespace, cfg.StatusReportingPeriod)
+	}
+}
