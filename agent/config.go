@@ -637,6 +637,12 @@ func (c Config) Validate() error {
 		return configErr("assumeRoleExternalId", "needs assumeRoleARN")
 	case c.CheckpointTTL < 0:
 		return configErr("checkpointTimeToLiveDays", "must be positive")
+	case c.MetricsBufferTime < 0:
+		return configErr("cloudwatch.metricsBufferTimeMillis", "must be positive")
+	case c.MetricsQueueSize < 0:
+		return configErr("cloudwatch.metricsQueueSize", "must be positive")
+	case c.StatusReportingPeriod < 0:
+		return configErr("log.statusReportingPeriodSeconds", "must be positive")
 	}
 	type key struct{ pattern, stream string }
 	seen := map[key]int{}

@@ -215,6 +215,13 @@ func TestCloudWatchKeys(t *testing.T) {
 		}
 	}
 
+	for _, c := range []Config{{MetricsBufferTime: -time.Second}, {MetricsQueueSize: -1}, {StatusReportingPeriod: -time.Second}} {
+		c.Flows = []Flow{{FilePattern: "/x", KinesisStream: "s"}}
+		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("Validate(%+v) = %v, want ErrInvalidConfig", c, err)
+		}
+	}
+
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "agent.d"), 0o755); err != nil {
 		t.Fatal(err)

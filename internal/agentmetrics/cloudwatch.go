@@ -42,7 +42,8 @@ const (
 	errorLogEvery      = time.Minute
 )
 
-// PublisherConfig configures a Publisher; zero fields take the Kinesis Agent's defaults.
+// PublisherConfig configures a Publisher; zero (or negative) fields take the Kinesis Agent's
+// defaults.
 type PublisherConfig struct {
 	Namespace   string        // "" means agent.DefaultCloudWatchNamespace ("AWSKinesisAgent")
 	Interval    time.Duration // how often figures are taken and sent; 0 means agent.DefaultMetricsBufferTime (30s)
@@ -79,9 +80,15 @@ type flowKey struct{ pattern, dest string }
 // NewPublisher starts a Publisher taking figures from src every cfg.Interval.
 func NewPublisher(client CloudWatchAPI, src Source, cfg PublisherConfig) *Publisher {
 	cfg.Namespace = cmp.Or(cfg.Namespace, agent.DefaultCloudWatchNamespace)
-	cfg.Interval = cmp.Or(cfg.Interval, agent.DefaultMetricsBufferTime)
-	cfg.QueueSize = cmp.Or(cfg.QueueSize, agent.DefaultMetricsQueueSize)
-	cfg.CallTimeout = cmp.Or(cfg.CallTimeout, DefaultCallTimeout)
+	if cfg.Interval <= 0 {
+		cfg.Interval = agent.DefaultMetricsBufferTime
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = agent.DefaultMetricsQueueSize
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
 	p := &Publisher{client: client, src: src, cfg: cfg, log: cfg.Logger, done: make(chan struct{}), prev: map[flowKey]agent.FlowStats{}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
