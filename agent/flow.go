@@ -1403,8 +1403,9 @@ func (f *flow) publish() {
 		}
 	}
 	// Only files hot now or since the last publish can have other entries, unless a scan ran or
-	// the set of files changed: then the entries are made again; else the last ones are copied
-	// and those files' entries replaced (2,000 entries copied cost far less than made).
+	// the set of files changed: then the entries are made again; else those files' entries are
+	// replaced in place (snapshot hands out copies), so that a poll of 2,000 quiet files and one
+	// busy one neither makes nor copies 2,000 entries.
 	if f.touched == nil {
 		f.touched = map[*tracked]struct{}{}
 	}
@@ -1417,35 +1418,43 @@ func (f *flow) publish() {
 			patch = false // a copy became a file of its own, or the other way round
 		}
 	}
-	var snap []fileCheckpoint
 	if patch {
-		snap = slices.Clone(f.snap) // written by this goroutine only: read without the lock
+		f.m.observe(f, time.Now())
+		f.mu.Lock()
 		for t := range f.touched {
 			if i, ok := f.snapAt[t]; ok {
-				snap[i] = entry(t)
+				f.snap[i] = entry(t)
 			}
 		}
-	} else {
-		snap = make([]fileCheckpoint, 0, len(f.files)+len(f.saved))
-		snap = append(snap, f.saved...)
-		f.snapAt = make(map[*tracked]int, len(f.files))
-		for _, t := range f.order {
-			if t.shadowOf != nil {
-				continue // a copy of a tracked file: found again by its content after a restart
-			}
-			f.snapAt[t] = len(snap)
-			snap = append(snap, entry(t))
-		}
-		f.relayout = false
+		f.setMarker()
+		f.mu.Unlock()
+		clear(f.touched)
+		return
 	}
+	snap := make([]fileCheckpoint, 0, len(f.files)+len(f.saved))
+	snap = append(snap, f.saved...)
+	f.snapAt = make(map[*tracked]int, len(f.files))
+	for _, t := range f.order {
+		if t.shadowOf != nil {
+			continue // a copy of a tracked file: found again by its content after a restart
+		}
+		f.snapAt[t] = len(snap)
+		snap = append(snap, entry(t))
+	}
+	f.relayout = false
 	clear(f.touched)
 	f.m.observe(f, time.Now())
 	f.mu.Lock()
 	f.snap = snap
+	f.setMarker()
+	f.mu.Unlock()
+}
+
+// setMarker sets the started marker once the flow started (f.mu held).
+func (f *flow) setMarker() {
 	if !f.started.IsZero() {
 		f.marker = flowMarker{FilePattern: f.cfg.FilePattern, Stream: f.cfg.streamKey(), Started: f.started}
 	}
-	f.mu.Unlock()
 }
 
 // snapshot returns the flow's checkpoint entries and its started marker (zero before the first
@@ -1453,7 +1462,7 @@ func (f *flow) publish() {
 func (f *flow) snapshot() ([]fileCheckpoint, flowMarker) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.snap, f.marker
+	return slices.Clone(f.snap), f.marker // publish changes f.snap in place
 }
 
 func (f *flow) fileEvent(t *tracked, kind FileEventKind, offset int64) {
