@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestCheckpointWriteReload(t *testing.T) {
@@ -72,5 +74,38 @@ func TestCheckpointUnwritable(t *testing.T) {
 	var ce *CheckpointError
 	if !errors.As(err, &ce) || ce.Op != "write" {
 		t.Errorf("writeCheckpoints = %v, want a write *CheckpointError", err)
+	}
+}
+
+// TestCheckpointFileEncoding: the checkpoint file has one compact entry per line and reads back
+// as written (markers, entries, no entries).
+func TestCheckpointFileEncoding(t *testing.T) {
+	seen := time.Date(2026, 12, 4, 18, 0, 0, 0, time.UTC)
+	for _, cf := range []checkpointFile{
+		{Version: checkpointVersion},
+		{Version: checkpointVersion, Flows: []flowMarker{{FilePattern: "/l/*.log", Stream: "s", Started: seen}},
+			Files: []fileCheckpoint{
+				{FilePattern: "/l/*.log", Stream: "s", Path: "/l/a.log", Dev: 1, Inode: 2, FingerprintLen: 3, Fingerprint: "ab", Offset: 4, LastSeen: seen},
+				{FilePattern: "/l/*.log", Stream: "s", Path: "/l/\"b\".log", Dev: 1, Inode: 3, Offset: 5},
+			}},
+	} {
+		path := filepath.Join(t.TempDir(), "cp.json")
+		if err := writeCheckpointFile(path, cf); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(string(data), "\n{\"filePattern\""); got != len(cf.Files) {
+			t.Errorf("%d lines begin with an entry, want %d (one per entry):\n%s", got, len(cf.Files), data)
+		}
+		back, err := loadCheckpointFile(path)
+		if err != nil {
+			t.Fatalf("%v:\n%s", err, data)
+		}
+		if !slices.Equal(back.Files, cf.Files) || !slices.Equal(back.Flows, cf.Flows) {
+			t.Errorf("read back %+v, want %+v", back, cf)
+		}
 	}
 }
