@@ -1,7 +1,6 @@
 package kinesisjson
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -20,22 +19,23 @@ import (
 // PutRecords requests: the SDK's serializer writes the body through one generic shape writer per
 // value, into a buffer that starts at 1 KiB and doubles, then copies the whole body out (and never
 // recycles the writer). A producer's request is up to 5 MiB of data, about 7 MiB of JSON, several
-// times a second: AppendPutRecords writes it in one pass into a recycled buffer sized up front.
+// times a second: FastPutRecords hands the SDK a stream (putStream) that writes AppendPutRecords'
+// bytes a 16 KiB piece at a time as they are read, into a recycled buffer that stays in the cache.
 //
-// Who owns the buffer. The body is handed to the SDK as a seekable stream. Within one operation the
+// Who owns the body. The body is handed to the SDK as a seekable stream. Within one operation the
 // SDK reads it for the SigV4 payload hash and rewinds it, and every attempt wraps it in a fresh
 // closer that the SDK closes as soon as the HTTP client returns: the close waits for a read in
 // progress (the wrapper holds a mutex around each read) and later reads see io.EOF, so a transport
 // still writing the body after the answer came (HTTP/1.1 early answer, an HTTP/2 stream) never
-// reaches the buffer again. A retry rewinds the same stream, so the buffer is needed until the
-// whole operation has returned; the SDK never sets http.Request.GetBody, so net/http cannot replay
+// reaches the body again. A retry rewinds the same stream, so the body (and the input records it
+// reads) is needed until the whole operation has returned; the SDK never sets http.Request.GetBody, so net/http cannot replay
 // the body on its own (an HTTP/2 retry on a new connection needs GetBody and gives up without it,
 // leaving the retry to the SDK). FastPutRecords therefore adds an Initialize-step middleware, the
-// outermost one, that lends the buffer for the operation and takes it back when the operation
+// outermost one, that lends the body for the operation and takes it back when the operation
 // returns.
 
 // FastPutRecords is a per-call option for PutRecords: it wraps the client's protocol so the request
-// body is written by AppendPutRecords into a recycled buffer. Headers, signing, retries and response
+// body is AppendPutRecords' bytes, written as the SDK reads them. Headers, signing, retries and response
 // decoding stay the SDK's; other operations and other protocols go to the SDK unchanged. It may also
 // be given to kinesis.New for every call.
 func FastPutRecords(o *kinesis.Options) {
@@ -81,9 +81,8 @@ func (p putProtocol) SerializeRequest(ctx context.Context, schema *smithy.Operat
 		// within one operation: a buffer of its own, left to the garbage collector.
 		b = new(putBody)
 	}
-	b.buf = AppendPutRecords(b.buf[:0], pin)
-	b.r.Reset(b.buf)
-	sreq, err := req.SetStream(&b.r)
+	b.s.reset(pin)
+	sreq, err := req.SetStream(&b.s)
 	if err != nil {
 		return fmt.Errorf("set stream: %w", err)
 	}
@@ -91,61 +90,17 @@ func (p putProtocol) SerializeRequest(ctx context.Context, schema *smithy.Operat
 	return nil
 }
 
-// putBody is a request body and the reader the SDK reads it through.
+// putBody is a request body: the stream the SDK reads it through.
 type putBody struct {
-	buf []byte
-	r   bytes.Reader
+	s putStream
 }
 
-// maxPooledBody: larger buffers (a request over Kinesis's 10 MiB limit) are not kept.
-const maxPooledBody = 16 << 20
-
-// putBodies recycles request bodies. It is a variable so that tests can watch bodies come back.
+// putBodies recycles request bodies (their write buffers). It is a variable so that tests can
+// watch bodies come back.
 var putBodies interface {
 	Get() any
 	Put(any)
-} = &bodyCache{pool: sync.Pool{New: func() any { return new(putBody) }}}
-
-// keptBodyBytes bounds the bodies bodyCache keeps across garbage collections.
-const keptBodyBytes = 4 << 20
-
-// bodyCache keeps up to keptBodyBytes of bodies in a list that garbage collections leave alone,
-// in front of a sync.Pool (which every second collection empties). A producer's few calls in flight
-// then reuse the same buffers instead of taking fresh memory from the heap several times a second:
-// fresh memory costs page faults, which on virtual machines cost more than writing the body.
-type bodyCache struct {
-	mu    sync.Mutex
-	kept  []*putBody
-	bytes int
-	pool  sync.Pool
-}
-
-func (c *bodyCache) Get() any {
-	c.mu.Lock()
-	if n := len(c.kept); n > 0 {
-		b := c.kept[n-1]
-		c.kept[n-1] = nil
-		c.kept = c.kept[:n-1]
-		c.bytes -= cap(b.buf)
-		c.mu.Unlock()
-		return b
-	}
-	c.mu.Unlock()
-	return c.pool.Get()
-}
-
-func (c *bodyCache) Put(v any) {
-	b := v.(*putBody)
-	c.mu.Lock()
-	if c.bytes+cap(b.buf) <= keptBodyBytes {
-		c.kept = append(c.kept, b)
-		c.bytes += cap(b.buf)
-		c.mu.Unlock()
-		return
-	}
-	c.mu.Unlock()
-	c.pool.Put(b)
-}
+} = &sync.Pool{New: func() any { return new(putBody) }}
 
 // bodyLoan carries the body lent to one operation from the serializer to the lender.
 type bodyLoan struct{ body *putBody }
@@ -166,10 +121,8 @@ func (bodyLender) HandleInitialize(ctx context.Context, in middleware.Initialize
 	out, md, err := next.HandleInitialize(context.WithValue(ctx, loanKey{}, loan), in)
 	if b := loan.body; b != nil {
 		loan.body = nil
-		b.r.Reset(nil)
-		if cap(b.buf) <= maxPooledBody {
-			putBodies.Put(b)
-		}
+		b.s.release()
+		putBodies.Put(b)
 	}
 	return out, md, err
 }
