@@ -307,17 +307,21 @@ func (p *Producer) Put(ctx context.Context, r Record) (Result, error) {
 }
 
 func (p *Producer) put(ctx context.Context, r Record, noWait, urgent bool) *Future {
+	size := len(r.Data) + len(r.PartitionKey)
+	// The record is written before its key is validated and hashed: its memory is usually not in
+	// the cache, and the writes complete while the hash is computed instead of holding up the
+	// lock below (a locked instruction waits for every earlier write). One monotonic clock read
+	// (time.Now reads the wall clock too, and costs twice as much).
+	u := &userRec{rec: r, size: int32(size), arrived: time.Since(p.epoch)}
 	hk, err := aggregation.EffectiveHashKey(r.PartitionKey, r.ExplicitHashKey)
 	if err != nil {
-		return p.reject(&RecordError{Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)}, len(r.Data)+len(r.PartitionKey))
+		return p.reject(&RecordError{Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)}, size)
 	}
+	u.hk = hk
 	if len(r.ExplicitHashKey) > 1 && r.ExplicitHashKey[0] == '0' {
 		// Kinesis's pattern is 0|([1-9]\d{0,38}): a zero-padded key would fail the whole call.
-		r.ExplicitHashKey = hk.String()
+		u.rec.ExplicitHashKey = hk.String()
 	}
-	size := len(r.Data) + len(r.PartitionKey)
-	// One monotonic clock read (time.Now reads the wall clock too, and costs twice as much).
-	u := &userRec{rec: r, hk: hk, size: int32(size), arrived: time.Since(p.epoch)}
 	if ctx.Done() != nil {
 		u.x = &userExt{ctx: ctx}
 	}
