@@ -20,7 +20,7 @@ type Aggregator struct {
 	ehks keyTable // explicit_hash_key_table
 
 	bodySize int  // exact protobuf body size of what was added
-	stale    bool // records' backing array holds a flushed aggregate's records
+	stale    bool // flushed: records' backing array and the key tables still hold the last aggregate
 }
 
 const noEHK = ^uint64(0)
@@ -80,6 +80,9 @@ func (a *Aggregator) Add(r Record) error {
 		}
 	}
 
+	if a.stale {
+		a.clean()
+	}
 	// What r costs on its own: table entries for keys the aggregate lacks, plus its Record message.
 	pkIdx, pkSlot, pkHash, pkKnown := a.pks.find(r.PartitionKey)
 	ehkIdx, ehkSlot, ehkHash, ehkKnown := noEHK, 0, uint64(0), true
@@ -114,10 +117,6 @@ func (a *Aggregator) Add(r Record) error {
 		return ErrFull
 	}
 
-	if a.stale {
-		clear(a.records[:cap(a.records)])
-		a.stale = false
-	}
 	if !pkKnown {
 		a.pks.insert(r.PartitionKey, pkSlot, pkHash)
 	}
@@ -200,11 +199,22 @@ func (a *Aggregator) encode(b []byte) []byte {
 
 func (a *Aggregator) reset() {
 	// The records' backing array is reused; Flush's caller may read it until the next Add, which
-	// clears it (dropping references to user data) before writing.
+	// clears it (dropping references to user data) before writing. The key tables are cleared
+	// then too: an aggregator is often flushed by one goroutine and filled by another, and the
+	// filling one clears the tables' memory in one sweep instead of fetching it line by line from
+	// the other's cache as its look-ups land there.
 	a.records = a.records[:0]
 	a.stale = true
 	a.recBuf = a.recBuf[:0]
 	a.pks.reset()
 	a.ehks.reset()
 	a.bodySize = 0
+}
+
+// clean clears what reset left for the next Add.
+func (a *Aggregator) clean() {
+	clear(a.records[:cap(a.records)])
+	a.pks.clean()
+	a.ehks.clean()
+	a.stale = false
 }

@@ -57,8 +57,14 @@ func (t *keyTable) grow() {
 	}
 }
 
+// reset empties the table for reuse; its memory is cleared later, by clean (see Aggregator.reset).
 func (t *keyTable) reset() {
-	clear(t.slots)
-	clear(t.keys) // drop references to the caller's strings
 	t.keys = t.keys[:0]
+}
+
+// clean clears the slots and the keys' backing array (dropping references to the caller's strings)
+// after a reset; no find may come between a reset and a clean.
+func (t *keyTable) clean() {
+	clear(t.slots)
+	clear(t.keys[:cap(t.keys)])
 }

@@ -20,6 +20,7 @@ type shardState struct {
 	aggFirst    time.Time     // arrival of its oldest record
 	aggDeadline time.Time     // earliest TTL deadline in it (zero: none)
 	aggOldest   time.Duration // earliest arrival in it (userRec.arrived), whose deadline that is
+	aggSent     time.Time     // earliest first send of a re-routed record in it (zero: none)
 	urgent      bool          // seal without waiting for Linger (Put)
 
 	queue      []*kRec   // sealed, oldest first; retries go back to the front
@@ -142,8 +143,11 @@ func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 		switch {
 		case err == nil:
 			s.aggUsers = append(s.aggUsers, u)
-			if u.ctx() != nil {
-				s.aggCancel++
+			if u.x != nil {
+				if u.x.ctx != nil {
+					s.aggCancel++
+				}
+				s.aggSent = earlier(s.aggSent, u.firstSent())
 			}
 			if len(s.aggUsers) == 1 || u.arrived < s.aggOldest { // deadlines grow with arrivals
 				s.aggOldest = u.arrived
@@ -215,11 +219,8 @@ func (p *Producer) seal(s *shardState) {
 		s.agg = nil
 		return
 	}
-	k := &kRec{users: s.aggUsers, agg: s.agg, shard: s, deadline: s.aggDeadline, cancel: s.aggCancel}
-	for _, u := range k.users {
-		k.sentAt = earlier(k.sentAt, u.firstSent())
-	}
-	s.aggLast, s.aggCancel = len(k.users), 0
+	k := &kRec{users: s.aggUsers, agg: s.agg, shard: s, deadline: s.aggDeadline, cancel: s.aggCancel, sentAt: s.aggSent}
+	s.aggLast, s.aggCancel, s.aggSent = len(k.users), 0, time.Time{}
 	if len(k.users) == 1 {
 		k.size = int(k.users[0].size)
 	} else {
