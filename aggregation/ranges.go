@@ -2,6 +2,7 @@ package aggregation
 
 import (
 	"fmt"
+	"math/bits"
 	"sort"
 )
 
@@ -92,18 +93,27 @@ func (m *ShardMap) Shards() []ShardRange { return m.shards }
 // Lookup returns the index (into [ShardMap.Shards]) and range of the shard owning k, or false when
 // no shard does.
 func (m *ShardMap) Lookup(k HashKey) (int, ShardRange, bool) {
-	// Largest i with starts[i] <= k.
+	// Largest i with starts[i] <= k, by a search without branches on the key: producers look up
+	// random keys, which a branchy search mispredicts about once per halving.
 	key := k.u128()
-	lo, hi := 0, len(m.starts)
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if m.starts[mid].lessEq(key) {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
+	n := len(m.starts)
+	if n == 0 {
+		return -1, ShardRange{}, false
 	}
-	i := lo - 1
+	base := 0
+	for n > 1 {
+		half := n / 2
+		// le is 1 when starts[base+half] <= key: subtracting start from key borrows otherwise.
+		s := m.starts[base+half]
+		_, borrow := bits.Sub64(key.lo, s.lo, 0)
+		_, borrow = bits.Sub64(key.hi, s.hi, borrow)
+		base += half * int(1-borrow)
+		n -= half
+	}
+	i := base
+	if !m.starts[i].lessEq(key) { // only the first start can be above the key
+		i = -1
+	}
 	if i < 0 || m.shards[i].Range.End.Compare(k) < 0 {
 		return -1, ShardRange{}, false
 	}

@@ -90,3 +90,50 @@ func TestShardMapHolesAndOverlap(t *testing.T) {
 		t.Errorf("ParseHashRange(10, 9): no error")
 	}
 }
+
+// Lookup agrees with a scan of the shards for maps of 1 to 9 shards, with and without gaps (the
+// first shard not starting at 0 included), at every boundary and at random keys.
+func TestShardMapLookupMatchesScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for n := 1; n <= 9; n++ {
+		for _, gaps := range []bool{false, true} {
+			all := evenShards(t, 2*n)
+			var shards []ShardRange
+			for i, s := range all {
+				if gaps && i%2 == 0 {
+					continue // every other range missing, the first one included
+				}
+				shards = append(shards, s)
+			}
+			if !gaps {
+				shards = evenShards(t, n)
+			}
+			m, err := NewShardMap(shards)
+			if err != nil {
+				t.Fatal(err)
+			}
+			scan := func(k HashKey) (string, bool) {
+				for _, s := range shards {
+					if s.Range.Contains(k) {
+						return s.ShardID, true
+					}
+				}
+				return "", false
+			}
+			keys := []HashKey{{}, MaxHashKey}
+			for _, s := range all {
+				keys = append(keys, s.Range.Start, s.Range.End, dec(s.Range.Start))
+			}
+			for range 2000 {
+				keys = append(keys, HashKeyFromUint64s(r.Uint64(), r.Uint64()))
+			}
+			for _, k := range keys {
+				wantID, wantOK := scan(k)
+				i, got, ok := m.Lookup(k)
+				if ok != wantOK || got.ShardID != wantID || (ok && m.Shards()[i].ShardID != wantID) {
+					t.Fatalf("%d shards (gaps %v): Lookup(%s) = %d %q %v; want %q %v", len(shards), gaps, k, i, got.ShardID, ok, wantID, wantOK)
+				}
+			}
+		}
+	}
+}

@@ -129,7 +129,7 @@ func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 		if s.agg == nil {
 			s.agg = p.newAggregator()
 			if s.aggUsers == nil && s.aggLast > 0 { // about as many as last time: no regrowing
-				s.aggUsers = make([]*userRec, 0, s.aggLast+s.aggLast/8)
+				s.aggUsers = p.usersSlice(s.aggLast + s.aggLast/8)
 			}
 			s.aggFirst = p.arrival(u)
 			s.aggDeadline = time.Time{}
@@ -177,6 +177,20 @@ func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 // is later (or there is none), or a Flush is sealing everything without waiting for Linger.
 func (p *Producer) unplanned(t time.Time) bool {
 	return p.loopAt.IsZero() || t.Before(p.loopAt) || p.flushing > 0
+}
+
+// usersSlice returns an empty slice for an aggregate's user records, of at least capacity n: one
+// of a delivered aggregate's, or a new one.
+func (p *Producer) usersSlice(n int) []*userRec {
+	if k := len(p.userSlices); k > 0 {
+		us := p.userSlices[k-1]
+		p.userSlices[k-1] = nil
+		p.userSlices = p.userSlices[:k-1]
+		if cap(us) >= n {
+			return us
+		}
+	}
+	return make([]*userRec, 0, n)
 }
 
 func (p *Producer) newAggregator() *aggregation.Aggregator {

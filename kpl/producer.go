@@ -74,6 +74,7 @@ type Producer struct {
 	reqBytes       int64                            // charged by the requests in flight (requestCharge)
 	rr             int                              // round-robin start for fairness
 	loopAt         time.Time                        // when the loop runs next unless woken (zero: only when woken)
+	userSlices     [][]*userRec                     // emptied user slices of delivered aggregates, for new ones
 	flushing       int
 	bufRecords     int
 	bufBytes       int64
@@ -158,6 +159,13 @@ func New(client KinesisAPI, stream string, opts ...Option) (*Producer, error) {
 const (
 	freeAggregators = 16
 	freePayloads    = 32
+)
+
+// Delivered aggregates' user slices (of at least minReusedUsers) are kept for new aggregates, up to
+// keptUserSlices of them.
+const (
+	minReusedUsers = 16
+	keptUserSlices = 64
 )
 
 // freeList keeps values for reuse: up to a fixed number in a list that garbage collections leave
@@ -580,22 +588,50 @@ func (p *Producer) finish(o outcomes) {
 		bytes += p.recordCharge(int(u.size))
 		p.resolve(u, hooked, now)
 	}
+	var reuse [][]*userRec
 	for _, dl := range o.delivered {
 		k, d := dl.k, dl.d
-		for j, u := range k.users {
-			u.d, u.sub = d, int32(j)
-			if u.x != nil && len(u.x.prior) > 0 { // re-routed: its attempts are its own
-				u.d = &delivery{shardID: d.shardID, seq: d.seq, aggregated: d.aggregated, attempts: k.allAttempts(u)}
+		// Two passes over each run of user records: the first writes their outcomes, the second
+		// publishes them. Their memory is rarely still cached, and publishing is a locked
+		// instruction that waits for every earlier write: in one pass each record's cache misses
+		// would be waited for one record at a time, in two they overlap.
+		const run = 128
+		for lo := 0; lo < len(k.users); lo += run {
+			users := k.users[lo:min(lo+run, len(k.users))]
+			for j, u := range users {
+				u.d, u.sub = d, int32(lo+j)
+				if u.x != nil {
+					if len(u.x.prior) > 0 { // re-routed: its attempts are its own
+						u.d = &delivery{shardID: d.shardID, seq: d.seq, aggregated: d.aggregated, attempts: k.allAttempts(u)}
+					}
+					u.x.ctx = nil
+				}
+				u.rec.Data = nil // the caller owns it again
+				bytes += p.recordCharge(int(u.size))
 			}
-			bytes += p.recordCharge(int(u.size))
-			p.resolve(u, hooked, now)
+			for _, u := range users {
+				if hooked {
+					p.hookDone(u, now)
+				}
+				u.resolve()
+			}
 		}
 		p.releasePayload(k)
+		if cap(k.users) >= minReusedUsers {
+			clear(k.users)
+			reuse = append(reuse, k.users[:0])
+		}
+		k.users = nil
 	}
 
 	// The space is freed after the futures resolved, so that Flush, which waits for an empty
 	// buffer, never returns before the futures of what it flushed are done.
 	p.mu.Lock()
+	for _, us := range reuse {
+		if len(p.userSlices) < keptUserSlices {
+			p.userSlices = append(p.userSlices, us)
+		}
+	}
 	p.bufRecords -= len(o.items) + o.users
 	p.bufBytes -= bytes
 	if p.waiters > 0 {
