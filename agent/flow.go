@@ -1148,14 +1148,20 @@ func (f *flow) tail(ctx, putCtx context.Context, t *tracked, now time.Time) {
 		st := &prevContent{fp: t.fp, window: t.window, gen: t.gen, readPos: t.readPos, committed: t.committed,
 			split: t.split, retryAt: t.retryAt, retries: t.retries, until: now.Add(copyLinkWindow)}
 		t.prev, t.window = nil, nil
+		var copied *tracked
 		for _, c := range f.files {
 			if c.shadowOf == t && c.size >= st.committed {
 				f.adopt(c, t, st, now)
 				f.log.Info("copy of the truncated file (copytruncate): reading it where the original was", "path", c.path, "copy_of", t.path, "offset", c.readPos)
 				f.fileEvent(c, FileTailing, c.readPos)
-				st = nil
+				st, copied = nil, c
 				break
 			}
+		}
+		if copied != nil {
+			// What the copy holds beyond the old read offset was written before the truncation:
+			// read it now, before the lines written since (the copy is hot, its size fresh).
+			f.tail(ctx, putCtx, copied, now)
 		}
 		if st != nil && st.fp.N > 0 {
 			t.prev = st

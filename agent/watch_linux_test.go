@@ -424,3 +424,48 @@ func (n *fakeNotifier) read(fn func(notifyEvent)) (bool, error) {
 }
 
 func (n *fakeNotifier) close() error { return nil }
+
+// TestCopyTruncateOfClosedFile: app.log, tailed with app.log*, is closed while idle; logrotate's
+// copytruncate then copies it to app.log.1 (which the pattern matches), truncates it, and the
+// application writes on. The copy is followed, not read again; nothing is lost; the line the copy
+// holds beyond the old offset comes before the lines written after the truncation. Fake time.
+func TestCopyTruncateOfClosedFile(t *testing.T) {
+	dir := t.TempDir()
+	live := filepath.Join(dir, "app.log")
+	mustWrite(t, live, "a 1\na 2\na 3\n", os.O_TRUNC)
+	synctest.Test(t, func(t *testing.T) {
+		kc := &keepClient{}
+		cfg := Config{CheckpointFile: filepath.Join(dir, "cp.json"),
+			Flows: []Flow{{FilePattern: live + "*", KinesisStream: "s", InitialPosition: StartOfFile}}}
+		a, err := New(cfg, kc, PollInterval(100*time.Millisecond), ShutdownTimeout(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.opts.pollOnly = false // watched: the live file is closed while idle
+		stop := runAgent(t, a)
+		time.Sleep(closeIdleAfter + safetyPollEvery + time.Second)
+		synctest.Wait()
+		if n := openUnder(t, dir); n != 0 {
+			t.Fatalf("%d descriptors open on the log after it stayed idle, want 0 (closed)", n)
+		}
+		mustWrite(t, live, "a 4\n", os.O_APPEND) // the last line before the rotation
+		old, err := os.ReadFile(live)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, live+".1", string(old), os.O_TRUNC)
+		mustWrite(t, live, "b 1\n", os.O_TRUNC)
+		time.Sleep(500 * time.Millisecond)
+		synctest.Wait()
+		mustWrite(t, live, "b 2\n", os.O_APPEND)
+		time.Sleep(500 * time.Millisecond)
+		synctest.Wait()
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		got := kc.records()
+		if want := []string{"a 1\n", "a 2\n", "a 3\n", "a 4\n", "b 1\n", "b 2\n"}; !slices.Equal(got, want) {
+			t.Errorf("records %q, want %q", got, want)
+		}
+	})
+}
