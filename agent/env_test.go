@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
@@ -141,20 +143,28 @@ type rec struct {
 func (e *env) read() []rec {
 	e.t.Helper()
 	ctx := context.Background()
-	shards, err := e.kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(e.stream)})
+	// Reading back is not under test: with the server's injected faults (5% of the calls in
+	// TestAgentEndToEnd), the SDK's default 3 attempts fail one GetRecords in ~8,000, which the
+	// polling of waitRecords reached now and then.
+	patient := func(o *kinesis.Options) {
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts, so.MaxBackoff, so.RateLimiter = 20, 100*time.Millisecond, ratelimit.None
+		})
+	}
+	shards, err := e.kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(e.stream)}, patient)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	var out []rec
 	for _, sh := range shards.Shards {
 		it, err := e.kc.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(e.stream),
-			ShardId: sh.ShardId, ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+			ShardId: sh.ShardId, ShardIteratorType: types.ShardIteratorTypeTrimHorizon}, patient)
 		if err != nil {
 			e.t.Fatal(err)
 		}
 		iter := it.ShardIterator
 		for iter != nil {
-			got, err := e.kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
+			got, err := e.kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter}, patient)
 			if err != nil {
 				e.t.Fatal(err)
 			}
