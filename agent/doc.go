@@ -124,6 +124,22 @@
 // copies (the checkpoint entry whose inode now holds other content). A file that shrinks below the
 // read offset or whose first bytes change, with no copy, restarts at offset 0.
 //
+// Many files: on Linux the directories of filePattern are watched with inotify (one instance per
+// Agent). A poll then lists the pattern only when a matching name was created, deleted or renamed,
+// and looks only at the files a notification named and at the busy ones (not read to their end,
+// records on their way, a held-back line waiting for IdleFlush, copies); every 10 s it lists and
+// looks at everything anyway, and after a notification queue overflow. Directories that cannot
+// be watched are polled as above: not there yet, on a network or FUSE file system (other hosts'
+// writes raise no notification), under a pattern with wildcards in its directories, or when
+// inotify is not available. The first bytes are checked again when size or modification time
+// changed, when a notification named the file, and when the last check was made within 3 s of
+// the file's modification time (a rewrite in the same clock tick keeps both). A file whose data is
+// all read and delivered and that stayed unchanged for 10 s has its descriptor closed: a rotated
+// file always, a file under its live name only in a watched directory. It is opened again by
+// path when it changes (it must still have its device and inode), and under its new name when it
+// is renamed within the watched directories. What such a closed file gets written in the instant
+// before it is deleted, or moved out of the watched directories, is not read.
+//
 // A file that appears after the flow started is read from its start; initialPosition applies only
 // to the files found when a flow starts for the very first time: the checkpoint file keeps a
 // "started" marker per flow (filePattern and stream), so after a restart the files written
