@@ -80,16 +80,22 @@ func (s *putStream) rewind() {
 // it while the stream is at its start.
 func (s *putStream) Len() int { return int(s.size - s.pos) }
 
+// Read fills p as far as the body goes (a transport writes each read to the socket: fewer, larger
+// writes).
 func (s *putStream) Read(p []byte) (int, error) {
-	if len(s.pend) == 0 {
-		if s.pos >= s.size || s.in == nil {
-			return 0, io.EOF
-		}
-		s.fill()
+	if s.in == nil || (len(s.pend) == 0 && s.pos >= s.size) {
+		return 0, io.EOF
 	}
-	n := copy(p, s.pend)
-	s.pend = s.pend[n:]
-	s.pos += int64(n)
+	n := 0
+	for n < len(p) && (len(s.pend) > 0 || s.pos < s.size) {
+		if len(s.pend) == 0 {
+			s.fill()
+		}
+		k := copy(p[n:], s.pend)
+		s.pend = s.pend[k:]
+		s.pos += int64(k)
+		n += k
+	}
 	return n, nil
 }
 
