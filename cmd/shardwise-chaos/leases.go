@@ -37,10 +37,18 @@ type leaseMonitor struct {
 	regressions int
 	scanErrs    int
 	onScan      func() // called after each scan (the failover tracker's update)
+
+	// Expiry: an owned, open lease whose counter has not changed for expireAfter is expired (any
+	// other worker may take it), whoever owns it; the lease table's own definition of a lost lease.
+	expireAfter  time.Duration // 0: not tracked
+	counterAt    map[string]time.Time
+	expired      map[string]bool // in a stall already counted
+	expiries     []ownerChange   // from: the owner whose lease expired
+	longestStall time.Duration
 }
 
 func newLeaseMonitor(db *dynamodb.Client, table string) *leaseMonitor {
-	return &leaseMonitor{db: db, table: table, leases: map[string]leaseState{}}
+	return &leaseMonitor{db: db, table: table, leases: map[string]leaseState{}, counterAt: map[string]time.Time{}, expired: map[string]bool{}}
 }
 
 // run scans until ctx ends.
@@ -90,7 +98,32 @@ func (m *leaseMonitor) scan(ctx context.Context) {
 		if ok && seqLess(st.checkpoint, old.checkpoint) {
 			m.regressions++
 		}
+		if !ok || old.counter != st.counter {
+			m.counterAt[shard] = now
+			m.expired[shard] = false
+		} else if m.expireAfter > 0 && st.owner != "" && st.checkpoint != "SHARD_END" {
+			stall := now.Sub(m.counterAt[shard])
+			m.longestStall = max(m.longestStall, stall)
+			if stall >= m.expireAfter && !m.expired[shard] {
+				m.expired[shard] = true
+				m.expiries = append(m.expiries, ownerChange{shard: shard, from: st.owner, at: now})
+			}
+		}
 		m.leases[shard] = st
+	}
+}
+
+// trackExpiries makes the monitor count leases expiring (counter unchanged for failover) from now
+// on, and returns a function giving the expiries seen and the longest counter stall since.
+func (m *leaseMonitor) trackExpiries(failover time.Duration) func() ([]ownerChange, time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expireAfter = failover
+	m.expiries, m.longestStall = nil, 0
+	return func() ([]ownerChange, time.Duration) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return append([]ownerChange(nil), m.expiries...), m.longestStall
 	}
 }
 
@@ -209,15 +242,17 @@ func (f *failoverTracker) update(m *leaseMonitor, dead func(owner string) bool) 
 	}
 }
 
-// result returns the longest failover seen, and the longest wait of a take-over still pending.
-func (f *failoverTracker) result() (longest, pendingFor time.Duration, npending int) {
+// result returns the longest failover seen, and the take-overs still pending for longer than
+// bound (a kill just before the end may still be within its failover time) with the longest wait.
+func (f *failoverTracker) result(bound time.Duration) (longest, pendingFor time.Duration, npending int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := time.Now()
 	for _, t := range f.pending {
-		if d := now.Sub(t); d > pendingFor {
-			pendingFor = d
+		if d := now.Sub(t); d > bound {
+			npending++
+			pendingFor = max(pendingFor, d)
 		}
 	}
-	return f.longest, pendingFor, len(f.pending)
+	return f.longest, pendingFor, npending
 }

@@ -47,24 +47,24 @@ func (r *runner) logCheck() (string, bool) {
 		}
 		return nil
 	})
-	ok := true
-	var parts []string
+	var parts, broken []string
 	for role, m := range hits {
 		for what, c := range m {
 			parts = append(parts, fmt.Sprintf("%s:%s×%d", role, what, c))
 			if role != "local" {
-				ok = false
+				broken = append(broken, fmt.Sprintf("%s:%s×%d in logs", role, what, c))
 			}
 		}
 	}
 	sort.Strings(parts)
+	sort.Strings(broken)
 	sort.Strings(where)
-	verdict := "PASS"
-	if !ok {
-		if len(where) > 8 {
-			where = append(where[:8], "...")
+	verdict, ok := r.verdict("logcheck", broken)
+	if len(broken) > 0 {
+		if len(where) > 6 {
+			where = append(where[:6], "...")
 		}
-		verdict = "FAIL: record data, keys or credentials in client logs: " + strings.Join(where, " ")
+		verdict += " (in " + strings.Join(where, " ") + ")"
 	}
 	found := "none"
 	if len(parts) > 0 {

@@ -94,3 +94,27 @@ func TestSeqLess(t *testing.T) {
 		t.Error("sentinels or equal numbers compared as less")
 	}
 }
+
+func TestVerdictKnown(t *testing.T) {
+	r := &runner{known: []string{"b:per-key-order", "logcheck:consume:partition-key"}}
+	cases := []struct {
+		id     string
+		broken []string
+		want   string
+		ok     bool
+	}{
+		{"b", nil, "PASS", true},
+		{"b", []string{"per-key-order: 2 violations (k)"}, "KNOWN: per-key-order: 2 violations (k)", true},
+		{"c", []string{"per-key-order: 2 violations (k)"}, "FAIL: per-key-order: 2 violations (k)", false},
+		{"b", []string{"3 lost", "per-key-order: 1 violations"}, "FAIL: 3 lost; KNOWN: per-key-order: 1 violations", false},
+		{"logcheck", []string{"consume:partition-key×3 in logs"}, "KNOWN: consume:partition-key×3 in logs", true},
+		{"logcheck", []string{"consume:data×3 in logs"}, "FAIL: consume:data×3 in logs", false},
+		{"logcheck", []string{"agent:partition-key×3 in logs"}, "FAIL: agent:partition-key×3 in logs", false},
+	}
+	for _, c := range cases {
+		got, ok := r.verdict(c.id, c.broken)
+		if got != c.want || ok != c.ok {
+			t.Errorf("verdict(%s, %q) = %q, %v; want %q, %v", c.id, c.broken, got, ok, c.want, c.ok)
+		}
+	}
+}
