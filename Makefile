@@ -43,7 +43,22 @@ test: vet
 	status=0; \
 	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -v /localstack-test) || status=$$?; \
 	$(GO) test $(TEST_FLAGS) ./localstack-test/... || status=$$?; \
+	$(GO) run ./cmd/shardwise-chaos -short $(CHAOS_KNOWN) || status=$$?; \
 	exit $$status'
+
+## chaos: the chaos suite (issue 14; cmd/shardwise-chaos): each scenario runs put, consume and the agent
+## as processes against local-kinesis with faults and dynalite behind fault proxies, with the issue's
+## durations (~12 min), and prints one line; non-zero exit when a promise is broken. Replay one with
+## CHAOS_FLAGS='-scenario b -seed N'. chaos-short: the same with short durations (~3 min), run by make test.
+## CHAOS_KNOWN lists the known bugs (see README "Reliability"): reported as KNOWN, not failing the run.
+CHAOS_FLAGS ?=
+CHAOS_KNOWN ?= -known=b:per-key-order,d:lease-flaps,d:stalled-shard,logcheck:consume:partition-key
+.PHONY: chaos chaos-short
+chaos:
+	$(WITH_ENGINES) $(GO) run ./cmd/shardwise-chaos $(CHAOS_KNOWN) $(CHAOS_FLAGS)
+
+chaos-short:
+	$(WITH_ENGINES) $(GO) run ./cmd/shardwise-chaos -short $(CHAOS_KNOWN) $(CHAOS_FLAGS)
 
 ## test-unit: unit tests only, no engines (integration suites skip)
 test-unit:
