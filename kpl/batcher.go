@@ -18,6 +18,7 @@ type shardState struct {
 	aggCancel   int           // user records in aggUsers with a cancellable context
 	aggLast     int           // user records in the last aggregate sealed: aggUsers' next capacity
 	aggFirst    time.Time     // arrival of its oldest record
+	aggOpenAt   time.Duration // when it opened (since Producer.epoch): the arrival of records joining it
 	aggDeadline time.Time     // earliest TTL deadline in it (zero: none)
 	aggOldest   time.Duration // earliest arrival in it (userRec.arrived), whose deadline that is
 	aggSent     time.Time     // earliest first send of a re-routed record in it (zero: none)
@@ -98,6 +99,7 @@ func (p *Producer) shardFor(u *userRec) *shardState {
 // does not read the time argument (what counts is u's arrival): put passes none.
 func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 	if p.smap == nil && !p.streamLevel() {
+		p.stamp(u)
 		p.unrouted = append(p.unrouted, u)
 		return len(p.unrouted) == 1 // the loop must learn the first expiry deadline
 	}
@@ -107,6 +109,7 @@ func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 	}
 	s := p.shardFor(u)
 	if s == nil { // a gap in the map: resharding in progress
+		p.stamp(u)
 		p.unrouted = append(p.unrouted, u)
 		p.requestRefresh("unroutable")
 		return len(p.unrouted) == 1
@@ -115,6 +118,7 @@ func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 		s.urgent = true
 	}
 	if !p.cfg.aggregate || s.auto || u.alone {
+		p.stamp(u)
 		k := p.single(u, s)
 		k.due = p.arrival(u).Add(p.cfg.linger)
 		s.push(k)
@@ -131,6 +135,10 @@ func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 			if s.aggUsers == nil && s.aggLast > 0 { // about as many as last time: no regrowing
 				s.aggUsers = p.usersSlice(s.aggLast + s.aggLast/8)
 			}
+			s.aggOpenAt = time.Since(p.epoch)
+			if u.arrived == unstamped {
+				u.arrived = s.aggOpenAt
+			}
 			s.aggFirst = p.arrival(u)
 			s.aggDeadline = time.Time{}
 			wake = wake || p.unplanned(s.aggFirst.Add(p.cfg.linger)) // a new linger deadline
@@ -138,6 +146,9 @@ func (p *Producer) routeLocked(u *userRec, _ time.Time, out *outcomes) bool {
 		if p.cfg.aggMaxCount > 0 && s.agg.Len() >= p.cfg.aggMaxCount {
 			sealed()
 			continue
+		}
+		if u.arrived == unstamped {
+			u.arrived = s.aggOpenAt
 		}
 		err := s.agg.Add(aggregation.Record{PartitionKey: u.rec.PartitionKey, ExplicitHashKey: u.rec.ExplicitHashKey, Data: u.rec.Data})
 		switch {

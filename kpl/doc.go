@@ -45,7 +45,10 @@
 // PutRecords attempt. A record still waiting to be sent does not expire merely for waiting behind
 // other records of a shard that is delivering: it expires only when RecordTTL has passed both since
 // its PutAsync and since its shard last delivered anything (or, waiting for a shard map, since the
-// last map was loaded). So under a slow or partly failing stream records wait and callers block;
+// last map was loaded). (A record that joins an open aggregate counts its PutAsync from when the
+// aggregate opened, at most Linger earlier: the producer reads the clock once per aggregate, not
+// once per record, unless a HookRecordDone measures each record's latency.) So under a slow or
+// partly failing stream records wait and callers block;
 // when nothing gets through, records fail after RecordTTL instead of filling the buffer forever.
 //
 // # Stream settings and AUTO distribution

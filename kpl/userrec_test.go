@@ -168,3 +168,36 @@ func TestAggregateBookkeeping(t *testing.T) {
 		t.Fatalf("next aggregate's deadline %v, want %v", s.aggDeadline, want)
 	}
 }
+
+// A record joining an open aggregate takes the aggregate's opening time as its arrival; the one
+// opening it, and records routed alone, read the clock; a stamped arrival is kept.
+func TestArrivalStamp(t *testing.T) {
+	m, err := aggregation.NewShardMap([]aggregation.ShardRange{{ShardID: "s0", Range: aggregation.FullHashRange}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Producer{cfg: defaultConfig(), epoch: time.Now().Add(-time.Hour), smap: m}
+	s := &shardState{id: "s0", rng: aggregation.FullHashRange, slots: 1}
+	p.shardList = []*shardState{s}
+	route := func(arrived time.Duration, alone bool) *userRec {
+		t.Helper()
+		hk, _ := aggregation.EffectiveHashKey("k", "")
+		u := &userRec{rec: Record{PartitionKey: "k", Data: []byte("x")}, hk: hk, size: 2, arrived: arrived, alone: alone}
+		var out outcomes
+		p.routeLocked(u, time.Time{}, &out)
+		return u
+	}
+	first := route(unstamped, false)
+	if first.arrived < time.Hour || first.arrived != s.aggOpenAt {
+		t.Fatalf("opening record arrived %v, aggregate opened %v; want the clock (about 1h)", first.arrived, s.aggOpenAt)
+	}
+	if joined := route(unstamped, false); joined.arrived != s.aggOpenAt {
+		t.Fatalf("joining record arrived %v, want the aggregate's %v", joined.arrived, s.aggOpenAt)
+	}
+	if kept := route(5*time.Second, false); kept.arrived != 5*time.Second {
+		t.Fatalf("stamped record re-stamped: %v", kept.arrived)
+	}
+	if single := route(unstamped, true); single.arrived < first.arrived {
+		t.Fatalf("record routed alone arrived %v, before %v", single.arrived, first.arrived)
+	}
+}
