@@ -178,7 +178,7 @@ func finishProducers(res *result, prods []*producer, d time.Duration) {
 
 // endRun stops producers, drains, stops the fleet and fills the result.
 func (s *scen) endRun(ctx context.Context, res *result, t *tally, prods []*producer, f *fleet) {
-	finishProducers(res, prods, s.dur(60*time.Second, 90*time.Second))
+	finishProducers(res, prods, s.dur(90*time.Second, 3*time.Minute)) // a strict put under a's faults is slow to drain
 	drained := drain(ctx, t, s.dur(45*time.Second, 90*time.Second))
 	if f != nil {
 		f.stop()
