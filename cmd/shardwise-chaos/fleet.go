@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"sort"
@@ -63,7 +64,9 @@ func (s *scen) kinesisClient(url string) *kinesis.Client {
 
 // createStream creates a provisioned stream and waits until it is ACTIVE.
 func createStream(ctx context.Context, kc *kinesis.Client, name string, shards int32) error {
-	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)}); err != nil {
+	_, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)})
+	var inUse *types.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) { // in use: an injected reset after the create, retried
 		return err
 	}
 	ok := waitUntil(ctx, 30*time.Second, func() bool {
