@@ -83,6 +83,8 @@ bench:
 	$(GO) test -run '^$$' -bench 'AgentThroughput' -benchtime 3x ./agent/
 	$(GO) test -run '^$$' -bench 'IdleFiles2000' -benchtime 1x ./agent/
 	$(GO) test -run '^$$' -bench 'BenchmarkPutFaults$$' -benchtime 1x ./cmd/shardwise/
+	$(GO) test -run '^$$' -bench 'BenchmarkAppendProcessRecords' ./multilang/
+	$(GO) test -run '^$$' -bench 'BenchmarkMultilangChild' -benchtime 20x ./localstack-test/
 	$(GO) run ./cmd/shardwise bench
 
 ## fuzz: short fuzz runs of the decoders (FUZZTIME each, default 20s)
@@ -97,6 +99,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSplitter$$' -fuzztime $(FUZZTIME) ./agent/
 	$(GO) test -run '^$$' -fuzz '^FuzzProcessors$$' -fuzztime $(FUZZTIME) ./agent/
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadCheckpoints$$' -fuzztime $(FUZZTIME) ./agent/
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./multilang/
+	$(GO) test -run '^$$' -fuzz '^FuzzProcessRecordsMatchesEncoder$$' -fuzztime $(FUZZTIME) ./multilang/
 
 ## demo: end-to-end show on the local engines
 demo:
