@@ -1,0 +1,170 @@
+package kinesislambda
+
+import (
+	"bytes"
+	"crypto/md5"
+	"errors"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/shardwise/shardwise/aggregation"
+	"github.com/shardwise/shardwise/compression"
+)
+
+// Record is a user record of a Kinesis event: a KPL aggregate's user record, or a plain Kinesis record.
+type Record struct {
+	// PartitionKey is the user record's partition key: from the aggregate's key table for a user record
+	// of an aggregate, else the Kinesis record's.
+	PartitionKey string
+	// ExplicitHashKey is the user record's explicit hash key from a KPL aggregate; "" for plain records
+	// (the event does not carry the explicit hash key of a Kinesis record).
+	ExplicitHashKey string
+	// Data is the payload, decompressed. It shares memory with the event (see the package doc): do not
+	// modify it, and copy it to keep it beyond the event.
+	Data []byte
+	// SequenceNumber is the sequence number of the Kinesis record carrying the user record; the user
+	// records of one aggregate share it.
+	SequenceNumber string
+	// SubSequenceNumber is the user record's position in its aggregate (0, 1, ...); 0 for plain records.
+	SubSequenceNumber int
+	// ApproximateArrival is the Kinesis record's approximate arrival timestamp.
+	ApproximateArrival time.Time
+	// Aggregated reports whether the record came out of a KPL aggregate.
+	Aggregated bool
+	// ShardID is the shard the record was read from, taken from the event's eventID
+	// ("shardId-000000000006:<sequence number>"); "" if the eventID has no such prefix.
+	ShardID string
+	// DecodeError is non-nil when the Kinesis record looked like a compression frame or a KPL aggregate
+	// (with a matching checksum) but did not decode: the record is then the Kinesis record's data as it
+	// came, delivered as one plain record, as the Java KCL delivers a corrupt aggregate. It wraps
+	// compression.ErrCorrupt, compression.ErrTooLarge or aggregation.ErrCorrupt. kcl reports the same
+	// records through its HookCorruptRecord and a Warn log.
+	DecodeError error
+	// Source is the event record the user record came from (the user records of one aggregate share
+	// it): the event source ARN, region, event ID and the raw Kinesis record.
+	Source *events.KinesisEventRecord
+}
+
+// After reports whether r comes after the position (seq, subSeq) in its shard: a later Kinesis record,
+// or the same Kinesis record and a larger sub-sequence number. A handler that stored the position of its
+// last processed record skips the records that are not After it when Lambda re-delivers them.
+// Sequence numbers are compared as decimal numbers, not as strings.
+func (r Record) After(seq string, subSeq int) bool {
+	switch c := compareSequenceNumbers(r.SequenceNumber, seq); {
+	case c != 0:
+		return c > 0
+	default:
+		return r.SubSequenceNumber > subSeq
+	}
+}
+
+// compareSequenceNumbers compares two decimal sequence numbers numerically: -1, 0 or +1.
+func compareSequenceNumbers(a, b string) int {
+	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// All returns an iterator over the user records of ev, in order: the Kinesis records in the event's
+// order, the user records of an aggregate in sub-sequence order.
+func All(ev events.KinesisEvent) iter.Seq[Record] {
+	return func(yield func(Record) bool) {
+		var d decoder
+		for i := range ev.Records {
+			if !d.each(&ev.Records[i], yield) {
+				return
+			}
+		}
+	}
+}
+
+// Records returns the user records of ev in order (see [All]).
+func Records(ev events.KinesisEvent) []Record {
+	return AppendRecords(nil, ev)
+}
+
+// AppendRecords appends the user records of ev to dst and returns the extended slice.
+func AppendRecords(dst []Record, ev events.KinesisEvent) []Record {
+	var d decoder
+	for i := range ev.Records {
+		d.each(&ev.Records[i], func(r Record) bool {
+			dst = append(dst, r)
+			return true
+		})
+	}
+	return dst
+}
+
+// decoder turns Kinesis records into user records. The zero value is ready; it is not safe for
+// concurrent use (each call of All, Records or ForEach has its own).
+type decoder struct {
+	subs []aggregation.UserRecord // reused: the user records of one aggregate
+}
+
+// aggOverhead is the aggregation magic and MD5 trailer: an aggregate is longer than this.
+const aggOverhead = len(aggregation.Magic) + md5.Size
+
+// each yields the user records of one Kinesis record and reports whether yield always returned true.
+// The steps are kcl's (kcl/records.go, converter.convert): compression frame first, then the KPL
+// aggregate; a wrong MD5 trailer is a plain record without error, a corrupt frame or body a plain
+// record with DecodeError set.
+func (d *decoder) each(kr *events.KinesisEventRecord, yield func(Record) bool) bool {
+	k := &kr.Kinesis
+	base := Record{
+		PartitionKey:       k.PartitionKey,
+		Data:               k.Data,
+		SequenceNumber:     k.SequenceNumber,
+		ApproximateArrival: k.ApproximateArrivalTimestamp.Time,
+		ShardID:            shardID(kr.EventID),
+		Source:             kr,
+	}
+	if compression.IsFramed(base.Data) {
+		out, ok, err := compression.Decode(base.Data)
+		if ok {
+			base.Data = out
+		} else {
+			base.DecodeError = err
+		}
+	}
+	if len(base.Data) > aggOverhead && bytes.HasPrefix(base.Data, aggregation.Magic[:]) {
+		subs, err := aggregation.AppendDeaggregate(d.subs[:0], base.Data)
+		switch {
+		case err == nil:
+			base.Aggregated = true
+			more := true
+			for i := range subs {
+				s := &subs[i]
+				r := base
+				r.PartitionKey, r.ExplicitHashKey, r.Data = s.PartitionKey, s.ExplicitHashKey, s.Data
+				r.SubSequenceNumber = s.SubSequenceNumber
+				if more = yield(r); !more {
+					break
+				}
+			}
+			clear(subs) // drop references to this event's data
+			d.subs = subs[:0]
+			return more
+		case errors.Is(err, aggregation.ErrChecksum):
+			// The magic without a matching checksum: plain data, as the Java KCL sees it.
+		default:
+			base.DecodeError = err
+		}
+	}
+	return yield(base)
+}
+
+// shardID returns the shard ID prefix of an eventID ("shardId-000000000006:4959..."), or "".
+func shardID(eventID string) string {
+	if i := strings.IndexByte(eventID, ':'); i > 0 && strings.HasPrefix(eventID, "shardId-") {
+		return eventID[:i]
+	}
+	return ""
+}
