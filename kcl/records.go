@@ -114,9 +114,11 @@ func (c *converter) convert(in []types.Record, dst []Record) convertResult {
 	if res.filtered > 0 {
 		// Never silent: each dropped user record is logged and reported.
 		for _, r := range res.dropped {
+			// No partition key, explicit hash key or data: only where the record is and where its hash
+			// key falls relative to the shard's range.
 			c.log.LogAttrs(context.Background(), slog.LevelWarn, "user record outside the shard's hash range dropped",
 				slog.String("seq", r.Position.SequenceNumber), slog.Int("sub_seq", r.Position.SubSequenceNumber),
-				slog.String("partition_key", r.PartitionKey))
+				slog.Bool("explicit_hash_key", r.ExplicitHashKey != ""), slog.String("hash_key", c.rangePosition(r)))
 			c.hooks.onDropped(DroppedEvent{ShardID: c.shardID, Position: r.Position, PartitionKey: r.PartitionKey, Reason: dropOutsideRange})
 		}
 		c.hooks.onFiltered(c.shardID, res.filtered)
@@ -151,6 +153,21 @@ func (res *convertResult) add(c *converter, r Record, sub bool) {
 	}
 	res.records = append(res.records, r)
 	res.bytes += int64(len(r.Data))
+}
+
+// rangePosition says where a filtered user record's hash key lies relative to the shard's range
+// ("below the range", "above the range", "invalid"), for logging without the key itself.
+func (c *converter) rangePosition(r Record) string {
+	k, ok := c.hashKey(r.PartitionKey, r.ExplicitHashKey)
+	switch {
+	case !ok:
+		return "invalid"
+	case k.Compare(c.rng.Start) < 0:
+		return "below the range"
+	case k.Compare(c.rng.End) > 0:
+		return "above the range"
+	}
+	return "inside the range" // not filtered by range; kept for completeness
 }
 
 // hashKey returns the effective hash key of a user record; false when it is invalid.

@@ -88,3 +88,55 @@ func TestConvertSizesResultOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestDroppedSubRecordLogHasNoKeyOrData: a sub-record dropped for lying outside the shard's range is
+// logged with its sequence and sub-sequence numbers and where its hash key falls, never with its
+// partition key, explicit hash key or data (the log may go anywhere; keys and data may be personal).
+func TestDroppedSubRecordLogHasNoKeyOrData(t *testing.T) {
+	var low, high []string
+	for i := 0; len(low) < 1 || len(high) < 2; i++ {
+		k := fmt.Sprintf("secret-key-%d", i)
+		if aggregation.PartitionKeyHash(k)[0] < 0x80 {
+			low = append(low, k)
+		} else {
+			high = append(high, k)
+		}
+	}
+	// The second high record carries an explicit hash key in the upper half.
+	ehk := aggregation.HashKeyFromUint64s(0xc000000000000000, 7).String()
+	a := aggregation.NewAggregator(1 << 20)
+	for i, r := range []aggregation.Record{
+		{PartitionKey: low[0], Data: []byte("payload-low")},
+		{PartitionKey: high[0], Data: []byte("payload-high")},
+		{PartitionKey: high[1], ExplicitHashKey: ehk, Data: []byte("payload-ehk")},
+	} {
+		if err := a.Add(r); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	agg, _, err := a.Flush()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	dec, _ := compression.NewDecoder(0)
+	lower := aggregation.HashRange{Start: aggregation.HashKey{}, End: aggregation.HashKeyFromUint64s(0x7fffffffffffffff, ^uint64(0))}
+	c := &converter{shardID: "s", rng: lower, hasRange: true, dec: dec, hooks: &hooks{},
+		log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	seq := "49600000000000000000000000000000000000000000000000000001"
+	res := c.convert([]types.Record{{SequenceNumber: aws.String(seq), PartitionKey: aws.String("outer-key"), Data: agg.Data}}, nil)
+	if len(res.records) != 1 || res.filtered != 2 {
+		t.Fatalf("%d delivered, %d filtered; want 1 and 2", len(res.records), res.filtered)
+	}
+	out := buf.String()
+	for _, secret := range []string{high[0], high[1], low[0], ehk, "payload", "outer-key"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log holds %q:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"sub_seq=1", "sub_seq=2", "seq=" + seq, `hash_key="above the range"`, "explicit_hash_key=true", "explicit_hash_key=false"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+}
