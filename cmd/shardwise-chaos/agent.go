@@ -205,7 +205,8 @@ func runAgentKills(ctx context.Context, s *scen) (*result, error) {
 		w := &logWriter{path: filepath.Join(dir, "app.log"), pre: s.r.dataMark + "-e-" + row.name, t: t}
 		cp := filepath.Join(dir, "checkpoints.json")
 		cfg := filepath.Join(dir, "agent.json")
-		conf := fmt.Sprintf(`{"checkpointFile": %q, "flows": [{"filePattern": %q, "kinesisStream": %q, "initialPosition": "START_OF_FILE"}]}`,
+		// No CloudWatch metrics: the agent publishes them by default, and there is no CloudWatch here.
+		conf := fmt.Sprintf(`{"checkpointFile": %q, "cloudwatch.emitMetrics": false, "flows": [{"filePattern": %q, "kinesisStream": %q, "initialPosition": "START_OF_FILE"}]}`,
 			cp, w.path+"*", stream)
 		if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 			return nil, err
