@@ -30,7 +30,7 @@ type Record struct {
 	SequenceNumber string
 	// SubSequenceNumber is the user record's position in its aggregate (0, 1, ...); 0 for plain records.
 	SubSequenceNumber int
-	// ApproximateArrival is the Kinesis record's approximate arrival timestamp.
+	// ApproximateArrival is the Kinesis record's approximate arrival timestamp, to the millisecond.
 	ApproximateArrival time.Time
 	// Aggregated reports whether the record came out of a KPL aggregate.
 	Aggregated bool
@@ -119,10 +119,12 @@ const aggOverhead = len(aggregation.Magic) + md5.Size
 func (d *decoder) each(kr *events.KinesisEventRecord, yield func(Record) bool) bool {
 	k := &kr.Kinesis
 	base := Record{
-		PartitionKey:       k.PartitionKey,
-		Data:               k.Data,
-		SequenceNumber:     k.SequenceNumber,
-		ApproximateArrival: k.ApproximateArrivalTimestamp.Time,
+		PartitionKey:   k.PartitionKey,
+		Data:           k.Data,
+		SequenceNumber: k.SequenceNumber,
+		// The event carries seconds with three decimals as a JSON number; aws-lambda-go's float parsing
+		// turns .619 into .618999958. Kinesis records arrival times to the millisecond.
+		ApproximateArrival: k.ApproximateArrivalTimestamp.Time.Round(time.Millisecond),
 		ShardID:            shardID(kr.EventID),
 		Source:             kr,
 	}
