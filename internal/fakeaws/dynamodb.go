@@ -9,7 +9,9 @@
 //
 // Faults: SetFaults fails a call before it is applied, or after (an ambiguous outcome); SetFault makes a
 // call hang until its context ends (Hang) or applies it twice, as the SDK's retry does after a lost reply
-// (LostReply). Items are free-form: a table may hold items of several kinds (the Java KCL 3.x keeps
+// (LostReply). SetLatency slows every request down (a request whose caller gave up is still applied);
+// Throttled is DynamoDB's throttling error, and SetRetries makes calls retry retryable errors as the SDK
+// client does with the call's Retryer. Items are free-form: a table may hold items of several kinds (the Java KCL 3.x keeps
 // worker metrics, the leader lock and migration state beside the leases, told apart by an entityType
 // attribute), with maps and lists as values.
 package fakeaws
@@ -63,6 +65,9 @@ type DynamoDB struct {
 	after  func(Call) error
 	fault  func(Call) Fault
 
+	latency func(Call) time.Duration
+	retries bool
+
 	// CreateDelay is how long a new table stays CREATING (measured with time.Now, so synctest's fake clock
 	// applies). Set it before use; default 0.
 	CreateDelay time.Duration
@@ -99,6 +104,35 @@ func (d *DynamoDB) SetFault(f func(Call) Fault) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.fault = f
+}
+
+// SetLatency makes every request take f(c) on the wire before the fake serves it, as a slow network or
+// a proxy adds it (measured with time.Now, so synctest's fake clock applies). A caller whose context ends
+// meanwhile gets the context's error at once, but its request was sent: it is served when its latency
+// has passed, and its outcome is never reported (a write applied after the caller gave up, as
+// on DynamoDB). nil or 0 means none. f runs under the fake's lock: it must not call the fake.
+func (d *DynamoDB) SetLatency(f func(Call) time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.latency = f
+}
+
+// SetRetries makes calls retry as the SDK client's retry middleware does with the aws.Retryer of the
+// call's options (dynamodb.Options.Retryer, set per call or not at all): a failed attempt whose error
+// the retryer calls retryable (throttling, 5xx) is sent again after RetryDelay, up to MaxAttempts, each
+// attempt with its own latency and faults; the caller's context bounds the whole. Off by default (every
+// call is one attempt, so a fault injected into a call is what its caller sees). The retry quota is not
+// modelled.
+func (d *DynamoDB) SetRetries(on bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.retries = on
+}
+
+// Throttled returns the error DynamoDB answers a throttled request with
+// (ProvisionedThroughputExceededException), for SetFaults' before hook. The SDK's retryers retry it.
+func Throttled() error {
+	return &types.ProvisionedThroughputExceededException{Message: aws.String("The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.")}
 }
 
 // Calls returns how many calls of op (e.g. "Scan") the fake received, failed ones included.
@@ -147,10 +181,83 @@ func (d *DynamoDB) begin(c *Call, key map[string]types.AttributeValue) error {
 	return nil
 }
 
-// do runs one operation the way every call goes through the fake: a cancelled ctx fails first, then
+// do runs one call the way the SDK client would: attempts (see attempt) retried as the per-call
+// Retryer says when SetRetries is on.
+func do[O any](ctx context.Context, d *DynamoDB, op string, table *string, key map[string]types.AttributeValue, optFns []func(*dynamodb.Options), fn func() (O, error)) (O, error) {
+	d.mu.Lock()
+	retries := d.retries
+	d.mu.Unlock()
+	var r aws.Retryer
+	if retries {
+		var o dynamodb.Options
+		for _, f := range optFns {
+			f(&o)
+		}
+		r = o.Retryer
+	}
+	for n := 1; ; n++ {
+		out, err := attempt(ctx, d, op, table, key, fn)
+		if err == nil || r == nil || ctx.Err() != nil || n >= r.MaxAttempts() || !r.IsErrorRetryable(err) {
+			return out, err
+		}
+		delay, derr := r.RetryDelay(n, err)
+		if derr != nil {
+			return out, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return out, ctx.Err()
+		}
+	}
+}
+
+// lateApplyBound bounds a request applied after its caller gave up (it hangs no longer than this).
+const lateApplyBound = time.Minute
+
+// attempt is one request on the wire: it waits its latency (SetLatency), then is served (once). A
+// caller whose ctx ends during the latency gets ctx's error at once, while the request, already sent,
+// is applied when its latency has passed: the caller never learns the outcome.
+func attempt[O any](ctx context.Context, d *DynamoDB, op string, table *string, key map[string]types.AttributeValue, fn func() (O, error)) (O, error) {
+	var out O
+	if err := ctx.Err(); err != nil {
+		return out, err
+	}
+	d.mu.Lock()
+	lat := time.Duration(0)
+	if d.latency != nil {
+		c := Call{Op: op, Table: aws.ToString(table)}
+		if t := d.tables[c.Table]; t != nil && key != nil {
+			c.Key = hashKeyOf(key, t.hashKey)
+		}
+		lat = d.latency(c)
+	}
+	d.mu.Unlock()
+	if lat > 0 {
+		sent := time.Now()
+		t := time.NewTimer(lat)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			go func() { // the request is on its way; it ends within its latency plus lateApplyBound
+				time.Sleep(lat - time.Since(sent))
+				lctx, cancel := context.WithTimeout(context.Background(), lateApplyBound)
+				defer cancel()
+				_, _ = once(lctx, d, op, table, key, fn)
+			}()
+			return out, ctx.Err()
+		}
+	}
+	return once(ctx, d, op, table, key, fn)
+}
+
+// once serves one request the way every call goes through the fake: a cancelled ctx fails first, then
 // begin (lock, count, before hook, fault choice), fn if begin allowed it (twice for LostReply; never for
 // Hang, which waits for ctx instead), and end (after hook, unlock).
-func do[O any](ctx context.Context, d *DynamoDB, op string, table *string, key map[string]types.AttributeValue, fn func() (O, error)) (O, error) {
+func once[O any](ctx context.Context, d *DynamoDB, op string, table *string, key map[string]types.AttributeValue, fn func() (O, error)) (O, error) {
 	var out O
 	if err := ctx.Err(); err != nil {
 		return out, err
@@ -210,8 +317,8 @@ func (d *DynamoDB) refresh(t *table) {
 }
 
 // CreateTable creates a table keyed by a single hash key (the fake supports no range keys or indexes).
-func (d *DynamoDB) CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, _ ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error) {
-	return do(ctx, d, "CreateTable", in.TableName, nil, func() (*dynamodb.CreateTableOutput, error) { return d.createTable(in) })
+func (d *DynamoDB) CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error) {
+	return do(ctx, d, "CreateTable", in.TableName, nil, optFns, func() (*dynamodb.CreateTableOutput, error) { return d.createTable(in) })
 }
 
 func (d *DynamoDB) createTable(in *dynamodb.CreateTableInput) (*dynamodb.CreateTableOutput, error) {
@@ -267,8 +374,8 @@ func describe(t *table) *types.TableDescription {
 }
 
 // DescribeTable describes a table.
-func (d *DynamoDB) DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, _ ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error) {
-	return do(ctx, d, "DescribeTable", in.TableName, nil, func() (*dynamodb.DescribeTableOutput, error) {
+func (d *DynamoDB) DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error) {
+	return do(ctx, d, "DescribeTable", in.TableName, nil, optFns, func() (*dynamodb.DescribeTableOutput, error) {
 		t := d.tables[aws.ToString(in.TableName)]
 		if t == nil {
 			return nil, notFound(aws.ToString(in.TableName))
@@ -301,8 +408,8 @@ func hashKeyOf(key map[string]types.AttributeValue, name string) string {
 }
 
 // GetItem reads one item (always strongly consistent).
-func (d *DynamoDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	return do(ctx, d, "GetItem", in.TableName, in.Key, func() (*dynamodb.GetItemOutput, error) { return d.getItem(in) })
+func (d *DynamoDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	return do(ctx, d, "GetItem", in.TableName, in.Key, optFns, func() (*dynamodb.GetItemOutput, error) { return d.getItem(in) })
 }
 
 func (d *DynamoDB) getItem(in *dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) {
@@ -344,8 +451,8 @@ func conditionFailed(old map[string]types.AttributeValue, rv types.ReturnValuesO
 }
 
 // PutItem writes a whole item, optionally conditionally.
-func (d *DynamoDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	return do(ctx, d, "PutItem", in.TableName, in.Item, func() (*dynamodb.PutItemOutput, error) { return d.putItem(in) })
+func (d *DynamoDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	return do(ctx, d, "PutItem", in.TableName, in.Item, optFns, func() (*dynamodb.PutItemOutput, error) { return d.putItem(in) })
 }
 
 func (d *DynamoDB) putItem(in *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) {
@@ -385,8 +492,8 @@ func (d *DynamoDB) putItem(in *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, 
 
 // UpdateItem applies an update expression, optionally conditionally. Like DynamoDB it creates the item
 // when it does not exist and the condition (if any) holds.
-func (d *DynamoDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	return do(ctx, d, "UpdateItem", in.TableName, in.Key, func() (*dynamodb.UpdateItemOutput, error) { return d.updateItem(in) })
+func (d *DynamoDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	return do(ctx, d, "UpdateItem", in.TableName, in.Key, optFns, func() (*dynamodb.UpdateItemOutput, error) { return d.updateItem(in) })
 }
 
 func (d *DynamoDB) updateItem(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
@@ -450,8 +557,8 @@ func (d *DynamoDB) updateItem(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateIte
 }
 
 // DeleteItem deletes an item, optionally conditionally; deleting a missing item succeeds.
-func (d *DynamoDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	return do(ctx, d, "DeleteItem", in.TableName, in.Key, func() (*dynamodb.DeleteItemOutput, error) { return d.deleteItem(in) })
+func (d *DynamoDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	return do(ctx, d, "DeleteItem", in.TableName, in.Key, optFns, func() (*dynamodb.DeleteItemOutput, error) { return d.deleteItem(in) })
 }
 
 func (d *DynamoDB) deleteItem(in *dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error) {
@@ -485,8 +592,8 @@ func (d *DynamoDB) deleteItem(in *dynamodb.DeleteItemInput) (*dynamodb.DeleteIte
 
 // Scan returns items in hash-key order, ScanPageSize (or Limit) per page, with LastEvaluatedKey when more
 // remain. Filters and projections are not supported.
-func (d *DynamoDB) Scan(ctx context.Context, in *dynamodb.ScanInput, _ ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
-	return do(ctx, d, "Scan", in.TableName, nil, func() (*dynamodb.ScanOutput, error) { return d.scan(in) })
+func (d *DynamoDB) Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	return do(ctx, d, "Scan", in.TableName, nil, optFns, func() (*dynamodb.ScanOutput, error) { return d.scan(in) })
 }
 
 func (d *DynamoDB) scan(in *dynamodb.ScanInput) (*dynamodb.ScanOutput, error) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
@@ -401,4 +403,72 @@ func TestForeignItems(t *testing.T) {
 	if got := out.Items[1]["entityType"].(*types.AttributeValueMemberS).Value; got != "WORKER_METRIC_STATS" {
 		t.Errorf("entityType = %q", got)
 	}
+}
+
+// TestLatencyAndRetries: a request takes its latency; one whose caller gave up during the latency is
+// still applied when it has passed; with SetRetries a throttled call is retried with the call's retryer
+// (each attempt with its latency), without it the throttle is the answer.
+func TestLatencyAndRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := NewDynamoDB()
+		newTable(t, d)
+		d.SetLatency(func(c Call) time.Duration { return 2 * time.Second })
+		put := func(ctx context.Context, v string, o ...func(*dynamodb.Options)) error {
+			_, err := d.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("tbl"),
+				Item: map[string]types.AttributeValue{"k": s("a"), "v": s(v)}}, o...)
+			return err
+		}
+		get := func() string {
+			it := d.Item("tbl", "a")
+			if it == nil {
+				return ""
+			}
+			return it["v"].(*types.AttributeValueMemberS).Value
+		}
+		start := time.Now()
+		if err := put(t.Context(), "1"); err != nil || time.Since(start) != 2*time.Second {
+			t.Fatalf("put: %v after %v, want nil after 2s", err, time.Since(start))
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		err := put(ctx, "2")
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || get() != "1" {
+			t.Fatalf("put cut short: %v, stored %q; want DeadlineExceeded, 1 still stored", err, get())
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if get() != "2" {
+			t.Fatalf("the request whose caller gave up was not applied after its latency: %q", get())
+		}
+
+		throttles := 2
+		d.SetFaults(func(c Call) error {
+			if c.Op == "PutItem" && throttles > 0 {
+				throttles--
+				return Throttled()
+			}
+			return nil
+		}, nil)
+		noDelay := func(o *dynamodb.Options) {
+			o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+				so.RateLimiter = ratelimit.None
+				so.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 100 * time.Millisecond, nil })
+			})
+		}
+		if err := put(t.Context(), "3", noDelay); err == nil {
+			t.Fatal("throttled put succeeded without SetRetries")
+		}
+		d.SetRetries(true)
+		start = time.Now()
+		if err := put(t.Context(), "4", noDelay); err != nil || get() != "4" {
+			t.Fatalf("put with retries: %v, stored %q", err, get())
+		}
+		if el := time.Since(start); el != 2*time.Second+100*time.Millisecond+2*time.Second {
+			t.Errorf("throttled once, retried once: %v, want 4.1s (2 latencies and the retry delay)", el)
+		}
+		throttles = 5
+		if err := put(t.Context(), "5", noDelay); !errors.As(err, new(*types.ProvisionedThroughputExceededException)) {
+			t.Errorf("throttled past MaxAttempts: %v, want the throttle", err)
+		}
+	})
 }
