@@ -25,6 +25,34 @@
 // Processes in other languages reach the server through `shardwise local-kinesis`, which prints the
 // endpoint to put in AWS_ENDPOINT_URL_KINESIS.
 //
+// # Seeded streams
+//
+// [Stream] creates streams when the server starts, so a test needs no CreateStream of its own:
+//
+//	srv, err := kinesistest.NewServer(kinesistest.Stream("orders", 4), kinesistest.Stream("audit", 1))
+//
+// # Virtual network and testing/synctest
+//
+// [VirtualNetwork] serves on an in-memory network instead of a loopback socket, so that a server
+// and its clients can run inside a [testing/synctest] bubble: everything waiting on the network then
+// waits on channels, and the bubble's fake clock jumps over idle time (polling intervals, backoffs,
+// subscription heartbeats, lease expiries) in no real time. On a socket it cannot: goroutines waiting
+// in the kernel are never durably blocked. [Server.Client], [Server.HTTP2Client] and
+// [Server.KinesisClient] dial the virtual network through [Server.DialContext]; give DialContext to
+// any transport built by hand. Make the server inside the bubble and close it there:
+//
+//	func TestOrders(t *testing.T) {
+//		synctest.Test(t, func(t *testing.T) {
+//			srv, err := kinesistest.NewServer(kinesistest.VirtualNetwork(), kinesistest.Stream("orders", 4))
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			t.Cleanup(func() { srv.Close() }) // cleanups run inside the bubble
+//			kc := srv.KinesisClient()
+//			// ... run a producer or a worker against kc; time.Sleep(time.Minute) takes no real time
+//		})
+//	}
+//
 // # Protocol
 //
 // AWS JSON 1.1 (X-Amz-Target: Kinesis_20131202.<Operation>) over HTTP/1.1 and h2c (HTTP/2 with prior

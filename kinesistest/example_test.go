@@ -75,3 +75,24 @@ func ExampleServer_Control() {
 	// 0 ProvisionedThroughputExceededException false
 	// 1  true
 }
+
+// A server on the virtual network with a stream made at start. The same code runs inside a
+// testing/synctest bubble, where waiting on the server takes no real time.
+func ExampleVirtualNetwork() {
+	srv, err := kinesistest.NewServer(kinesistest.VirtualNetwork(), kinesistest.Stream("orders", 2))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	kc := srv.KinesisClient()
+	out, err := kc.ListShards(context.Background(), &kinesis.ListShardsInput{StreamName: aws.String("orders")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, sh := range out.Shards {
+		fmt.Println(aws.ToString(sh.ShardId), aws.ToString(sh.HashKeyRange.StartingHashKey))
+	}
+	// Output:
+	// shardId-000000000000 0
+	// shardId-000000000001 170141183460469231731687303715884105728
+}

@@ -18,6 +18,8 @@ func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
 	addr                 string
+	virtual              bool
+	seeds                []seedStream
 	allowRemote          bool
 	tls                  bool
 	clock                func() time.Time
@@ -47,10 +49,10 @@ func defaultConfig() config {
 
 func (c *config) validate() error {
 	host, _, err := net.SplitHostPort(c.addr)
-	if err != nil {
+	if err != nil && !c.virtual {
 		return fmt.Errorf("kinesistest: %w: address %q: %v", ErrInvalidConfig, c.addr, err)
 	}
-	if !c.allowRemote {
+	if !c.allowRemote && !c.virtual {
 		ip := net.ParseIP(host)
 		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 			return fmt.Errorf("kinesistest: %w: address %q is not loopback (use AllowNonLoopback to serve it)", ErrInvalidConfig, c.addr)
@@ -91,8 +93,8 @@ func AllowNonLoopback() Option {
 	return optionFunc(func(c *config) { c.allowRemote = true })
 }
 
-// TLS serves HTTPS (HTTP/2 by ALPN, and HTTP/1.1) with a self-signed certificate for 127.0.0.1 and
-// localhost, made when the server starts. Trust it with [Server.CertPool], [Server.CertPEM] or use
+// TLS serves HTTPS (HTTP/2 by ALPN, and HTTP/1.1) with a self-signed certificate for 127.0.0.1,
+// localhost and the [VirtualNetwork]'s host, made when the server starts. Trust it with [Server.CertPool], [Server.CertPEM] or use
 // [Server.Client]. Off by default: the server speaks plain HTTP/1.1 and h2c (HTTP/2 prior knowledge).
 func TLS() Option {
 	return optionFunc(func(c *config) { c.tls = true })
@@ -163,4 +165,19 @@ func WithLogger(l *slog.Logger) Option {
 // Kinesis; UpdateStreamRecordDistributionStrategy switches a stream at run time.
 func DefaultRecordDistribution(strategy string) Option {
 	return optionFunc(func(c *config) { c.distribution = strategy })
+}
+
+// seedStream is a stream the server creates at start.
+type seedStream struct {
+	name   string
+	shards int
+}
+
+// Stream makes the server start with a PROVISIONED stream of the given name and shard count, ACTIVE
+// and empty, created as CreateStream would create it (shards of equal hash ranges, named
+// shardId-000000000000 upwards). Give it once per stream; [NewServer] fails with
+// [ErrInvalidConfig] when CreateStream would refuse the stream (a bad name, a shard count outside
+// 1..10000, a name given twice).
+func Stream(name string, shards int) Option {
+	return optionFunc(func(c *config) { c.seeds = append(c.seeds, seedStream{name, shards}) })
 }

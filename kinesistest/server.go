@@ -31,6 +31,7 @@ const maxBodyBytes = 32 << 20
 type Server struct {
 	cfg     config
 	ln      net.Listener
+	vln     *memListener // the listener on the VirtualNetwork, or nil
 	hs      *http.Server
 	url     string
 	pool    *x509.CertPool
@@ -88,9 +89,20 @@ func NewServer(opts ...Option) (*Server, error) {
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(cfg.logger.Handler(), slog.LevelDebug),
 	}
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return nil, fmt.Errorf("kinesistest: listen: %w", err)
+	var ln net.Listener
+	if cfg.virtual {
+		s.vln = newMemListener()
+		ln = s.vln
+	} else {
+		var err error
+		ln, err = net.Listen("tcp", cfg.addr)
+		if err != nil {
+			return nil, fmt.Errorf("kinesistest: listen: %w", err)
+		}
+	}
+	if err := s.seed(); err != nil {
+		ln.Close()
+		return nil, err
 	}
 	scheme := "http"
 	if cfg.tls {
@@ -111,6 +123,9 @@ func NewServer(opts ...Option) (*Server, error) {
 	s.hs.Protocols = &protocols
 	s.ln = ln
 	s.url = scheme + "://" + ln.Addr().String()
+	if cfg.virtual {
+		s.url = scheme + "://" + virtualHost
+	}
 	go func() {
 		defer close(s.serveDone)
 		var err error
@@ -160,6 +175,10 @@ func (s *Server) HTTP2Client() *http.Client {
 func (s *Server) transport(h2 bool) *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
+	if s.vln != nil {
+		tr.Proxy = nil // a proxy from the environment would be dialled here as if it were the server
+		tr.DialContext = s.DialContext
+	}
 	if s.pool != nil {
 		tr.TLSClientConfig = &tls.Config{RootCAs: s.pool, MinVersion: tls.VersionTLS12}
 		tr.ForceAttemptHTTP2 = true

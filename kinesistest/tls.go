@@ -13,7 +13,8 @@ import (
 	"time"
 )
 
-// selfSigned makes a certificate for 127.0.0.1, ::1 and localhost, valid for a year, that is its own CA.
+// selfSigned makes a certificate for 127.0.0.1, ::1, localhost and the [VirtualNetwork]'s host, valid
+// for a year, that is its own CA.
 func selfSigned() (tls.Certificate, *x509.Certificate, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -34,7 +35,7 @@ func selfSigned() (tls.Certificate, *x509.Certificate, []byte, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		DNSNames:              []string{"localhost"},
+		DNSNames:              []string{"localhost", virtualHost},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
