@@ -53,6 +53,17 @@ const (
 	OptionAddBrackets = "ADDBRACKETS"
 )
 
+// JSON layouts of the options that write JSON (dataProcessingOptions[].jsonFormat): CSVTOJSON,
+// LOGTOJSON, ADDMETADATA and ADDEC2METADATA.
+const (
+	// JSONFormatCompact writes the record on one line, without blanks (the default).
+	JSONFormatCompact = "COMPACT"
+	// JSONFormatPrettyPrint writes the record indented, as the Kinesis Agent's PRETTYPRINT does
+	// (Jackson's default pretty printer): one member per line, two spaces per object level,
+	// "key" : value, arrays on one line as [ a, b ], empty ones as { } and [ ].
+	JSONFormatPrettyPrint = "PRETTYPRINT"
+)
+
 // Log formats of LOGTOJSON (logFormat).
 const (
 	LogFormatCommonApache   = "COMMONAPACHELOG"
@@ -197,6 +208,10 @@ type ProcessingOption struct {
 	// MetadataTTL is ADDEC2METADATA's "metadataTTL" (seconds in agent.json): how long the instance
 	// metadata is kept before it is read again; 0 means DefaultEC2MetadataTTL (an hour).
 	MetadataTTL time.Duration
+	// JSONFormat is "jsonFormat": how CSVTOJSON, LOGTOJSON, ADDMETADATA and ADDEC2METADATA write
+	// their JSON, JSONFormatCompact ("" means it) or JSONFormatPrettyPrint; other values are
+	// rejected (by name, case-sensitive, as in the Kinesis Agent). The other options ignore it.
+	JSONFormat string
 }
 
 // LoadConfig reads and parses the agent.json file at path, then the *.json files of the agent.d
@@ -516,6 +531,8 @@ func parseProcessing(field string, raw json.RawMessage, log *slog.Logger) ([]Pro
 				o.Metadata = slices.Clone(raw)
 			case "timestamp":
 				o.Timestamp, err = jsonBool(prefix+key, raw)
+			case "jsonFormat":
+				o.JSONFormat, err = jsonString(prefix+key, raw)
 			case "metadataTTL":
 				var n int64
 				n, err = jsonInt(prefix+key, raw)
@@ -529,6 +546,10 @@ func parseProcessing(field string, raw json.RawMessage, log *slog.Logger) ([]Pro
 			if err != nil {
 				return nil, err
 			}
+		}
+		if o.JSONFormat != "" && !writesJSON(o.OptionName) {
+			log.Warn("jsonFormat applies only to CSVTOJSON, LOGTOJSON, ADDMETADATA and ADDEC2METADATA: ignored",
+				"key", prefix+"jsonFormat", "optionName", o.OptionName)
 		}
 		if o.OptionName == OptionCSVToJSON {
 			if re, err := javaDelimiter(o.Delimiter); err == nil && re.MatchString("") {

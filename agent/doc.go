@@ -89,7 +89,11 @@
 // records get no "tags"). Off EC2 a Warn is logged at each failed read and records pass
 // unchanged, as they do in the Kinesis Agent; a record that is not a JSON object passes unchanged
 // from that option (the Kinesis Agent sends the raw line instead, before every option). JSON output
-// ends with a newline. A record longer than the Kinesis record limit (MaxRecordSize, 1 MiB,
+// ends with a newline; "jsonFormat": "PRETTYPRINT" on CSVTOJSON, LOGTOJSON, ADDMETADATA or
+// ADDEC2METADATA lays it out as the Kinesis Agent's PRETTYPRINT does (Jackson's default pretty
+// printer: one member per line, "key" : value, two spaces per object level, arrays on one line as
+// [ a, b ], empty ones as { } and [ ]), "COMPACT" (the default) on one line; other values are a
+// *ConfigError. A record longer than the Kinesis record limit (MaxRecordSize, 1 MiB,
 // partition key included) is cut and ends with truncatedRecordTerminator ("\n" by default).
 //
 // # Files, rotation and offsets

@@ -16,6 +16,13 @@ type processor interface {
 }
 
 func newProcessor(o ProcessingOption, prefix string) (processor, error) {
+	pretty := false
+	if writesJSON(o.OptionName) {
+		var err error
+		if pretty, err = prettyOption(o, prefix); err != nil {
+			return nil, err
+		}
+	}
 	switch o.OptionName {
 	case OptionSingleLine:
 		return singleLine{}, nil
@@ -27,19 +34,21 @@ func newProcessor(o ProcessingOption, prefix string) (processor, error) {
 		if err != nil {
 			return nil, configErr(prefix+"delimiter", "%v", err)
 		}
-		c := csvToJSON{fields: o.CustomFieldNames, re: re}
+		c := csvToJSON{fields: o.CustomFieldNames, re: re, pretty: pretty}
 		if lit, complete := re.LiteralPrefix(); complete && lit != "" {
 			c.literal = lit
 		}
 		return c, nil
 	case OptionLogToJSON:
-		return newLogToJSON(o, prefix)
+		return newLogToJSON(o, prefix, pretty)
 	case OptionAddBrackets:
 		return addBrackets{}, nil
 	case OptionAddMetadata:
-		return newAddMetadata(o, prefix)
+		return newAddMetadata(o, prefix, pretty)
 	case OptionAddEC2Metadata:
-		return newAddEC2Metadata(o), nil
+		p := newAddEC2Metadata(o)
+		p.pretty = pretty
+		return p, nil
 	case "":
 		return nil, configErr(prefix+"optionName", "is required")
 	default:
@@ -73,6 +82,7 @@ type csvToJSON struct {
 	fields  []string
 	re      *regexp.Regexp
 	literal string // the delimiter when the expression is a plain string (strings.Split is faster)
+	pretty  bool   // jsonFormat PRETTYPRINT
 }
 
 // javaDelimiter compiles a CSVTOJSON delimiter, a Java regular expression, with Go's regexp
@@ -132,7 +142,7 @@ func (c csvToJSON) process(data []byte) ([]byte, bool) {
 			vals[i] = &cols[i]
 		}
 	}
-	return appendJSONObject(nil, c.fields, vals), true
+	return jsonLayout(appendJSONObject(nil, c.fields, vals), c.pretty), true
 }
 
 // logToJSON parses a log line with a format's expression and writes its fields as a JSON object.
@@ -140,6 +150,7 @@ type logToJSON struct {
 	re       *regexp.Regexp
 	fields   []string
 	dashNull bool // Apache formats: a "-" field means absent (null)
+	pretty   bool // jsonFormat PRETTYPRINT
 }
 
 // Default fields and expressions of the log formats. The expressions are anchored at both ends
@@ -183,7 +194,7 @@ const (
 
 var syslogFields = []string{"timestamp", "hostname", "program", "processid", "message"}
 
-func newLogToJSON(o ProcessingOption, prefix string) (processor, error) {
+func newLogToJSON(o ProcessingOption, prefix string, pretty bool) (processor, error) {
 	if o.LogFormat == "" {
 		return nil, configErr(prefix+"logFormat", "is required for LOGTOJSON")
 	}
@@ -191,7 +202,7 @@ func newLogToJSON(o ProcessingOption, prefix string) (processor, error) {
 	if !ok {
 		return nil, configErr(prefix+"logFormat", "%q is not one of COMMONAPACHELOG, COMBINEDAPACHELOG, APACHEERRORLOG, SYSLOG, RFC3339SYSLOG", o.LogFormat)
 	}
-	p := logToJSON{fields: def.fields, dashNull: def.dashNull}
+	p := logToJSON{fields: def.fields, dashNull: def.dashNull, pretty: pretty}
 	expr := def.expr
 	if o.MatchPattern != "" {
 		if len(o.CustomFieldNames) == 0 {
@@ -235,7 +246,7 @@ func (p logToJSON) process(data []byte) ([]byte, bool) {
 		}
 		vals[i] = &v
 	}
-	return appendJSONObject(nil, p.fields, vals), true
+	return jsonLayout(appendJSONObject(nil, p.fields, vals), p.pretty), true
 }
 
 // appendJSONObject appends {"k1":"v1",...} and a newline; nil values are null. Keys keep their

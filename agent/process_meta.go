@@ -32,11 +32,12 @@ func (addBrackets) process(data []byte) ([]byte, bool) {
 type addMetadata struct {
 	metadata  []byte // compact JSON
 	timestamp bool
+	pretty    bool // jsonFormat PRETTYPRINT
 	now       func() time.Time
 }
 
-func newAddMetadata(o ProcessingOption, prefix string) (processor, error) {
-	p := addMetadata{metadata: []byte("null"), timestamp: o.Timestamp, now: time.Now}
+func newAddMetadata(o ProcessingOption, prefix string, pretty bool) (processor, error) {
+	p := addMetadata{metadata: []byte("null"), timestamp: o.Timestamp, pretty: pretty, now: time.Now}
 	if len(o.Metadata) > 0 {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, o.Metadata); err != nil {
@@ -60,7 +61,7 @@ func (p addMetadata) process(data []byte) ([]byte, bool) {
 	out = append(out, p.metadata...)
 	out = append(out, `,"data":`...)
 	out = appendJSONString(out, string(line))
-	return append(out, '}', '\n'), true
+	return jsonLayout(append(out, '}', '\n'), p.pretty), true
 }
 
 // DefaultEC2MetadataTTL is how long ADDEC2METADATA keeps the instance metadata before reading it
@@ -87,8 +88,9 @@ type ec2Metadata struct {
 // pass unchanged, with a Warn at each failed read; a record that is not a JSON object passes
 // unchanged too (logged at Debug).
 type addEC2Metadata struct {
-	ttl   time.Duration
-	fetch func(context.Context, *slog.Logger) (ec2Metadata, error)
+	ttl    time.Duration
+	pretty bool // jsonFormat PRETTYPRINT: records it adds metadata to are laid out indented
+	fetch  func(context.Context, *slog.Logger) (ec2Metadata, error)
 
 	mu        sync.Mutex
 	log       *slog.Logger
@@ -165,7 +167,7 @@ func (p *addEC2Metadata) process(data []byte) ([]byte, bool) {
 		out = append(out, ':')
 		out = append(out, vals[i]...)
 	}
-	return append(out, '}', '\n'), true
+	return jsonLayout(append(out, '}', '\n'), p.pretty), true
 }
 
 // jsonObjectFields splits a JSON object into its keys and compact values, in order; a repeated key
