@@ -2,6 +2,7 @@ package kpl
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/shardwise/shardwise/aggregation"
@@ -383,37 +384,137 @@ func (p *Producer) relayoutLocked(now time.Time, out *outcomes) {
 	for _, s := range list {
 		kept[s] = true
 	}
-	var moved []*userRec
+	moved := p.unrouted
+	p.unrouted = nil
 	for _, s := range p.shardList {
 		if kept[s] {
 			continue
 		}
 		s.closed = true
-		for _, k := range s.queue {
-			moved = explode(k, moved)
+		moved = p.takeUnsent(s, moved)
+		if s.inflight > 0 {
+			p.retiring = append(p.retiring, s) // its calls' outcomes fence the shards that take its keys
 		}
-		moved = append(moved, s.aggUsers...)
-		s.queue, s.qBytes, s.agg, s.aggUsers = nil, 0, nil, nil
 	}
 	p.shardList, p.shards = list, next
 
-	waiting := p.unrouted
-	p.unrouted = nil
 	pending := p.pendingWrong
 	p.pendingWrong = nil
 	for _, w := range pending {
 		if _, known := p.ranges[w.shardID]; known || p.auto {
-			waiting = append(waiting, p.splitWrongShard(w, out)...)
+			moved = append(moved, p.splitWrongShard(w, out)...)
 		} else {
 			p.pendingWrong = append(p.pendingWrong, w)
 		}
 	}
-	for _, u := range moved {
+	p.rerouteLocked(moved, now, out)
+}
+
+// takeUnsent empties s of what it has not sent (its queue, retries included, and its open
+// aggregate) and appends the user records to into. The aggregators are dropped, not pooled (the
+// pool holds flushed ones; this happens at reshards only).
+func (p *Producer) takeUnsent(s *shardState, into []*userRec) []*userRec {
+	for _, k := range s.queue {
+		into = explode(k, into)
+		p.releasePayload(k)
+		k.agg = nil
+	}
+	into = append(into, s.aggUsers...)
+	s.queue, s.qBytes, s.agg, s.aggUsers = nil, 0, nil, nil
+	s.aggCancel, s.aggSent = 0, time.Time{}
+	return into
+}
+
+// rerouteLocked routes user records again that left their Kinesis records (their shard left the
+// map, their aggregate landed on a shard that does not own them, their call must be retried after a
+// reshard, or they are sent alone after a refusal), in put order. They are older than any record of
+// their keys put after them, which may already wait in the shards they go to: under StrictOrdering
+// such a shard gives back what it has not sent, and the two are routed again together in put order.
+// (Nothing later of their keys was sent meanwhile: see fencesLocked.)
+func (p *Producer) rerouteLocked(us []*userRec, now time.Time, out *outcomes) {
+	if len(us) == 0 {
+		return
+	}
+	if p.cfg.strictOrdering && !p.auto {
+		var merged map[*shardState]bool
+		for _, u := range us[:len(us):len(us)] {
+			s := p.shardFor(u)
+			if s == nil || merged[s] || (len(s.queue) == 0 && len(s.aggUsers) == 0) {
+				continue
+			}
+			if merged == nil {
+				merged = map[*shardState]bool{}
+			}
+			merged[s] = true
+			us = p.takeUnsent(s, us)
+		}
+	}
+	slices.SortStableFunc(us, putOrder)
+	for _, u := range us {
 		p.routeLocked(u, now, out)
 	}
-	for _, u := range waiting {
-		p.routeLocked(u, now, out)
+}
+
+// fencesLocked tells, under StrictOrdering, which shards must not send yet because older records of
+// keys they own are unresolved elsewhere: in a call of a shard that left the map (its outcome may
+// send them back, to be resent first), in an aggregate that landed on a shard whose range is not
+// known yet, or waiting for a refreshed map after a wrong-shard result. all fences every shard (a
+// stream-level state is among the unresolved); otherwise fenced holds the shards in the current
+// map's states that are fenced, or is nil.
+func (p *Producer) fencesLocked() (all bool, fenced map[*shardState]bool) {
+	if !p.cfg.strictOrdering || p.auto {
+		p.retiring = nil
+		return false, nil
 	}
+	var ranges []aggregation.HashRange
+	live := p.retiring[:0]
+	for _, s := range p.retiring {
+		if s.inflight == 0 {
+			continue
+		}
+		live = append(live, s)
+		if s.auto {
+			all = true
+		}
+		ranges = append(ranges, s.rng)
+	}
+	clear(p.retiring[len(live):])
+	p.retiring = live
+	for _, w := range p.pendingWrong {
+		if w.k.shard.auto {
+			all = true
+		}
+		ranges = append(ranges, w.k.shard.rng)
+	}
+	if all {
+		return true, nil
+	}
+	mark := func(s *shardState) {
+		if fenced == nil {
+			fenced = map[*shardState]bool{}
+		}
+		fenced[s] = true
+	}
+	for _, s := range p.shardList {
+		if s.auto && len(ranges) > 0 {
+			mark(s)
+			continue
+		}
+		for _, r := range ranges {
+			if r.Start.Compare(s.rng.End) <= 0 && s.rng.Start.Compare(r.End) <= 0 {
+				mark(s)
+				break
+			}
+		}
+	}
+	if len(p.unrouted) > 0 && len(p.shardList) > 0 {
+		for _, u := range p.unrouted {
+			if s := p.shardFor(u); s != nil {
+				mark(s)
+			}
+		}
+	}
+	return false, fenced
 }
 
 // splitWrongShard handles an aggregate Kinesis stored on shard w.shardID although another shard was

@@ -26,6 +26,7 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 	wantEvents := len(p.hooks.put)+len(p.hooks.entry)+len(p.hooks.kinesis) > 0
 	var ev callEvents
 	retries := map[*shardState][]*kRec{}
+	var reroute []*userRec // routed again in put order once the retries are back in their queues
 
 	p.mu.Lock()
 	p.inflight--
@@ -67,9 +68,8 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 				p.stats.AmbiguousRecords += uint64(len(k.users))
 			}
 			if k.shard.closed {
-				for _, u := range explode(k, nil) {
-					p.routeLocked(u, now, &out)
-				}
+				reroute = explode(k, reroute)
+				p.releasePayload(k)
 				return
 			}
 			retries[k.shard] = append(retries[k.shard], k)
@@ -80,10 +80,12 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 			// Kinesis refused the aggregate, not necessarily its records (over a size limit that
 			// changed since it was sealed): each goes again on its own and is judged alone.
 			p.requestRecheck("record refused")
-			for _, u := range explode(k, nil) {
+			n := len(reroute)
+			reroute = explode(k, reroute)
+			for _, u := range reroute[n:] {
 				u.alone = true
-				p.routeLocked(u, now, &out)
 			}
+			p.releasePayload(k)
 			return
 		}
 		if wantEvents {
@@ -134,7 +136,7 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 			ev.kinesis = append(ev.kinesis, KinesisRecordEvent{ShardID: shardID, UserRecords: len(k.users),
 				Bytes: k.size, Aggregated: k.aggr, Compressed: k.comp})
 		}
-		if !k.shard.auto && shardID != k.shard.id && shardID != "" && p.wrongShardLocked(r, k, shardID, seq, now, &out) {
+		if !k.shard.auto && shardID != k.shard.id && shardID != "" && p.wrongShardLocked(r, k, shardID, seq, &reroute, &out) {
 			continue
 		}
 		out.deliver(k, &delivery{shardID: shardID, seq: seq, aggregated: k.aggr, attempts: k.attempts})
@@ -184,6 +186,7 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 		s.pushFront(retries[s])
 		delete(retries, s)
 	}
+	p.rerouteLocked(reroute, now, &out)
 	p.mu.Unlock()
 
 	p.finish(out)
@@ -212,7 +215,7 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 // receiving shard keeps are delivered, the others re-routed); a single record is simply delivered
 // where it landed. A refresh is requested only when the request was routed by the current map: a
 // result of a request sent before the latest refresh says nothing new.
-func (p *Producer) wrongShardLocked(r *request, k *kRec, shardID, seq string, now time.Time, out *outcomes) bool {
+func (p *Producer) wrongShardLocked(r *request, k *kRec, shardID, seq string, reroute *[]*userRec, out *outcomes) bool {
 	p.stats.WrongShard++
 	if p.closed {
 		// Nothing is sent any more: what a consumer of the receiving shard keeps is delivered (when
@@ -248,9 +251,7 @@ func (p *Producer) wrongShardLocked(r *request, k *kRec, shardID, seq string, no
 		p.unrouted = append(p.unrouted, resend...)
 		return true
 	}
-	for _, u := range resend {
-		p.routeLocked(u, now, out)
-	}
+	*reroute = append(*reroute, resend...)
 	return true
 }
 

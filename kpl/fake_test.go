@@ -44,6 +44,9 @@ type fakeKinesis struct {
 	callFault func(call int) error
 	// onPut runs at the start of each call, under no lock (e.g. to block).
 	onPut func(call int)
+	// afterPut fails call n after it was applied when it returns an error (a connection reset
+	// after Kinesis wrote the records: the client cannot know they were written).
+	afterPut func(call int) error
 }
 
 type fakeShard struct {
@@ -107,7 +110,7 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 	f.calls++
 	f.entries = append(f.entries, len(in.Records))
 	f.optsSeen = append(f.optsSeen, o)
-	onPut, callFault := f.onPut, f.callFault
+	onPut, callFault, afterPut := f.onPut, f.callFault, f.afterPut
 	f.mu.Unlock()
 	if onPut != nil {
 		onPut(call)
@@ -169,6 +172,11 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 		out.Records[i] = types.PutRecordsResultEntry{ShardId: aws.String(sh.id), SequenceNumber: aws.String(seq)}
 	}
 	out.FailedRecordCount = aws.Int32(failed)
+	if afterPut != nil {
+		if err := afterPut(call); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 

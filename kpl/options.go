@@ -157,10 +157,13 @@ func RateLimit(percent int) Option { return optionFunc(func(c *config) { c.rateL
 // answer) instead of retrying them (KPL FailIfThrottled, default false).
 func FailIfThrottled() Option { return optionFunc(func(c *config) { c.failIfThrottled = true }) }
 
-// StrictOrdering keeps per-shard (hence per-key) order under retries: each PutRecords call carries
-// at most one Kinesis record per shard, one call per shard is in flight, and a failed record is
-// resent before any later record of its shard. It costs throughput when aggregation is disabled.
-// Default off (order holds without retries even then).
+// StrictOrdering keeps per-key order under retries, wrong-shard results and reshards: each
+// PutRecords call carries at most one Kinesis record per shard, one call per shard is in flight, a
+// failed record is resent before any later record of its shard, and after a reshard the new shards
+// wait for the old shards' calls in flight (see the package doc, Ordering). A record may be
+// duplicated (a call with an unknown outcome), never read after a later record of its key. It
+// costs throughput when aggregation is disabled. Default off (order holds without retries and
+// reshards even then).
 func StrictOrdering() Option { return optionFunc(func(c *config) { c.strictOrdering = true }) }
 
 // MaxConnections caps concurrent PutRecords calls, overriding the default 24 (KPL MaxConnections).

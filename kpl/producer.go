@@ -70,6 +70,7 @@ type Producer struct {
 	ranges         map[string]aggregation.HashRange // every shard ever listed, closed ones included
 	unrouted       []*userRec                       // no map yet, or hash key in a gap
 	pendingWrong   []wrongShard                     // wait for a refresh to learn the receiving shard's range
+	retiring       []*shardState                    // states that left the map with calls in flight (StrictOrdering fences)
 	inflight       int                              // PutRecords calls
 	reqBytes       int64                            // charged by the requests in flight (requestCharge)
 	rr             int                              // round-robin start for fairness
@@ -245,6 +246,22 @@ type userRec struct {
 	x       *userExt      // nil unless it has a cancellable context or was re-routed
 }
 
+// putOrder compares a and b by put order: until a record is resolved, its Future's sub (the
+// sub-sequence number once delivered) holds the low 32 bits of its put count, so that records
+// routed again (after a reshard, a wrong shard, a retry of a shard that left the map) go out in put
+// order. The difference wraps: records put within 2^31 of each other compare correctly, far more
+// than a buffer holds.
+func putOrder(a, b *userRec) int {
+	d := a.sub - b.sub
+	switch {
+	case d < 0:
+		return -1
+	case d > 0:
+		return 1
+	}
+	return 0
+}
+
 // unstamped is userRec.arrived before routeLocked stamps it. A record that joins an open aggregate
 // takes the time the aggregate opened (at most Linger before its PutAsync: the aggregate is sealed
 // then), so only the record that opens an aggregate, or goes alone, reads the clock: a clock read
@@ -386,6 +403,7 @@ func (p *Producer) put(ctx context.Context, r Record, noWait, urgent bool) *Futu
 	p.bufRecords++
 	p.bufBytes += mem
 	p.stats.RecordsPut++
+	u.sub = int32(p.stats.RecordsPut) // its put order until it is delivered (see putOrder)
 	pending := p.bufRecords
 	u.urgent = urgent
 	wake := p.routeLocked(u, time.Time{}, &out) // it reads u's arrival, not the time

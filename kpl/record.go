@@ -40,7 +40,7 @@ type Future struct {
 	// st is nil while pending, then the channel Done made for waiters, and &closedCh once the
 	// outcome is published: sub, d and err are written before that store and read only after it.
 	st   atomic.Pointer[chan struct{}]
-	sub  int32        // SubSequenceNumber
+	sub  int32        // SubSequenceNumber once delivered; until then the put order (putOrder)
 	done bool         // resolved when made (a rejected record); never written afterwards
 	d    *delivery    // delivered: what the user records of its Kinesis record share
 	err  *RecordError // failed

@@ -93,6 +93,7 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 		linger = 0
 	}
 	var eligible []*shardState
+	fenceAll, fenced := p.fencesLocked()
 	for _, s := range p.shardList {
 		if s.agg != nil && len(s.aggUsers) > 0 {
 			due := s.aggFirst.Add(linger)
@@ -113,8 +114,8 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 			}
 			p.expire(s.pop(), out)
 		}
-		if len(s.queue) == 0 || s.inflight >= s.slots {
-			continue
+		if len(s.queue) == 0 || s.inflight >= s.slots || fenceAll || fenced[s] {
+			continue // a lifted fence wakes the loop: a completion, a map applied
 		}
 		// Collect (no aggregation): wait for the head's linger unless a call would be full.
 		if head := s.queue[0]; !head.due.IsZero() && now.Before(head.due) && p.flushing == 0 && !s.urgent &&

@@ -203,13 +203,11 @@ func (p *Producer) resolvePendingWrong(ctx context.Context) {
 			waiting = append(waiting, p.splitWrongShard(w, &out)...)
 		}
 		p.pendingWrong = nil
-		now := time.Now()
-		for _, u := range waiting {
-			p.routeLocked(u, now, &out)
-		}
+		p.rerouteLocked(waiting, time.Now(), &out)
 	}
 	p.mu.Unlock()
 	p.finish(out)
+	p.wake() // the shards these aggregates fenced may send
 }
 
 // describer owns what DescribeStreamSummary tells: the stream's maximum record size and its record
