@@ -43,6 +43,11 @@
 // A record's hash key is its explicit hash key (decimal, 0 to 2^128-1) when set, otherwise the MD5 of
 // its UTF-8 partition key read as an unsigned 128-bit big-endian number ([EffectiveHashKey]). A shard
 // owns the keys in [StartingHashKey, EndingHashKey]; [ShardMap] finds the owner of a key.
+// [ParseHashKey], [HashKey.String] and [ParseHashRange] read and write the decimal form, and a
+// [HashRange] does the arithmetic of resharding exactly over [0, 2^128-1]: [HashRange.Contains],
+// [HashRange.Split] (n equal parts, as CreateStream and UpdateShardCount divide the key space),
+// [HashRange.Midpoint], [HashRange.SplitAt] (as SplitShard divides a shard) and [HashRange.Adjacent]
+// (the condition of MergeShards).
 //
 // # Concurrency and errors
 //

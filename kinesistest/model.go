@@ -285,15 +285,4 @@ func (st *stream) retained(sh *shard, pos uint64, now time.Time) []record {
 func (st *stream) openShardCount() int { return len(st.open) }
 
 // uniformRanges splits the whole hash key space into n ranges as evenly as Kinesis does.
-func uniformRanges(n int) []aggregation.HashRange {
-	out := make([]aggregation.HashRange, n)
-	for i := range n {
-		out[i].Start = splitPoint(i, n)
-		if i == n-1 {
-			out[i].End = aggregation.MaxHashKey
-		} else {
-			out[i].End = minusOne(splitPoint(i+1, n))
-		}
-	}
-	return out
-}
+func uniformRanges(n int) []aggregation.HashRange { return aggregation.FullHashRange.Split(n) }

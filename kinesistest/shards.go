@@ -167,9 +167,10 @@ func (st *stream) openShard(id string) (*shard, *Error) {
 
 // splitAt closes sh and makes children [start, k-1] and [k, end]. Caller holds st.mu.
 func (st *stream) splitAt(sh *shard, k aggregation.HashKey, now time.Time) (*shard, *shard) {
+	lo, hi, _ := sh.rng.SplitAt(k) // callers checked start < k <= end
 	st.closeShard(sh, now)
-	left := st.newShard(aggregation.HashRange{Start: sh.rng.Start, End: minusOne(k)}, sh.id, "", now)
-	right := st.newShard(aggregation.HashRange{Start: k, End: sh.rng.End}, sh.id, "", now)
+	left := st.newShard(lo, sh.id, "", now)
+	right := st.newShard(hi, sh.id, "", now)
 	sh.children = []*shard{left, right}
 	return left, right
 }
@@ -188,11 +189,7 @@ func (st *stream) merge(a, b *shard, now time.Time) *shard {
 	return child
 }
 
-func adjacent(a, b *shard) bool {
-	var z aggregation.HashKey
-	return (b.rng.Start != z && minusOne(b.rng.Start) == a.rng.End) ||
-		(a.rng.Start != z && minusOne(a.rng.Start) == b.rng.End)
-}
+func adjacent(a, b *shard) bool { return a.rng.Adjacent(b.rng) }
 
 func (s *Server) splitShard(c *call) ([]byte, *Error) {
 	var in splitShardInput

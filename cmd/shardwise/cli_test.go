@@ -85,24 +85,6 @@ func TestStreamCommands(t *testing.T) {
 	}
 }
 
-func TestMidpoint(t *testing.T) {
-	tests := []struct{ start, end, want string }{
-		{"0", "340282366920938463463374607431768211455", "170141183460469231731687303715884105728"},
-		{"5", "6", "6"},
-		{"0", "18446744073709551616", "9223372036854775809"},
-		{"18446744073709551615", "18446744073709551618", "18446744073709551617"},
-	}
-	for _, tt := range tests {
-		r, err := aggregation.ParseHashRange(tt.start, tt.end)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := midpoint(r).String(); got != tt.want {
-			t.Errorf("midpoint[%s, %s] = %s, want %s", tt.start, tt.end, got, tt.want)
-		}
-	}
-}
-
 // TestTailLineageAndDecoding puts plain, aggregated (one sub-record outside the shard's range) and
 // compressed records, reshards, and checks that tail prints them parents first, decoded and filtered.
 func TestTailLineageAndDecoding(t *testing.T) {

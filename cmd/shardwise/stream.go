@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/bits"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -257,7 +256,7 @@ func splitShard(ctx context.Context, kc streamAPI, name, shardID string, wait ti
 		if r.Start == r.End {
 			return fmt.Errorf("shard %s owns a single hash key and cannot be split", shardID)
 		}
-		mid := midpoint(r)
+		mid := r.Midpoint()
 		if _, err := kc.SplitShard(ctx, &kinesis.SplitShardInput{
 			StreamName: aws.String(name), ShardToSplit: aws.String(shardID), NewStartingHashKey: aws.String(mid.String()),
 		}); err != nil {
@@ -270,21 +269,4 @@ func splitShard(ctx context.Context, kc streamAPI, name, shardID string, wait ti
 		return nil
 	}
 	return fmt.Errorf("stream %s has no shard %s", name, shardID)
-}
-
-// midpoint returns the first key of the upper half of r: start + (end-start+1)/2, which lies in
-// (start, end] whenever the range holds at least two keys.
-func midpoint(r aggregation.HashRange) aggregation.HashKey {
-	sh, sl := r.Start.Uint64s()
-	eh, el := r.End.Uint64s()
-	// d = end - start (fits in 128 bits), then half = d/2 + 1 rounded so the split is (start, end].
-	dl, borrow := bits.Sub64(el, sl, 0)
-	dh, _ := bits.Sub64(eh, sh, borrow)
-	hl := dl>>1 | dh<<63
-	hh := dh >> 1
-	hl, carry := bits.Add64(hl, 1, 0)
-	hh += carry
-	ml, carry := bits.Add64(sl, hl, 0)
-	mh, _ := bits.Add64(sh, hh, carry)
-	return aggregation.HashKeyFromUint64s(mh, ml)
 }
