@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"errors"
 	"iter"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,12 +94,28 @@ func Records(ev events.KinesisEvent) []Record {
 
 // AppendRecords appends the user records of ev to dst and returns the extended slice.
 func AppendRecords(dst []Record, ev events.KinesisEvent) []Record {
-	var d decoder
+	// An event of aggregates holds up to hundreds of thousands of user records (6 MB of 100 B records).
+	// Once the first aggregate shows how many user records a byte holds, dst grows once to what the
+	// whole event should need instead of doubling its way there (the kcl converter does the same).
+	total := 0
 	for i := range ev.Records {
-		d.each(&ev.Records[i], func(r Record) bool {
+		total += len(ev.Records[i].Kinesis.Data)
+	}
+	var d decoder
+	start, seen, sized := len(dst), 0, false
+	for i := range ev.Records {
+		kr := &ev.Records[i]
+		seen += len(kr.Kinesis.Data)
+		n := len(dst)
+		d.each(kr, func(r Record) bool {
 			dst = append(dst, r)
 			return true
 		})
+		if !sized && len(dst)-n > 1 && seen < total {
+			sized = true
+			perByte := float64(len(dst)-start) / float64(seen)
+			dst = slices.Grow(dst, int(perByte*float64(total-seen)*1.05)+1)
+		}
 	}
 	return dst
 }
