@@ -18,10 +18,12 @@ all: test
 ## setup: download Go modules and install the pinned local engines (npm ci)
 setup:
 	$(GO) mod download
+	cd lambda && $(GO) mod download
 	cd localstack-test && npm ci --no-audit --no-fund
 
 vet:
 	$(GO) vet ./...
+	cd lambda && $(GO) vet ./...
 
 ## engines-up / engines-down: start or stop kinesis-mock and dynalite on 127.0.0.1
 engines-up:
@@ -34,7 +36,8 @@ engines-down:
 engines-status:
 	$(ENGINES) status
 
-## test: go vet, then every test (unit + integration, race detector) with the engines up. The
+## test: go vet, then every test (unit + integration, race detector) with the engines up, the lambda
+## module's (its own go.mod, so ./... of the root does not reach it) beside the packages. The
 ## integration suites (./localstack-test/...) run after the other packages rather than beside them:
 ## on a 2-core machine their timing assertions (lease failover, hand-off) are at the mercy of the CPU
 ## load of concurrent package tests. Both phases always run; the exit status is non-zero if either fails.
@@ -42,6 +45,7 @@ test: vet
 	$(WITH_ENGINES) bash -c '\
 	status=0; \
 	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -v /localstack-test) || status=$$?; \
+	(cd lambda && $(GO) test $(TEST_FLAGS) ./...) || status=$$?; \
 	$(GO) test $(TEST_FLAGS) ./localstack-test/... || status=$$?; \
 	$(GO) run ./cmd/shardwise-chaos -short $(CHAOS_KNOWN) || status=$$?; \
 	exit $$status'
@@ -63,6 +67,7 @@ chaos-short:
 ## test-unit: unit tests only, no engines (integration suites skip)
 test-unit:
 	env $(addprefix -u ,$(ENGINE_VARS)) $(GO) test $(TEST_FLAGS) ./...
+	cd lambda && env $(addprefix -u ,$(ENGINE_VARS)) $(GO) test $(TEST_FLAGS) ./...
 
 ## bench: the benchmarks behind README's figures (a few minutes; run on a quiet machine)
 bench:
@@ -85,6 +90,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkPutFaults$$' -benchtime 1x ./cmd/shardwise/
 	$(GO) test -run '^$$' -bench 'BenchmarkAppendProcessRecords' ./multilang/
 	$(GO) test -run '^$$' -bench 'BenchmarkMultilangChild' -benchtime 20x ./localstack-test/
+	cd lambda && $(GO) test -run '^$$' -bench . -benchmem -count 3 .
 	$(GO) run ./cmd/shardwise bench
 
 ## fuzz: short fuzz runs of the decoders (FUZZTIME each, default 20s)
@@ -101,6 +107,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadCheckpoints$$' -fuzztime $(FUZZTIME) ./agent/
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./multilang/
 	$(GO) test -run '^$$' -fuzz '^FuzzProcessRecordsMatchesEncoder$$' -fuzztime $(FUZZTIME) ./multilang/
+	cd lambda && $(GO) test -run '^$$' -fuzz '^FuzzRecords$$' -fuzztime $(FUZZTIME) .
+	cd lambda && $(GO) test -run '^$$' -fuzz '^FuzzEventJSON$$' -fuzztime $(FUZZTIME) .
 
 ## demo: end-to-end show on the local engines
 demo:
