@@ -129,6 +129,9 @@ func New(cfg Config, client kpl.KinesisAPI, opts ...Option) (*Agent, error) {
 			if l, ok := p.(interface{ setLogger(*slog.Logger) }); ok {
 				l.setLogger(o.logger.With("flow", fmt.Sprintf("flows[%d]", i)))
 			}
+			if e, ok := p.(interface{ setEC2Tags(EC2TagsAPI) }); ok && o.ec2Tags != nil {
+				e.setEC2Tags(o.ec2Tags)
+			}
 			ps = append(ps, p)
 		}
 		a.procs = append(a.procs, ps)

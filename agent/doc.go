@@ -84,9 +84,14 @@
 // object (a key it has keeps its place and takes the metadata's value; the others are appended).
 // The metadata is read from the instance metadata service (IMDSv2) at the first record and again
 // after "metadataTTL" seconds (an hour by default), each read bounded by 2s; the tags come from
-// the instance metadata as well, which needs instance tags in metadata enabled on the instance
-// (ec2:DescribeTags, which the Kinesis Agent calls, is not used: without them a Warn says so and
-// records get no "tags"). Off EC2 a Warn is logged at each failed read and records pass
+// the instance metadata when instance tags in metadata are enabled on the instance, else from
+// ec2:DescribeTags (filter resource-id = the instance id, in the instance's region, every page,
+// within 5s) through the EC2TagsAPI given with WithEC2Tags, as the Kinesis Agent reads them (the
+// shardwise-agent command gives one speaking the EC2 Query API with the identity before
+// assumeRoleARN, at AWS_ENDPOINT_URL_EC2 when set). When DescribeTags is denied, one Warn names
+// ec2:DescribeTags and records go without "tags" (again after the TTL; tags come back once it is
+// allowed); when it fails otherwise the tags read before are kept; without a client a Warn says
+// so and records get no "tags". Off EC2 a Warn is logged at each failed read and records pass
 // unchanged, as they do in the Kinesis Agent; a record that is not a JSON object passes unchanged
 // from that option (the Kinesis Agent sends the raw line instead, before every option). JSON output
 // ends with a newline; "jsonFormat": "PRETTYPRINT" on CSVTOJSON, LOGTOJSON, ADDMETADATA or

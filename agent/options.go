@@ -36,6 +36,7 @@ type options struct {
 	retry              backoff.Policy
 	hooks              []Hook
 	firehose           FirehoseAPI // deliveryStream flows
+	ec2Tags            EC2TagsAPI  // ADDEC2METADATA's ec2:DescribeTags
 	pollOnly           bool        // never watch directories (tests of the polling path)
 }
 

@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+
+	"github.com/shardwise/shardwise/internal/ec2tags"
 )
 
 // addBrackets wraps the record in braces, as the Kinesis Agent's ADDBRACKETS does: "hello\n"
@@ -78,25 +81,47 @@ type ec2Metadata struct {
 	values [][]byte // JSON values
 }
 
+// EC2TagsAPI reads the tags of an EC2 instance with ec2:DescribeTags (filter resource-id = the
+// instance id) in the instance's region, for ADDEC2METADATA when the instance metadata has no
+// tags. A missing permission is an error implementing smithy.APIError with the code
+// UnauthorizedOperation (as EC2 answers) or AccessDenied. The shardwise-agent command gives one
+// that speaks the EC2 Query API with the agent's identity (WithEC2Tags); it must be safe for
+// concurrent use.
+type EC2TagsAPI interface {
+	InstanceTags(ctx context.Context, region, instanceID string) (map[string]string, error)
+}
+
+// WithEC2Tags sets the client ADDEC2METADATA calls ec2:DescribeTags with when the instance
+// metadata has no tags (instance tags in metadata not enabled). Without it such records get no
+// "tags" and a Warn says why.
+func WithEC2Tags(c EC2TagsAPI) Option { return optionFunc(func(o *options) { o.ec2Tags = c }) }
+
+// ec2DescribeTagsTimeout bounds one ec2:DescribeTags look-up (all its pages and retries).
+const ec2DescribeTagsTimeout = 5 * time.Second
+
 // addEC2Metadata adds the EC2 instance's metadata to each record, a JSON object, as the Kinesis
 // Agent's ADDEC2METADATA does: privateIp, availabilityZone, instanceId, instanceType, accountId,
 // amiId, region, metadataTimestamp and tags (lower-cased keys) are set on the object (a key the
 // record already has keeps its place and takes the metadata's value; the others are appended in
 // that order). The metadata comes from the instance metadata service (IMDSv2) and is read again
-// after the TTL; tags come from the instance metadata too (instance tags in metadata must be
-// enabled on the instance; ec2:DescribeTags is not called). Without metadata (off EC2) records
-// pass unchanged, with a Warn at each failed read; a record that is not a JSON object passes
-// unchanged too (logged at Debug).
+// after the TTL; tags come from the instance metadata when instance tags in metadata are enabled,
+// else from ec2:DescribeTags (the EC2TagsAPI given with WithEC2Tags), as the Kinesis Agent reads
+// them. Without metadata (off EC2) records pass unchanged, with a Warn at each failed read; a
+// record that is not a JSON object passes unchanged too (logged at Debug). Without tags (denied,
+// no client) records get no "tags", with one Warn until the cause changes.
 type addEC2Metadata struct {
 	ttl    time.Duration
 	pretty bool // jsonFormat PRETTYPRINT: records it adds metadata to are laid out indented
 	fetch  func(context.Context, *slog.Logger) (ec2Metadata, error)
 
-	mu        sync.Mutex
-	log       *slog.Logger
-	md        ec2Metadata
-	fetchedAt time.Time
-	tried     bool
+	mu          sync.Mutex
+	log         *slog.Logger
+	md          ec2Metadata
+	fetchedAt   time.Time
+	tried       bool
+	ec2         EC2TagsAPI // nil: tags only from the instance metadata
+	tagsProblem string     // the last Warn about tags ("" after tags were read): not repeated
+	lastTags    []byte     // the tags last read (JSON), kept when a later DescribeTags fails
 }
 
 func newAddEC2Metadata(o ProcessingOption) *addEC2Metadata {
@@ -104,8 +129,14 @@ func newAddEC2Metadata(o ProcessingOption) *addEC2Metadata {
 	if p.ttl <= 0 {
 		p.ttl = DefaultEC2MetadataTTL
 	}
-	p.fetch = fetchIMDS
+	p.fetch = p.readMetadata
 	return p
+}
+
+func (p *addEC2Metadata) setEC2Tags(c EC2TagsAPI) {
+	p.mu.Lock()
+	p.ec2 = c
+	p.mu.Unlock()
 }
 
 func (p *addEC2Metadata) setLogger(log *slog.Logger) {
@@ -210,9 +241,10 @@ func jsonObjectFields(data []byte) (keys []string, vals [][]byte, ok bool) {
 	return keys, vals, true
 }
 
-// fetchIMDS reads the instance identity document and the instance tags from the instance
-// metadata service (IMDSv2; AWS_EC2_METADATA_SERVICE_ENDPOINT and AWS_EC2_METADATA_DISABLED apply).
-func fetchIMDS(ctx context.Context, log *slog.Logger) (ec2Metadata, error) {
+// readMetadata reads the instance identity document from the instance metadata service (IMDSv2;
+// AWS_EC2_METADATA_SERVICE_ENDPOINT and AWS_EC2_METADATA_DISABLED apply), and the tags (see
+// instanceTags). It is called with p.mu held.
+func (p *addEC2Metadata) readMetadata(ctx context.Context, log *slog.Logger) (ec2Metadata, error) {
 	client := imds.New(imds.Options{})
 	doc, err := client.GetInstanceIdentityDocument(ctx, nil)
 	if err != nil {
@@ -220,7 +252,7 @@ func fetchIMDS(ctx context.Context, log *slog.Logger) (ec2Metadata, error) {
 	}
 	var md ec2Metadata
 	add := func(k string, v any) {
-		b, _ := json.Marshal(v) // strings and maps of strings always encode
+		b, _ := json.Marshal(v) // strings always encode
 		md.fields, md.values = append(md.fields, k), append(md.values, b)
 	}
 	str := func(s string) any {
@@ -237,14 +269,68 @@ func fetchIMDS(ctx context.Context, log *slog.Logger) (ec2Metadata, error) {
 	add("amiId", str(doc.ImageID))
 	add("region", str(doc.Region))
 	add("metadataTimestamp", time.Now().Format("2006-01-02T15:04:05-0700"))
-	tags, err := imdsTags(ctx, client)
-	if err != nil {
-		log.Warn("ADDEC2METADATA: instance tags not available from the instance metadata (enable instance tags in metadata; ec2:DescribeTags is not used): records get no \"tags\"",
-			"err", err)
-		return md, nil
+	if tags := p.instanceTags(ctx, client, doc.Region, doc.InstanceID, log); tags != nil {
+		md.fields, md.values = append(md.fields, "tags"), append(md.values, tags)
 	}
-	add("tags", tags)
 	return md, nil
+}
+
+// instanceTags returns the instance's tags as a JSON object, keys lower-cased as the Kinesis
+// Agent writes them, or nil when they cannot be had: from the instance metadata when instance
+// tags in metadata are enabled, else from ec2:DescribeTags in the instance's region. When
+// DescribeTags is denied, one Warn names the missing permission and records go without tags; when
+// it fails otherwise, the tags read before (if any) are kept. Called with p.mu held.
+func (p *addEC2Metadata) instanceTags(ctx context.Context, client *imds.Client, region, instanceID string, log *slog.Logger) []byte {
+	tags, err := imdsTags(ctx, client)
+	if err == nil {
+		return p.tagsRead(tags)
+	}
+	if p.ec2 == nil {
+		p.warnTags(log, "no client", "ADDEC2METADATA: the instance tags are not in the instance metadata (enable instance tags in metadata), and there is no EC2 client to call ec2:DescribeTags with: records get no \"tags\"",
+			"err", err)
+		return nil
+	}
+	log.Debug("ADDEC2METADATA: the instance tags are not in the instance metadata: calling ec2:DescribeTags", "err", err)
+	dctx, cancel := context.WithTimeout(context.Background(), ec2DescribeTagsTimeout)
+	defer cancel()
+	tags, err = p.ec2.InstanceTags(dctx, region, instanceID)
+	switch {
+	case err == nil:
+		return p.tagsRead(tags)
+	case ec2tags.IsAccessDenied(err):
+		p.lastTags = nil
+		p.warnTags(log, "denied", "ADDEC2METADATA: ec2:DescribeTags is denied: allow ec2:DescribeTags to the agent's identity (or enable instance tags in metadata) for the instance tags; records are sent without \"tags\"",
+			"missing_permission", "ec2:DescribeTags", "instance_id", instanceID, "err", err)
+		return nil
+	default:
+		p.warnTags(log, "failed", "ADDEC2METADATA: ec2:DescribeTags failed: records keep the tags read before, if any, until the next try",
+			"instance_id", instanceID, "region", region, "err", err, "next_try_in", p.ttl.String())
+		return p.lastTags
+	}
+}
+
+// tagsRead encodes tags read with their keys lower-cased (on a clash, the value of the key
+// first in byte order wins, so the result does not depend on map order) and clears the Warn state.
+func (p *addEC2Metadata) tagsRead(tags map[string]string) []byte {
+	lower := make(map[string]string, len(tags))
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		if _, dup := lower[strings.ToLower(k)]; !dup {
+			lower[strings.ToLower(k)] = tags[k]
+		}
+	}
+	b, _ := json.Marshal(lower) // a map of strings always encodes
+	p.tagsProblem, p.lastTags = "", b
+	return b
+}
+
+// warnTags logs a problem with the tags at Warn the first time, at Debug while it lasts.
+func (p *addEC2Metadata) warnTags(log *slog.Logger, problem, msg string, args ...any) {
+	if p.tagsProblem == problem {
+		log.Debug(msg, args...)
+		return
+	}
+	p.tagsProblem = problem
+	log.Warn(msg, args...)
 }
 
 // imdsTags reads the instance tags (tags/instance), keys lower-cased as the Kinesis Agent does.

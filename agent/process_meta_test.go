@@ -8,10 +8,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/shardwise/shardwise/internal/ec2tags"
+	"github.com/shardwise/shardwise/internal/ec2tags/ec2fake"
 )
 
 func TestAddBrackets(t *testing.T) {
@@ -193,5 +200,135 @@ func TestJSONObjectFields(t *testing.T) {
 		if _, _, ok := jsonObjectFields([]byte(bad)); ok {
 			t.Errorf("%q taken for a JSON object", bad)
 		}
+	}
+}
+
+// ec2TagsClient is an ec2:DescribeTags client of the fake EC2 endpoint srv, with its key.
+func ec2TagsClient(srv *ec2fake.Server) *ec2tags.Client {
+	return &ec2tags.Client{
+		Credentials: credentials.NewStaticCredentialsProvider(srv.Key.AccessKeyID, srv.Key.SecretAccessKey, ""),
+		Endpoint:    srv.URL,
+	}
+}
+
+// TestAddEC2MetadataDescribeTags: without instance tags in the instance metadata, the tags come
+// from ec2:DescribeTags (signed, filtered on the instance id, in the instance's region, every
+// page), keys lower-cased; with tags in the instance metadata, DescribeTags is not called.
+func TestAddEC2MetadataDescribeTags(t *testing.T) {
+	srv, _ := fakeIMDS(t, nil)
+	useIMDS(t, srv.URL)
+	ec2 := ec2fake.Start()
+	defer ec2.Close()
+	ec2.SetTags("i-0abc", map[string]string{"Name": "web-1", "Team": "logs", "Cost-Center": "42", "env": "prod", "Owner": "ops", "x": "y"})
+	ec2.SetTags("i-other", map[string]string{"Name": "someone else"})
+	ec2.SetPageSize(5)
+	var logs bytes.Buffer
+	p := newAddEC2Metadata(ProcessingOption{OptionName: OptionAddEC2Metadata})
+	p.setLogger(slog.New(slog.NewTextHandler(&logs, nil)))
+	p.setEC2Tags(ec2TagsClient(ec2))
+	out, _ := p.process([]byte(`{"a":1}`))
+	keys, vals, _ := jsonObjectFields(out)
+	if len(keys) == 0 || keys[len(keys)-1] != "tags" {
+		t.Fatalf("keys %v, want tags last", keys)
+	}
+	if got, want := string(vals[len(vals)-1]), `{"cost-center":"42","env":"prod","name":"web-1","owner":"ops","team":"logs","x":"y"}`; got != want {
+		t.Errorf("tags %s, want %s", got, want)
+	}
+	reqs := ec2.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d DescribeTags requests for 6 tags in pages of 5, want 2", len(reqs))
+	}
+	for _, r := range reqs {
+		if r.Answer != 200 || r.Region != "eu-west-1" || r.Form.Get("Filter.1.Value.1") != "i-0abc" {
+			t.Errorf("request answered %d, region %q, form %v; want a signed request for i-0abc in the instance's region", r.Answer, r.Region, r.Form)
+		}
+	}
+	if strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("a Warn although the tags were read:\n%s", logs.String())
+	}
+
+	// Tags in the instance metadata: they are used, DescribeTags is not called.
+	srv2, _ := fakeIMDS(t, map[string]string{"Name": "from-imds"})
+	useIMDS(t, srv2.URL)
+	p = newAddEC2Metadata(ProcessingOption{OptionName: OptionAddEC2Metadata})
+	p.setEC2Tags(ec2TagsClient(ec2))
+	out, _ = p.process([]byte(`{}`))
+	if _, vals, _ := jsonObjectFields(out); string(vals[len(vals)-1]) != `{"name":"from-imds"}` {
+		t.Errorf("record %s, want the instance metadata's tags", out)
+	}
+	if n := len(ec2.Requests()); n != 2 {
+		t.Errorf("DescribeTags called although the instance metadata has the tags (%d requests)", n-2)
+	}
+}
+
+// TestAddEC2MetadataDescribeTagsDenied: when DescribeTags is denied, records keep flowing with the
+// other metadata and no "tags", and one Warn (not one per read) names the missing permission.
+func TestAddEC2MetadataDescribeTagsDenied(t *testing.T) {
+	srv, docs := fakeIMDS(t, nil)
+	useIMDS(t, srv.URL)
+	ec2 := ec2fake.Start()
+	defer ec2.Close()
+	ec2.SetTags("i-0abc", map[string]string{"Name": "web-1"})
+	ec2.Deny(true)
+	var logs bytes.Buffer
+	p := newAddEC2Metadata(ProcessingOption{OptionName: OptionAddEC2Metadata})
+	p.setLogger(slog.New(slog.NewTextHandler(&logs, nil)))
+	p.setEC2Tags(ec2TagsClient(ec2))
+	p.ttl = time.Nanosecond // every record reads the metadata again
+	for i := range 3 {
+		out, ok := p.process([]byte(`{"n":1}` + "\n"))
+		keys, _, isObj := jsonObjectFields(out)
+		if !ok || !isObj || !slices.Contains(keys, "instanceId") || slices.Contains(keys, "tags") {
+			t.Errorf("record %d: %s (ok %v); want the metadata without tags", i, out, ok)
+		}
+	}
+	if docs.Load() != 3 || len(ec2.Requests()) != 3 {
+		t.Fatalf("%d metadata reads, %d DescribeTags calls; want 3 each", docs.Load(), len(ec2.Requests()))
+	}
+	warns := strings.Count(logs.String(), "level=WARN")
+	if warns != 1 || !strings.Contains(logs.String(), "missing_permission=ec2:DescribeTags") {
+		t.Errorf("%d Warn lines, want 1 naming ec2:DescribeTags:\n%s", warns, logs.String())
+	}
+	// Allowed again: tags come back, and a later denial warns again.
+	ec2.Deny(false)
+	if out, _ := p.process([]byte(`{}`)); !bytes.Contains(out, []byte(`"tags":{"name":"web-1"}`)) {
+		t.Errorf("record %s, want the tags once DescribeTags is allowed", out)
+	}
+	ec2.Deny(true)
+	p.process([]byte(`{}`))
+	if n := strings.Count(logs.String(), "level=WARN"); n != 2 {
+		t.Errorf("%d Warn lines after a new denial, want 2", n)
+	}
+}
+
+// TestAddEC2MetadataDescribeTagsFails: a DescribeTags failure other than a denial keeps the tags
+// read before.
+func TestAddEC2MetadataDescribeTagsFails(t *testing.T) {
+	srv, _ := fakeIMDS(t, nil)
+	useIMDS(t, srv.URL)
+	ec2 := ec2fake.Start()
+	defer ec2.Close()
+	ec2.SetTags("i-0abc", map[string]string{"Name": "web-1"})
+	p := newAddEC2Metadata(ProcessingOption{OptionName: OptionAddEC2Metadata})
+	p.setEC2Tags(ec2TagsClient(ec2))
+	p.ttl = time.Nanosecond
+	p.process([]byte(`{}`))
+	ec2.FailNext("InvalidParameterValue")
+	if out, _ := p.process([]byte(`{}`)); !bytes.Contains(out, []byte(`"tags":{"name":"web-1"}`)) {
+		t.Errorf("record %s after a failed DescribeTags, want the tags read before", out)
+	}
+}
+
+// TestWithEC2TagsReachesProcessor: agent.New hands WithEC2Tags' client to every ADDEC2METADATA.
+func TestWithEC2TagsReachesProcessor(t *testing.T) {
+	cfg := Config{CheckpointFile: filepath.Join(t.TempDir(), "cp.json"), Flows: []Flow{{FilePattern: "/l/*.log", KinesisStream: "s",
+		DataProcessingOptions: []ProcessingOption{{OptionName: OptionSingleLine}, {OptionName: OptionAddEC2Metadata}}}}}
+	c := &ec2tags.Client{}
+	a, err := New(cfg, nopClient{}, WithEC2Tags(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.procs[0][1].(*addEC2Metadata).ec2; got != EC2TagsAPI(c) {
+		t.Errorf("the processor's EC2 client is %v, want the one given", got)
 	}
 }

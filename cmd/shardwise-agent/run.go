@@ -24,6 +24,7 @@ import (
 	"github.com/shardwise/shardwise/agent"
 	"github.com/shardwise/shardwise/internal/agentmetrics"
 	"github.com/shardwise/shardwise/internal/bodyguard"
+	"github.com/shardwise/shardwise/internal/ec2tags"
 	"github.com/shardwise/shardwise/internal/sqliteread"
 )
 
@@ -130,12 +131,15 @@ func runReload(ctx context.Context, args []string, stdout, stderr io.Writer, rel
 		if err := cfg.Validate(); err != nil {
 			return nil, cfg, aws.Config{}, err
 		}
-		awsCfg, err := loadAWSConfig(ctx, cfg, log)
+		awsCfg, baseCfg, err := loadAWSConfigs(ctx, cfg, log)
 		if err != nil {
 			return nil, cfg, awsCfg, err
 		}
 		kc := newKinesisClient(awsCfg, cfg.KinesisEndpoint)
-		opts := []agent.Option{agent.WithLogger(log), agent.WithFirehose(newFirehoseClient(awsCfg, cfg.FirehoseEndpoint, cfg.FirehoseRegion))}
+		opts := []agent.Option{agent.WithLogger(log), agent.WithFirehose(newFirehoseClient(awsCfg, cfg.FirehoseEndpoint, cfg.FirehoseRegion)),
+			// ADDEC2METADATA's ec2:DescribeTags, made with the instance's own identity (the
+			// role of assumeRoleARN may belong to another account), as the Kinesis Agent does.
+			agent.WithEC2Tags(ec2tags.New(baseCfg))}
 		a, err := agent.New(cfg, kc, append(opts, extra...)...)
 		return a, cfg, awsCfg, err
 	}
@@ -211,6 +215,14 @@ const imdsRegionTimeout = 5 * time.Second
 //     with the credentials above, at "sts.endpoint" when set; the temporary credentials are
 //     renewed before they expire.
 func loadAWSConfig(ctx context.Context, cfg agent.Config, log *slog.Logger) (aws.Config, error) {
+	awsCfg, _, err := loadAWSConfigs(ctx, cfg, log)
+	return awsCfg, err
+}
+
+// loadAWSConfigs is loadAWSConfig, also returning the configuration before "assumeRoleARN" is
+// applied (the SDK chain's or the static keys' identity, the same region): the instance's own
+// identity, which ADDEC2METADATA's ec2:DescribeTags uses.
+func loadAWSConfigs(ctx context.Context, cfg agent.Config, log *slog.Logger) (aws.Config, aws.Config, error) {
 	var opts []func(*config.LoadOptions) error
 	if cfg.KinesisRegion != "" {
 		opts = append(opts, config.WithRegion(cfg.KinesisRegion))
@@ -222,17 +234,18 @@ func loadAWSConfig(ctx context.Context, cfg agent.Config, log *slog.Logger) (aws
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
+		return aws.Config{}, aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
 	}
 	if awsCfg.Region == "" {
 		region, err := imdsRegion(ctx)
 		if err != nil {
-			return aws.Config{}, fmt.Errorf(`no AWS region configured: set "kinesis.region" in agent.json or AWS_REGION (the EC2 instance metadata gave none: %w)`, err)
+			return aws.Config{}, aws.Config{}, fmt.Errorf(`no AWS region configured: set "kinesis.region" in agent.json or AWS_REGION (the EC2 instance metadata gave none: %w)`, err)
 		}
 		awsCfg.Region = region
 		log.Info("AWS region taken from the EC2 instance metadata", "region", region)
 	}
 	bodyguard.WrapConfig(&awsCfg) // the SDK/net/http request-body race workaround
+	baseCfg := awsCfg.Copy()
 	if cfg.AssumeRoleARN != "" {
 		stsClient := sts.NewFromConfig(awsCfg, func(o *sts.Options) {
 			if cfg.STSEndpoint != "" {
@@ -250,7 +263,7 @@ func loadAWSConfig(ctx context.Context, cfg agent.Config, log *slog.Logger) (aws
 	} else if cfg.STSEndpoint != "" {
 		log.Warn(`"sts.endpoint" is used only with "assumeRoleARN": ignored`)
 	}
-	return awsCfg, nil
+	return awsCfg, baseCfg, nil
 }
 
 // imdsRegion asks the EC2 instance metadata service (IMDSv2) for the instance's region.
