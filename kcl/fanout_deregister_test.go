@@ -3,6 +3,7 @@ package kcl_test
 import (
 	"context"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,19 +41,22 @@ func TestDeregisterConsumerOnShutdown(t *testing.T) {
 		{"deregistered with the option", []kcl.Option{kcl.DeregisterConsumerOnShutdown()}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEFOEnv(t)
-			e.createStream("dereg", 1)
-			e.put("dereg", "k", []byte("one"))
-			l := newLedger()
-			w := e.start("w1", "dereg", l.factory, tt.opts...)
-			waitUntil(t, 20*time.Second, "the record through fan-out", func() bool { return l.distinct() == 1 })
-			if got := e.consumers("dereg"); len(got) != 1 || got[0] != "efo-app" {
-				t.Fatalf("consumers while running = %v, want [efo-app]", got)
-			}
-			w.shutdown(t)
-			if got := e.consumers("dereg"); (len(got) == 1) != tt.wantRemain {
-				t.Errorf("consumers after Shutdown = %v, want remaining %v", got, tt.wantRemain)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				e := newEFOEnv(t)
+				e.createStream("dereg", 1)
+				e.put("dereg", "k", []byte("one"))
+				l := newLedger()
+				w := e.start("w1", "dereg", l.factory, tt.opts...)
+				waitUntil(t, 20*time.Second, "the record through fan-out", func() bool { return l.distinct() == 1 })
+				if got := e.consumers("dereg"); len(got) != 1 || got[0] != "efo-app" {
+					t.Fatalf("consumers while running = %v, want [efo-app]", got)
+				}
+				w.shutdown(t)
+				if got := e.consumers("dereg"); (len(got) == 1) != tt.wantRemain {
+					t.Errorf("consumers after Shutdown = %v, want remaining %v", got, tt.wantRemain)
+				}
+
+			})
 		})
 	}
 }

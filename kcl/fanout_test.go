@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,15 +28,27 @@ type efoEnv struct {
 	db  *fakeaws.DynamoDB
 }
 
+// newEFOEnv starts the server on kinesistest's virtual network: call it inside a synctest bubble,
+// where the fleet's timers (lease failover, subscription expiry, backoffs) run on the fake clock.
 func newEFOEnv(t *testing.T, opts ...kinesistest.Option) *efoEnv {
 	t.Helper()
-	srv, err := kinesistest.NewServer(append([]kinesistest.Option{kinesistest.TLS()}, opts...)...)
+	return newEnvOn(t, true, append([]kinesistest.Option{kinesistest.VirtualNetwork(), kinesistest.TLS()}, opts...)...)
+}
+
+// newEnvOn starts the server with opts; the SDK client speaks HTTP/2 when h2 is set (HTTP/2 by ALPN
+// under TLS, h2c otherwise), else the server's default client (HTTP/1.1 without TLS).
+func newEnvOn(t *testing.T, h2 bool, opts ...kinesistest.Option) *efoEnv {
+	t.Helper()
+	srv, err := kinesistest.NewServer(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL()),
-		Credentials: aws.AnonymousCredentials{}, HTTPClient: srv.HTTP2Client()})
+	hc := srv.Client()
+	if h2 {
+		hc = srv.HTTP2Client()
+	}
+	kc := srv.KinesisClient(func(o *kinesis.Options) { o.HTTPClient = hc })
 	e := &efoEnv{t: t, srv: srv, kc: kc, db: fakeaws.NewDynamoDB()}
 	if err := e.manager("setup").EnsureTable(context.Background()); err != nil {
 		t.Fatal(err)
@@ -175,116 +188,122 @@ func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool)
 // ends every subscription after a second and a shard is split mid-run: every record arrives once, and
 // per partition key in the order written (the child only after its parent).
 func TestEnhancedFanOutFleet(t *testing.T) {
-	e := newEFOEnv(t, kinesistest.SubscriptionDuration(time.Second))
-	e.createStream("efo", 4)
-	l := newLedger()
-	w1, w2 := e.start("w1", "efo", l.factory), e.start("w2", "efo", l.factory)
-	waitUntil(t, 30*time.Second, "both workers holding two shards", func() bool {
-		return len(w1.w.Shards()) == 2 && len(w2.w.Shards()) == 2
+	synctest.Test(t, func(t *testing.T) {
+		e := newEFOEnv(t, kinesistest.SubscriptionDuration(time.Second))
+		e.createStream("efo", 4)
+		l := newLedger()
+		w1, w2 := e.start("w1", "efo", l.factory), e.start("w2", "efo", l.factory)
+		waitUntil(t, 30*time.Second, "both workers holding two shards", func() bool {
+			return len(w1.w.Shards()) == 2 && len(w2.w.Shards()) == 2
+		})
+		keys := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+		put := 0
+		putRound := func() {
+			for _, k := range keys {
+				e.put("efo", k, []byte(fmt.Sprintf("%s-%04d", k, put)))
+				put++
+			}
+		}
+		for range 10 {
+			putRound()
+		}
+		waitUntil(t, 30*time.Second, "first records", func() bool { return l.distinct() == put })
+		if _, err := e.kc.SplitShard(context.Background(), &kinesis.SplitShardInput{StreamName: aws.String("efo"),
+			ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("42535295865117307932921825928971026432")}); err != nil {
+			t.Fatal(err)
+		}
+		ticker := time.NewTicker(100 * time.Millisecond)
+		defer ticker.Stop()
+		for range 30 { // about 3 s: several subscription expiries
+			putRound()
+			<-ticker.C
+		}
+		waitUntil(t, 30*time.Second, "every record", func() bool { return l.distinct() == put })
+		if d := l.dups(); d != 0 {
+			t.Errorf("%d duplicates", d)
+		}
+		l.mu.Lock()
+		last := map[string]string{}
+		for _, d := range l.order {
+			k := d[:1]
+			if d <= last[k] {
+				t.Errorf("key %s: %s delivered after %s", k, d, last[k])
+			}
+			last[k] = d
+		}
+		l.mu.Unlock()
+		var shards []string
+		shards = append(shards, w1.w.Shards()...)
+		shards = append(shards, w2.w.Shards()...)
+		if len(shards) != 5 || strings.Contains(strings.Join(shards, " "), "shardId-000000000000") {
+			t.Errorf("held shards %v: want the 3 open originals and the 2 children, not the ended parent", shards)
+		}
+		w1.shutdown(t)
+		w2.shutdown(t)
+		sum, err := e.kc.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("efo")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := aws.ToInt32(sum.StreamDescriptionSummary.ConsumerCount); n != 1 {
+			t.Errorf("%d consumers registered, want the one fan-out consumer shared by both workers", n)
+		}
+
 	})
-	keys := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
-	put := 0
-	putRound := func() {
-		for _, k := range keys {
-			e.put("efo", k, []byte(fmt.Sprintf("%s-%04d", k, put)))
-			put++
-		}
-	}
-	for range 10 {
-		putRound()
-	}
-	waitUntil(t, 30*time.Second, "first records", func() bool { return l.distinct() == put })
-	if _, err := e.kc.SplitShard(context.Background(), &kinesis.SplitShardInput{StreamName: aws.String("efo"),
-		ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("42535295865117307932921825928971026432")}); err != nil {
-		t.Fatal(err)
-	}
-	ticker := time.NewTicker(100 * time.Millisecond)
-	defer ticker.Stop()
-	for range 30 { // about 3 s: several subscription expiries
-		putRound()
-		<-ticker.C
-	}
-	waitUntil(t, 30*time.Second, "every record", func() bool { return l.distinct() == put })
-	if d := l.dups(); d != 0 {
-		t.Errorf("%d duplicates", d)
-	}
-	l.mu.Lock()
-	last := map[string]string{}
-	for _, d := range l.order {
-		k := d[:1]
-		if d <= last[k] {
-			t.Errorf("key %s: %s delivered after %s", k, d, last[k])
-		}
-		last[k] = d
-	}
-	l.mu.Unlock()
-	var shards []string
-	shards = append(shards, w1.w.Shards()...)
-	shards = append(shards, w2.w.Shards()...)
-	if len(shards) != 5 || strings.Contains(strings.Join(shards, " "), "shardId-000000000000") {
-		t.Errorf("held shards %v: want the 3 open originals and the 2 children, not the ended parent", shards)
-	}
-	w1.shutdown(t)
-	w2.shutdown(t)
-	sum, err := e.kc.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("efo")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := aws.ToInt32(sum.StreamDescriptionSummary.ConsumerCount); n != 1 {
-		t.Errorf("%d consumers registered, want the one fan-out consumer shared by both workers", n)
-	}
 }
 
 // TestEnhancedFanOutResumesInsideAggregate: a worker checkpoints in the middle of a KPL aggregate and
 // shuts down; the next worker subscribes AT that sequence number and gets only the later sub-records.
 func TestEnhancedFanOutResumesInsideAggregate(t *testing.T) {
-	e := newEFOEnv(t)
-	e.createStream("agg", 1)
-	a := aggregation.NewAggregator(aggregation.DefaultMaxSize)
-	for i := range 5 {
-		if err := a.Add(aggregation.Record{PartitionKey: "k", Data: []byte(fmt.Sprint("sub-", i))}); err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEFOEnv(t)
+		e.createStream("agg", 1)
+		a := aggregation.NewAggregator(aggregation.DefaultMaxSize)
+		for i := range 5 {
+			if err := a.Add(aggregation.Record{PartitionKey: "k", Data: []byte(fmt.Sprint("sub-", i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rec, _, err := a.Flush()
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	rec, _, err := a.Flush()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.put("agg", rec.PartitionKey, rec.Data)
-	e.put("agg", "k", []byte("plain-after"))
+		e.put("agg", rec.PartitionKey, rec.Data)
+		e.put("agg", "k", []byte("plain-after"))
 
-	var mu sync.Mutex
-	var first []string
-	stopAt := kcl.ProcessorFactory(func(string) kcl.RecordProcessor {
-		return procFuncs{process: func(ctx context.Context, in kcl.ProcessRecordsInput) error {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, r := range in.Records {
-				if len(first) == 3 {
-					break
-				}
-				first = append(first, string(r.Data))
-				if len(first) == 3 { // checkpoint sub-record 2 of the aggregate
-					if err := in.Checkpointer.Checkpoint(ctx, r.Position); err != nil {
-						return err
+		var mu sync.Mutex
+		var first []string
+		stopAt := kcl.ProcessorFactory(func(string) kcl.RecordProcessor {
+			return procFuncs{process: func(ctx context.Context, in kcl.ProcessRecordsInput) error {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, r := range in.Records {
+					if len(first) == 3 {
+						break
+					}
+					first = append(first, string(r.Data))
+					if len(first) == 3 { // checkpoint sub-record 2 of the aggregate
+						if err := in.Checkpointer.Checkpoint(ctx, r.Position); err != nil {
+							return err
+						}
 					}
 				}
-			}
-			return nil
-		}}
-	})
-	w1 := e.start("w1", "agg", stopAt)
-	waitUntil(t, 20*time.Second, "three sub-records", func() bool { mu.Lock(); defer mu.Unlock(); return len(first) == 3 })
-	w1.shutdown(t)
+				return nil
+			}}
+		})
+		w1 := e.start("w1", "agg", stopAt)
+		waitUntil(t, 20*time.Second, "three sub-records", func() bool { mu.Lock(); defer mu.Unlock(); return len(first) == 3 })
+		w1.shutdown(t)
 
-	l := newLedger()
-	e.start("w2", "agg", l.factory)
-	waitUntil(t, 20*time.Second, "the rest", func() bool { return l.distinct() == 3 })
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if got := strings.Join(l.order, " "); got != "sub-3 sub-4 plain-after" {
-		t.Errorf("after restart got %q, want the sub-records after the checkpoint, then the next record", got)
-	}
+		l := newLedger()
+		e.start("w2", "agg", l.factory)
+		waitUntil(t, 20*time.Second, "the rest", func() bool { return l.distinct() == 3 })
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if got := strings.Join(l.order, " "); got != "sub-3 sub-4 plain-after" {
+			t.Errorf("after restart got %q, want the sub-records after the checkpoint, then the next record", got)
+		}
+
+	})
 }
 
 type procFuncs struct {
@@ -300,36 +319,39 @@ func (p procFuncs) Shutdown(context.Context, kcl.ShutdownInput) error { return n
 // TestEnhancedFanOutARN: with an existing consumer's ARN the worker subscribes as that consumer and
 // registers none of its own.
 func TestEnhancedFanOutARN(t *testing.T) {
-	e := newEFOEnv(t)
-	e.createStream("arn", 1)
-	ctx := context.Background()
-	sum, err := e.kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("arn")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := e.kc.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: sum.StreamDescriptionSummary.StreamARN,
-		ConsumerName: aws.String("preexisting")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 5 {
-		e.put("arn", "k", fmt.Appendf(nil, "r%d", i))
-	}
-	l := newLedger()
-	w := e.start("w1", "arn", l.factory, kcl.EnhancedFanOutARN(aws.ToString(reg.Consumer.ConsumerARN)))
-	waitUntil(t, 20*time.Second, "5 records", func() bool { return l.distinct() == 5 })
-	w.shutdown(t)
-	out, err := e.kc.ListStreamConsumers(ctx, &kinesis.ListStreamConsumersInput{StreamARN: sum.StreamDescriptionSummary.StreamARN})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out.Consumers) != 1 || aws.ToString(out.Consumers[0].ConsumerName) != "preexisting" {
-		t.Errorf("consumers %+v, want only the preexisting one", out.Consumers)
-	}
-	if r, d := e.srv.Calls("RegisterStreamConsumer"), e.srv.Calls("DescribeStreamConsumer"); r != 1 || d != 0 {
-		t.Errorf("%d RegisterStreamConsumer and %d DescribeStreamConsumer calls, want only the test's own registration", r, d)
-	}
-	if _, err := kcl.NewWorker(e.kc, e.manager("w2"), "arn", l.factory, kcl.EnhancedFanOutARN("efo-app")); !errors.Is(err, kcl.ErrInvalidConfig) {
-		t.Errorf("EnhancedFanOutARN with a name: %v, want ErrInvalidConfig", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		e := newEFOEnv(t)
+		e.createStream("arn", 1)
+		ctx := context.Background()
+		sum, err := e.kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("arn")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg, err := e.kc.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: sum.StreamDescriptionSummary.StreamARN,
+			ConsumerName: aws.String("preexisting")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			e.put("arn", "k", fmt.Appendf(nil, "r%d", i))
+		}
+		l := newLedger()
+		w := e.start("w1", "arn", l.factory, kcl.EnhancedFanOutARN(aws.ToString(reg.Consumer.ConsumerARN)))
+		waitUntil(t, 20*time.Second, "5 records", func() bool { return l.distinct() == 5 })
+		w.shutdown(t)
+		out, err := e.kc.ListStreamConsumers(ctx, &kinesis.ListStreamConsumersInput{StreamARN: sum.StreamDescriptionSummary.StreamARN})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Consumers) != 1 || aws.ToString(out.Consumers[0].ConsumerName) != "preexisting" {
+			t.Errorf("consumers %+v, want only the preexisting one", out.Consumers)
+		}
+		if r, d := e.srv.Calls("RegisterStreamConsumer"), e.srv.Calls("DescribeStreamConsumer"); r != 1 || d != 0 {
+			t.Errorf("%d RegisterStreamConsumer and %d DescribeStreamConsumer calls, want only the test's own registration", r, d)
+		}
+		if _, err := kcl.NewWorker(e.kc, e.manager("w2"), "arn", l.factory, kcl.EnhancedFanOutARN("efo-app")); !errors.Is(err, kcl.ErrInvalidConfig) {
+			t.Errorf("EnhancedFanOutARN with a name: %v, want ErrInvalidConfig", err)
+		}
+
+	})
 }
