@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -356,4 +357,71 @@ func TestKinesistestReshard(t *testing.T) {
 	}
 	t.Logf("%d user record copies lie outside their shard's range (inside aggregates that landed on a child; consumers drop them and the producer resent them)", outside)
 	verify(t, got, delivered, false)
+}
+
+// TestKinesistestReshardStrictOrder reshards a stream (splits and merges, without flushing first)
+// while a StrictOrdering producer keeps putting, and reads it back as a KCL consumer does: every
+// key's records must be read in put order.
+func TestKinesistestReshardStrictOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("volume test")
+	}
+	_, kc := startServer(t)
+	createStream(t, kc, "s", 2)
+	p, err := kpl.New(kc, "s", kpl.StrictOrdering(), kpl.ShardMapRefreshInterval(100*time.Millisecond),
+		kpl.Linger(2*time.Millisecond), kpl.AggregationMaxCount(50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	open := func() []types.Shard {
+		out, err := kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("s"),
+			ShardFilter: &types.ShardFilter{Type: types.ShardFilterTypeAtLatest}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sort.Slice(out.Shards, func(i, j int) bool { // by hash range: neighbours can merge
+			a, _ := aggregation.ParseHashKey(*out.Shards[i].HashKeyRange.StartingHashKey)
+			b, _ := aggregation.ParseHashKey(*out.Shards[j].HashKeyRange.StartingHashKey)
+			return a.Compare(b) < 0
+		})
+		return out.Shards
+	}
+	n := 60_000
+	reshards := 0
+	delivered, failed := produce(t, p, n, 300, 40, func(i int) {
+		if i == 0 || i%3000 != 0 {
+			return
+		}
+		reshards++
+		sh := open()
+		if reshards%3 == 0 && len(sh) > 1 {
+			a, b := sh[0], sh[1]
+			if _, err := kc.MergeShards(ctx, &kinesis.MergeShardsInput{StreamName: aws.String("s"),
+				ShardToMerge: a.ShardId, AdjacentShardToMerge: b.ShardId}); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		s := sh[i/3000%len(sh)]
+		start, _ := aggregation.ParseHashKey(*s.HashKeyRange.StartingHashKey)
+		end, _ := aggregation.ParseHashKey(*s.HashKeyRange.EndingHashKey)
+		shi, _ := start.Uint64s()
+		ehi, _ := end.Uint64s()
+		mid := aggregation.HashKeyFromUint64s(shi+(ehi-shi)/2, 0)
+		if _, err := kc.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("s"),
+			ShardToSplit: s.ShardId, NewStartingHashKey: aws.String(mid.String())}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	st := p.Stats()
+	t.Logf("%d reshards; stats %+v", reshards, st)
+	if failed != 0 || len(delivered) != n {
+		t.Fatalf("%d failed, %d delivered of %d", failed, len(delivered), n)
+	}
+	if st.WrongShard == 0 {
+		t.Fatalf("resharding did not exercise the wrong-shard path: %+v", st)
+	}
+	verify(t, readStream(t, kc, "s"), delivered, true)
 }
