@@ -69,8 +69,9 @@
 //
 // Record.Data of a user record is a sub-slice of the event's data (no copy) unless the Kinesis record
 // was compressed: it stays valid as long as the event does, and must not be modified. Partition keys
-// and explicit hash keys of one aggregate share one string allocation. Deaggregating costs three
-// allocations per aggregate, not per user record; [All] and [ForEach] allocate no record slice.
+// and explicit hash keys of one aggregate share one string allocation. Deaggregating costs two
+// allocations per aggregate (three when it has explicit hash keys), none per user record; a compressed
+// record costs its decompressed copy. [All] and [ForEach] allocate no record slice.
 //
 // The functions are safe for concurrent use; a Record is a value.
 package kinesislambda
