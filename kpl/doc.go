@@ -88,15 +88,18 @@
 // without retries they arrive in order. With StrictOrdering each call carries at most one Kinesis
 // record per shard and a failed record is resent before anything later of its shard, so order also
 // holds under throttling and faults (a call with an unknown outcome may still leave a duplicate,
-// counted in Stats.AmbiguousRecords), and across reshards: what a consumer reads of one key (parents
-// before children, user records outside an aggregate's shard range dropped, as the KCL does) comes
-// first in Put order. For that, a shard taking over keys of a shard that left the map sends nothing
-// until the calls in flight to the old shard have an outcome; an aggregate that lands on a shard not
-// owning all its user records (built from a map older than the reshard) holds the shards of those
-// records until they are routed again; and records routed again go ahead of later records of their
-// keys. Without StrictOrdering a reshard may reorder records whose aggregate landed on the wrong
-// shard or whose call was in flight. On an AUTO stream, Kinesis itself spreads one key's records over
-// shards: no order holds.
+// counted in Stats.AmbiguousRecords), and across reshards (below). So that one record per shard and
+// call does not limit throughput, a shard that cannot send (its call in flight, a record queued
+// before, backing off) keeps its open aggregate filling past Linger, up to AggregationMaxSize: the
+// next call carries everything that arrived meanwhile (raise AggregationMaxSize for more per call).
+// Across reshards, what a consumer reads of one key (parents before children, user records outside
+// an aggregate's shard range dropped, as the KCL does) comes first in Put order. For that, a shard
+// taking over keys of a shard that left the map sends nothing until the calls in flight to the old
+// shard have an outcome; an aggregate that lands on a shard not owning all its user records (built
+// from a map older than the reshard) holds the shards of those records until they are routed again;
+// and records routed again go ahead of later records of their keys. Without StrictOrdering a
+// reshard may reorder records whose aggregate landed on the wrong shard or whose call was in flight.
+// On an AUTO stream, Kinesis itself spreads one key's records over shards: no order holds.
 //
 // # Outcomes and errors
 //

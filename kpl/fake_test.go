@@ -44,6 +44,8 @@ type fakeKinesis struct {
 	callFault func(call int) error
 	// onPut runs at the start of each call, under no lock (e.g. to block).
 	onPut func(call int)
+	// hang holds call n unanswered until the caller gives up (its context ends) when it returns true.
+	hang func(call int) bool
 	// afterPut fails call n after it was applied when it returns an error (a connection reset
 	// after Kinesis wrote the records: the client cannot know they were written).
 	afterPut func(call int) error
@@ -110,10 +112,14 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 	f.calls++
 	f.entries = append(f.entries, len(in.Records))
 	f.optsSeen = append(f.optsSeen, o)
-	onPut, callFault, afterPut := f.onPut, f.callFault, f.afterPut
+	onPut, callFault, afterPut, hang := f.onPut, f.callFault, f.afterPut, f.hang
 	f.mu.Unlock()
 	if onPut != nil {
 		onPut(call)
+	}
+	if hang != nil && hang(call) {
+		<-ctx.Done()
+		return nil, ctx.Err()
 	}
 	if in.StreamName == nil && in.StreamARN == nil {
 		return nil, apiError("ValidationException")

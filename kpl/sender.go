@@ -100,11 +100,21 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 			if s.urgent {
 				due = now
 			}
+			expiring := !s.aggDeadline.IsZero() && !now.Before(s.aggDeadline)
 			due = earlier(due, s.aggDeadline)
-			if !now.Before(due) {
-				p.seal(s)
-			} else {
+			switch {
+			case now.Before(due):
 				soon(due)
+			case !expiring && p.cfg.strictOrdering && !s.auto && (len(s.queue) > 0 || s.inflight >= s.slots || fenceAll || fenced[s]):
+				// StrictOrdering sends one Kinesis record per shard and call: while the shard
+				// cannot send this aggregate now, it keeps filling (until full), so the next
+				// call carries everything that arrived meanwhile instead of one linger's worth.
+				// A completion or a lifted fence wakes the loop.
+				soon(s.aggDeadline)
+			case !expiring && p.cfg.strictOrdering && !s.auto && now.Before(s.backoffUntil):
+				soon(earlier(s.backoffUntil, s.aggDeadline))
+			default:
+				p.seal(s)
 			}
 		}
 		for len(s.queue) > 0 {
