@@ -110,6 +110,11 @@ fuzz:
 	cd lambda && $(GO) test -run '^$$' -fuzz '^FuzzRecords$$' -fuzztime $(FUZZTIME) .
 	cd lambda && $(GO) test -run '^$$' -fuzz '^FuzzEventJSON$$' -fuzztime $(FUZZTIME) .
 
-## demo: end-to-end show on the local engines
+## demo: the whole toolkit at work (about 2 minutes; cmd/shardwise/demo.go): builds shardwise and
+## shardwise-agent into a temporary directory and runs `shardwise demo` with the local DynamoDB up
+## (Kinesis is an in-process kinesistest). DEMO_FLAGS='--short' for the 20-second run of make test.
+DEMO_FLAGS ?=
 demo:
-	$(WITH_ENGINES) $(GO) run ./cmd/shardwise demo
+	bin=$$(mktemp -d); trap 'rm -rf "$$bin"' EXIT; \
+	$(GO) build -o "$$bin/" ./cmd/shardwise ./cmd/shardwise-agent; \
+	$(WITH_ENGINES) "$$bin/shardwise" demo $(DEMO_FLAGS)

@@ -205,19 +205,6 @@ func TestTailIdleTimeoutAndRaw(t *testing.T) {
 	}
 }
 
-func TestDemoOnKinesistest(t *testing.T) {
-	kc := newTestKinesis(t)
-	var out bytes.Buffer
-	if err := demo(testCtx(t), kc, demoConfig{records: 3000, shards: 4, keys: 50}, &out); err != nil {
-		t.Fatalf("demo: %v\n%s", err, out.String())
-	}
-	for _, want := range []string{"3000 delivered, 0 failed", "read 3000 user records back", "exactly once and in per-key order", "deleted stream"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out.String())
-		}
-	}
-}
-
 func TestRunUsage(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if err := run(context.Background(), nil, &out, &errOut); !errors.Is(err, errCLIUsage) {
