@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -52,13 +53,17 @@ type stream struct {
 	odds []odd
 }
 
+// newStream starts a kinesistest server with one stream. The server lives until the test binary ends
+// (TestMain closes it), so that tests reading the same data share it.
 func newStream(t *testing.T, shards int) *stream {
 	t.Helper()
 	srv, err := kinesistest.NewServer()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	servers.Lock()
+	servers.list = append(servers.list, srv)
+	servers.Unlock()
 	s := &stream{srv: srv, kc: srv.KinesisClient(), name: "lambda-src"}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -151,14 +156,50 @@ func (s *stream) putOdds(t *testing.T) {
 	}
 }
 
-// fill is the stream every end-to-end test reads: plain and aggregated kpl output, compressed kpl
-// output, and the odd payloads.
-func fill(t *testing.T, shards int) *stream {
-	s := newStream(t, shards)
-	s.produce(t, 3000, 1)
-	s.produce(t, 1000, 2, kpl.CompressZstd())
-	s.putOdds(t)
-	return s
+// servers are the kinesistest servers the tests started, closed by TestMain.
+var servers struct {
+	sync.Mutex
+	list []*kinesistest.Server
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, srv := range servers.list {
+		srv.Close()
+	}
+	os.Exit(code)
+}
+
+// shared builds a test fixture once for all the tests that read it (they only read).
+type shared[T any] struct {
+	mu  sync.Mutex
+	val T
+	ok  bool
+}
+
+func (s *shared[T]) get(t *testing.T, build func(t *testing.T) T) T {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ok {
+		s.val = build(t) // a failure fails this test; the next caller tries again
+		s.ok = !t.Failed()
+	}
+	return s.val
+}
+
+var filled shared[*stream]
+
+// fill is the two-shard stream the end-to-end tests read: plain and aggregated kpl output, compressed
+// kpl output, and the odd payloads.
+func fill(t *testing.T) *stream {
+	return filled.get(t, func(t *testing.T) *stream {
+		s := newStream(t, 2)
+		s.produce(t, 3000, 1)
+		s.produce(t, 1000, 2, kpl.CompressZstd())
+		s.putOdds(t)
+		return s
+	})
 }
 
 // lambdaRecords reads every shard, cuts it into events of batch Kinesis records as the event source
@@ -186,7 +227,7 @@ type position struct {
 // kpl reported; the odd payloads come out as one plain record each, with DecodeError where the data
 // looked encoded and was not.
 func TestKPLOutput(t *testing.T) {
-	s := fill(t, 2)
+	s := fill(t)
 	got := s.lambdaRecords(t, 100)
 
 	byPos := map[position]kinesislambda.Record{}
@@ -308,7 +349,7 @@ func (p collectProc) Shutdown(context.Context, kcl.ShutdownInput) error { return
 // and sub-sequence numbers, the aggregated flag and the arrival time; the records kcl reports corrupt
 // are the ones with DecodeError.
 func TestMatchesKCL(t *testing.T) {
-	s := fill(t, 2)
+	s := fill(t)
 	got := s.lambdaRecords(t, 50)
 	want := len(s.puts) + len(s.odds)
 

@@ -16,15 +16,27 @@ import (
 	kinesislambda "github.com/shardwise/shardwise/lambda"
 )
 
-// shardRecords fills a one-shard stream with kpl output and returns its Kinesis records.
+type oneShard struct {
+	s     *stream
+	shard string
+	recs  []types.Record
+}
+
+var oneShardStream shared[oneShard]
+
+// shardRecords fills a one-shard stream with kpl output (once for all tests) and returns its Kinesis
+// records.
 func shardRecords(t *testing.T) (*stream, string, []types.Record) {
 	t.Helper()
-	s := newStream(t, 1)
-	s.produce(t, 1500, 7)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	id := shardIDs(ctx, t, s.kc, s.name)[0]
-	return s, id, readShard(ctx, t, s.kc, s.name, id)
+	o := oneShardStream.get(t, func(t *testing.T) oneShard {
+		s := newStream(t, 1)
+		s.produce(t, 1500, 7)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		id := shardIDs(ctx, t, s.kc, s.name)[0]
+		return oneShard{s, id, readShard(ctx, t, s.kc, s.name, id)}
+	})
+	return o.s, o.shard, o.recs
 }
 
 func oneEvent(t *testing.T, stream, shard string, recs []types.Record) events.KinesisEvent {
