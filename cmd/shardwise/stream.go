@@ -37,7 +37,76 @@ commands:
   merge NAME SHARD ADJACENT              merge two adjacent shards
   scale NAME --shards N                  UpdateShardCount (uniform scaling)
   delete NAME                            delete the stream
+
+flags:
+  --wait D           how long create, split, merge and scale wait for ACTIVE (default 5m)
+  --call-timeout D   how long each Kinesis call may take, retries included (default 20s)
 `
+
+// defaultCallTimeout bounds each stream admin call: they answer within a second or two, so an
+// endpoint that does not answer (hung, blackholed, a proxy holding the connection) is reported
+// instead of waited for forever.
+const defaultCallTimeout = 20 * time.Second
+
+// CallTimeoutError says a Kinesis call got no answer within the per-call limit.
+type CallTimeoutError struct {
+	Op    string        // the operation, e.g. "CreateStream"
+	Limit time.Duration // --call-timeout
+}
+
+func (e *CallTimeoutError) Error() string {
+	return fmt.Sprintf("%s: no answer from the Kinesis endpoint within %v (is it reachable and answering? --call-timeout sets the limit)", e.Op, e.Limit)
+}
+
+// Unwrap returns context.DeadlineExceeded.
+func (e *CallTimeoutError) Unwrap() error { return context.DeadlineExceeded }
+
+// timedStreamAPI bounds every call of api by limit, reporting a *CallTimeoutError when the limit (not
+// the caller's context) ended it.
+type timedStreamAPI struct {
+	api   streamAPI
+	limit time.Duration
+}
+
+func timedCall[I, O any](t timedStreamAPI, ctx context.Context, op string, in I, optFns []func(*kinesis.Options),
+	call func(context.Context, I, ...func(*kinesis.Options)) (O, error)) (O, error) {
+	cctx, cancel := context.WithTimeout(ctx, t.limit)
+	defer cancel()
+	out, err := call(cctx, in, optFns...)
+	if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		var zero O
+		return zero, &CallTimeoutError{Op: op, Limit: t.limit}
+	}
+	return out, err
+}
+
+func (t timedStreamAPI) CreateStream(ctx context.Context, in *kinesis.CreateStreamInput, o ...func(*kinesis.Options)) (*kinesis.CreateStreamOutput, error) {
+	return timedCall(t, ctx, "CreateStream", in, o, t.api.CreateStream)
+}
+
+func (t timedStreamAPI) DeleteStream(ctx context.Context, in *kinesis.DeleteStreamInput, o ...func(*kinesis.Options)) (*kinesis.DeleteStreamOutput, error) {
+	return timedCall(t, ctx, "DeleteStream", in, o, t.api.DeleteStream)
+}
+
+func (t timedStreamAPI) DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, o ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error) {
+	return timedCall(t, ctx, "DescribeStreamSummary", in, o, t.api.DescribeStreamSummary)
+}
+
+func (t timedStreamAPI) ListShards(ctx context.Context, in *kinesis.ListShardsInput, o ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+	return timedCall(t, ctx, "ListShards", in, o, t.api.ListShards)
+}
+
+func (t timedStreamAPI) SplitShard(ctx context.Context, in *kinesis.SplitShardInput, o ...func(*kinesis.Options)) (*kinesis.SplitShardOutput, error) {
+	return timedCall(t, ctx, "SplitShard", in, o, t.api.SplitShard)
+}
+
+func (t timedStreamAPI) MergeShards(ctx context.Context, in *kinesis.MergeShardsInput, o ...func(*kinesis.Options)) (*kinesis.MergeShardsOutput, error) {
+	return timedCall(t, ctx, "MergeShards", in, o, t.api.MergeShards)
+}
+
+func (t timedStreamAPI) UpdateShardCount(ctx context.Context, in *kinesis.UpdateShardCountInput, o ...func(*kinesis.Options)) (*kinesis.UpdateShardCountOutput, error) {
+	return timedCall(t, ctx, "UpdateShardCount", in, o, t.api.UpdateShardCount)
+}
 
 func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -59,10 +128,15 @@ func streamCommand(ctx context.Context, kc streamAPI, args []string, stdout, std
 	shards := fs.Int("shards", 0, "number of shards")
 	onDemand := fs.Bool("on-demand", false, "create an on-demand stream")
 	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the stream to become ACTIVE")
+	callTimeout := fs.Duration("call-timeout", defaultCallTimeout, "how long each Kinesis call may take, retries included")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return errCLIUsage
 	}
+	if *callTimeout <= 0 {
+		return fmt.Errorf("stream %s: --call-timeout must be positive: %w", sub, errCLIUsage)
+	}
+	kc = timedStreamAPI{api: kc, limit: *callTimeout}
 	need := map[string]int{"create": 1, "describe": 1, "split": 2, "merge": 3, "scale": 1, "delete": 1}
 	n, ok := need[sub]
 	if !ok {
