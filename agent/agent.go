@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/smithy-go"
 
+	"github.com/shardwise/shardwise/internal/backoff"
 	"github.com/shardwise/shardwise/internal/sqliteread"
 	"github.com/shardwise/shardwise/kpl"
 )
@@ -83,6 +84,9 @@ func New(cfg Config, client kpl.KinesisAPI, opts ...Option) (*Agent, error) {
 		return nil, configErr("", "nil Kinesis client")
 	}
 	o := defaultOptions()
+	if cfg.ShutdownTimeout > 0 {
+		o.shutdownTimeout = cfg.ShutdownTimeout // "shutdownTimeoutMillis"; the option overrides it
+	}
 	for _, opt := range opts {
 		if opt != nil {
 			opt.apply(&o)
@@ -273,6 +277,10 @@ func (a *Agent) producerOptions(f Flow, m *flowMetrics) []kpl.Option {
 	}
 	if f.MaxBufferSizeBytes > 0 {
 		opts = append(opts, kpl.BatchMaxBytes(f.MaxBufferSizeBytes))
+	}
+	if f.RetryInitialBackoff > 0 || f.RetryMaxBackoff > 0 {
+		p := f.retryPolicy(backoff.Policy{})
+		opts = append(opts, kpl.RetryBackoff(p.Base, max(p.Max, p.Base)))
 	}
 	return append(opts, a.opts.producerOpts...)
 }

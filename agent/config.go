@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shardwise/shardwise/internal/backoff"
 )
 
 // PartitionKeyOption chooses each record's partition key.
@@ -51,6 +53,14 @@ const (
 	OptionAddEC2Metadata = "ADDEC2METADATA"
 	// OptionAddBrackets wraps each record in braces.
 	OptionAddBrackets = "ADDBRACKETS"
+)
+
+// SINGLELINE parseOptions values.
+const (
+	// ParseNoTrim keeps each line's leading and trailing blanks.
+	ParseNoTrim = "NO_TRIM"
+	// ParseEscapeNewLine joins the lines with \\n (three bytes) instead of nothing.
+	ParseEscapeNewLine = "ESCAPE_NEW_LINE"
 )
 
 // JSON layouts of the options that write JSON (dataProcessingOptions[].jsonFormat): CSVTOJSON,
@@ -143,6 +153,10 @@ type Config struct {
 	// exist yet). Empty means DefaultJavaCheckpointFile when it exists, and a CheckpointFile that
 	// is itself such a SQLite file (never written to); "off" turns the take-over off.
 	ImportJavaCheckpoints string
+	// ShutdownTimeout is "shutdownTimeoutMillis": how long Run flushes at shutdown (see the
+	// ShutdownTimeout option, which overrides it); 0 (unset) means DefaultShutdownTimeout, 10s, as
+	// in the Kinesis Agent.
+	ShutdownTimeout time.Duration
 	// Flows are the files to tail and where to send them ("flows").
 	Flows []Flow
 }
@@ -184,6 +198,17 @@ type Flow struct {
 	TruncatedRecordTerminator *string
 	// MinTimeBetweenFilePolls is "minTimeBetweenFilePollsMillis"; 0 (unset) means 100ms.
 	MinTimeBetweenFilePolls time.Duration
+	// FileFooterPattern is "fileFooterPattern": a Go regexp; a record that matches it as a whole
+	// (leading and trailing blanks aside) ends its file, as in the Kinesis Agent: neither it nor
+	// anything after it in that file is sent (they count as filtered and are checkpointed).
+	FileFooterPattern string
+	// RetryInitialBackoff and RetryMaxBackoff are "retryInitialBackoffMillis" and
+	// "retryMaxBackoffMillis": the jittered exponential backoff between tries to send records
+	// that failed (the producer's per-shard retries and the agent's re-sends after a request-level
+	// error). When either is set, the other defaults to the Kinesis Agent's (100ms, 10s); when
+	// neither is, kpl's (100ms to 5s) and the agent's RetryBackoff (1s to 30s) apply.
+	RetryInitialBackoff time.Duration
+	RetryMaxBackoff     time.Duration
 	// DataProcessingOptions are applied in order ("dataProcessingOptions").
 	DataProcessingOptions []ProcessingOption
 	// Aggregation is "shardwise.aggregation", a Shardwise key: true packs several lines into one
@@ -208,6 +233,11 @@ type ProcessingOption struct {
 	// MetadataTTL is ADDEC2METADATA's "metadataTTL" (seconds in agent.json): how long the instance
 	// metadata is kept before it is read again; 0 means DefaultEC2MetadataTTL (an hour).
 	MetadataTTL time.Duration
+	// ParseOptions are SINGLELINE's "parseOptions": NO_TRIM keeps each line's leading and
+	// trailing blanks, ESCAPE_NEW_LINE joins the lines with the three bytes \\n (a backslash, a
+	// backslash and n, as the Kinesis Agent writes them) instead of nothing. Other values are
+	// ignored with a Warn, as the Kinesis Agent ignores them.
+	ParseOptions []string
 	// JSONFormat is "jsonFormat": how CSVTOJSON, LOGTOJSON, ADDMETADATA and ADDEC2METADATA write
 	// their JSON, JSONFormatCompact ("" means it) or JSONFormatPrettyPrint; other values are
 	// rejected (by name, case-sensitive, as in the Kinesis Agent). The other options ignore it.
@@ -383,13 +413,20 @@ func ParseConfig(data []byte, log *slog.Logger) (Config, error) {
 			if err == nil && (n <= 0 || n > 36500) {
 				err = configErr(key, "must be in [1, 36500] days, got %d", n)
 			}
+		case "shutdownTimeoutMillis":
+			var n int64
+			n, err = jsonInt(key, raw)
+			cfg.ShutdownTimeout = time.Duration(n) * time.Millisecond
+			if err == nil && n <= 0 {
+				err = configErr(key, "must be positive, got %d", n)
+			}
 		case "firehose.endpoint":
 			cfg.FirehoseEndpoint, err = jsonString(key, raw)
 		case "firehose.region":
 			cfg.FirehoseRegion, err = jsonString(key, raw)
 		case "userDefinedCredentialsProvider.classname",
 			"userDefinedCredentialsProvider.location", "log.level", "log.maxBackupIndex",
-			"log.maxFileSize", "shutdownTimeoutMillis", "sendingThreadsMaxQueueSize",
+			"log.maxFileSize", "sendingThreadsMaxQueueSize",
 			"maxSendingThreads", "sendingThreadsKeepAliveMillis":
 			log.Warn("agent.json setting not supported by shardwise-agent, ignored", "key", key)
 		default:
@@ -482,10 +519,22 @@ func parseFlows(raw json.RawMessage, log *slog.Logger) ([]Flow, error) {
 				if err == nil && (n < 0 || n > firehoseMaxRecordBytes) {
 					err = configErr(field, "must be in [0, %d], got %d", firehoseMaxRecordBytes, n)
 				}
-			case "maxTimeBetweenFileTrackerRefreshMillis",
-				"retryInitialBackoffMillis", "retryMaxBackoffMillis", "publishQueueCapacity",
-				"waitOnFullPublishQueueMillis", "waitOnEmptyPublishQueueMillis", "waitOnFullRetryQueueMillis",
-				"fileFooterPattern":
+			case "fileFooterPattern":
+				f.FileFooterPattern, err = jsonString(field, raw)
+			case "retryInitialBackoffMillis":
+				n, err = jsonInt(field, raw)
+				f.RetryInitialBackoff = time.Duration(n) * time.Millisecond
+				if err == nil && n <= 0 {
+					err = configErr(field, "must be positive, got %d", n)
+				}
+			case "retryMaxBackoffMillis":
+				n, err = jsonInt(field, raw)
+				f.RetryMaxBackoff = time.Duration(n) * time.Millisecond
+				if err == nil && n <= 0 {
+					err = configErr(field, "must be positive, got %d", n)
+				}
+			case "maxTimeBetweenFileTrackerRefreshMillis", "publishQueueCapacity",
+				"waitOnFullPublishQueueMillis", "waitOnEmptyPublishQueueMillis", "waitOnFullRetryQueueMillis":
 				log.Warn("agent.json flow setting not supported by shardwise-agent, ignored", "key", field)
 			default:
 				log.Warn("unknown agent.json flow key ignored", "key", field)
@@ -533,6 +582,10 @@ func parseProcessing(field string, raw json.RawMessage, log *slog.Logger) ([]Pro
 				o.Timestamp, err = jsonBool(prefix+key, raw)
 			case "jsonFormat":
 				o.JSONFormat, err = jsonString(prefix+key, raw)
+			case "parseOptions":
+				if err = json.Unmarshal(raw, &o.ParseOptions); err != nil {
+					err = configErr(prefix+key, "must be an array of strings")
+				}
 			case "metadataTTL":
 				var n int64
 				n, err = jsonInt(prefix+key, raw)
@@ -545,6 +598,15 @@ func parseProcessing(field string, raw json.RawMessage, log *slog.Logger) ([]Pro
 			}
 			if err != nil {
 				return nil, err
+			}
+		}
+		for _, po := range o.ParseOptions {
+			if o.OptionName != OptionSingleLine {
+				log.Warn("parseOptions applies only to SINGLELINE: ignored", "key", prefix+"parseOptions", "optionName", o.OptionName)
+				break
+			}
+			if po != ParseNoTrim && po != ParseEscapeNewLine {
+				log.Warn("SINGLELINE parseOptions value not known (NO_TRIM, ESCAPE_NEW_LINE are): ignored", "key", prefix+"parseOptions", "value", po)
 			}
 		}
 		if o.JSONFormat != "" && !writesJSON(o.OptionName) {
@@ -664,6 +726,8 @@ func (c Config) Validate() error {
 		return configErr("cloudwatch.metricsQueueSize", "must be positive")
 	case c.StatusReportingPeriod < 0:
 		return configErr("log.statusReportingPeriodSeconds", "must be positive")
+	case c.ShutdownTimeout < 0:
+		return configErr("shutdownTimeoutMillis", "must be positive")
 	}
 	type key struct{ pattern, stream string }
 	seen := map[key]int{}
@@ -678,6 +742,22 @@ func (c Config) Validate() error {
 		seen[k] = i
 	}
 	return nil
+}
+
+// Defaults of retryInitialBackoffMillis and retryMaxBackoffMillis when only the other is set:
+// the Kinesis Agent's.
+const (
+	javaRetryInitialBackoff = 100 * time.Millisecond
+	javaRetryMaxBackoff     = 10 * time.Second
+)
+
+// retryPolicy is the flow's backoff between tries of failed records: its retry keys when either
+// is set, else def.
+func (f Flow) retryPolicy(def backoff.Policy) backoff.Policy {
+	if f.RetryInitialBackoff == 0 && f.RetryMaxBackoff == 0 {
+		return def
+	}
+	return backoff.Policy{Base: cmp.Or(f.RetryInitialBackoff, javaRetryInitialBackoff), Max: cmp.Or(f.RetryMaxBackoff, javaRetryMaxBackoff)}
 }
 
 // streamKey names the flow's destination in checkpoints, markers, logs and hooks: the
@@ -727,6 +807,15 @@ func (f Flow) validate(prefix string) error {
 		return configErr(prefix+"skipHeaderLines", "must not be negative")
 	case f.MinTimeBetweenFilePolls < 0:
 		return configErr(prefix+"minTimeBetweenFilePollsMillis", "must be positive")
+	case f.RetryInitialBackoff < 0:
+		return configErr(prefix+"retryInitialBackoffMillis", "must be positive")
+	case f.RetryMaxBackoff < 0:
+		return configErr(prefix+"retryMaxBackoffMillis", "must be positive")
+	}
+	if f.FileFooterPattern != "" {
+		if _, err := compileFooter(f.FileFooterPattern); err != nil {
+			return configErr(prefix+"fileFooterPattern", "bad regular expression: %v", err)
+		}
 	}
 	if f.MultiLineStartPattern != "" {
 		if _, err := regexp.Compile(f.MultiLineStartPattern); err != nil {

@@ -36,11 +36,17 @@
 // kinesis.endpoint, kinesis.region, awsAccessKeyId and awsSecretAccessKey (static keys),
 // assumeRoleARN, assumeRoleExternalId and sts.endpoint (the last seven used by the shardwise-agent
 // command to build its AWS configuration; the secret is never logged), the cloudwatch.* keys and
-// log.statusReportingPeriodSeconds (see Visibility) and flows with filePattern, kinesisStream, partitionKeyOption
+// log.statusReportingPeriodSeconds (see Visibility), shutdownTimeoutMillis (how long the shutdown
+// flush may take, 10s by default; the ShutdownTimeout option overrides it) and flows with filePattern, kinesisStream, partitionKeyOption
 // (RANDOM, DETERMINISTIC: MD5 of the record data after processing), initialPosition (END_OF_FILE by
 // default), maxBufferAgeMillis (the producer's Linger), maxBufferSizeRecords and maxBufferSizeBytes
 // (records and bytes per PutRecords call), skipHeaderLines, multiLineStartPattern,
-// truncatedRecordTerminator, minTimeBetweenFilePollsMillis and dataProcessingOptions; the Shardwise
+// truncatedRecordTerminator, minTimeBetweenFilePollsMillis, fileFooterPattern (a record matching it
+// as a whole, blanks aside, ends its file: neither it nor what follows in that file is sent, as in
+// the Kinesis Agent; they are checkpointed as done, and a file that replaces it is read),
+// retryInitialBackoffMillis and retryMaxBackoffMillis (the backoff between tries of failed
+// records: the producer's and the agent's re-sends; one alone takes the Kinesis Agent's 100ms or
+// 10s for the other) and dataProcessingOptions; the Shardwise
 // keys excludePattern and shardwise.aggregation. Numbers may be JSON strings. A flow with a
 // deliveryStream instead of a kinesisStream sends to Amazon Data Firehose with PutRecordBatch
 // through the client given with WithFirehose (500 records and 4 MiB per call, 1,000 KiB per
@@ -64,8 +70,10 @@
 // # Processing options
 //
 // SINGLELINE removes newlines and each line's leading and trailing blanks and ends the record with
-// one newline. CSVTOJSON maps the columns to customFieldNames ({"f1":"v1",...}, missing columns
-// null, extra ones dropped); its delimiter (default ",") is a regular expression, as in the Kinesis
+// one newline; its "parseOptions" NO_TRIM keeps the blanks and ESCAPE_NEW_LINE joins the lines
+// with the three bytes \\n (as the Kinesis Agent writes them) instead of nothing. CSVTOJSON
+// maps the columns to customFieldNames ({"f1":"v1",...}, missing columns null, extra ones
+// dropped); its delimiter (default ",") is a regular expression, as in the Kinesis
 // Agent, and splits as Java's String.split does (trailing empty columns dropped): "\\|" in
 // agent.json is a literal |, "\\t" a tab; an unescaped "|" matches the empty string and splits
 // between every character, as in the Kinesis Agent (ParseConfig logs a Warn). LOGTOJSON parses

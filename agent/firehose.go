@@ -395,7 +395,7 @@ func WithFirehose(client FirehoseAPI) Option {
 // deliveryStream.
 func (a *Agent) newSender(f Flow, m *flowMetrics) (sender, error) {
 	if f.KinesisStream == "" {
-		return newFirehoseSender(a.opts.firehose, f, a.opts.retry, a.log, m), nil
+		return newFirehoseSender(a.opts.firehose, f, f.retryPolicy(a.opts.retry), a.log, m), nil
 	}
 	p, err := kpl.New(a.client, f.KinesisStream, a.producerOptions(f, m)...)
 	if err != nil {

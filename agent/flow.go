@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shardwise/shardwise/internal/backoff"
 	"github.com/shardwise/shardwise/kpl"
 )
 
@@ -42,6 +43,8 @@ type flow struct {
 	prod       sender // a kpl.Producer (kinesisStream) or a firehoseSender (deliveryStream)
 	procs      []processor
 	start      *regexp.Regexp
+	footer     *regexp.Regexp // fileFooterPattern; nil: none
+	retry      backoff.Policy // between re-sends of records the producer gave up on
 	term       []byte
 	poll       time.Duration
 	files      map[fileID]*tracked
@@ -205,6 +208,10 @@ func newFlow(a *Agent, cfg Flow, procs []processor, saved []fileCheckpoint, star
 	if cfg.MultiLineStartPattern != "" {
 		f.start = regexp.MustCompile(`^(?:` + cfg.MultiLineStartPattern + `)`) // checked by Validate
 	}
+	if cfg.FileFooterPattern != "" {
+		f.footer, _ = compileFooter(cfg.FileFooterPattern) // checked by Validate
+	}
+	f.retry = cfg.retryPolicy(a.opts.retry)
 	if cfg.TruncatedRecordTerminator != nil {
 		f.term = []byte(*cfg.TruncatedRecordTerminator)
 	}
@@ -1236,7 +1243,18 @@ func (f *flow) queue(putCtx context.Context, t *tracked, c chunk) {
 		e.done = true
 		return
 	}
+	if t.split.footer { // after the file's footer: not sent, as the Kinesis Agent stops there
+		e.done = true
+		return
+	}
 	f.a.stats.recordsRead.Add(1)
+	if f.footer != nil && f.footer.Match(trimJava(c.data)) {
+		t.split.footer = true
+		e.done = true
+		f.a.stats.recordsFiltered.Add(1)
+		f.log.Info("file footer matched (fileFooterPattern): the rest of the file is not sent", "path", t.path, "offset", c.end)
+		return
+	}
 	data, ok := f.process(c)
 	if !ok {
 		e.done = true
@@ -1354,7 +1372,7 @@ func (f *flow) settle(putCtx context.Context, now time.Time, retry bool) {
 			default:
 				e.fut, e.failed = nil, true
 				if t.retryAt.IsZero() {
-					t.retryAt = now.Add(f.a.opts.retry.Delay(t.retries))
+					t.retryAt = now.Add(f.retry.Delay(t.retries))
 					t.retries++
 					f.log.Warn("records not delivered, will send them again", "path", t.path, "offset", e.end,
 						"attempt", t.retries, "retry_in", t.retryAt.Sub(now).String(), "err", err)
@@ -1497,4 +1515,10 @@ func lineStart(fh *os.File, size int64) int64 {
 		return 0
 	}
 	return size
+}
+
+// compileFooter compiles a fileFooterPattern so that it matches a whole record, as Java's
+// Matcher.matches does, with ^ and $ matching at line boundaries inside it (Java's MULTILINE).
+func compileFooter(pattern string) (*regexp.Regexp, error) {
+	return regexp.Compile(`(?m)\A(?:` + pattern + `)\z`)
 }

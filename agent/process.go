@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -25,7 +26,7 @@ func newProcessor(o ProcessingOption, prefix string) (processor, error) {
 	}
 	switch o.OptionName {
 	case OptionSingleLine:
-		return singleLine{}, nil
+		return singleLine{noTrim: slices.Contains(o.ParseOptions, ParseNoTrim), escapeNewLine: slices.Contains(o.ParseOptions, ParseEscapeNewLine)}, nil
 	case OptionCSVToJSON:
 		if len(o.CustomFieldNames) == 0 {
 			return nil, configErr(prefix+"customFieldNames", "is required for CSVTOJSON")
@@ -58,13 +59,28 @@ func newProcessor(o ProcessingOption, prefix string) (processor, error) {
 }
 
 // singleLine joins the lines of a record after trimming each, and ends it with one newline, as
-// the Kinesis Agent's SINGLELINE does (lines are joined without a separator).
-type singleLine struct{}
+// the Kinesis Agent's SINGLELINE does: lines are joined without a separator, or with the three
+// bytes \\n with ESCAPE_NEW_LINE (what the Kinesis Agent writes); NO_TRIM keeps their blanks.
+// The lines are split as Java's String.split does: empty lines at the end are dropped.
+type singleLine struct {
+	noTrim        bool
+	escapeNewLine bool
+}
 
-func (singleLine) process(data []byte) ([]byte, bool) {
-	out := make([]byte, 0, len(data)+1)
-	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
-		out = append(out, trimJava(line)...)
+func (s singleLine) process(data []byte) ([]byte, bool) {
+	lines := bytes.Split(data, []byte{'\n'})
+	for len(lines) > 1 && len(lines[len(lines)-1]) == 0 { // String.split drops trailing empty strings
+		lines = lines[:len(lines)-1]
+	}
+	out := make([]byte, 0, len(data)+3*len(lines))
+	for i, line := range lines {
+		if i > 0 && s.escapeNewLine {
+			out = append(out, '\\', '\\', 'n')
+		}
+		if !s.noTrim {
+			line = trimJava(line)
+		}
+		out = append(out, line...)
 	}
 	return append(out, '\n'), true
 }

@@ -31,6 +31,10 @@ type splitter struct {
 	recLen int64
 	recEnd int64 // offset just past the open record's last complete line
 	open   bool
+
+	// footer: a record matched the flow's fileFooterPattern; the rest of this content is not
+	// sent (set by the flow, kept with the content when a copy takes it over).
+	footer bool
 }
 
 func newSplitter(start *regexp.Regexp, max, skipHeader int, pos int64) *splitter {
