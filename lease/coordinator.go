@@ -8,10 +8,20 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 )
 
-// renewParallelism bounds concurrent renewals in one RenewAll.
-const renewParallelism = 16
+// renewParallelism bounds the renewals of one Coordinator in flight at once.
+const renewParallelism = 64
+
+// Retries of a renewal within the lease's validity: the first after renewRetryMin, doubling up to
+// renewRetryMax (the SDK's retryer has already retried each call).
+const (
+	renewRetryMin = 100 * time.Millisecond
+	renewRetryMax = time.Second
+)
 
 // A Coordinator holds this worker's leases: it renews them every RenewInterval, takes and steals leases
 // every TakeInterval (see planTakes in taker.go for the balancing rules), and serialises every write to a
@@ -32,7 +42,9 @@ const renewParallelism = 16
 //
 // A lease is dropped from the held set (HookLeaseLost, Changed) when a write finds it taken, or when it
 // could not be renewed for the failover time: by then other workers may take it. Held never returns a
-// lease that has gone unrenewed for the failover time.
+// lease that has gone unrenewed for the failover time. Renewals of different leases run independently,
+// each retried within its lease's validity; writes are sent as copies when the table is slow (see
+// hedged).
 //
 // A Coordinator is safe for concurrent use.
 type Coordinator struct {
@@ -52,6 +64,8 @@ type Coordinator struct {
 	deferHO   bool // DeferHandoffs was called
 	running   bool
 
+	renewSlots chan struct{} // cap renewParallelism: renewals in flight
+
 	changed chan struct{} // cap 1: coalesced "held set changed" signal
 	trigger chan struct{} // cap 1: run a take round now
 	takeSem chan struct{} // cap 1: one take round at a time
@@ -70,7 +84,18 @@ type heldLease struct {
 	// uncertain: a write failed without an answer (timeout, network), so it may have been applied and
 	// lease may be stale; the next write re-reads the lease first. Guarded by Coordinator.mu.
 	uncertain bool
-	sem       chan struct{} // held by the write in progress (renewal, checkpoint, release, handoff)
+	// uncertainSince: the start of the first write left unanswered since lease was known. A re-read
+	// finding the counter moved on (still this worker's) proves that write, or a later one of ours,
+	// applied after this instant, so the lease is renewed as of it. Guarded by Coordinator.mu.
+	uncertainSince time.Time
+	renewing       bool          // a renewal of it is in flight; guarded by Coordinator.mu
+	sem            chan struct{} // held by the write in progress (renewal, checkpoint, release, handoff)
+}
+
+// validUntil is when h expires for this worker if no write to it succeeds: failover after the start of
+// the last write known applied. c.mu is held.
+func (c *Coordinator) validUntilLocked(h *heldLease) time.Time {
+	return h.lastRenewed.Add(c.m.cfg.failover)
 }
 
 // NewCoordinator returns a Coordinator for m's owner and table, configured by m's options. It starts
@@ -83,6 +108,7 @@ func NewCoordinator(m *Manager) *Coordinator {
 		released:   map[string]time.Time{},
 		handedOver: map[string]time.Time{},
 		requested:  map[string]request{},
+		renewSlots: make(chan struct{}, renewParallelism),
 		changed:    make(chan struct{}, 1),
 		trigger:    make(chan struct{}, 1),
 		takeSem:    make(chan struct{}, 1),
@@ -129,16 +155,21 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// renewLoop starts, every RenewInterval, a renewal of each held lease that has none in flight: a slow
+// renewal (a slow or throttled table) holds up no other lease's, and runs on, retrying, until it succeeds
+// or its lease's validity ends. It waits for the renewals it started before returning.
 func (c *Coordinator) renewLoop(ctx context.Context) {
 	t := time.NewTicker(c.m.cfg.renewInterval)
 	defer t.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		c.RenewAll(ctx)
+		c.startRenewals(ctx, &wg)
 	}
 }
 
@@ -373,17 +404,28 @@ func (c *Coordinator) drop(h *heldLease, cause error) {
 	c.signal()
 }
 
-// RenewAll renews every held lease once, concurrently, each call bounded by RenewTimeout, and returns
-// when all are done. Leases found taken, or not renewed for the failover time, are dropped.
+// RenewAll renews every held lease once (those with a renewal in flight already are left to it) and
+// returns when these renewals are done. Each renewal retries until it succeeds or the lease's validity
+// ends; leases found taken, or not renewed for the failover time, are dropped.
 func (c *Coordinator) RenewAll(ctx context.Context) {
+	var wg sync.WaitGroup
+	c.startRenewals(ctx, &wg)
+	wg.Wait()
+}
+
+// startRenewals drops the leases not renewed within the failover time and starts, on wg, a renewal of
+// every other held lease that has none in flight.
+func (c *Coordinator) startRenewals(ctx context.Context, wg *sync.WaitGroup) {
 	now := time.Now()
 	var todo []*heldLease
 	stale := map[string]*heldLease{}
 	c.mu.Lock()
 	for key, h := range c.held {
-		if now.Sub(h.lastRenewed) > c.m.cfg.failover {
+		switch {
+		case now.After(c.validUntilLocked(h)):
 			stale[key] = h
-		} else {
+		case !h.renewing:
+			h.renewing = true
 			todo = append(todo, h)
 		}
 	}
@@ -391,87 +433,251 @@ func (c *Coordinator) RenewAll(ctx context.Context) {
 	for key, h := range stale {
 		c.drop(h, fmt.Errorf("lease: %q not renewed within the failover time %v: %w", key, c.m.cfg.failover, ErrLeaseLost))
 	}
-	var wg sync.WaitGroup
-	limit := make(chan struct{}, renewParallelism)
 	for _, h := range todo {
-		if acquire(ctx, limit) != nil {
-			break
-		}
 		wg.Go(func() {
-			defer func() { <-limit }()
+			defer func() {
+				c.mu.Lock()
+				h.renewing = false
+				c.mu.Unlock()
+			}()
 			c.renewOne(ctx, h)
 		})
 	}
-	wg.Wait()
 }
 
-// renewOne renews h. A write to h in progress (a checkpoint) is waited for at most RenewTimeout; every
-// such write is itself bounded by RenewTimeout, so a hung checkpoint delays a renewal by one deadline at
-// most and never stops the renewal of other leases.
+// renewOne renews h, retrying (renewRetryMin doubling to renewRetryMax apart) until a renewal succeeds,
+// the lease is found taken, another write renewed it meanwhile, or its validity (failover after the
+// start of the last write known applied) ends: then it is dropped. Each attempt waits for a write in
+// progress (a checkpoint: it renews the lease too) and runs until the validity ends, its UpdateItem sent
+// again if unanswered after RenewTimeout/4 (see hedged). A renewal whose outcome is unknown (no
+// answer) is not a loss: the next attempt reads the lease back first.
 func (c *Coordinator) renewOne(ctx context.Context, h *heldLease) {
-	wctx, wcancel := context.WithTimeout(ctx, c.m.cfg.renewTimeout)
-	err := acquire(wctx, h.sem)
-	wcancel()
-	if err != nil {
-		if ctx.Err() == nil {
-			c.mu.Lock()
-			key := h.lease.Key
-			c.mu.Unlock()
-			c.m.log.Warn("lease renewal skipped: a write to the lease is in progress", "lease_key", key)
+	var seen time.Time // h.lastRenewed when the last attempt began
+	delay := renewRetryMin
+	var lastErr error
+	for {
+		c.mu.Lock()
+		key, last, end, ok := h.lease.Key, h.lastRenewed, c.validUntilLocked(h), c.held[h.lease.Key] == h
+		c.mu.Unlock()
+		switch {
+		case !ok:
+			return
+		case lastErr != nil && last.After(seen):
+			return // a checkpoint renewed it meanwhile, or a re-read proved an unanswered write applied
+		case !time.Now().Before(end):
+			c.drop(h, fmt.Errorf("lease: %q not renewed within the failover time %v: %w (last error: %v)", key, c.m.cfg.failover, ErrLeaseLost, lastErr))
+			return
 		}
-		return
+		seen = last
+		wctx, cancel := context.WithDeadline(ctx, end) // for the waits: a checkpoint may renew it meanwhile
+		err := acquire(wctx, c.renewSlots)
+		if err == nil {
+			if err = acquire(wctx, h.sem); err == nil {
+				err = c.renewHeld(ctx, h)
+				<-h.sem
+			}
+			<-c.renewSlots
+		}
+		cancel()
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, ErrLeaseLost):
+			c.drop(h, err)
+			return
+		case ctx.Err() != nil:
+			return // shutting down: not the lease's fault
+		}
+		lastErr = err
+		c.m.log.Warn("lease renewal failed; retrying within the lease's validity", "lease_key", key, "err", err,
+			"valid_for", time.Until(end).Round(time.Millisecond))
+		t := time.NewTimer(min(delay, max(time.Until(end), 0)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		delay = min(2*delay, renewRetryMax)
 	}
-	defer func() { <-h.sem }()
+}
+
+// renewHeld makes one renewal attempt on h, running until the lease's validity ends; h.sem is held. On
+// success it records the new copy and hands the lease over if that is due.
+func (c *Coordinator) renewHeld(ctx context.Context, h *heldLease) error {
 	c.mu.Lock()
-	key := h.lease.Key
-	last, ok := h.lastRenewed, c.held[key] == h
+	ok, end := c.held[h.lease.Key] == h, c.validUntilLocked(h)
 	c.mu.Unlock()
 	if !ok {
-		return
+		return nil // dropped or handed over meanwhile
 	}
-	rctx, cancel := context.WithTimeout(ctx, c.m.cfg.renewTimeout)
+	wctx, cancel := context.WithDeadline(ctx, end)
+	defer cancel()
 	start := time.Now()
-	l, err := c.current(rctx, h)
+	l, err := c.current(wctx, h)
 	var nl Lease
 	if err == nil {
-		nl, err = c.m.Renew(rctx, l)
-	}
-	err = c.settle(ctx, rctx, h, err)
-	cancel()
-	switch {
-	case err == nil:
-		c.mu.Lock()
-		h.lease, h.lastRenewed, h.uncertain = nl, start, false
-		first := c.noteRequestLocked(h, start)
-		handOver := nl.PendingOwner != "" && (!c.deferHO || start.Sub(h.askedAt) > c.m.cfg.failover)
-		c.mu.Unlock()
-		if handOver {
-			c.handOverLocked(ctx, h, nl)
-		} else if first {
-			c.handoffRequested(nl)
+		var at time.Time
+		nl, at, err = c.hedged(wctx, l, c.m.renew)
+		ev := RenewEvent{Key: l.Key, Counter: l.Counter, Latency: time.Since(start), Err: err}
+		if err == nil {
+			ev.Counter = nl.Counter
+			start = at
 		}
-	case errors.Is(err, ErrLeaseLost):
-		c.drop(h, err)
-	case ctx.Err() != nil:
-		// shutting down: not the lease's fault
-	case time.Since(last) > c.m.cfg.failover:
-		c.drop(h, fmt.Errorf("lease: %q not renewed within the failover time: %w (last error: %v)", key, ErrLeaseLost, err))
-	default:
-		c.m.log.Warn("lease renewal failed; will retry", "lease_key", key, "err", err)
+		c.m.hooks.onRenew(ev)
 	}
+	if err = c.settle(ctx, wctx, h, start, err); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	h.lease, h.lastRenewed, h.uncertain = nl, later(start, h.lastRenewed), false
+	first := c.noteRequestLocked(h, start)
+	handOver := nl.PendingOwner != "" && (!c.deferHO || start.Sub(h.askedAt) > c.m.cfg.failover)
+	c.mu.Unlock()
+	if handOver {
+		c.handOverLocked(ctx, h, nl)
+	} else if first {
+		c.handoffRequested(nl)
+	}
+	return nil
+}
+
+// hedged runs write (a conditional write on l's counter that recognises its own effect on a failed
+// condition, or a read) as single-attempt copies and returns its first success or definite failure,
+// with the time the copy that applied it was sent (the lease counts as renewed then). Copies:
+//
+//   - one at once, another whenever none has answered for hedgeDelay (at most maxCopiesInFlight at a
+//     time): a table answering in milliseconds never sees a second copy, a slow one or a hung call
+//     does;
+//   - another when one fails without settling the write (throttled, no answer, a 5xx), a backoff
+//     (hedgeRetryMin doubling to hedgeRetryMax) after the failed one was sent, as the SDK's retryer
+//     would space them: at once when its answer took longer than that.
+//
+// All copies are conditional on the same counter, so at most one applies; another one fails its
+// condition, reads the lease back and finds that effect (a success, credited to the earliest copy that
+// may have applied), or is cancelled once an answer settles the write. It runs until ctx ends and
+// returns when every copy has ended.
+func (c *Coordinator) hedged(ctx context.Context, l Lease, write func(context.Context, Lease) (Lease, error)) (Lease, time.Time, error) {
+	type result struct {
+		l    Lease
+		err  error
+		sent time.Time
+		a    *attempt
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res := make(chan result, maxCopiesInFlight)
+	maybe := map[time.Time]bool{} // send times of copies that may have applied
+	inflight := 0
+	send := func() {
+		actx, a := withAttempt(hctx)
+		sent := time.Now()
+		maybe[sent] = true
+		inflight++
+		wg.Go(func() {
+			nl, err := write(actx, l)
+			res <- result{nl, err, sent, a}
+		})
+	}
+	send()
+	hedge := time.NewTimer(c.hedgeDelay())
+	defer hedge.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	backoff := hedgeRetryMin
+	var last error
+	for {
+		select {
+		case r := <-res:
+			inflight--
+			switch {
+			case r.err == nil:
+				credit := r.sent
+				if r.a.recognised.Load() { // applied by some copy: the earliest that may have
+					for t := range maybe {
+						if t.Before(credit) {
+							credit = t
+						}
+					}
+				}
+				return r.l, credit, nil
+			case definite(r.err):
+				return Lease{}, time.Time{}, r.err
+			case isThrottle(r.err): // answered: not applied
+				delete(maybe, r.sent)
+			}
+			last = r.err
+			// The backoff spaces a copy from the one that failed: an answer that took longer than
+			// that (a slow table) is followed by the next copy at once.
+			if wait := backoff - time.Since(r.sent); wait > 0 {
+				retry.Reset(wait)
+			} else if inflight < maxCopiesInFlight {
+				send()
+			}
+			backoff = min(2*backoff, hedgeRetryMax)
+		case <-hedge.C:
+			if inflight < maxCopiesInFlight {
+				send()
+			}
+			hedge.Reset(c.hedgeDelay())
+		case <-retry.C:
+			if inflight < maxCopiesInFlight {
+				send()
+			} else {
+				retry.Reset(backoff)
+			}
+		case <-ctx.Done():
+			if last == nil {
+				return Lease{}, time.Time{}, ctx.Err()
+			}
+			return Lease{}, time.Time{}, fmt.Errorf("%w (last: %w)", ctx.Err(), last)
+		}
+	}
+}
+
+// Copies of a write to a held lease (see hedged).
+const (
+	maxCopiesInFlight = 3
+	hedgeRetryMin     = 50 * time.Millisecond
+	hedgeRetryMax     = time.Second
+)
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// isThrottle reports whether err is DynamoDB's answer that it throttled the request (not applied).
+func isThrottle(err error) bool {
+	return retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
+}
+
+// hedgeDelay is how long a write to a held lease waits for an answer before another copy is sent: a
+// quarter of the RenewTimeout (625 ms by default), which DynamoDB's answers (milliseconds) never come
+// near.
+func (c *Coordinator) hedgeDelay() time.Duration { return c.m.cfg.renewTimeout / 4 }
+
+// definite reports whether err settles a write for good (no other copy of it can do better).
+func definite(err error) bool {
+	return errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound) ||
+		errors.Is(err, ErrInvalidConfig) || errors.Is(err, ErrTableRefused)
 }
 
 // handOverLocked transfers h (current copy l) to its requester; h.sem is held.
 func (c *Coordinator) handOverLocked(ctx context.Context, h *heldLease, l Lease) {
 	rctx, cancel := context.WithTimeout(ctx, c.m.cfg.renewTimeout)
 	defer cancel()
+	start := time.Now()
 	if _, err := c.m.Handoff(rctx, l); err != nil {
 		if errors.Is(err, ErrLeaseLost) {
 			c.drop(h, err)
 		} else {
-			c.mu.Lock()
-			h.uncertain = true
-			c.mu.Unlock()
+			c.settle(ctx, rctx, h, start, err)
 		}
 		return
 	}
@@ -500,7 +706,9 @@ func (c *Coordinator) handoffRequested(l Lease) {
 }
 
 // current returns h's copy to write from: after an unanswered write (h.uncertain) the lease is read again
-// first, and found taken it is reported as ErrLeaseLost. h.sem is held.
+// first, and found taken it is reported as ErrLeaseLost. Found still this worker's with a counter that
+// moved on, it proves the unanswered write (or a later one of ours) applied, so the lease counts as
+// renewed at h.uncertainSince. h.sem is held.
 func (c *Coordinator) current(ctx context.Context, h *heldLease) (Lease, error) {
 	c.mu.Lock()
 	l, uncertain := h.lease, h.uncertain
@@ -508,7 +716,7 @@ func (c *Coordinator) current(ctx context.Context, h *heldLease) (Lease, error) 
 	if !uncertain {
 		return l, nil
 	}
-	cur, err := c.m.Get(ctx, l.Key)
+	cur, _, err := c.hedged(ctx, l, func(ctx context.Context, l Lease) (Lease, error) { return c.m.Get(ctx, l.Key) })
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return Lease{}, fmt.Errorf("lease: %q deleted: %w", l.Key, ErrLeaseLost)
@@ -519,6 +727,9 @@ func (c *Coordinator) current(ctx context.Context, h *heldLease) (Lease, error) 
 	}
 	c.mu.Lock()
 	if c.held[l.Key] == h {
+		if cur.Counter != l.Counter && h.uncertainSince.After(h.lastRenewed) {
+			h.lastRenewed = h.uncertainSince
+		}
 		h.lease, h.uncertain = cur, false
 	}
 	c.mu.Unlock()
@@ -526,25 +737,29 @@ func (c *Coordinator) current(ctx context.Context, h *heldLease) (Lease, error) 
 	return cur, nil
 }
 
-// settle classifies the outcome of a write to h made under wctx (a child of ctx): an error that leaves the
-// write's fate unknown marks h uncertain, and a write cut short by wctx becomes ErrTimeout.
-func (c *Coordinator) settle(ctx, wctx context.Context, h *heldLease, err error) error {
+// settle classifies the outcome of a write to h started at start under wctx (a child of ctx): an error
+// that leaves the write's fate unknown marks h uncertain, and a write cut short by wctx becomes
+// ErrTimeout.
+func (c *Coordinator) settle(ctx, wctx context.Context, h *heldLease, start time.Time, err error) error {
 	if err == nil || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrInvalidConfig) || errors.Is(err, ErrTableRefused) {
 		return err
 	}
 	c.mu.Lock()
-	h.uncertain = true
+	if !h.uncertain {
+		h.uncertain, h.uncertainSince = true, start
+	}
 	c.mu.Unlock()
 	if ctx.Err() == nil && wctx.Err() != nil && !errors.Is(err, ErrTimeout) {
-		err = fmt.Errorf("%w after %v: %w", ErrTimeout, c.m.cfg.renewTimeout, err)
+		err = fmt.Errorf("%w: no answer before the lease's validity ended: %w", ErrTimeout, err)
 	}
 	return err
 }
 
 // withHeld runs write on the current copy of held lease key while no other write to it runs, and stores the
-// result. The write runs under a deadline of RenewTimeout (so renewals, which wait for it, are never held
-// up longer). ErrLeaseLost drops the lease.
-func (c *Coordinator) withHeld(ctx context.Context, key string, write func(context.Context, Lease) (Lease, error)) (Lease, error) {
+// result. The write runs until the lease's validity ends (failover after the start of the last write
+// known applied; by then this worker must have stopped using it anyway) or ctx ends. ErrLeaseLost drops
+// the lease.
+func (c *Coordinator) withHeld(ctx context.Context, key string, write func(context.Context, Lease) (Lease, time.Time, error)) (Lease, error) {
 	c.mu.Lock()
 	h := c.held[key]
 	c.mu.Unlock()
@@ -556,26 +771,29 @@ func (c *Coordinator) withHeld(ctx context.Context, key string, write func(conte
 	}
 	defer func() { <-h.sem }()
 	c.mu.Lock()
-	ok := c.held[key] == h
+	ok, end := c.held[key] == h, c.validUntilLocked(h)
 	c.mu.Unlock()
 	if !ok {
 		return Lease{}, fmt.Errorf("lease: %q is not held by %s: %w", key, c.m.owner, ErrLeaseLost)
 	}
-	wctx, cancel := context.WithTimeout(ctx, c.m.cfg.renewTimeout)
+	wctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
 	start := time.Now()
 	l, err := c.current(wctx, h)
 	var nl Lease
 	if err == nil {
-		nl, err = write(wctx, l)
+		var at time.Time
+		if nl, at, err = write(wctx, l); err == nil && at.After(start) {
+			start = at // when the copy that applied was sent
+		}
 	}
-	err = c.settle(ctx, wctx, h, err)
+	err = c.settle(ctx, wctx, h, start, err)
 	switch {
 	case err == nil:
 		c.mu.Lock()
 		first := false
 		if c.held[key] == h { // not a handoff or release, which removed it
-			h.lease, h.lastRenewed, h.uncertain = nl, start, false
+			h.lease, h.lastRenewed, h.uncertain = nl, later(start, h.lastRenewed), false
 			first = c.noteRequestLocked(h, start)
 		}
 		c.mu.Unlock()
@@ -589,29 +807,42 @@ func (c *Coordinator) withHeld(ctx context.Context, key string, write func(conte
 }
 
 // Checkpoint is Manager.Checkpoint on the held lease key. ErrLeaseLost (also when the lease is not held)
-// means processing of the shard must stop.
+// means processing of the shard must stop. Like every write to a held lease it runs until the lease's
+// validity ends or ctx ends, its UpdateItem sent again if unanswered after RenewTimeout/4 (see hedged).
 func (c *Coordinator) Checkpoint(ctx context.Context, key, seq string, subSeq int64) (Lease, error) {
-	return c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, error) { return c.m.Checkpoint(ctx, l, seq, subSeq) })
+	return c.checkpoint(ctx, key, seq, subSeq, nil, nil, false)
 }
 
 // PrepareCheckpoint is Manager.PrepareCheckpoint on the held lease key.
 func (c *Coordinator) PrepareCheckpoint(ctx context.Context, key, seq string, subSeq int64, state []byte) (Lease, error) {
-	return c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, error) {
-		return c.m.PrepareCheckpoint(ctx, l, seq, subSeq, state)
-	})
+	return c.checkpoint(ctx, key, seq, subSeq, nil, state, true)
 }
 
 // CheckpointShardEnd is Manager.CheckpointShardEnd on the held lease key.
 func (c *Coordinator) CheckpointShardEnd(ctx context.Context, key string, children []string) (Lease, error) {
-	return c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, error) {
-		return c.m.CheckpointShardEnd(ctx, l, children)
+	return c.checkpoint(ctx, key, ShardEnd, 0, children, nil, false)
+}
+
+// checkpoint is Manager's checkpoint on held lease key, hedged (see hedged), reported to HookCheckpoint
+// once.
+func (c *Coordinator) checkpoint(ctx context.Context, key, seq string, subSeq int64, children []string, state []byte, prepare bool) (Lease, error) {
+	return c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, time.Time, error) {
+		start := time.Now()
+		nl, at, err := c.hedged(ctx, l, func(ctx context.Context, l Lease) (Lease, error) {
+			return c.m.writeCheckpoint(ctx, l, seq, subSeq, children, state, prepare)
+		})
+		c.m.hooks.onCheckpoint(CheckpointEvent{
+			Key: l.Key, SequenceNumber: seq, SubSequenceNumber: subSeq, Prepared: prepare,
+			Latency: time.Since(start), Err: err,
+		})
+		return nl, at, err
 	})
 }
 
 // UpdateChildShards is Manager.UpdateChildShards on the held lease key.
 func (c *Coordinator) UpdateChildShards(ctx context.Context, key string, children []string) (Lease, error) {
-	return c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, error) {
-		return c.m.UpdateChildShards(ctx, l, children)
+	return c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, time.Time, error) {
+		return c.hedged(ctx, l, func(ctx context.Context, l Lease) (Lease, error) { return c.m.UpdateChildShards(ctx, l, children) })
 	})
 }
 
@@ -621,14 +852,14 @@ func (c *Coordinator) UpdateChildShards(ctx context.Context, key string, childre
 // lease was not held.
 func (c *Coordinator) Release(ctx context.Context, key string) error {
 	var released *heldLease
-	_, err := c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, error) {
+	_, err := c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, time.Time, error) {
 		handed := l.PendingOwner != ""
 		if handed {
 			if _, err := c.m.Handoff(ctx, l); err != nil {
-				return Lease{}, err
+				return Lease{}, time.Time{}, err
 			}
 		} else if err := c.m.Release(ctx, l); err != nil {
-			return Lease{}, err
+			return Lease{}, time.Time{}, err
 		}
 		c.mu.Lock()
 		released = c.held[key]
@@ -639,7 +870,7 @@ func (c *Coordinator) Release(ctx context.Context, key string) error {
 			c.released[key] = time.Now()
 		}
 		c.mu.Unlock()
-		return l, nil
+		return l, time.Time{}, nil
 	})
 	if err == nil && released != nil {
 		c.signal()

@@ -33,11 +33,20 @@
 // [Coordinator] is one worker's lease holder, the part of a KCL scheduler that keeps leases: it renews
 // held leases every RenewInterval, runs a take round every TakeInterval (scan, judge expiry with a
 // [Tracker], take unowned and expired leases, steal from over-loaded workers), and serialises all writes to
-// a held lease so a checkpoint never collides with its own renewal. Every such write (checkpoint,
-// release, handoff) runs under RenewTimeout, and a renewal waits at most RenewTimeout for one in
-// progress before it skips that lease for the round: a hung checkpoint costs one deadline and never
-// stops the renewals. After a write that got no answer (a timeout, a reset connection) the lease is read
-// again before the next write, so an applied-but-unanswered checkpoint does not turn into a lost lease. A scheduler runs it with Run (or calls
+// a held lease so a checkpoint never collides with its own renewal.
+//
+// A slow or throttling table must not cost leases. Each lease's renewal runs on its own (a slow one holds
+// up no other lease's) and, when it fails, is retried within the lease's validity: until failover after
+// the moment the last write known applied was sent (a checkpoint renews the lease too). Every write to a
+// held lease (renewal, checkpoint) runs until then, as single-attempt copies of one conditional
+// UpdateItem: another copy when none has answered for RenewTimeout/4, another when one fails (throttled,
+// unanswered), up to three in flight. All copies are conditional on the same counter, so one applies at
+// most, and a copy that fails its condition reads the lease back and recognises that effect. A table that
+// answers in milliseconds never sees a copy; throttling answered at once is retried with backoff. A
+// write that got no answer at all marks the lease uncertain: the next write reads it back first, and
+// finds it still this worker's (a counter moved on proves the write applied) before it counts anything
+// as lost. The safety rule is unchanged: a lease not renewed within the failover time is dropped
+// (HookLeaseLost), and Held and Checkpoint no longer offer it. A scheduler runs it with Run (or calls
 // RenewAll and TakeRound on its own timers), reacts to Changed by diffing Held against its shard
 // consumers, and checkpoints through it.
 //
@@ -122,7 +131,7 @@
 //
 //	Failover                 10s          (KCL failoverTimeMillis)
 //	RenewInterval            Failover/3
-//	RenewTimeout             Failover/4   (each renewal, checkpoint or release of a held lease)
+//	RenewTimeout             Failover/4   (a write to a held lease unanswered for a quarter of it is sent again)
 //	CallTimeout              10s          (each DynamoDB call, SDK retries included)
 //	Retryer                  standard, 3 attempts, no retry quota (ratelimit.None)
 //	TakeInterval             2 × Failover

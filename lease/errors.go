@@ -24,8 +24,9 @@ var (
 	ErrInvalidConfig = errors.New("lease: invalid configuration")
 	// ErrTableMismatch: EnsureTable found a table whose key schema is not leaseKey (S).
 	ErrTableMismatch = errors.New("lease: table is not a lease table")
-	// ErrTimeout: a DynamoDB call did not answer within CallTimeout (or a Coordinator write within
-	// RenewTimeout). Retryable: the lease is not lost, and a write may or may not have been applied.
+	// ErrTimeout: a DynamoDB call did not answer within CallTimeout (or a Coordinator write before the
+	// lease's validity ended). Retryable: the lease is not lost, and a write may or may not have been
+	// applied.
 	ErrTimeout = errors.New("lease: DynamoDB call timed out")
 	// ErrTableRefused: the table belongs to an application Shardwise must not join (see [RefusedError]).
 	// Nothing was written to it.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -87,7 +88,11 @@ func NewManager(db DynamoDBAPI, table, owner string, opts ...Option) (*Manager, 
 func call[O any](ctx context.Context, m *Manager, fn func(context.Context, ...func(*dynamodb.Options)) (O, error)) (O, error) {
 	cctx, cancel := context.WithTimeout(ctx, m.cfg.callTimeout)
 	defer cancel()
-	out, err := fn(cctx, m.callOpts...)
+	opts := m.callOpts
+	if attemptOf(ctx) != nil {
+		opts = append(slices.Clip(opts), singleAttempt)
+	}
+	out, err := fn(cctx, opts...)
 	if err != nil && ctx.Err() == nil && cctx.Err() != nil {
 		err = fmt.Errorf("%w after %v: %w", ErrTimeout, m.cfg.callTimeout, err)
 	}
@@ -230,12 +235,39 @@ func (m *Manager) update(ctx context.Context, key string, w *write, applied func
 		return l, condFailed, err
 	}
 	cur, gerr := m.Get(ctx, key)
-	if gerr == nil && applied(cur) {
+	switch {
+	case gerr == nil && applied(cur):
 		m.log.Info("spurious condition failure: the retried write had been applied", "lease_key", key)
+		if a := attemptOf(ctx); a != nil {
+			a.recognised.Store(true)
+		}
 		return cur, false, nil
+	case gerr != nil && !errors.Is(gerr, ErrNotFound):
+		// Not known to be lost: the write may be this very one, applied (a throttled re-read is no proof).
+		return Lease{}, false, fmt.Errorf("condition failed, reading the lease back failed: %w", gerr)
 	}
 	return Lease{}, true, nil
 }
+
+// An attempt marks a context whose Manager calls are single attempts (no SDK retry: the Coordinator
+// sends copies itself, see Coordinator.hedged) and records whether a write was recognised as applied by
+// reading the lease back (so by an earlier copy, not necessarily this one).
+type attempt struct{ recognised atomic.Bool }
+
+type attemptKey struct{}
+
+func withAttempt(ctx context.Context) (context.Context, *attempt) {
+	a := &attempt{}
+	return context.WithValue(ctx, attemptKey{}, a), a
+}
+
+func attemptOf(ctx context.Context) *attempt {
+	a, _ := ctx.Value(attemptKey{}).(*attempt)
+	return a
+}
+
+// singleAttempt makes a call one attempt (aws.NopRetryer).
+func singleAttempt(o *dynamodb.Options) { o.Retryer = aws.NopRetryer{} }
 
 func (m *Manager) updateOnce(ctx context.Context, key string, w *write) (l Lease, condFailed bool, err error) {
 	out, err := m.updateItem(ctx, &dynamodb.UpdateItemInput{

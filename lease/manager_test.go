@@ -22,6 +22,7 @@ const table = "app"
 func newFake(t *testing.T) *fakeaws.DynamoDB {
 	t.Helper()
 	db := fakeaws.NewDynamoDB()
+	t.Cleanup(db.Settle) // last: after the workers stopped, their requests still on the wire are served
 	m := newManager(t, db, "setup")
 	if err := m.EnsureTable(t.Context()); err != nil {
 		t.Fatal(err)

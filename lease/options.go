@@ -73,11 +73,11 @@ func RenewInterval(d time.Duration) Option {
 // 2 × Failover (the Java KCL's take cycle).
 func TakeInterval(d time.Duration) Option { return optionFunc(func(c *config) { c.takeInterval = d }) }
 
-// RenewTimeout bounds each renewal call, SDK retries included, so a slow table cannot keep a renewal
-// running past the lease's expiry. The Coordinator bounds every write to a held lease (checkpoints,
-// release) by it too, and a renewal waits at most this long for such a write in progress before it skips
-// the lease for this round, so a hung checkpoint never holds up renewals. It must be shorter than the
-// failover time. Overrides the default Failover/4.
+// RenewTimeout paces the copies of a write to a held lease (renewal, checkpoint): a write none of whose
+// copies has answered for RenewTimeout/4 is sent again, so a hung call or a slow, throttling table
+// costs a write a quarter of it rather than the lease (see the package doc). The write itself runs until the
+// lease's validity ends (failover after the last write known applied was sent). Handoffs and handoff
+// checks are bounded by it. It must be shorter than the failover time. Overrides the default Failover/4.
 func RenewTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.renewTimeout = d }) }
 
 // CallTimeout bounds every DynamoDB call the Manager makes (each Scan page, GetItem, PutItem,

@@ -67,6 +67,7 @@ type DynamoDB struct {
 
 	latency func(Call) time.Duration
 	retries bool
+	late    sync.WaitGroup // requests whose callers gave up during their latency, not yet served
 
 	// CreateDelay is how long a new table stays CREATING (measured with time.Now, so synctest's fake clock
 	// applies). Set it before use; default 0.
@@ -110,12 +111,16 @@ func (d *DynamoDB) SetFault(f func(Call) Fault) {
 // a proxy adds it (measured with time.Now, so synctest's fake clock applies). A caller whose context ends
 // meanwhile gets the context's error at once, but its request was sent: it is served when its latency
 // has passed, and its outcome is never reported (a write applied after the caller gave up, as
-// on DynamoDB). nil or 0 means none. f runs under the fake's lock: it must not call the fake.
+// on DynamoDB; see Settle). nil or 0 means none. f runs under the fake's lock: it must not call the fake.
 func (d *DynamoDB) SetLatency(f func(Call) time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.latency = f
 }
+
+// Settle waits until every request whose caller gave up during its latency has been served (call it
+// before a synctest bubble ends: those requests run on goroutines of the fake).
+func (d *DynamoDB) Settle() { d.late.Wait() }
 
 // SetRetries makes calls retry as the SDK client's retry middleware does with the aws.Retryer of the
 // call's options (dynamodb.Options.Retryer, set per call or not at all): a failed attempt whose error
@@ -242,12 +247,12 @@ func attempt[O any](ctx context.Context, d *DynamoDB, op string, table *string, 
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			go func() { // the request is on its way; it ends within its latency plus lateApplyBound
+			d.late.Go(func() { // the request is on its way; it ends within its latency plus lateApplyBound
 				time.Sleep(lat - time.Since(sent))
 				lctx, cancel := context.WithTimeout(context.Background(), lateApplyBound)
 				defer cancel()
 				_, _ = once(lctx, d, op, table, key, fn)
-			}()
+			})
 			return out, ctx.Err()
 		}
 	}
