@@ -427,7 +427,10 @@ func ParseConfig(data []byte, log *slog.Logger) (Config, error) {
 		case "userDefinedCredentialsProvider.classname",
 			"userDefinedCredentialsProvider.location", "log.level", "log.maxBackupIndex",
 			"log.maxFileSize", "sendingThreadsMaxQueueSize",
-			"maxSendingThreads", "sendingThreadsKeepAliveMillis":
+			"maxSendingThreads", "sendingThreadsKeepAliveMillis", "maxSendingThreadsPerCore",
+			"log.emitMetrics", "log.emitInternalMetrics", "maxConnections", "connectionTimeoutMillis",
+			"connectionTTLMillis", "socketTimeoutMillis", "useTcpKeepAlive", "useHttpGzip", "userAgent",
+			"userAgentOverride", "checkpoints.queryTimeoutSeconds", "checkpoints.connectionTimeoutSeconds":
 			log.Warn("agent.json setting not supported by shardwise-agent, ignored", "key", key)
 		default:
 			log.Warn("unknown agent.json key ignored", "key", key)
@@ -533,7 +536,7 @@ func parseFlows(raw json.RawMessage, log *slog.Logger) ([]Flow, error) {
 				if err == nil && n <= 0 {
 					err = configErr(field, "must be positive, got %d", n)
 				}
-			case "maxTimeBetweenFileTrackerRefreshMillis", "publishQueueCapacity",
+			case "maxTimeBetweenFileTrackerRefreshMillis", "publishQueueCapacity", "log.emitInternalMetrics",
 				"waitOnFullPublishQueueMillis", "waitOnEmptyPublishQueueMillis", "waitOnFullRetryQueueMillis":
 				log.Warn("agent.json flow setting not supported by shardwise-agent, ignored", "key", field)
 			default:

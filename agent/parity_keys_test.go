@@ -136,3 +136,43 @@ func TestFileFooterPatternConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryKinesisAgentKeyKnown: every key the Kinesis Agent reads (AgentConfiguration,
+// AgentContext, FileFlow and its Kinesis and Firehose flows, the processing options) is either
+// used or named as not supported; none is taken for an unknown key, and none stops the agent.
+func TestEveryKinesisAgentKeyKnown(t *testing.T) {
+	var logs bytes.Buffer
+	_, err := ParseConfig([]byte(`{
+		"checkpointFile": "/tmp/cp", "checkpointTimeToLiveDays": 7, "shutdownTimeoutMillis": 10000,
+		"awsAccessKeyId": "a", "awsSecretAccessKey": "b", "assumeRoleARN": "arn:aws:iam::1:role/r", "assumeRoleExternalId": "x",
+		"kinesis.endpoint": "", "kinesis.region": "eu-west-1", "firehose.endpoint": "", "cloudwatch.endpoint": "", "sts.endpoint": "",
+		"cloudwatch.emitMetrics": true, "cloudwatch.tagInstance": false, "cloudwatch.metricsBufferTimeMillis": 30000,
+		"cloudwatch.namespace": "AWSKinesisAgent", "cloudwatch.metricsQueueSize": 10000,
+		"log.level": "INFO", "log.maxBackupIndex": 5, "log.maxFileSize": "10MB", "log.emitMetrics": true, "log.emitInternalMetrics": false,
+		"log.statusReportingPeriodSeconds": 30,
+		"maxSendingThreads": 4, "maxSendingThreadsPerCore": 12, "sendingThreadsKeepAliveMillis": 60000, "sendingThreadsMaxQueueSize": 100,
+		"maxConnections": 50, "connectionTimeoutMillis": 10000, "connectionTTLMillis": -1, "socketTimeoutMillis": 50000,
+		"useTcpKeepAlive": false, "useHttpGzip": false, "userAgent": "me", "userAgentOverride": "x",
+		"checkpoints.queryTimeoutSeconds": 5, "checkpoints.connectionTimeoutSeconds": 5,
+		"userDefinedCredentialsProvider.classname": "a.B", "userDefinedCredentialsProvider.location": "/b.jar",
+		"flows": [{"filePattern": "/tmp/app.log*", "kinesisStream": "s", "partitionKeyOption": "RANDOM", "initialPosition": "END_OF_FILE",
+			"maxBufferAgeMillis": 60000, "maxBufferSizeRecords": 500, "maxBufferSizeBytes": 4194304, "skipHeaderLines": 0,
+			"multiLineStartPattern": "^\\d", "truncatedRecordTerminator": "\n", "minTimeBetweenFilePollsMillis": 100,
+			"maxTimeBetweenFileTrackerRefreshMillis": 10000, "fileFooterPattern": "END", "retryInitialBackoffMillis": 100,
+			"retryMaxBackoffMillis": 10000, "publishQueueCapacity": 100, "waitOnFullPublishQueueMillis": 1000,
+			"waitOnEmptyPublishQueueMillis": 1000, "waitOnFullRetryQueueMillis": 1000, "log.emitInternalMetrics": false,
+			"dataProcessingOptions": [
+				{"optionName": "SINGLELINE", "parseOptions": ["NO_TRIM"]},
+				{"optionName": "CSVTOJSON", "customFieldNames": ["a"], "delimiter": ",", "jsonFormat": "COMPACT"},
+				{"optionName": "LOGTOJSON", "logFormat": "SYSLOG", "matchPattern": "(.*)", "customFieldNames": ["m"], "jsonFormat": "PRETTYPRINT"},
+				{"optionName": "ADDMETADATA", "timestamp": "true", "metadata": {"k": "v"}},
+				{"optionName": "ADDEC2METADATA", "logFormat": "RFC3339SYSLOG", "metadataTTL": 3600}]},
+			{"filePattern": "/tmp/app.log*", "deliveryStream": "d", "aggregatedRecordSizeBytes": 0}]}`),
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "unknown") {
+		t.Errorf("a Kinesis Agent key taken for an unknown one:\n%s", logs.String())
+	}
+}
