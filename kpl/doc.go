@@ -35,7 +35,9 @@
 // as invalid at request level (a record over the stream's size limit, a key the service rejects)
 // is bisected until the offending records are alone: they fail with ErrInvalidRecord, the rest is
 // delivered. The SDK is told to try each PutRecords once, so its retries never multiply the
-// producer's.
+// producer's. An attempt without an answer is given up after 4 times the recent longest answer, at
+// least 2s, doubled per attempt in a row that timed out, at most RequestTimeout: a hung call holds
+// its shard about 2s, not the whole RequestTimeout.
 //
 // # Backpressure and RecordTTL
 //

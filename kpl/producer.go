@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -50,6 +51,8 @@ type Producer struct {
 	recheck   chan string    // cap 1: a reason to describe the stream again now
 	described chan struct{}  // closed after the first DescribeStreamSummary attempt
 	once      sync.Once
+	latHigh   atomic.Int64 // recent longest PutRecords answer (ns, decaying): see attemptTimeout
+	timeouts  atomic.Int32 // PutRecords attempts in a row that timed out
 
 	mu             sync.Mutex // guards everything below; never held across I/O or channel waits
 	closed         bool
@@ -140,6 +143,7 @@ func New(client KinesisAPI, stream string, opts ...Option) (*Producer, error) {
 	if cfg.maxRecordSizeFixed > 0 {
 		p.maxRecordSize = cfg.maxRecordSizeFixed
 	}
+	p.latHigh.Store(int64(cfg.requestTimeout / attemptTimeoutFactor)) // RequestTimeout until calls answer
 	p.epoch = time.Now()
 	p.mapProgress = p.epoch
 	if cfg.noPredict {

@@ -10,6 +10,7 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/shardwise/shardwise/aggregation"
 	"github.com/shardwise/shardwise/internal/awserr"
@@ -434,10 +435,14 @@ func (p *Producer) callPutRecords(ks []*kRec, res []entryResult, calls *int) (aw
 			e.ExplicitHashKey = aws.String(k.entry.ExplicitHashKey)
 		}
 	}
-	ctx, cancel := context.WithTimeout(p.baseCtx, p.cfg.requestTimeout)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(p.baseCtx, p.attemptTimeout())
 	out, err := p.client.PutRecords(ctx, in, capAttempts, kinesisjson.FastPutRecords)
 	cancel()
 	*calls++
+	var answer *smithyhttp.ResponseError
+	p.observeAttempt(time.Since(start), err == nil || errors.As(err, &answer),
+		err != nil && errors.Is(err, context.DeadlineExceeded) && p.baseCtx.Err() == nil)
 	if err == nil && out != nil && len(out.Records) == len(ks) {
 		for i := range out.Records {
 			e := &out.Records[i]
@@ -462,6 +467,43 @@ func (p *Producer) callPutRecords(ks []*kRec, res []entryResult, calls *int) (aw
 		}
 	}
 	return c, err
+}
+
+// A PutRecords call answers in tens of milliseconds; one that hangs (a lost connection, a stuck
+// proxy or load balancer) holds its shards, one call per shard being in flight, until it is given
+// up. Each attempt gets attemptTimeoutFactor times the recent longest answer, at least
+// minAttemptTimeout (answers slowed to a second still complete) and at most RequestTimeout; every
+// attempt in a row that timed out doubles it, so a path that is slow but works is not cut again
+// and again.
+const (
+	minAttemptTimeout    = 2 * time.Second
+	attemptTimeoutFactor = 4
+)
+
+// attemptTimeout returns the limit for the next PutRecords attempt.
+func (p *Producer) attemptTimeout() time.Duration {
+	d := max(minAttemptTimeout, attemptTimeoutFactor*time.Duration(p.latHigh.Load()))
+	d <<= min(p.timeouts.Load(), 3)
+	return min(d, p.cfg.requestTimeout)
+}
+
+// observeAttempt feeds one attempt into attemptTimeout: the longest answer, decaying by 1/16 per
+// answered call, and the attempts in a row that timed out.
+func (p *Producer) observeAttempt(d time.Duration, answered, timedOut bool) {
+	if timedOut {
+		p.timeouts.Add(1)
+		return
+	}
+	if !answered {
+		return
+	}
+	p.timeouts.Store(0)
+	for {
+		old := p.latHigh.Load()
+		if p.latHigh.CompareAndSwap(old, max(int64(d), old-old/16)) {
+			return
+		}
+	}
 }
 
 // encode builds k's entry before its first send: it withdraws user records whose PutAsync context

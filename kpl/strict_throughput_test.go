@@ -1,6 +1,7 @@
 package kpl
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -130,4 +131,49 @@ func TestStrictOrderingThroughputUnderFaults(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAttemptTimeout: once calls answer quickly, a hung call is given up after minAttemptTimeout
+// instead of RequestTimeout; attempts timing out in a row double it up to RequestTimeout, and an
+// answer brings it back.
+func TestAttemptTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(1)
+		var mu sync.Mutex
+		hangFrom, hangTo := -1, -1
+		var held []time.Duration
+		f.onPut = func(int) { time.Sleep(20 * time.Millisecond) }
+		f.hang = func(call int) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return call >= hangFrom && call < hangTo
+		}
+		f.callFault = nil
+		p := mustNew(t, f, StrictOrdering(), RetryBackoff(time.Millisecond, time.Millisecond))
+		for i := range 40 { // 40 answered calls: the estimate decays from RequestTimeout/4
+			if _, err := p.Put(t.Context(), rec("k", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mu.Lock()
+		hangFrom, hangTo = f.callCount(), f.callCount()+4
+		mu.Unlock()
+		start := time.Now()
+		fu := p.PutAsync(t.Context(), rec("k", 40))
+		res, err := fu.Wait(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range res.Attempts {
+			held = append(held, a.Duration.Round(time.Millisecond))
+		}
+		want := []time.Duration{2 * time.Second, 4 * time.Second, 6 * time.Second, 6 * time.Second, 20 * time.Millisecond}
+		if fmt.Sprint(held) != fmt.Sprint(want) {
+			t.Fatalf("attempts held %v, want %v (RequestTimeout %v)", held, want, p.cfg.requestTimeout)
+		}
+		t.Logf("4 hung attempts then an answer: %v, %v in all", held, time.Since(start))
+		if got := p.attemptTimeout(); got != minAttemptTimeout {
+			t.Fatalf("after an answer the attempt timeout is %v, want %v", got, minAttemptTimeout)
+		}
+	})
 }
