@@ -48,6 +48,7 @@ func TestAgentOnKinesisMock(t *testing.T) {
 
 	const total = 400
 	var want []string
+	var failedCalls int64 // PutRecords calls that failed as a whole, at the last look
 	// runAgent starts the agent, calls write, waits until done(agent, files it tails) holds, and
 	// stops the agent gracefully.
 	runAgent := func(write func(), done func(*agent.Agent, map[string]int64) bool) map[string]int64 {
@@ -102,10 +103,24 @@ func TestAgentOnKinesisMock(t *testing.T) {
 			t.Fatal(err)
 		}
 		appendLines(total/2, total)
-	}, func(a *agent.Agent, _ map[string]int64) bool { return a.Stats().RecordsSent >= int64(len(want)) })
+	}, func(a *agent.Agent, _ map[string]int64) bool {
+		st := a.Stats()
+		failedCalls = 0
+		for _, f := range st.Flows {
+			failedCalls += f.ServiceErrors
+		}
+		return st.RecordsSent >= int64(len(want))
+	})
 	got := readAllUserRecords(t, ctx, kc, stream, len(want))
 	if strings.Join(got, "") != strings.Join(want, "") {
-		t.Fatalf("the stream holds %d records, want the %d lines in order; first difference at %d", len(got), len(want), firstDiff(got, want))
+		// At-least-once: a call that failed as a whole (on a loaded machine kinesis-mock can answer
+		// after the request timeout, having stored the records) is sent again. Only then may lines
+		// come twice, and still each in file order at its first appearance.
+		if failedCalls == 0 || strings.Join(firstOccurrences(got), "") != strings.Join(want, "") {
+			t.Fatalf("the stream holds %d records, want the %d lines in order; first difference at %d (calls failed as a whole: %d)",
+				len(got), len(want), firstDiff(got, want), failedCalls)
+		}
+		t.Logf("%d calls failed as a whole and were sent again: %d duplicates", failedCalls, len(got)-len(want))
 	}
 
 	// Restart on the same checkpoints with nothing new written: both files are picked up at their
@@ -181,6 +196,19 @@ func readAllUserRecords(t *testing.T, ctx context.Context, kc *kinesis.Client, s
 		iter = out.NextShardIterator
 	}
 	return got
+}
+
+// firstOccurrences returns a without the repeats of values already seen.
+func firstOccurrences(a []string) []string {
+	seen := make(map[string]bool, len(a))
+	var out []string
+	for _, v := range a {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func firstDiff(a, b []string) int {
