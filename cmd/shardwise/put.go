@@ -29,6 +29,8 @@ type putConfig struct {
 	linger         time.Duration
 	progress       bool          // print a live progress line (stderr is a terminal)
 	stallTimeout   time.Duration // give up after this long without progress (0: defaultPutStall)
+	// where names line n of the input in messages ("day1.jsonl:7"); nil: "line n".
+	where func(n int64) string
 }
 
 // maxLine is the longest stdin line accepted: the largest Kinesis record.
@@ -37,9 +39,27 @@ const maxLine = 10 << 20
 // defaultPutLinger is the --linger default.
 const defaultPutLinger = 100 * time.Millisecond
 
+const putUsage = `usage: shardwise put STREAM [FILE...] [flags]
+
+Sends lines as records through the kpl producer: one line, newline stripped, is one user record.
+Lines come from the FILEs in order, or from stdin without FILE (or for "-"). Records are aggregated
+per predicted shard unless --no-aggregate; keys are random unless --key or --key-field. A summary
+(records, bytes, failed, elapsed, records/s) goes to stderr, and a live progress line when stderr
+is a terminal. A stream that does not exist, or a permission that is missing, fails at once in one
+line. Exit status: 0 when every line was delivered, 1 otherwise (the failed lines are listed), 2 on
+a usage error.
+
+examples:
+  tail -F /var/log/app.jsonl | shardwise put clicks --key-field user
+  shardwise put clicks day1.jsonl day2.jsonl --compress zstd
+
+flags:
+`
+
 func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("put", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, putUsage); fs.PrintDefaults() }
 	var c putConfig
 	fs.StringVar(&c.keyField, "key-field", "", "use this top-level JSON field of each line as the partition key")
 	fs.StringVar(&c.key, "key", "", "use this partition key for every record")
@@ -49,22 +69,34 @@ func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.DurationVar(&c.linger, "linger", defaultPutLinger, "how long a record may wait for others to share its aggregate")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
-		return errCLIUsage
-	}
-	if len(pos) != 1 || (c.key != "" && c.keyField != "") || (c.compress != "" && c.compress != "zstd") || c.linger < 0 {
-		fmt.Fprintln(stderr, "usage: shardwise put STREAM [--key-field F | --key K] [--no-aggregate] [--compress zstd] [--strict-ordering] [--linger D]  < lines")
-		return errCLIUsage
-	}
-	if f, ok := stderr.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			c.progress = true
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
 		}
+		return errCLIUsage
 	}
+	switch {
+	case len(pos) < 1:
+		fs.Usage()
+		return fmt.Errorf("%w: put needs a STREAM", errCLIUsage)
+	case c.key != "" && c.keyField != "":
+		return fmt.Errorf("%w: --key and --key-field exclude each other", errCLIUsage)
+	case c.compress != "" && c.compress != "zstd":
+		return fmt.Errorf("%w: --compress takes zstd, not %q", errCLIUsage, c.compress)
+	case c.linger < 0:
+		return fmt.Errorf("%w: --linger must not be negative", errCLIUsage)
+	}
+	in, err := openPutInputs(pos[1:], os.Stdin)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	c.where = in.where
+	c.progress = isTerminal(stderr)
 	kc, err := newKinesisClient(ctx)
 	if err != nil {
 		return err
 	}
-	return putCommand(ctx, kc, pos[0], c, os.Stdin, stderr)
+	return putCommand(ctx, kc, pos[0], c, in, stderr)
 }
 
 // putSummary counts what put did.
@@ -117,6 +149,9 @@ func putProducerOptions(c putConfig) []kpl.Option {
 // line, a terminal Kinesis error, an interrupt, or a stall: no record resolved for
 // c.stallTimeout while some wait) are reported on stderr by number, as ranges.
 func putLines(ctx context.Context, kc kpl.KinesisAPI, stream string, c putConfig, stdin io.Reader, stderr io.Writer) (putOutcome, error) {
+	if err := putPreflight(ctx, kc, stream); err != nil {
+		return putOutcome{}, err
+	}
 	p, err := kpl.New(kc, stream, putProducerOptions(c)...)
 	if err != nil {
 		return putOutcome{}, err
@@ -129,11 +164,20 @@ func putLines(ctx context.Context, kc kpl.KinesisAPI, stream string, c putConfig
 	var sum putSummary
 	var failedLines lineRanges
 	reported := 0
+	var fatal error // the first failure no later line can escape: put stops reading
 	report := func(line int64, err error) {
 		sum.failed.Add(1)
 		failedLines.add(line)
+		if fatal != nil {
+			return // failed because put stopped: the one fatal line says why
+		}
+		if msg, ok := fatalPutError(stream, err); ok {
+			fatal = fmt.Errorf("stopped at %s: %s", lineName(c, line), msg)
+			cancel()
+			return
+		}
 		if reported < 5 {
-			fmt.Fprintf(stderr, "shardwise put: line %d: %v\n", line, err)
+			fmt.Fprintf(stderr, "shardwise put: %s: %v\n", lineName(c, line), err)
 		}
 		reported++
 	}
@@ -200,7 +244,7 @@ func putLines(ctx context.Context, kc kpl.KinesisAPI, stream string, c putConfig
 		}
 	}
 	if err := sc.Err(); err != nil {
-		readErr = fmt.Errorf("reading stdin: %w", err)
+		readErr = fmt.Errorf("reading the input: %w", err)
 	}
 	flushErr := p.Flush(runCtx)
 	stopWatch()
@@ -222,6 +266,8 @@ func putLines(ctx context.Context, kc kpl.KinesisAPI, stream string, c putConfig
 	switch {
 	case readErr != nil:
 		return out, readErr
+	case fatal != nil:
+		return out, fatal
 	case stalled.Load():
 		return out, fmt.Errorf("no record delivered for %v; gave up: %d of %d records failed", stall, out.failed, out.records)
 	case out.failed > 0:

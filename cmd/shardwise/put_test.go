@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -100,7 +103,7 @@ func TestPutCommand(t *testing.T) {
 
 func TestPutUsage(t *testing.T) {
 	for _, args := range [][]string{{}, {"s", "--key", "a", "--key-field", "b"}, {"s", "--compress", "gzip"}} {
-		if err := runPut(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{}); err != errCLIUsage {
+		if err := runPut(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{}); !errors.Is(err, errCLIUsage) {
 			t.Errorf("put %v = %v, want errCLIUsage", args, err)
 		}
 	}
@@ -230,4 +233,81 @@ func TestPutInterrupted(t *testing.T) {
 			t.Errorf("put returned %v after the interrupt", out.elapsed-10*time.Second)
 		}
 	})
+}
+
+// TestPutNoSuchStream: put to a stream that does not exist fails before it reads a line, in one line
+// naming the stream (it used to print the ResourceNotFound text twice on each of the first lines).
+func TestPutNoSuchStream(t *testing.T) {
+	srv, err := kinesistest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	var errOut bytes.Buffer
+	out, err := putLines(testCtx(t), srv.KinesisClient(), "nosuch", putConfig{linger: defaultPutLinger},
+		strings.NewReader(strings.Repeat("x\n", 1000)), &errOut)
+	if err == nil || err.Error() != "stream nosuch does not exist (ResourceNotFoundException)" {
+		t.Errorf("put nosuch = %v, want one line saying the stream does not exist", err)
+	}
+	if errOut.Len() != 0 || out.records != 0 || srv.Calls("PutRecords") != 0 {
+		t.Errorf("put nosuch read %d lines, made %d PutRecords calls and printed %q; want nothing", out.records, srv.Calls("PutRecords"), errOut.String())
+	}
+}
+
+// TestPutDeniedStopsOnce: a PutRecords permission that is missing stops put at the first refused
+// record with one line; the lines are not each reported, and put stops reading.
+func TestPutDeniedStopsOnce(t *testing.T) {
+	srv, err := kinesistest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	kc := srv.KinesisClient()
+	ctx := testCtx(t)
+	mustStream(t, ctx, kc, "create", "denied", "--shards", "2")
+	srv.Control(func(r kinesistest.Request) (kinesistest.Action, bool) {
+		return kinesistest.Action{Err: kinesistest.NewError(kinesistest.CodeAccessDenied)}, r.Op == "PutRecords"
+	})
+	const lines = 200_000
+	var errOut bytes.Buffer
+	out, err := putLines(ctx, kc, "denied", putConfig{linger: defaultPutLinger}, bytes.NewReader(putTestLines(lines, 20)), &errOut)
+	want := "stopped at line 1: stream denied: Kinesis refused the call: AccessDeniedException: User is not authorized to perform this action."
+	if err == nil || err.Error() != want {
+		t.Fatalf("put = %v, want %q\n%s", err, want, errOut.String())
+	}
+	if strings.Contains(errOut.String(), "AccessDenied") || strings.Contains(errOut.String(), "shardwise put: line ") {
+		t.Errorf("the refusal is reported per line as well:\n%s", errOut.String())
+	}
+	if out.records >= lines {
+		t.Errorf("put read all %d lines after the first was refused", out.records)
+	}
+}
+
+// TestPutFiles: put reads its FILE arguments in order as one stream of lines (a file without a last
+// newline does not run into the next), and names a failed line by file and number.
+func TestPutFiles(t *testing.T) {
+	kc := newTestKinesis(t)
+	ctx := testCtx(t)
+	mustStream(t, ctx, kc, "create", "files", "--shards", "1")
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
+	os.WriteFile(a, []byte(`{"k":"u","n":1}`+"\n"+`{"k":"u","n":2}`), 0o644) // no last newline
+	os.WriteFile(b, []byte(`{"k":"u","n":3}`+"\nnot json\n"+`{"k":"u","n":4}`+"\n"), 0o644)
+	in, err := openPutInputs([]string{a, b}, strings.NewReader("unused"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var errOut bytes.Buffer
+	err = putCommand(ctx, kc, "files", putConfig{keyField: "k", strictOrdering: true, where: in.where}, in, &errOut)
+	if err == nil || !strings.Contains(errOut.String(), "shardwise put: "+b+":2: --key-field k") {
+		t.Errorf("put = %v; stderr does not name %s:2 as the bad line:\n%s", err, b, errOut.String())
+	}
+	got := readAllUser(t, kc, "files")["u"]
+	if strings.Join(got, " ") != `{"k":"u","n":1} {"k":"u","n":2} {"k":"u","n":3} {"k":"u","n":4}` {
+		t.Errorf("records = %q, want the four good lines in file order", got)
+	}
+	if _, err := openPutInputs([]string{a, filepath.Join(dir, "missing")}, nil); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a missing file: %v, want it refused before anything is read", err)
+	}
 }
