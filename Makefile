@@ -94,20 +94,37 @@ bench:
 	cd lambda && $(GO) test -run '^$$' -bench . -benchmem -count 3 .
 	$(GO) run ./cmd/shardwise bench
 
-## fuzz: short fuzz runs of the decoders (FUZZTIME each, default 20s)
+## fuzz: every fuzz target (one per decoder of outside input, see TESTING.md "Fuzzing"), FUZZTIME each
+## (default 20s): 24 targets (two in the lambda module), about 8 min plus builds. A finding fails the run; its input is
+## written to the package's testdata/fuzz/<Target>/ and from then on runs with go test.
+FUZZ_TARGETS := FuzzDeaggregate@./aggregation/ \
+	FuzzRoundTrip@./aggregation/ \
+	FuzzDecode@./compression/ \
+	FuzzDecodeGetRecords@./internal/kinesisjson/ \
+	FuzzDecodeBase64@./internal/kinesisjson/ \
+	FuzzPutRecords@./internal/kinesisjson/ \
+	FuzzEncodeBase64@./internal/kinesisjson/ \
+	FuzzFastPutRecords@./kinesistest/ \
+	FuzzConvert@./kcl/ \
+	FuzzDecodeItem@./lease/ \
+	FuzzSplitter@./agent/ \
+	FuzzProcessors@./agent/ \
+	FuzzProcessingOptions@./agent/ \
+	FuzzParseConfig@./agent/ \
+	FuzzLoadConfigAgentD@./agent/ \
+	FuzzLoadCheckpoints@./agent/ \
+	FuzzJavaImport@./agent/ \
+	FuzzTable@./internal/sqliteread/ \
+	FuzzPartitionKey@./cmd/shardwise/ \
+	FuzzPutKeyField@./cmd/shardwise/ \
+	FuzzLoad@./multilang/ \
+	FuzzProcessRecordsMatchesEncoder@./multilang/
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDeaggregate$$' -fuzztime $(FUZZTIME) ./aggregation/
-	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./aggregation/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeGetRecords$$' -fuzztime $(FUZZTIME) ./internal/kinesisjson/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBase64$$' -fuzztime $(FUZZTIME) ./internal/kinesisjson/
-	$(GO) test -run '^$$' -fuzz '^FuzzPutRecords$$' -fuzztime $(FUZZTIME) ./internal/kinesisjson/
-	$(GO) test -run '^$$' -fuzz '^FuzzEncodeBase64$$' -fuzztime $(FUZZTIME) ./internal/kinesisjson/
-	$(GO) test -run '^$$' -fuzz '^FuzzFastPutRecords$$' -fuzztime $(FUZZTIME) ./kinesistest/
-	$(GO) test -run '^$$' -fuzz '^FuzzSplitter$$' -fuzztime $(FUZZTIME) ./agent/
-	$(GO) test -run '^$$' -fuzz '^FuzzProcessors$$' -fuzztime $(FUZZTIME) ./agent/
-	$(GO) test -run '^$$' -fuzz '^FuzzLoadCheckpoints$$' -fuzztime $(FUZZTIME) ./agent/
-	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./multilang/
-	$(GO) test -run '^$$' -fuzz '^FuzzProcessRecordsMatchesEncoder$$' -fuzztime $(FUZZTIME) ./multilang/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		name=$${t%%@*}; pkg=$${t#*@}; \
+		echo "fuzz: $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 	cd lambda && $(GO) test -run '^$$' -fuzz '^FuzzRecords$$' -fuzztime $(FUZZTIME) .
 	cd lambda && $(GO) test -run '^$$' -fuzz '^FuzzEventJSON$$' -fuzztime $(FUZZTIME) .
 
