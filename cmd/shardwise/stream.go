@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -31,7 +32,9 @@ type streamAPI interface {
 const streamUsage = `usage: shardwise stream <command> [flags]
 
 commands:
-  create NAME --shards N [--on-demand]   create a stream and wait until it is ACTIVE
+  create NAME --shards N [--on-demand] [--if-not-exists]
+                                         create a stream and wait until it is ACTIVE; with
+                                         --if-not-exists a stream of that name is no error
   describe NAME                          status, mode, and every shard with parents, hash range, open/closed
   split NAME SHARD                       split SHARD at the middle of its hash range
   merge NAME SHARD ADJACENT              merge two adjacent shards
@@ -41,6 +44,13 @@ commands:
 flags:
   --wait D           how long create, split, merge and scale wait for ACTIVE (default 5m)
   --call-timeout D   how long each Kinesis call may take, retries included (default 20s)
+
+examples:
+  shardwise stream create clicks --shards 4 --if-not-exists
+  shardwise stream split clicks shardId-000000000000
+  shardwise stream describe clicks
+
+Exit status: 0 on success, 1 when Kinesis refused or did not answer, 2 on a usage error.
 `
 
 // defaultCallTimeout bounds each stream admin call: they answer within a second or two, so an
@@ -113,6 +123,10 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprint(stderr, streamUsage)
 		return errCLIUsage
 	}
+	if isHelp(args[0]) || slices.ContainsFunc(args, isHelp) {
+		fmt.Fprint(stderr, streamUsage)
+		return nil
+	}
 	kc, err := newKinesisClient(ctx)
 	if err != nil {
 		return err
@@ -127,6 +141,7 @@ func streamCommand(ctx context.Context, kc streamAPI, args []string, stdout, std
 	fs.SetOutput(stderr)
 	shards := fs.Int("shards", 0, "number of shards")
 	onDemand := fs.Bool("on-demand", false, "create an on-demand stream")
+	ifNotExists := fs.Bool("if-not-exists", false, "create: a stream of that name already there is no error (it is waited for until ACTIVE)")
 	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the stream to become ACTIVE")
 	callTimeout := fs.Duration("call-timeout", defaultCallTimeout, "how long each Kinesis call may take, retries included")
 	pos, err := parseInterleaved(fs, args)
@@ -159,11 +174,18 @@ func streamCommand(ctx context.Context, kc streamAPI, args []string, stdout, std
 			}
 			in.ShardCount = aws.Int32(int32(*shards))
 		}
-		if _, err := kc.CreateStream(ctx, in); err != nil {
+		_, err := kc.CreateStream(ctx, in)
+		var inUse *types.ResourceInUseException
+		existed := *ifNotExists && errors.As(err, &inUse)
+		if err != nil && !existed {
 			return fmt.Errorf("creating stream %s: %w", name, err)
 		}
 		if err := waitActive(ctx, kc, name, *wait); err != nil {
 			return err
+		}
+		if existed {
+			fmt.Fprintf(stdout, "stream %s already exists and is ACTIVE\n", name)
+			return nil
 		}
 		fmt.Fprintf(stdout, "stream %s is ACTIVE\n", name)
 		return nil
