@@ -9,10 +9,10 @@ import (
 	"github.com/shardwise/shardwise/lease"
 )
 
-// ShardCheckpointer is the Checkpointer the worker passes to processors. Besides Checkpoint it
-// checkpoints the last delivered record and prepares two-phase checkpoints. It is safe for concurrent
-// use; writes to the lease are serialised with the worker's renewals.
-type ShardCheckpointer struct {
+// shardCheckpointer is the Checkpointer the worker passes to processors; it also implements
+// CheckpointPreparer. It is safe for concurrent use; writes to the lease are serialised with the
+// worker's renewals.
+type shardCheckpointer struct {
 	shardID string
 	coord   *lease.Coordinator
 	onLost  func()        // cancels the shard consumer
@@ -20,18 +20,18 @@ type ShardCheckpointer struct {
 
 	mu            sync.Mutex
 	stored        Position // the checkpoint in the table (a sentinel or a record position)
-	lastDelivered Position // the last user record handed to the processor (filtered ones included)
+	last          Position // the last user record handed to the processor (filtered ones included)
 	delivered     bool
 	ended         bool // the ShardEnd checkpoint is written
 }
 
-func newCheckpointer(shardID string, coord *lease.Coordinator, onLost func(), stored Position) *ShardCheckpointer {
-	return &ShardCheckpointer{shardID: shardID, coord: coord, onLost: onLost, sem: make(chan struct{}, 1), stored: stored}
+func newCheckpointer(shardID string, coord *lease.Coordinator, onLost func(), stored Position) *shardCheckpointer {
+	return &shardCheckpointer{shardID: shardID, coord: coord, onLost: onLost, sem: make(chan struct{}, 1), stored: stored}
 }
 
 // locked runs fn with the checkpoint slot held (a channel, so waits are durable under synctest); an
 // ErrLeaseLost from fn stops the shard consumer.
-func (cp *ShardCheckpointer) locked(ctx context.Context, fn func() error) error {
+func (cp *shardCheckpointer) locked(ctx context.Context, fn func() error) error {
 	select {
 	case cp.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -45,57 +45,29 @@ func (cp *ShardCheckpointer) locked(ctx context.Context, fn func() error) error 
 	return err
 }
 
-// Checkpoint stores pos: the shard is processed up to and including that record. pos must not be before
+// Checkpoint implements Checkpointer: it stores pos: the shard is processed up to and including that record. pos must not be before
 // the stored checkpoint nor after the last delivered record, and must be a record position
 // (ErrInvalidPosition otherwise; ShardEnd is accepted as a no-op once the shard ended, because the
 // worker writes it itself). Checkpointing the stored position again is a no-op. After the lease is gone it
 // returns ErrLeaseLost. ctx bounds the write.
-func (cp *ShardCheckpointer) Checkpoint(ctx context.Context, pos Position) error {
+func (cp *shardCheckpointer) Checkpoint(ctx context.Context, pos Position) error {
 	return cp.write(ctx, pos, nil, false)
 }
 
-// CheckpointLast checkpoints the last record delivered to the processor (including user records the
-// worker filtered out of it). Without any delivered record it is a no-op.
-func (cp *ShardCheckpointer) CheckpointLast(ctx context.Context) error {
-	pos, ok := cp.LastDelivered()
-	if !ok {
-		return nil
-	}
-	return cp.Checkpoint(ctx, pos)
-}
-
-// LastDelivered returns the position of the last record delivered to the processor, and false before
-// the first batch.
-func (cp *ShardCheckpointer) LastDelivered() (Position, bool) {
+// lastDelivered returns the position of the last record delivered to the processor (including user
+// records the worker filtered out of its batches), and false before the first batch.
+func (cp *shardCheckpointer) lastDelivered() (Position, bool) {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	return cp.lastDelivered, cp.delivered
+	return cp.last, cp.delivered
 }
 
-// PrepareCheckpoint stores pos as the lease's pending checkpoint, with optional application state,
-// without moving the checkpoint (the Java KCL's two-phase checkpoint). The same validation as Checkpoint
-// applies. Commit the returned PreparedCheckpoint, or let a later Checkpoint supersede it; a processor
-// started after a failure finds it in InitializeInput.PendingCheckpoint.
-func (cp *ShardCheckpointer) PrepareCheckpoint(ctx context.Context, pos Position, state []byte) (*PreparedCheckpoint, error) {
-	if err := cp.write(ctx, pos, slices.Clone(state), true); err != nil {
-		return nil, err
-	}
-	return &PreparedCheckpoint{cp: cp, pos: pos}, nil
+// PrepareCheckpoint implements CheckpointPreparer.
+func (cp *shardCheckpointer) PrepareCheckpoint(ctx context.Context, pos Position, state []byte) error {
+	return cp.write(ctx, pos, slices.Clone(state), true)
 }
 
-// A PreparedCheckpoint is a checkpoint stored as pending; Commit makes it the checkpoint.
-type PreparedCheckpoint struct {
-	cp  *ShardCheckpointer
-	pos Position
-}
-
-// Position returns the prepared position.
-func (p *PreparedCheckpoint) Position() Position { return p.pos }
-
-// Commit checkpoints the prepared position (see ShardCheckpointer.Checkpoint).
-func (p *PreparedCheckpoint) Commit(ctx context.Context) error { return p.cp.Checkpoint(ctx, p.pos) }
-
-func (cp *ShardCheckpointer) write(ctx context.Context, pos Position, state []byte, prepare bool) error {
+func (cp *shardCheckpointer) write(ctx context.Context, pos Position, state []byte, prepare bool) error {
 	if pos == ShardEnd {
 		cp.mu.Lock()
 		ended := cp.ended
@@ -115,7 +87,7 @@ func (cp *ShardCheckpointer) write(ctx context.Context, pos Position, state []by
 			return fmt.Errorf("kcl: checkpoint %s: %w", cp.shardID, ErrLeaseLost)
 		}
 		cp.mu.Lock()
-		stored, last, delivered, ended := cp.stored, cp.lastDelivered, cp.delivered, cp.ended
+		stored, last, delivered, ended := cp.stored, cp.last, cp.delivered, cp.ended
 		cp.mu.Unlock()
 		switch {
 		case ended:
@@ -146,16 +118,16 @@ func (cp *ShardCheckpointer) write(ctx context.Context, pos Position, state []by
 }
 
 // delivered records that the processor was handed records up to pos.
-func (cp *ShardCheckpointer) setDelivered(pos Position) {
+func (cp *shardCheckpointer) setDelivered(pos Position) {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	if !cp.delivered || comparePositions(pos, cp.lastDelivered) > 0 {
-		cp.lastDelivered, cp.delivered = pos, true
+	if !cp.delivered || comparePositions(pos, cp.last) > 0 {
+		cp.last, cp.delivered = pos, true
 	}
 }
 
 // checkpointShardEnd writes ShardEnd with the children; after it every Checkpoint is a no-op or invalid.
-func (cp *ShardCheckpointer) checkpointShardEnd(ctx context.Context, children []string) error {
+func (cp *shardCheckpointer) checkpointShardEnd(ctx context.Context, children []string) error {
 	err := cp.locked(ctx, func() error {
 		var err error
 		if len(children) == 0 {

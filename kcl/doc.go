@@ -13,7 +13,11 @@
 //	err := w.Run(ctx) // kcl.ErrWorkerClosed after Shutdown
 //
 // A processor receives each shard's records in order (ProcessRecords) and checkpoints with
-// in.Checkpointer.Checkpoint(ctx, rec.Position), typically after its batch is durable elsewhere.
+// in.Checkpointer.Checkpoint(ctx, in.LastDelivered) (the whole batch) or with a record's Position,
+// typically after its batch is durable elsewhere. Checkpointer has one method, so a processor is
+// tested with a one-method fake; optional abilities are small interfaces the worker's Checkpointer
+// also implements (CheckpointPreparer: two-phase checkpoints), found with a type assertion to the
+// interface, never to a concrete type.
 //
 // # Processing rules
 //
@@ -130,7 +134,7 @@
 // # Shutdown
 //
 // Worker.Shutdown(ctx) is graceful: no new leases, in-flight batches finish, processors get
-// Shutdown(Requested) with a Checkpointer, leases are released so other workers take them in their next
+// Shutdown(Requested) with a Checkpointer and LastDelivered, leases are released so other workers take them in their next
 // take round instead of after the failover time. Cancelling Run's context is the hard stop: processors get
 // Shutdown(LeaseLost) and cannot checkpoint; leases expire. Run and Shutdown return only after every
 // goroutine of the worker exited.

@@ -25,12 +25,13 @@ func (printer) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInput) e
 	for _, r := range in.Records {
 		log.Printf("%s %v %s", in.ShardID, r.Position, r.PartitionKey)
 	}
-	return in.Checkpointer.Checkpoint(ctx, in.Records[len(in.Records)-1].Position)
+	return in.Checkpointer.Checkpoint(ctx, in.LastDelivered)
 }
 
 func (printer) Shutdown(ctx context.Context, in kcl.ShutdownInput) error {
-	if in.Reason == kcl.Requested { // checkpoint what was delivered before the lease is handed over
-		return in.Checkpointer.(*kcl.ShardCheckpointer).CheckpointLast(ctx)
+	// Requested: checkpoint what was delivered before the lease is handed over.
+	if in.Reason == kcl.Requested && in.LastDelivered != (kcl.Position{}) {
+		return in.Checkpointer.Checkpoint(ctx, in.LastDelivered)
 	}
 	return nil
 }

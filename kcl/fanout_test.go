@@ -161,12 +161,12 @@ func (p *ledgerProc) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsIn
 		p.l.who[string(r.Data)] = append(p.l.who[string(r.Data)], fmt.Sprintf("%s@%p", p.shard, p))
 	}
 	p.l.mu.Unlock()
-	return in.Checkpointer.(*kcl.ShardCheckpointer).CheckpointLast(ctx)
+	return in.Checkpointer.Checkpoint(ctx, in.LastDelivered)
 }
 
 func (p *ledgerProc) Shutdown(ctx context.Context, in kcl.ShutdownInput) error {
-	if in.Reason == kcl.Requested {
-		return in.Checkpointer.(*kcl.ShardCheckpointer).CheckpointLast(ctx)
+	if in.Reason == kcl.Requested && in.LastDelivered != (kcl.Position{}) {
+		return in.Checkpointer.Checkpoint(ctx, in.LastDelivered)
 	}
 	return nil
 }

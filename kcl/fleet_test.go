@@ -37,7 +37,7 @@ func (s *seen) factory(worker string) ProcessorFactory {
 				s.delivered[worker][in.ShardID] = append(s.delivered[worker][in.ShardID], r.Position.SequenceNumber)
 			}
 			s.mu.Unlock()
-			return in.Checkpointer.(*ShardCheckpointer).CheckpointLast(ctx)
+			return in.Checkpointer.Checkpoint(ctx, in.LastDelivered)
 		})
 	}
 }

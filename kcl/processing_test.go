@@ -307,7 +307,7 @@ func TestCheckpointValidation(t *testing.T) {
 		if err := cp.Checkpoint(t.Context(), Position{SequenceNumber: s2}); !errors.Is(err, ErrLeaseLost) && !errors.Is(err, ErrInvalidPosition) {
 			t.Errorf("checkpoint after loss = %v, want ErrLeaseLost", err)
 		}
-		if err := cp.(*ShardCheckpointer).coord.Release(t.Context(), shardName(0)); !errors.Is(err, ErrLeaseLost) {
+		if err := cp.(*shardCheckpointer).coord.Release(t.Context(), shardName(0)); !errors.Is(err, ErrLeaseLost) {
 			t.Errorf("release after loss = %v", err)
 		}
 		_ = strings.Contains

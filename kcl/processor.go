@@ -59,10 +59,15 @@ type ProcessRecordsInput struct {
 	// Records are in shard order; never empty unless the worker has DeliverEmptyBatches. The slice is reused for the next batch once
 	// ProcessRecords returns: copy the records (and their Data) you keep.
 	Records []Record
+	// LastDelivered is the position of the last record of the batch, or of a later user record of the
+	// same Kinesis record that the worker filtered out (outside the shard's hash key range): checkpoint
+	// it to mark the whole batch processed. With DeliverEmptyBatches, an empty batch carries the
+	// previous batch's (the zero Position before any record was delivered).
+	LastDelivered Position
 	// MillisBehindLatest is how far the batch is behind the tip of the shard, as GetRecords reported.
 	MillisBehindLatest int64
-	// Checkpointer records progress; it is valid until Shutdown returns. The worker passes a
-	// *ShardCheckpointer, which also checkpoints the last delivered record and prepares checkpoints.
+	// Checkpointer records progress; it is valid until Shutdown returns. The worker's also implements
+	// CheckpointPreparer.
 	Checkpointer Checkpointer
 }
 
@@ -99,15 +104,34 @@ func (r ShutdownReason) String() string {
 type ShutdownInput struct {
 	ShardID string
 	Reason  ShutdownReason
+	// LastDelivered is the position of the last record delivered to the processor (as in
+	// ProcessRecordsInput), the zero Position if none was: with Requested, checkpoint it to hand the
+	// shard over without any record delivered twice.
+	LastDelivered Position
 	// Checkpointer is nil for LeaseLost.
 	Checkpointer Checkpointer
 }
 
 // A Checkpointer records how far a shard was processed. It has one method so processors are trivial to
-// test with a fake; the worker's implementation is *ShardCheckpointer.
+// test with a fake. Further abilities are optional interfaces a Checkpointer may implement (as
+// net/http's Flusher is for a ResponseWriter); the worker's implements all of them: CheckpointPreparer.
 type Checkpointer interface {
 	// Checkpoint stores pos (processed up to and including that record) in the lease table. It returns
 	// ErrInvalidPosition for a position before the stored checkpoint or after the last delivered record,
 	// and ErrLeaseLost once the lease is gone. ctx bounds the DynamoDB write.
 	Checkpoint(ctx context.Context, pos Position) error
+}
+
+// CheckpointPreparer is implemented by Checkpointers that can prepare a checkpoint (the Java KCL's
+// two-phase checkpoint), as the worker's does:
+//
+//	if p, ok := in.Checkpointer.(kcl.CheckpointPreparer); ok {
+//		err = p.PrepareCheckpoint(ctx, pos, state)
+//	}
+type CheckpointPreparer interface {
+	// PrepareCheckpoint stores pos as the lease's pending checkpoint, with optional application state,
+	// without moving the checkpoint. The validation of Checkpoint applies. A later Checkpoint at pos (or
+	// beyond) commits it and clears it; a processor started after a failure finds it in
+	// InitializeInput.PendingCheckpoint.
+	PrepareCheckpoint(ctx context.Context, pos Position, state []byte) error
 }

@@ -221,7 +221,7 @@ func (c *shardConsumer) run() {
 }
 
 // deliver calls ProcessRecords until it succeeds; false when the consumer must stop first.
-func (c *shardConsumer) deliver(proc RecordProcessor, cp *ShardCheckpointer, res convertResult, behind int64) bool {
+func (c *shardConsumer) deliver(proc RecordProcessor, cp *shardCheckpointer, res convertResult, behind int64) bool {
 	// The checkpointer accepts positions up to the batch's last record during the call.
 	if len(res.records) > 0 {
 		cp.setDelivered(res.records[len(res.records)-1].Position)
@@ -229,7 +229,8 @@ func (c *shardConsumer) deliver(proc RecordProcessor, cp *ShardCheckpointer, res
 	if res.hasLast {
 		cp.setDelivered(res.last)
 	}
-	in := ProcessRecordsInput{ShardID: c.shardID, Records: res.records, MillisBehindLatest: behind, Checkpointer: cp}
+	last, _ := cp.lastDelivered()
+	in := ProcessRecordsInput{ShardID: c.shardID, Records: res.records, LastDelivered: last, MillisBehindLatest: behind, Checkpointer: cp}
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		err := proc.ProcessRecords(c.ctx, in)
@@ -272,8 +273,9 @@ func (c *shardConsumer) retry(what string, fn func() error) bool {
 
 // shardEnd: the processor acknowledges (retried until it returns nil), the worker checkpoints ShardEnd
 // with the children, creates their leases and releases the finished lease.
-func (c *shardConsumer) shardEnd(proc RecordProcessor, cp *ShardCheckpointer, b batch) {
-	in := ShutdownInput{ShardID: c.shardID, Reason: ShardEnded, Checkpointer: cp}
+func (c *shardConsumer) shardEnd(proc RecordProcessor, cp *shardCheckpointer, b batch) {
+	last, _ := cp.lastDelivered()
+	in := ShutdownInput{ShardID: c.shardID, Reason: ShardEnded, LastDelivered: last, Checkpointer: cp}
 	if !c.retry("Shutdown(ShardEnded)", func() error { return proc.Shutdown(c.ctx, in) }) {
 		c.finish(proc, cp)
 		return
@@ -305,10 +307,11 @@ func (c *shardConsumer) shardEnd(proc RecordProcessor, cp *ShardCheckpointer, b 
 
 // finish shuts the processor down: Requested (with the checkpointer) when Worker.Shutdown asked and the
 // lease is still held, else LeaseLost; then releases the lease if it is still held.
-func (c *shardConsumer) finish(proc RecordProcessor, cp *ShardCheckpointer) {
+func (c *shardConsumer) finish(proc RecordProcessor, cp *shardCheckpointer) {
 	if c.ctx.Err() == nil {
 		if cp != nil { // nil: Initialize never succeeded, so there is nothing to shut down
-			err := proc.Shutdown(c.ctx, ShutdownInput{ShardID: c.shardID, Reason: Requested, Checkpointer: cp})
+			last, _ := cp.lastDelivered()
+			err := proc.Shutdown(c.ctx, ShutdownInput{ShardID: c.shardID, Reason: Requested, LastDelivered: last, Checkpointer: cp})
 			if err != nil {
 				c.log.LogAttrs(c.ctx, slog.LevelWarn, "Shutdown(Requested) failed", slog.Any("err", err))
 			}

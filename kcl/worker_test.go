@@ -100,8 +100,8 @@ func (p *recProc) ProcessRecords(ctx context.Context, in ProcessRecordsInput) er
 
 func (p *recProc) Shutdown(ctx context.Context, in ShutdownInput) error {
 	p.r.event(fmt.Sprintf("end %s %v", in.ShardID, in.Reason))
-	if in.Reason == Requested {
-		return in.Checkpointer.(*ShardCheckpointer).CheckpointLast(ctx)
+	if in.Reason == Requested && in.LastDelivered != (Position{}) {
+		return in.Checkpointer.Checkpoint(ctx, in.LastDelivered)
 	}
 	return nil
 }

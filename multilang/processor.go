@@ -88,8 +88,8 @@ type childProcessor struct {
 
 	ch    *child       // the running child; nil when none runs
 	start kcl.Position // what a fresh child is initialized with: the initial position or the last checkpoint
-	// last is the last record position sent to the child (for a Checkpointer that is not a
-	// *kcl.ShardCheckpointer).
+	// last is the last record position delivered to the child: the worker's LastDelivered (which
+	// counts user records filtered out of the batch), else the batch's last record.
 	last    kcl.Position
 	hasLast bool
 }
@@ -124,9 +124,7 @@ func (p *childProcessor) ProcessRecords(ctx context.Context, in kcl.ProcessRecor
 		return err
 	}
 	line := appendProcessRecords(make([]byte, 0, 256+len(in.Records)*160), in.Records, in.MillisBehindLatest)
-	if n := len(in.Records); n > 0 {
-		p.last, p.hasLast = in.Records[n-1].Position, true
-	}
+	p.delivered(in.LastDelivered, in.Records)
 	return p.exchange(ctx, line, actionProcessRecords, func(ctx context.Context, req checkpointRequest) string {
 		return p.checkpoint(ctx, in.Checkpointer, req)
 	})
@@ -134,6 +132,7 @@ func (p *childProcessor) ProcessRecords(ctx context.Context, in kcl.ProcessRecor
 
 // Shutdown tells the child why processing ends and waits for it to exit.
 func (p *childProcessor) Shutdown(ctx context.Context, in kcl.ShutdownInput) error {
+	p.delivered(in.LastDelivered, nil)
 	switch in.Reason {
 	case kcl.ShardEnded:
 		return p.shardEnded(ctx, in.Checkpointer)
@@ -178,7 +177,7 @@ func (p *childProcessor) shardEnded(ctx context.Context, cp kcl.Checkpointer) er
 			acked = true
 			return ""
 		}
-		if last, ok := p.lastDelivered(cp); ok && validSeq(*req.SequenceNumber) &&
+		if last, ok := p.lastDelivered(); ok && validSeq(*req.SequenceNumber) &&
 			comparePositions(requestPosition(req), last) >= 0 {
 			// Java turns a checkpoint of the last record into SHARD_END; the worker writes it.
 			acked = true
@@ -306,11 +305,19 @@ func (p *childProcessor) exitNote(ch *child) string {
 	return ""
 }
 
-// lastDelivered is the largest position the child may checkpoint.
-func (p *childProcessor) lastDelivered(cp kcl.Checkpointer) (kcl.Position, bool) {
-	if scp, ok := cp.(*kcl.ShardCheckpointer); ok {
-		return scp.LastDelivered()
+// delivered notes a batch: last is its LastDelivered (the zero Position when the input was built
+// without it, as by tests, and then the batch's last record counts).
+func (p *childProcessor) delivered(last kcl.Position, recs []kcl.Record) {
+	if last == (kcl.Position{}) && len(recs) > 0 {
+		last = recs[len(recs)-1].Position
 	}
+	if last != (kcl.Position{}) {
+		p.last, p.hasLast = last, true
+	}
+}
+
+// lastDelivered is the largest position the child may checkpoint.
+func (p *childProcessor) lastDelivered() (kcl.Position, bool) {
 	return p.last, p.hasLast
 }
 
@@ -325,7 +332,7 @@ func (p *childProcessor) checkpoint(ctx context.Context, cp kcl.Checkpointer, re
 	}
 	var pos kcl.Position
 	if req.SequenceNumber == nil {
-		last, ok := p.lastDelivered(cp)
+		last, ok := p.lastDelivered()
 		if !ok {
 			return "" // nothing delivered yet: Java's checkpoint() has nothing to store either
 		}
