@@ -68,6 +68,7 @@ func BenchmarkForEach(b *testing.B) {
 		return nil
 	}
 	b.ReportAllocs()
+	cpu := processCPU()
 	for b.Loop() {
 		n = 0
 		kinesislambda.ForEach(ctx, ev, fn)
@@ -75,19 +76,43 @@ func BenchmarkForEach(b *testing.B) {
 			b.Fatalf("%d bytes of data", n)
 		}
 	}
-	reportPerRecord(b)
+	reportPerRecord(b, cpu)
+}
+
+// BenchmarkDeaggregateOnly is the floor for BenchmarkForEach on the same event: only
+// aggregation.AppendDeaggregate (MD5 check and parse) of each Kinesis record's data, into a reused slice.
+func BenchmarkDeaggregateOnly(b *testing.B) {
+	_, ev := benchEvent(b)
+	var subs []aggregation.UserRecord
+	b.ReportAllocs()
+	cpu := processCPU()
+	for b.Loop() {
+		n := 0
+		for i := range ev.Records {
+			var err error
+			if subs, err = aggregation.AppendDeaggregate(subs[:0], ev.Records[i].Kinesis.Data); err != nil {
+				b.Fatal(err)
+			}
+			n += len(subs)
+		}
+		if n != benchUserRecords {
+			b.Fatalf("%d records", n)
+		}
+	}
+	reportPerRecord(b, cpu)
 }
 
 // BenchmarkRecords: the same, returning the user records as a slice.
 func BenchmarkRecords(b *testing.B) {
 	_, ev := benchEvent(b)
 	b.ReportAllocs()
+	cpu := processCPU()
 	for b.Loop() {
 		if recs := kinesislambda.Records(ev); len(recs) != benchUserRecords {
 			b.Fatalf("%d records", len(recs))
 		}
 	}
-	reportPerRecord(b)
+	reportPerRecord(b, cpu)
 }
 
 // BenchmarkUnmarshalForEach: what a handler costs before its own work, including the JSON decoding of
@@ -97,6 +122,7 @@ func BenchmarkUnmarshalForEach(b *testing.B) {
 	ctx := context.Background()
 	fn := func(context.Context, kinesislambda.Record) error { return nil }
 	b.ReportAllocs()
+	cpu := processCPU()
 	b.SetBytes(int64(len(js)))
 	for b.Loop() {
 		var ev events.KinesisEvent
@@ -105,14 +131,17 @@ func BenchmarkUnmarshalForEach(b *testing.B) {
 		}
 		kinesislambda.ForEach(ctx, ev, fn)
 	}
-	reportPerRecord(b)
+	reportPerRecord(b, cpu)
 }
 
-// reportPerRecord adds user records per second and allocations per user record (from the runtime's
-// counters over the timed loop, as -benchmem counts them).
-func reportPerRecord(b *testing.B) {
-	b.ReportMetric(float64(benchUserRecords*b.N)/b.Elapsed().Seconds(), "userrecords/s")
-	b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(benchUserRecords*b.N), "ns/userrecord")
+// reportPerRecord adds user records per second, wall time per user record, and the process's CPU time
+// per user record since cpuStart (garbage collection included; steadier than wall time on a loaded
+// machine, where the benchmark waits for a core).
+func reportPerRecord(b *testing.B, cpuStart time.Duration) {
+	n := float64(benchUserRecords * b.N)
+	b.ReportMetric(n/b.Elapsed().Seconds(), "userrecords/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/userrecord")
+	b.ReportMetric(float64((processCPU() - cpuStart).Nanoseconds())/n, "cpu-ns/userrecord")
 }
 
 // TestAllocationsPerAggregate: deaggregating costs allocations per aggregate (a copy of its key tables
