@@ -141,7 +141,7 @@ func reportPerRecord(b *testing.B, cpuStart time.Duration) {
 	n := float64(benchUserRecords * b.N)
 	b.ReportMetric(n/b.Elapsed().Seconds(), "userrecords/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/userrecord")
-	b.ReportMetric(float64((processCPU() - cpuStart).Nanoseconds())/n, "cpu-ns/userrecord")
+	b.ReportMetric(float64((processCPU()-cpuStart).Nanoseconds())/n, "cpu-ns/userrecord")
 }
 
 // TestAllocationsPerAggregate: deaggregating costs allocations per aggregate (a copy of its key tables
