@@ -74,20 +74,7 @@ type consumeFigure struct {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: shardwise bench [flags]
-
-Puts records through the kpl producer into a new stream, then reads them all back with a kcl worker
-(polling, leases kept in memory), and prints throughput and put latency. The stream is deleted
-afterwards. --target local (the default) runs against an in-process kinesistest server and needs no
-AWS settings; --target aws uses the configured endpoint (real Kinesis, LocalStack or the local engines).
-
-flags:
-`)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("bench", stderr)
 	var c benchConfig
 	fs.StringVar(&c.target, "target", "local", "`local` (in-process kinesistest) or aws (the configured endpoint)")
 	fs.IntVar(&c.shards, "shards", 4, "shards of the benchmark stream")

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,8 +38,7 @@ type consumeConfig struct {
 }
 
 func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("consume", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("consume", stderr)
 	var c consumeConfig
 	fs.StringVar(&c.app, "app", "", "application name: the lease table (required)")
 	fs.StringVar(&c.owner, "owner", "", "worker ID in the lease table (default: host name, pid and a random suffix)")

@@ -61,30 +61,8 @@ var (
 		failover: 3 * time.Second, drain: 40 * time.Second, summary: 3 * time.Second}
 )
 
-const demoUsage = `usage: shardwise demo [--short] [flags]
-
-The whole toolkit at work, on an in-process Kinesis (kinesistest) and the local DynamoDB:
-creates a stream; the agent (shardwise-agent) tails a click-stream log that rotates while an
-in-process kpl producer puts click events; three 'shardwise consume' workers, separate processes,
-share the shards through a lease table; mid-run a shard is split and a worker is killed (SIGKILL).
-A summary line follows the run; the last line is the verdict:
-
-  produced N, consumed N, lost 0, duplicates D, order violations 0, put→process p50 X ms p99 Y ms
-
-Exit status 1 when a record was lost or out of per-key order, 2 on a usage error.
-Needs the local DynamoDB (AWS_ENDPOINT_URL_DYNAMODB): 'make demo' starts it and builds both binaries.
-
-example:
-  localstack-test/engines.sh start && eval "$(localstack-test/engines.sh env)"
-  go build -o /tmp/sw/ ./cmd/shardwise ./cmd/shardwise-agent && /tmp/sw/shardwise demo --short
-
-flags:
-`
-
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
+	fs := newFlagSet("demo", stderr)
 	short := slices.Contains(args, "--short") || slices.Contains(args, "-short")
 	c := demoFull
 	if short {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -21,8 +20,7 @@ type leasesAPI interface {
 }
 
 func runLeases(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("leases", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("leases", stderr)
 	format := fs.String("format", "table", "output format: table or jsonl")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {

@@ -21,12 +21,7 @@ const defaultLocalKinesisAddr = "127.0.0.1:4575"
 // runLocalKinesis serves a kinesistest server until ctx ends (SIGINT/SIGTERM in main). It prints the
 // endpoint URL on stdout, alone on its line, once the server accepts connections.
 func runLocalKinesis(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("local-kinesis", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: shardwise local-kinesis [flags]\n\nServes an in-process Kinesis endpoint (the kinesistest package) until SIGINT or SIGTERM,\nprinting its URL on stdout when ready. Point clients at it with AWS_ENDPOINT_URL_KINESIS.\n\nflags:\n")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("local-kinesis", stderr)
 	addr := fs.String("addr", defaultLocalKinesisAddr, "`host:port` to listen on; port 0 picks a free one")
 	allowRemote := fs.Bool("allow-non-loopback", false, "allow a non-loopback --addr (the server has no authentication)")
 	limits := fs.Bool("enforce-limits", false, "throttle and reject like Kinesis: per-shard write and read rates, PutRecords entry count and size, record size")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,8 +31,7 @@ import (
 // KCL MultiLangDaemon without a JVM. It reads the Java daemon's properties file, runs a kcl worker and
 // one child process per leased shard speaking the MultiLangDaemon protocol.
 func runMultilang(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("multilang", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("multilang", stderr)
 	var file, logConfig, logLevel string
 	fs.StringVar(&file, "p", "", "properties file (the Java MultiLangDaemon's format)")
 	fs.StringVar(&file, "properties", "", "same as -p")

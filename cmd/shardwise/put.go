@@ -39,27 +39,8 @@ const maxLine = 10 << 20
 // defaultPutLinger is the --linger default.
 const defaultPutLinger = 100 * time.Millisecond
 
-const putUsage = `usage: shardwise put STREAM [FILE...] [flags]
-
-Sends lines as records through the kpl producer: one line, newline stripped, is one user record.
-Lines come from the FILEs in order, or from stdin without FILE (or for "-"). Records are aggregated
-per predicted shard unless --no-aggregate; keys are random unless --key or --key-field. A summary
-(records, bytes, failed, elapsed, records/s) goes to stderr, and a live progress line when stderr
-is a terminal. A stream that does not exist, or a permission that is missing, fails at once in one
-line. Exit status: 0 when every line was delivered, 1 otherwise (the failed lines are listed), 2 on
-a usage error.
-
-examples:
-  tail -F /var/log/app.jsonl | shardwise put clicks --key-field user
-  shardwise put clicks day1.jsonl day2.jsonl --compress zstd
-
-flags:
-`
-
 func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("put", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, putUsage); fs.PrintDefaults() }
+	fs := newFlagSet("put", stderr)
 	var c putConfig
 	fs.StringVar(&c.keyField, "key-field", "", "use this top-level JSON field of each line as the partition key")
 	fs.StringVar(&c.key, "key", "", "use this partition key for every record")

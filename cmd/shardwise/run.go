@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -29,7 +31,10 @@ var commands = map[string]command{
 
 // run dispatches to a subcommand; main maps its error to the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 2 && args[0] == "help" {
+		args = []string{args[1], "--help"} // shardwise help put = shardwise put --help
+	}
+	if len(args) == 0 || isHelp(args[0]) {
 		usage(stderr)
 		if len(args) == 0 {
 			return errCLIUsage
@@ -40,6 +45,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !ok {
 		usage(stderr)
 		return fmt.Errorf("unknown command %q: %w", args[0], errCLIUsage)
+	}
+	if slices.ContainsFunc(args[1:], isHelpFlag) {
+		// Only the help: the command sees nothing but the flag, so it does nothing else.
+		if err := c.run(ctx, []string{"--help"}, stdout, stderr); err != nil && !errors.Is(err, errCLIUsage) {
+			return err
+		}
+		return nil
 	}
 	return c.run(ctx, args[1:], stdout, stderr)
 }
@@ -55,6 +67,8 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(&b, "  %-14s %s\n", n, commands[n].summary)
 	}
-	b.WriteString("\nAWS settings come from the standard SDK chain (AWS_REGION, credentials, AWS_ENDPOINT_URL_KINESIS, ...).\n")
+	b.WriteString("\nRun 'shardwise COMMAND --help' for a command's flags and examples.\n")
+	b.WriteString("AWS settings come from the standard SDK chain (AWS_REGION, credentials, AWS_ENDPOINT_URL_KINESIS, ...).\n")
+	b.WriteString(exitStatusHelp)
 	io.WriteString(w, b.String())
 }

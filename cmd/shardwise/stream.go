@@ -49,8 +49,6 @@ examples:
   shardwise stream create clicks --shards 4 --if-not-exists
   shardwise stream split clicks shardId-000000000000
   shardwise stream describe clicks
-
-Exit status: 0 on success, 1 when Kinesis refused or did not answer, 2 on a usage error.
 `
 
 // defaultCallTimeout bounds each stream admin call: they answer within a second or two, so an
@@ -123,8 +121,8 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprint(stderr, streamUsage)
 		return errCLIUsage
 	}
-	if isHelp(args[0]) || slices.ContainsFunc(args, isHelp) {
-		fmt.Fprint(stderr, streamUsage)
+	if isHelp(args[0]) || slices.ContainsFunc(args, isHelpFlag) {
+		fmt.Fprint(stderr, streamUsage+"\n"+exitStatusHelp)
 		return nil
 	}
 	kc, err := newKinesisClient(ctx)

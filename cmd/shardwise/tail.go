@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -145,8 +144,7 @@ func startPosition(from string) (types.ShardIteratorType, *time.Time, error) {
 }
 
 func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("tail", stderr)
 	var c tailConfig
 	fs.StringVar(&c.from, "from", "latest", "where to start: trim-horizon, latest, or an RFC 3339 timestamp")
 	fs.IntVar(&c.max, "max", 0, "exit after printing N records (0: no limit)")
