@@ -94,6 +94,10 @@ func FuzzProcessors(f *testing.F) {
 		{OptionName: OptionAddMetadata, Timestamp: true, Metadata: []byte(`{"k": ["v", 1]}`)},
 		{OptionName: OptionAddBrackets},
 		{OptionName: OptionAddEC2Metadata},
+		{OptionName: OptionSingleLine, ParseOptions: []string{ParseNoTrim, ParseEscapeNewLine}},
+		{OptionName: OptionCSVToJSON, CustomFieldNames: []string{"a", "b"}, JSONFormat: JSONFormatPrettyPrint},
+		{OptionName: OptionAddMetadata, Metadata: []byte(`{"k": [{}, []]}`), JSONFormat: JSONFormatPrettyPrint},
+		{OptionName: OptionAddEC2Metadata, JSONFormat: JSONFormatPrettyPrint},
 	}
 	for _, o := range opts {
 		p, err := newProcessor(o, "")
