@@ -23,7 +23,8 @@
 // The handler returns a nil error on purpose: an error makes Lambda retry the whole batch.
 //
 // [All] and [Records] give the records without a callback; [FailedAt] builds the same response for a
-// loop that stops at a record.
+// loop that stops at a record. With tumbling windows (events.KinesisTimeWindowEvent) pass its embedded
+// KinesisEvent and copy BatchItemFailures into the window response.
 //
 // # What a record is
 //

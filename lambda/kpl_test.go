@@ -78,7 +78,7 @@ func (s *stream) produce(t *testing.T, n int, seed uint64, opts ...kpl.Option) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p, err := kpl.New(s.kc, s.name, append([]kpl.Option{kpl.Linger(20 * time.Millisecond)}, opts...)...)
+	p, err := kpl.New(s.kc, s.name, opts...) // default linger (100ms): Flush sends what is left
 	if err != nil {
 		t.Fatal(err)
 	}
