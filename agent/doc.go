@@ -37,8 +37,9 @@
 // assumeRoleARN, assumeRoleExternalId and sts.endpoint (the last seven used by the shardwise-agent
 // command to build its AWS configuration; the secret is never logged), the cloudwatch.* keys and
 // log.statusReportingPeriodSeconds (see Visibility), shutdownTimeoutMillis (how long the shutdown
-// flush may take, 10s by default; the ShutdownTimeout option overrides it) and flows with filePattern, kinesisStream, partitionKeyOption
-// (RANDOM, DETERMINISTIC: MD5 of the record data after processing), initialPosition (END_OF_FILE by
+// flush may take, 10s by default; the ShutdownTimeout option overrides it) and flows with
+// filePattern, kinesisStream, partitionKeyOption (RANDOM, DETERMINISTIC: MD5 of the record data
+// after processing), initialPosition (END_OF_FILE by
 // default), maxBufferAgeMillis (the producer's Linger), maxBufferSizeRecords and maxBufferSizeBytes
 // (records and bytes per PutRecords call), skipHeaderLines, multiLineStartPattern,
 // truncatedRecordTerminator, minTimeBetweenFilePollsMillis, fileFooterPattern (a record matching it
@@ -46,8 +47,8 @@
 // the Kinesis Agent; they are checkpointed as done, and a file that replaces it is read),
 // retryInitialBackoffMillis and retryMaxBackoffMillis (the backoff between tries of failed
 // records: the producer's and the agent's re-sends; one alone takes the Kinesis Agent's 100ms or
-// 10s for the other) and dataProcessingOptions; the Shardwise
-// keys excludePattern and shardwise.aggregation. Numbers may be JSON strings. A flow with a
+// 10s for the other) and dataProcessingOptions; the Shardwise keys excludePattern and
+// shardwise.aggregation. Numbers may be JSON strings. A flow with a
 // deliveryStream instead of a kinesisStream sends to Amazon Data Firehose with PutRecordBatch
 // through the client given with WithFirehose (500 records and 4 MiB per call, 1,000 KiB per
 // record, failed entries sent again with backoff, checkpoints as for Kinesis); its
@@ -97,9 +98,9 @@
 // within 5s) through the EC2TagsAPI given with WithEC2Tags, as the Kinesis Agent reads them (the
 // shardwise-agent command gives one speaking the EC2 Query API with the identity before
 // assumeRoleARN, at AWS_ENDPOINT_URL_EC2 when set). When DescribeTags is denied, one Warn names
-// ec2:DescribeTags and records go without "tags" (again after the TTL; tags come back once it is
-// allowed); when it fails otherwise the tags read before are kept; without a client a Warn says
-// so and records get no "tags". Off EC2 a Warn is logged at each failed read and records pass
+// ec2:DescribeTags and records go without "tags" (it is tried again after each TTL; the Warn is
+// repeated only after tags were read in between); when it fails otherwise the tags read before
+// are kept; without a client a Warn says so and records get no "tags". Off EC2 a Warn is logged at each failed read and records pass
 // unchanged, as they do in the Kinesis Agent; a record that is not a JSON object passes unchanged
 // from that option (the Kinesis Agent sends the raw line instead, before every option). JSON output
 // ends with a newline; "jsonFormat": "PRETTYPRINT" on CSVTOJSON, LOGTOJSON, ADDMETADATA or
