@@ -100,8 +100,8 @@
 // assumeRoleARN, at AWS_ENDPOINT_URL_EC2 when set). When DescribeTags is denied, one Warn names
 // ec2:DescribeTags and records go without "tags" (it is tried again after each TTL; the Warn is
 // repeated only after tags were read in between); when it fails otherwise the tags read before
-// are kept; without a client a Warn says so and records get no "tags". Off EC2 a Warn is logged at each failed read and records pass
-// unchanged, as they do in the Kinesis Agent; a record that is not a JSON object passes unchanged
+// are kept; without a client a Warn says so and records get no "tags". Off EC2 a Warn is logged
+// at each failed read and records pass unchanged, as they do in the Kinesis Agent; a record that is not a JSON object passes unchanged
 // from that option (the Kinesis Agent sends the raw line instead, before every option). JSON output
 // ends with a newline; "jsonFormat": "PRETTYPRINT" on CSVTOJSON, LOGTOJSON, ADDMETADATA or
 // ADDEC2METADATA lays it out as the Kinesis Agent's PRETTYPRINT does (Jackson's default pretty
