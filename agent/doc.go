@@ -99,16 +99,17 @@
 // shardwise-agent command gives one speaking the EC2 Query API with the identity before
 // assumeRoleARN, at AWS_ENDPOINT_URL_EC2 when set). When DescribeTags is denied, one Warn names
 // ec2:DescribeTags and records go without "tags" (it is tried again after each TTL; the Warn is
-// repeated only after tags were read in between); when it fails otherwise the tags read before
-// are kept; without a client a Warn says so and records get no "tags". Off EC2 a Warn is logged
-// at each failed read and records pass unchanged, as they do in the Kinesis Agent; a record that is not a JSON object passes unchanged
-// from that option (the Kinesis Agent sends the raw line instead, before every option). JSON output
-// ends with a newline; "jsonFormat": "PRETTYPRINT" on CSVTOJSON, LOGTOJSON, ADDMETADATA or
-// ADDEC2METADATA lays it out as the Kinesis Agent's PRETTYPRINT does (Jackson's default pretty
-// printer: one member per line, "key" : value, two spaces per object level, arrays on one line as
-// [ a, b ], empty ones as { } and [ ]), "COMPACT" (the default) on one line; other values are a
-// *ConfigError. A record longer than the Kinesis record limit (MaxRecordSize, 1 MiB,
-// partition key included) is cut and ends with truncatedRecordTerminator ("\n" by default).
+// repeated only after tags were read in between); when it fails otherwise the tags read before are
+// kept; without a client a Warn says so and records get no "tags". Off EC2 a Warn is logged at each
+// failed read and records pass unchanged, as they do in the Kinesis Agent; a record that is not a
+// JSON object passes unchanged from that option (the Kinesis Agent sends the raw line instead,
+// before every option). JSON output ends with a newline; "jsonFormat": "PRETTYPRINT" on CSVTOJSON,
+// LOGTOJSON, ADDMETADATA or ADDEC2METADATA lays it out as the Kinesis Agent's PRETTYPRINT does
+// (Jackson's default pretty printer: one member per line, "key" : value, two spaces per object
+// level, arrays on one line as [ a, b ], empty ones as { } and [ ]), "COMPACT" (the default) on one
+// line; other values are a *ConfigError. A record longer than the Kinesis record limit
+// (MaxRecordSize, 1 MiB, partition key included) is cut and ends with truncatedRecordTerminator
+// ("\n" by default).
 //
 // # Files, rotation and offsets
 //
