@@ -39,6 +39,7 @@ type benchConfig struct {
 	consume    bool
 	format     string
 	drainLimit time.Duration
+	progress   io.Writer // a terminal for the live progress line; nil: none
 }
 
 // benchReport is what bench prints (--format json prints it as is).
@@ -134,6 +135,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	if isTerminal(stderr) {
+		c.progress = stderr
+	}
 	rep, err := bench(ctx, kc, c, stderr)
 	if rep != nil {
 		if c.format == "json" {
@@ -217,6 +221,14 @@ func benchProduce(ctx context.Context, kc *kinesis.Client, stream string, c benc
 	data := make([]byte, c.size)
 	rand.Read(data)
 	start := time.Now()
+	stopProgress := func() {}
+	if c.progress != nil {
+		stopProgress = startProgressLine(c.progress, "put: ", func() progressSample {
+			st := p.Stats()
+			return progressSample{at: time.Now(), records: int64(st.RecordsDelivered), bytes: int64(st.RecordsDelivered) * int64(c.size),
+				failed: int64(st.RecordsFailed), buffered: int64(st.BufferedRecords)}
+		})
+	}
 	futures := make([]*kpl.Future, c.records)
 	for i := range futures {
 		// Every record shares one read-only data slice.
@@ -232,6 +244,7 @@ func benchProduce(ctx context.Context, kc *kinesis.Client, stream string, c benc
 		}
 	}
 	elapsed := time.Since(start)
+	stopProgress()
 	p.Close()
 	if flushErr != nil && f.Failed == 0 {
 		return f, fmt.Errorf("flushing the producer: %w", flushErr)
@@ -293,6 +306,13 @@ func benchConsume(ctx context.Context, kc *kinesis.Client, stream string, c benc
 		return nil, err
 	}
 	cpu0, start := processCPU(), time.Now()
+	if c.progress != nil {
+		stop := startProgressLine(c.progress, "read: ", func() progressSample {
+			got := n.Load()
+			return progressSample{at: time.Now(), records: got, bytes: got * int64(c.size), buffered: -1}
+		})
+		defer stop()
+	}
 	runErr := make(chan error, 1)
 	go func() { runErr <- w.Run(ctx) }()
 	timeout := time.NewTimer(c.drainLimit)

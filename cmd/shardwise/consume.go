@@ -34,7 +34,8 @@ type consumeConfig struct {
 	syncInterval time.Duration
 	grace        time.Duration
 	logLevel     string
-	efo          string // enhanced fan-out consumer name; "" polls
+	efo          string      // enhanced fan-out consumer name; "" polls
+	stats        *shardStats // --stats; nil: off
 }
 
 func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -53,6 +54,8 @@ func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.DurationVar(&c.grace, "grace", 30*time.Second, "graceful shutdown time limit on SIGINT/SIGTERM, --max and --idle-timeout")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "log level on stderr (JSON): debug, info, warn, error")
 	efo := fs.String("efo", "", "read through enhanced fan-out as this registered consumer")
+	stats := fs.Bool("stats", false, "print the rates and lag (MillisBehindLatest) per shard on stderr every --stats-interval")
+	statsEvery := fs.Duration("stats-interval", defaultStatsInterval, "time between --stats lines")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return errCLIUsage
@@ -74,6 +77,13 @@ func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if c.owner == "" {
 		c.owner = defaultOwner()
+	}
+	if *stats {
+		if *statsEvery <= 0 {
+			return fmt.Errorf("%w: --stats-interval must be positive", errCLIUsage)
+		}
+		c.stats = newShardStats()
+		defer startShardStats(stderr, "shardwise consume: ", *statsEvery, c.stats)()
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
@@ -175,12 +185,23 @@ func (p *printer) print(shardID string, recs []kcl.Record) int {
 }
 
 // printProcessor prints its shard's records and checkpoints the last printed one after each batch.
-type printProcessor struct{ p *printer }
+type printProcessor struct {
+	p     *printer
+	stats *shardStats
+}
 
 func (pp printProcessor) Initialize(context.Context, kcl.InitializeInput) error { return nil }
 
 func (pp printProcessor) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInput) error {
 	n := pp.p.print(in.ShardID, in.Records)
+	pp.stats.behind(in.ShardID, in.MillisBehindLatest)
+	if pp.stats != nil {
+		bytes := 0
+		for _, r := range in.Records[:n] {
+			bytes += len(r.Data)
+		}
+		pp.stats.printed(in.ShardID, n, bytes)
+	}
 	if n == 0 {
 		return nil
 	}
@@ -202,7 +223,7 @@ func consume(ctx context.Context, kc kcl.KinesisAPI, m *lease.Manager, stream st
 	if c.efo != "" {
 		opts = append(opts, kcl.EnhancedFanOut(c.efo))
 	}
-	worker, err := kcl.NewWorker(kc, m, stream, func(string) kcl.RecordProcessor { return printProcessor{p} }, opts...)
+	worker, err := kcl.NewWorker(kc, m, stream, func(string) kcl.RecordProcessor { return printProcessor{p, c.stats} }, opts...)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", errCLIUsage, err)
 	}

@@ -196,7 +196,10 @@ func putLines(ctx context.Context, kc kpl.KinesisAPI, stream string, c putConfig
 	stopWatch := watchPutStall(p, stall, func() { stalled.Store(true); cancel() })
 	stopProgress := func() {}
 	if c.progress {
-		stopProgress = startProgress(&sum, start, stderr)
+		stopProgress = startProgressLine(stderr, "", func() progressSample {
+			return progressSample{at: time.Now(), records: sum.records.Load(), bytes: sum.bytes.Load(),
+				failed: sum.failed.Load(), buffered: int64(p.Stats().BufferedRecords)}
+		})
 	}
 
 	sc := bufio.NewScanner(stdin)
@@ -357,28 +360,4 @@ func partitionKey(c putConfig, data []byte) (string, error) {
 		return string(raw), nil // numbers, booleans, objects: their JSON text
 	}
 	return strconv.FormatUint(rand.Uint64(), 36), nil
-}
-
-// startProgress redraws a one-line progress report on a terminal twice a second until stopped.
-func startProgress(sum *putSummary, start time.Time, w io.Writer) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				fmt.Fprint(w, "\r\033[K")
-				return
-			case <-t.C:
-				n := sum.records.Load()
-				fmt.Fprintf(w, "\r\033[K%d records, %d failed, %.0f records/s", n, sum.failed.Load(),
-					float64(n)/max(time.Since(start).Seconds(), 1e-9))
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
 }

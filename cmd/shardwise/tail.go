@@ -111,6 +111,7 @@ type tailConfig struct {
 	idleTimeout  time.Duration
 	format       string
 	pollInterval time.Duration
+	stats        *shardStats // --stats; nil: off
 }
 
 func (c tailConfig) validate() error {
@@ -152,6 +153,8 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&c.format, "format", "raw", "output format: raw (data and a newline) or jsonl")
 	fs.DurationVar(&c.pollInterval, "poll-interval", 250*time.Millisecond, "GetRecords interval per shard (>= 200ms)")
 	efo := fs.String("efo", "", "read through enhanced fan-out as this registered consumer")
+	stats := fs.Bool("stats", false, "print the rates and lag (MillisBehindLatest) per shard on stderr every --stats-interval")
+	statsEvery := fs.Duration("stats-interval", defaultStatsInterval, "time between --stats lines")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return errCLIUsage
@@ -162,6 +165,13 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := c.validate(); err != nil {
 		return fmt.Errorf("%w: %w", errCLIUsage, err)
+	}
+	if *stats {
+		if *statsEvery <= 0 {
+			return fmt.Errorf("%w: --stats-interval must be positive", errCLIUsage)
+		}
+		c.stats = newShardStats()
+		defer startShardStats(stderr, "shardwise tail: ", *statsEvery, c.stats)()
 	}
 	if *efo != "" {
 		return runTailEFO(ctx, pos[0], *efo, c, stdout, stderr)
@@ -255,6 +265,7 @@ func (p *tailPrinter) print(batch []outRecord) (done bool, err error) {
 			return false, err
 		}
 		p.printed++
+		p.cfg.stats.printed(r.ShardID, 1, len(r.Data))
 		if p.cfg.max > 0 && p.printed >= p.cfg.max {
 			return true, nil
 		}
@@ -372,6 +383,7 @@ func (t *tailer) read(ctx context.Context, s types.Shard, itType types.ShardIter
 			t.fail(fmt.Errorf("reading %s: %w", id, err))
 			return
 		}
+		t.cfg.stats.behind(id, aws.ToInt64(out.MillisBehindLatest))
 		var batch []outRecord
 		for _, r := range out.Records {
 			batch = append(batch, userRecords(id, rng, r)...)

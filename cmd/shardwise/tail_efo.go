@@ -88,7 +88,7 @@ func tailEFO(ctx context.Context, kc efoAPI, stream, consumer string, c tailConf
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	t := &efoTailer{kc: kc, stream: stream, consumerARN: consumerARN, start: start, opts: opts,
+	t := &efoTailer{kc: kc, stream: stream, consumerARN: consumerARN, start: start, opts: opts, stats: c.stats,
 		lineage: newShardLineage(shards, start.Type == types.ShardIteratorTypeLatest),
 		records: make(chan []outRecord, 16), ended: make(chan shardEnded, len(shards)+16), errs: make(chan error, 1)}
 	var wg sync.WaitGroup
@@ -135,6 +135,7 @@ type efoTailer struct {
 	consumerARN string
 	start       types.StartingPosition
 	opts        []fanout.Option
+	stats       *shardStats // --stats; nil: off
 
 	lineage *shardLineage // owned by the tailEFO goroutine
 
@@ -200,6 +201,7 @@ func (t *efoTailer) read(ctx context.Context, sub *fanout.Subscriber, id string,
 			}
 			return
 		}
+		t.stats.behind(id, ev.MillisBehindLatest)
 		var batch []outRecord
 		for _, r := range ev.Records {
 			batch = append(batch, userRecords(id, rng, r)...)
