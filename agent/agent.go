@@ -121,7 +121,7 @@ func New(cfg Config, client kpl.KinesisAPI, opts ...Option) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, client: client, opts: o, log: o.logger, hooks: h}
 	for _, f := range cfg.Flows {
-		a.fm = append(a.fm, newFlowMetrics(f))
+		a.fm = append(a.fm, newFlowMetrics(f, &a.hooks))
 	}
 	for i, f := range cfg.Flows {
 		var ps []processor

@@ -260,8 +260,9 @@
 // concurrent use. The *slog.Logger (silent by default) receives lifecycle events at Info, retries
 // at Warn and skipped records at Error; record data is never logged. Hooks (WithHooks) report
 // skipped records (HookRecordFailed), file events (HookFileEvent: tailing, rotated, truncated,
-// finished) and checkpoint writes (HookCheckpointWritten); Stats gives the counters and each
-// flow's figures (see Visibility).
+// finished), checkpoint writes (HookCheckpointWritten) and each flow's send calls and deliveries
+// (HookFlowSend, HookFlowDelivered: the Kinesis Agent's per-destination counters as events); Stats
+// gives the counters and each flow's figures (see Visibility).
 //
 // # Defaults
 //

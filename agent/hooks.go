@@ -3,12 +3,19 @@ package agent
 import (
 	"fmt"
 	"time"
+
+	"github.com/shardwise/shardwise/internal/hookset"
 )
 
 // Hook is any value implementing one or more of the HookXxx interfaces below; register hooks with
 // WithHooks. The agent calls each kind a hook implements; new kinds never break existing hooks.
 // Hooks run on agent goroutines, possibly concurrently: they must be fast, safe for concurrent use,
 // and must not block or call back into the Agent.
+//
+// Every method takes one event, and every event names the flow (its file pattern) and its stream
+// ("firehose:" and the delivery stream for a Firehose flow). Method names are unique across the hooks
+// of kpl, kcl, lease and agent: one type can implement all of them and be given to each package's
+// WithHooks.
 type Hook any
 
 // HookRecordFailed is called for each record skipped because Kinesis can never accept it
@@ -88,28 +95,52 @@ type CheckpointEvent struct {
 	Err      error // a *CheckpointError when the write failed
 }
 
+// HookFlowSend is called after each PutRecords (Firehose: PutRecordBatch) call of a flow, retries
+// included: the Kinesis Agent's RecordSendAttempts, RecordSendErrors and ServiceErrors per flow
+// (Stats.Flows holds the same counts, added up).
+type HookFlowSend interface {
+	OnFlowSend(e FlowSendEvent)
+}
+
+// FlowSendEvent describes one send call of a flow.
+type FlowSendEvent struct {
+	FilePattern, Stream string
+	Records             int  // records (Kinesis or Firehose records) the call carried
+	Failed              int  // records the call returned as failed (0 when ServiceError)
+	ServiceError        bool // the call failed as a whole
+}
+
+// HookFlowDelivered is called for each record of a flow the destination accepted: the Kinesis
+// Agent's RecordsSent and BytesSent per flow.
+type HookFlowDelivered interface {
+	OnFlowDelivered(e FlowDeliveredEvent)
+}
+
+// FlowDeliveredEvent describes a delivered record (a line, after the processing options).
+type FlowDeliveredEvent struct {
+	FilePattern, Stream string
+	Bytes               int // data bytes (partition key not counted)
+}
+
 type hooks struct {
 	failed     []HookRecordFailed
 	file       []HookFileEvent
 	checkpoint []HookCheckpointWritten
+	send       []HookFlowSend
+	delivered  []HookFlowDelivered
 }
 
 func sortHooks(hs []Hook) (hooks, error) {
-	var h hooks
-	for _, x := range hs {
-		used := false
-		if v, ok := x.(HookRecordFailed); ok {
-			h.failed, used = append(h.failed, v), true
-		}
-		if v, ok := x.(HookFileEvent); ok {
-			h.file, used = append(h.file, v), true
-		}
-		if v, ok := x.(HookCheckpointWritten); ok {
-			h.checkpoint, used = append(h.checkpoint, v), true
-		}
-		if !used {
-			return h, configErr("", "hook %T implements no agent hook interface", x)
-		}
+	s := hookset.New(hs)
+	h := hooks{
+		failed:     hookset.Take[HookRecordFailed](s),
+		file:       hookset.Take[HookFileEvent](s),
+		checkpoint: hookset.Take[HookCheckpointWritten](s),
+		send:       hookset.Take[HookFlowSend](s),
+		delivered:  hookset.Take[HookFlowDelivered](s),
+	}
+	if err := s.Unmatched("agent"); err != nil {
+		return h, configErr("", "%v", err)
 	}
 	return h, nil
 }

@@ -17,6 +17,28 @@ type recorder struct {
 	files       []string // "kind path"
 	failed      []agent.RecordFailedEvent
 	checkpoints int
+	// per-flow counters, from HookFlowSend and HookFlowDelivered
+	attempts, sendErrors, serviceErrors, sent, bytesSent int64
+	streams                                              map[string]bool // "pattern stream" of every flow event
+}
+
+func (r *recorder) OnFlowSend(e agent.FlowSendEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.streams[e.FilePattern+" "+e.Stream] = true
+	r.attempts += int64(e.Records)
+	r.sendErrors += int64(e.Failed)
+	if e.ServiceError {
+		r.serviceErrors++
+	}
+}
+
+func (r *recorder) OnFlowDelivered(e agent.FlowDeliveredEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.streams[e.FilePattern+" "+e.Stream] = true
+	r.sent++
+	r.bytesSent += int64(e.Bytes)
 }
 
 func (r *recorder) OnFileEvent(e agent.FileEvent) {
@@ -47,8 +69,9 @@ func TestHooksAndPermanentFailure(t *testing.T) {
 	e := newEnv(t, 1)
 	path := e.path("app.log")
 	writeFile(t, path, "")
-	rec := &recorder{}
-	r := e.start([]agent.Flow{e.flow("app.log")}, agent.MaxRecordSize(2<<20), agent.WithHooks(rec))
+	rec := &recorder{streams: map[string]bool{}}
+	flow := e.flow("app.log")
+	r := e.start([]agent.Flow{flow}, agent.MaxRecordSize(2<<20), agent.WithHooks(rec))
 	e.waitTracked(path)
 	huge := strings.Repeat("h", 1536<<10) + "\n"
 	appendFile(t, path, "before\n"+huge+"after\n")
@@ -77,8 +100,19 @@ func TestHooksAndPermanentFailure(t *testing.T) {
 	if rec.checkpoints == 0 {
 		t.Error("no checkpoint event")
 	}
-	if s := r.a.Stats(); s.RecordsFailed != 1 || s.RecordsSent != 2 {
+	s := r.a.Stats()
+	if s.RecordsFailed != 1 || s.RecordsSent != 2 {
 		t.Errorf("stats %+v, want 1 failed, 2 sent", s)
+	}
+	// The flow hooks add up to the flow's counters.
+	f := s.Flows[0]
+	if rec.attempts != f.RecordSendAttempts || rec.sendErrors != f.RecordSendErrors || rec.serviceErrors != f.ServiceErrors ||
+		rec.sent != f.RecordsSent || rec.bytesSent != f.BytesSent || rec.sent != 2 {
+		t.Errorf("flow hooks: attempts %d, send errors %d, service errors %d, sent %d, bytes %d; flow stats %+v",
+			rec.attempts, rec.sendErrors, rec.serviceErrors, rec.sent, rec.bytesSent, f)
+	}
+	if want := flow.FilePattern + " " + flow.KinesisStream; len(rec.streams) != 1 || !rec.streams[want] {
+		t.Errorf("flow events named %v, want only %q", rec.streams, want)
 	}
 }
 

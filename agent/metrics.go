@@ -71,6 +71,8 @@ type flowMetrics struct {
 	filePattern string
 	destination string
 	firehose    bool
+	streamKey   string // the hooks' Stream
+	hooks       *hooks
 
 	sendCalls, attempts, sendErrors, serviceErrors atomic.Int64
 	sent, bytesSent                                atomic.Int64
@@ -93,8 +95,8 @@ type flowGauges struct {
 	pendingSince             time.Time
 }
 
-func newFlowMetrics(f Flow) *flowMetrics {
-	m := &flowMetrics{filePattern: f.FilePattern, destination: f.KinesisStream}
+func newFlowMetrics(f Flow, h *hooks) *flowMetrics {
+	m := &flowMetrics{filePattern: f.FilePattern, destination: f.KinesisStream, streamKey: f.streamKey(), hooks: h}
 	if f.DeliveryStream != "" {
 		m.destination, m.firehose = f.DeliveryStream, true
 	}
@@ -109,6 +111,9 @@ func (m *flowMetrics) delivered(dataBytes int, now time.Time) {
 	m.sent.Add(1)
 	m.bytesSent.Add(int64(dataBytes))
 	m.lastSent.Store(now.UnixNano())
+	for _, h := range m.hooks.delivered {
+		h.OnFlowDelivered(FlowDeliveredEvent{FilePattern: m.filePattern, Stream: m.streamKey, Bytes: dataBytes})
+	}
 }
 
 // sendCall counts a PutRecords or PutRecordBatch call carrying records entries, failed entries of
@@ -121,13 +126,17 @@ func (m *flowMetrics) sendCall(records, failed int, callFailed bool) {
 	m.attempts.Add(int64(records))
 	if callFailed {
 		m.serviceErrors.Add(1)
-		return
+		failed = 0
+	} else {
+		m.sendErrors.Add(int64(failed))
 	}
-	m.sendErrors.Add(int64(failed))
+	for _, h := range m.hooks.send {
+		h.OnFlowSend(FlowSendEvent{FilePattern: m.filePattern, Stream: m.streamKey, Records: records, Failed: failed, ServiceError: callFailed})
+	}
 }
 
 // OnPutRecords implements kpl.HookPutRecords for the flow's producer.
-func (m *flowMetrics) OnPutRecords(_ string, e kpl.PutRecordsEvent) {
+func (m *flowMetrics) OnPutRecords(e kpl.PutRecordsEvent) {
 	m.sendCall(e.KinesisRecords, e.Failed, e.Err != nil)
 }
 

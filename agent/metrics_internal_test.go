@@ -26,7 +26,7 @@ import (
 // one poll count once) and drops to 0 after a poll without one, as the Kinesis Agent's does;
 // io.EOF ends a read without being an error.
 func TestConsecutiveProcessingErrors(t *testing.T) {
-	m := newFlowMetrics(Flow{FilePattern: "/x", KinesisStream: "s"})
+	m := newFlowMetrics(Flow{FilePattern: "/x", KinesisStream: "s"}, &hooks{})
 	polls := []struct {
 		errs []error
 		want int64
@@ -132,7 +132,7 @@ func TestFirehoseSendFigures(t *testing.T) {
 		return string(d) == "bad" && !seen
 	}
 	f := Flow{FilePattern: "/x", DeliveryStream: "fh", MaxBufferAge: time.Hour}
-	m := newFlowMetrics(f)
+	m := newFlowMetrics(f, &hooks{})
 	s := newFirehoseSender(c, f, backoff.Policy{Base: time.Millisecond, Max: time.Millisecond}, slog.New(slog.DiscardHandler), m)
 	for _, d := range []string{"a", "bad", "c"} {
 		s.PutAsync(context.Background(), kpl.Record{Data: []byte(d)})

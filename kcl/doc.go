@@ -30,7 +30,7 @@
 //     skipped. Initialize errors are retried the same way.
 //   - Records are deaggregated (KPL) with sub-sequence numbers, decompressed (Shardwise zstd frame, see
 //     package compression), and user records whose hash key lies outside the shard's hash key range are
-//     dropped one by one (Warn log, HookRecordsDropped, HookRecordsFiltered), never the whole aggregate,
+//     dropped one by one (Warn log, HookRecordDropped, HookRecordsFiltered), never the whole aggregate,
 //     and never on AUTO streams (below). A record carrying the
 //     aggregation magic that fails its checksum or parse is delivered as one plain record (Warn log,
 //     HookCorruptRecord), as the Java KCL does.
@@ -112,7 +112,7 @@
 // On a stream with service-managed record distribution (RecordDistributionStrategy AUTO, read with
 // DescribeStreamSummary every ShardSyncInterval) Kinesis places records itself, so the sub-records of
 // a KPL aggregate lie outside the receiving shard's hash range by design: nothing is filtered there.
-// On other streams every dropped sub-record is logged at Warn and reported to HookRecordsDropped.
+// On other streams every dropped sub-record is logged at Warn and reported to HookRecordDropped.
 //
 // # HTTP clients
 //

@@ -11,6 +11,7 @@ import (
 
 type allHooks struct {
 	mu                        sync.Mutex
+	streams                   map[string]bool // the Stream of every event
 	processed, records, bytes int64
 	behind                    map[string]int64
 	current                   []int
@@ -20,29 +21,38 @@ type allHooks struct {
 func (h *allHooks) OnRecordsProcessed(e ProcessedEvent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.streams[e.Stream] = true
 	h.processed++
 	h.records += int64(e.Records)
 	h.bytes += e.Bytes
 }
-func (h *allHooks) OnMillisBehindLatest(s string, ms int64) {
+func (h *allHooks) OnMillisBehindLatest(e BehindEvent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.behind[s] = ms
+	h.streams[e.Stream] = true
+	h.behind[e.ShardID] = e.MillisBehindLatest
 }
-func (h *allHooks) OnCurrentLeases(n int) {
+func (h *allHooks) OnCurrentLeases(e CurrentLeasesEvent) {
 	h.mu.Lock()
-	h.current = append(h.current, n)
-	h.mu.Unlock()
+	defer h.mu.Unlock()
+	h.streams[e.Stream] = true
+	h.current = append(h.current, e.Leases)
 }
-func (h *allHooks) OnLeaseTaken(s string) { h.mu.Lock(); h.taken = append(h.taken, s); h.mu.Unlock() }
-func (h *allHooks) OnShardEnded(s string, _ []string) {
+func (h *allHooks) OnShardStarted(e ShardEvent) {
 	h.mu.Lock()
-	h.ended = append(h.ended, s)
-	h.mu.Unlock()
+	defer h.mu.Unlock()
+	h.streams[e.Stream] = true
+	h.taken = append(h.taken, e.ShardID)
+}
+func (h *allHooks) OnShardEnded(e ShardEndedEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.streams[e.Stream] = true
+	h.ended = append(h.ended, e.ShardID)
 }
 
 func TestHooks(t *testing.T) {
-	if _, err := newHooks([]Hook{42}); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := newHooks("s", []Hook{42}); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("newHooks(42) = %v, want ErrInvalidConfig", err)
 	}
 	synctest.Test(t, func(t *testing.T) {
@@ -50,7 +60,7 @@ func TestHooks(t *testing.T) {
 		for i := range 6 {
 			e.kc.put(shardName(i%2), "k", fmt.Appendf(nil, "rec%d", i)) // 4 bytes each
 		}
-		h := &allHooks{behind: map[string]int64{}}
+		h := &allHooks{behind: map[string]int64{}, streams: map[string]bool{}}
 		rec := newRecorder()
 		r := e.start("w1", rec.factory, WithHooks(h))
 		waitFor(t, 10*time.Second, "records", func() bool { return rec.total() == 6 })
@@ -68,6 +78,9 @@ func TestHooks(t *testing.T) {
 		}
 		if len(h.taken) < 2 || len(h.current) == 0 || h.current[len(h.current)-1] != 0 {
 			t.Errorf("taken %v, current leases %v (last must be 0 after Shutdown)", h.taken, h.current)
+		}
+		if len(h.streams) != 1 || !h.streams["s"] {
+			t.Errorf("events named the streams %v, want only \"s\"", h.streams)
 		}
 	})
 }

@@ -31,8 +31,8 @@ func (p limitProc) Shutdown(context.Context, kcl.ShutdownInput) error { return n
 
 type limitHooks struct{ expired, throttled atomic.Int64 }
 
-func (h *limitHooks) OnExpiredIterator(string)          { h.expired.Add(1) }
-func (h *limitHooks) OnThrottled(string, time.Duration) { h.throttled.Add(1) }
+func (h *limitHooks) OnExpiredIterator(kcl.ShardEvent)         { h.expired.Add(1) }
+func (h *limitHooks) OnGetRecordsThrottled(kcl.ThrottledEvent) { h.throttled.Add(1) }
 
 // Against kinesistest with Kinesis's limits enforced, iterators that expire after 300 ms (so every idle
 // 1 s poll finds its iterator expired) and one GetRecords in four refused with

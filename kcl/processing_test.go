@@ -45,7 +45,7 @@ func TestProcessRecordsErrorRedeliversSameBatch(t *testing.T) {
 
 type filterCounter struct{ n atomic.Int64 }
 
-func (f *filterCounter) OnRecordsFiltered(_ string, n int) { f.n.Add(int64(n)) }
+func (f *filterCounter) OnRecordsFiltered(e FilteredEvent) { f.n.Add(int64(e.Records)) }
 
 func TestSubRecordsOutsideShardFilteredOneByOne(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -161,8 +161,8 @@ func TestShardEndCheckpointsAndStartsChildrenAfterParents(t *testing.T) {
 
 type iterHooks struct{ expired, throttled atomic.Int64 }
 
-func (h *iterHooks) OnExpiredIterator(string)          { h.expired.Add(1) }
-func (h *iterHooks) OnThrottled(string, time.Duration) { h.throttled.Add(1) }
+func (h *iterHooks) OnExpiredIterator(ShardEvent)         { h.expired.Add(1) }
+func (h *iterHooks) OnGetRecordsThrottled(ThrottledEvent) { h.throttled.Add(1) }
 
 func TestExpiredIteratorResumesAfterLastFetched(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

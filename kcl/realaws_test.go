@@ -42,7 +42,7 @@ func (e *efoEnv) startPolling(owner, stream string, f kcl.ProcessorFactory, opts
 
 type lostCounter struct{ n atomic.Int64 }
 
-func (l *lostCounter) OnLeaseLost(string, error) { l.n.Add(1) }
+func (l *lostCounter) OnShardLeaseLost(kcl.ShardLeaseLostEvent) { l.n.Add(1) }
 
 // hangFirst hangs the first call of op (kinesistest's hang: never answered until the client gives up)
 // and counts the calls.
@@ -276,7 +276,7 @@ func (d *dropCounter) OnRecordDropped(kcl.DroppedEvent) { d.n.Add(1) }
 
 type throttleCounter struct{ n atomic.Int64 }
 
-func (c *throttleCounter) OnThrottled(string, time.Duration) { c.n.Add(1) }
+func (c *throttleCounter) OnGetRecordsThrottled(kcl.ThrottledEvent) { c.n.Add(1) }
 
 // With Kinesis's limits enforced (5 GetRecords per second per shard), a second application polling the
 // shard 4 times a second alongside a worker that is far behind the tip (default settings) is never

@@ -16,7 +16,7 @@ import (
 
 type corruptCounter struct{ n int }
 
-func (c *corruptCounter) OnCorruptRecord(string, string, error) { c.n++ }
+func (c *corruptCounter) OnCorruptRecord(CorruptEvent) { c.n++ }
 
 // TestConvertAggregateLookalikes: data carrying the aggregation magic is deaggregated only when it
 // is an aggregate. Too short for a body and trailer, or a wrong MD5 trailer: one plain record, no

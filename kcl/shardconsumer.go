@@ -168,7 +168,7 @@ func (c *shardConsumer) run() {
 	if !start.IsSentinel() {
 		conv.skipThrough, conv.skipping = start, true
 	}
-	c.w.hooks.onTaken(c.shardID)
+	c.w.hooks.onStarted(c.shardID)
 	c.log.LogAttrs(c.ctx, slog.LevelInfo, "processing shard", slog.String("start", start.String()))
 	r := c.w.newRetriever(c.ctx, retrievalConfig{stream: c.w.stream, shardID: c.shardID, start: start}, c.log)
 	defer r.Close()

@@ -73,7 +73,7 @@ func NewWorker(kc KinesisAPI, leases *lease.Manager, stream string, newProcessor
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	h, err := newHooks(cfg.hooks)
+	h, err := newHooks(parseStreamRef(stream).name, cfg.hooks)
 	if err != nil {
 		return nil, err
 	}

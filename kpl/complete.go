@@ -40,7 +40,7 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 		return
 	}
 	p.stats.PutRecordsCalls += uint64(calls)
-	ev.put = PutRecordsEvent{KinesisRecords: len(r.ks), Latency: dur, Err: callErr}
+	ev.put = PutRecordsEvent{Stream: p.stream, KinesisRecords: len(r.ks), Latency: dur, Err: callErr}
 	failed := map[*shardState]bool{}
 	delivered := map[*shardState]bool{}
 	throttled := map[*shardState]int{} // throttled entries per shard state
@@ -52,7 +52,7 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 			p.stats.EntriesThrottled++
 		}
 		if wantEvents {
-			ev.entries = append(ev.entries, EntryErrorEvent{ShardID: k.shard.id, Code: e.code, Message: e.msg,
+			ev.entries = append(ev.entries, EntryErrorEvent{Stream: p.stream, ShardID: k.shard.id, Code: e.code, Message: e.msg,
 				UserRecords: len(k.users), Retrying: !p.closed && !(throttle && p.cfg.failIfThrottled)})
 		}
 		switch {
@@ -89,7 +89,7 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 			return
 		}
 		if wantEvents {
-			ev.entries = append(ev.entries, EntryErrorEvent{ShardID: k.shard.id, Code: e.code, Message: e.msg, UserRecords: len(k.users)})
+			ev.entries = append(ev.entries, EntryErrorEvent{Stream: p.stream, ShardID: k.shard.id, Code: e.code, Message: e.msg, UserRecords: len(k.users)})
 		}
 		var cause error = ErrRecordFailed
 		switch {
@@ -133,7 +133,7 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 		p.stats.KinesisRecords++
 		delivered[k.shard] = true
 		if wantEvents {
-			ev.kinesis = append(ev.kinesis, KinesisRecordEvent{ShardID: shardID, UserRecords: len(k.users),
+			ev.kinesis = append(ev.kinesis, KinesisRecordEvent{Stream: p.stream, ShardID: shardID, UserRecords: len(k.users),
 				Bytes: k.size, Aggregated: k.aggr, Compressed: k.comp})
 		}
 		if !k.shard.auto && shardID != k.shard.id && shardID != "" && p.wrongShardLocked(r, k, shardID, seq, &reroute, &out) {
@@ -192,16 +192,16 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 	p.finish(out)
 	if wantEvents {
 		for _, h := range p.hooks.put {
-			h.OnPutRecords(p.stream, ev.put)
+			h.OnPutRecords(ev.put)
 		}
 		for _, e := range ev.entries {
 			for _, h := range p.hooks.entry {
-				h.OnEntryError(p.stream, e)
+				h.OnEntryError(e)
 			}
 		}
 		for _, e := range ev.kinesis {
 			for _, h := range p.hooks.kinesis {
-				h.OnKinesisRecordPut(p.stream, e)
+				h.OnKinesisRecordPut(e)
 			}
 		}
 	}

@@ -1,6 +1,10 @@
 package kpl
 
-import "time"
+import (
+	"time"
+
+	"github.com/shardwise/shardwise/internal/hookset"
+)
 
 // Hook is any value implementing one or more of the HookXxx interfaces below. The Producer calls
 // each hook kind it implements; new kinds never break existing hooks. Hooks run on producer
@@ -18,15 +22,20 @@ import "time"
 //	ErrorsByCode (retried entries included)        HookEntryError
 //	shard map refreshes                            HookShardMapRefreshed
 //	record distribution (AUTO) detected or left    HookDistributionChanged
+//
+// Every method takes one event, and every event names the stream. Method names are unique across the
+// hooks of kpl, kcl, lease and agent: one type can implement all of them and be given to each
+// package's WithHooks.
 type Hook any
 
 // HookRecordBuffered is called when PutAsync accepts a record.
 type HookRecordBuffered interface {
-	OnRecordBuffered(stream string, e RecordBufferedEvent)
+	OnRecordBuffered(e RecordBufferedEvent)
 }
 
 // RecordBufferedEvent describes an accepted user record.
 type RecordBufferedEvent struct {
+	Stream  string
 	Bytes   int // data plus partition key
 	Pending int // user records held after this one was accepted
 }
@@ -34,11 +43,12 @@ type RecordBufferedEvent struct {
 // HookRecordDone is called once per user record when its Future resolves, delivered or not
 // (records rejected before being accepted included).
 type HookRecordDone interface {
-	OnRecordDone(stream string, e RecordDoneEvent)
+	OnRecordDone(e RecordDoneEvent)
 }
 
 // RecordDoneEvent describes a resolved user record.
 type RecordDoneEvent struct {
+	Stream        string
 	ShardID       string
 	Bytes         int
 	Attempts      int           // PutRecords calls that carried it (retries = Attempts-1)
@@ -50,11 +60,12 @@ type RecordDoneEvent struct {
 
 // HookKinesisRecordPut is called for each Kinesis record (aggregate or single) Kinesis accepted.
 type HookKinesisRecordPut interface {
-	OnKinesisRecordPut(stream string, e KinesisRecordEvent)
+	OnKinesisRecordPut(e KinesisRecordEvent)
 }
 
 // KinesisRecordEvent describes an accepted Kinesis record.
 type KinesisRecordEvent struct {
+	Stream      string
 	ShardID     string
 	UserRecords int
 	Bytes       int  // payload plus partition key, as sent
@@ -64,11 +75,12 @@ type KinesisRecordEvent struct {
 
 // HookPutRecords is called after each PutRecords call.
 type HookPutRecords interface {
-	OnPutRecords(stream string, e PutRecordsEvent)
+	OnPutRecords(e PutRecordsEvent)
 }
 
 // PutRecordsEvent describes a PutRecords call.
 type PutRecordsEvent struct {
+	Stream         string
 	KinesisRecords int
 	UserRecords    int
 	Bytes          int
@@ -81,11 +93,12 @@ type PutRecordsEvent struct {
 // HookEntryError is called for each failed PutRecords entry and for each entry of a failed call,
 // whether it will be retried or not.
 type HookEntryError interface {
-	OnEntryError(stream string, e EntryErrorEvent)
+	OnEntryError(e EntryErrorEvent)
 }
 
 // EntryErrorEvent describes a failed entry.
 type EntryErrorEvent struct {
+	Stream      string
 	ShardID     string // predicted shard
 	Code        string
 	Message     string
@@ -95,11 +108,12 @@ type EntryErrorEvent struct {
 
 // HookShardMapRefreshed is called after each shard-map refresh attempt.
 type HookShardMapRefreshed interface {
-	OnShardMapRefreshed(stream string, e ShardMapEvent)
+	OnShardMapRefreshed(e ShardMapEvent)
 }
 
 // ShardMapEvent describes a shard-map refresh.
 type ShardMapEvent struct {
+	Stream     string
 	OpenShards int
 	Reason     string // "initial", "periodic", "wrong shard", "unroutable", "resource not found"
 	Duration   time.Duration
@@ -110,11 +124,12 @@ type ShardMapEvent struct {
 // changed: with AUTO (service-managed distribution) Kinesis ignores partition and hash keys, so the
 // producer turns aggregation and shard prediction off; with USER_PARTITION_KEY it turns them on.
 type HookDistributionChanged interface {
-	OnDistributionChanged(stream string, e DistributionEvent)
+	OnDistributionChanged(e DistributionEvent)
 }
 
 // DistributionEvent describes a change of the stream's record distribution.
 type DistributionEvent struct {
+	Stream     string
 	Strategy   string // "AUTO" or "USER_PARTITION_KEY", as DescribeStreamSummary reports it
 	Predicting bool   // aggregation (if enabled) and shard prediction are on
 	Reason     string // what made the producer describe the stream: "initial", "periodic", "wrong shard", ...
@@ -132,33 +147,18 @@ type hooks struct {
 }
 
 func sortHooks(hs []Hook) (hooks, error) {
-	var h hooks
-	for _, x := range hs {
-		any := false
-		if v, ok := x.(HookRecordBuffered); ok {
-			h.buffered, any = append(h.buffered, v), true
-		}
-		if v, ok := x.(HookRecordDone); ok {
-			h.done, any = append(h.done, v), true
-		}
-		if v, ok := x.(HookKinesisRecordPut); ok {
-			h.kinesis, any = append(h.kinesis, v), true
-		}
-		if v, ok := x.(HookPutRecords); ok {
-			h.put, any = append(h.put, v), true
-		}
-		if v, ok := x.(HookEntryError); ok {
-			h.entry, any = append(h.entry, v), true
-		}
-		if v, ok := x.(HookShardMapRefreshed); ok {
-			h.shardMap, any = append(h.shardMap, v), true
-		}
-		if v, ok := x.(HookDistributionChanged); ok {
-			h.distribution, any = append(h.distribution, v), true
-		}
-		if !any {
-			return h, invalidConfig("hook %T implements no kpl hook interface", x)
-		}
+	s := hookset.New(hs)
+	h := hooks{
+		buffered:     hookset.Take[HookRecordBuffered](s),
+		done:         hookset.Take[HookRecordDone](s),
+		kinesis:      hookset.Take[HookKinesisRecordPut](s),
+		put:          hookset.Take[HookPutRecords](s),
+		entry:        hookset.Take[HookEntryError](s),
+		shardMap:     hookset.Take[HookShardMapRefreshed](s),
+		distribution: hookset.Take[HookDistributionChanged](s),
+	}
+	if err := s.Unmatched("kpl"); err != nil {
+		return h, invalidConfig("%v", err)
 	}
 	return h, nil
 }

@@ -118,7 +118,7 @@ func TestOverloadChild(t *testing.T) {
 
 type doneCounter struct{ ok, failed *atomic.Int64 }
 
-func (d doneCounter) OnRecordDone(_ string, e kpl.RecordDoneEvent) {
+func (d doneCounter) OnRecordDone(e kpl.RecordDoneEvent) {
 	if e.Err != nil {
 		d.failed.Add(1)
 	} else {

@@ -414,7 +414,7 @@ func (p *Producer) put(ctx context.Context, r Record, noWait, urgent bool) *Futu
 	p.mu.Unlock()
 
 	for _, h := range p.hooks.buffered {
-		h.OnRecordBuffered(p.stream, RecordBufferedEvent{Bytes: size, Pending: pending})
+		h.OnRecordBuffered(RecordBufferedEvent{Stream: p.stream, Bytes: size, Pending: pending})
 	}
 	p.finish(out)
 	if wake {
@@ -426,7 +426,7 @@ func (p *Producer) put(ctx context.Context, r Record, noWait, urgent bool) *Futu
 // reject resolves a record that was never accepted.
 func (p *Producer) reject(err *RecordError, size int) *Future {
 	for _, h := range p.hooks.done {
-		h.OnRecordDone(p.stream, RecordDoneEvent{Bytes: size, Code: err.Code, Err: err})
+		h.OnRecordDone(RecordDoneEvent{Stream: p.stream, Bytes: size, Code: err.Code, Err: err})
 	}
 	return newFailedFuture(err)
 }
@@ -693,7 +693,7 @@ func (p *Producer) resolve(u *userRec, hooked bool, now time.Time) {
 
 func (p *Producer) hookDone(u *userRec, now time.Time) {
 	arrived := p.arrival(u)
-	e := RecordDoneEvent{Bytes: int(u.size), Latency: now.Sub(arrived)}
+	e := RecordDoneEvent{Stream: p.stream, Bytes: int(u.size), Latency: now.Sub(arrived)}
 	var attempts []Attempt
 	if re := u.err; re != nil {
 		attempts = re.Attempts
@@ -707,6 +707,6 @@ func (p *Producer) hookDone(u *userRec, now time.Time) {
 		e.BufferingTime = attempts[0].Time.Sub(arrived)
 	}
 	for _, h := range p.hooks.done {
-		h.OnRecordDone(p.stream, e)
+		h.OnRecordDone(e)
 	}
 }

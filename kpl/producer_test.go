@@ -570,14 +570,20 @@ func TestStrictOrderingUnderFaults(t *testing.T) {
 
 type countHook struct {
 	buffered, done, kinesis, puts, entryErrs, maps int
+	otherStream                                    int // events not naming the stream "s"
 }
 
-func (h *countHook) OnRecordBuffered(string, RecordBufferedEvent)  { h.buffered++ }
-func (h *countHook) OnRecordDone(string, RecordDoneEvent)          { h.done++ }
-func (h *countHook) OnKinesisRecordPut(string, KinesisRecordEvent) { h.kinesis++ }
-func (h *countHook) OnPutRecords(string, PutRecordsEvent)          { h.puts++ }
-func (h *countHook) OnEntryError(string, EntryErrorEvent)          { h.entryErrs++ }
-func (h *countHook) OnShardMapRefreshed(string, ShardMapEvent)     { h.maps++ }
+func (h *countHook) stream(s string) {
+	if s != "s" {
+		h.otherStream++
+	}
+}
+func (h *countHook) OnRecordBuffered(e RecordBufferedEvent)  { h.stream(e.Stream); h.buffered++ }
+func (h *countHook) OnRecordDone(e RecordDoneEvent)          { h.stream(e.Stream); h.done++ }
+func (h *countHook) OnKinesisRecordPut(e KinesisRecordEvent) { h.stream(e.Stream); h.kinesis++ }
+func (h *countHook) OnPutRecords(e PutRecordsEvent)          { h.stream(e.Stream); h.puts++ }
+func (h *countHook) OnEntryError(e EntryErrorEvent)          { h.stream(e.Stream); h.entryErrs++ }
+func (h *countHook) OnShardMapRefreshed(e ShardMapEvent)     { h.stream(e.Stream); h.maps++ }
 
 func TestHooksAndCompression(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -596,7 +602,7 @@ func TestHooksAndCompression(t *testing.T) {
 		}
 		p.Flush(t.Context())
 		p.Close()
-		if h.buffered != 50 || h.done != 50 || h.kinesis != 1 || h.puts != 2 || h.entryErrs != 1 || h.maps < 1 {
+		if h.buffered != 50 || h.done != 50 || h.kinesis != 1 || h.puts != 2 || h.entryErrs != 1 || h.maps < 1 || h.otherStream != 0 {
 			t.Fatalf("hooks %+v", h)
 		}
 		f.mu.Lock()
@@ -664,7 +670,7 @@ func TestFlush(t *testing.T) {
 
 type doneEvents struct{ events []RecordDoneEvent }
 
-func (d *doneEvents) OnRecordDone(_ string, e RecordDoneEvent) { d.events = append(d.events, e) }
+func (d *doneEvents) OnRecordDone(e RecordDoneEvent) { d.events = append(d.events, e) }
 
 func TestRecordDoneEvent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

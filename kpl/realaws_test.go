@@ -35,7 +35,7 @@ type distributionHook struct {
 	events []DistributionEvent
 }
 
-func (h *distributionHook) OnDistributionChanged(_ string, e DistributionEvent) {
+func (h *distributionHook) OnDistributionChanged(e DistributionEvent) {
 	h.mu.Lock()
 	h.events = append(h.events, e)
 	h.mu.Unlock()

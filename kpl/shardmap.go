@@ -61,7 +61,7 @@ func (p *Producer) refresher() {
 		if ctx.Err() != nil {
 			return
 		}
-		ev := ShardMapEvent{Reason: reason, Duration: time.Since(start), Err: err}
+		ev := ShardMapEvent{Stream: p.stream, Reason: reason, Duration: time.Since(start), Err: err}
 		var wait time.Duration
 		if err != nil {
 			fails++
@@ -104,7 +104,7 @@ func (p *Producer) refresher() {
 			if inferred {
 				p.log.LogAttrs(ctx, slog.LevelWarn, "kpl records keep landing on other shards and DescribeStreamSummary is denied: taking the stream for AUTO (aggregation and shard prediction off); grant kinesis:DescribeStreamSummary to know for sure")
 				for _, h := range p.hooks.distribution {
-					h.OnDistributionChanged(p.stream, DistributionEvent{Strategy: string(types.RecordDistributionStrategyAuto), Reason: "inferred"})
+					h.OnDistributionChanged(DistributionEvent{Stream: p.stream, Strategy: string(types.RecordDistributionStrategyAuto), Reason: "inferred"})
 				}
 			}
 			if unknown {
@@ -116,7 +116,7 @@ func (p *Producer) refresher() {
 			wait = jitter(p.cfg.refreshInterval)
 		}
 		for _, h := range p.hooks.shardMap {
-			h.OnShardMapRefreshed(p.stream, ev)
+			h.OnShardMapRefreshed(ev)
 		}
 		timer.Reset(wait)
 		reason = "periodic"
@@ -160,7 +160,7 @@ func (p *Producer) setPrediction(ctx context.Context, on bool, reason string) {
 		strategy = string(types.RecordDistributionStrategyAuto)
 	}
 	for _, h := range p.hooks.distribution {
-		h.OnDistributionChanged(p.stream, DistributionEvent{Strategy: strategy, Predicting: on && !auto, Reason: reason})
+		h.OnDistributionChanged(DistributionEvent{Stream: p.stream, Strategy: strategy, Predicting: on && !auto, Reason: reason})
 	}
 	p.wake()
 }
@@ -331,7 +331,7 @@ func (p *Producer) describe(ctx context.Context, reason string) error {
 		}
 		predicting := !auto && !p.noPredictNow()
 		for _, h := range p.hooks.distribution {
-			h.OnDistributionChanged(p.stream, DistributionEvent{Strategy: strategy, Predicting: predicting, Reason: reason})
+			h.OnDistributionChanged(DistributionEvent{Stream: p.stream, Strategy: strategy, Predicting: predicting, Reason: reason})
 		}
 		p.wake()
 	}

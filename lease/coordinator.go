@@ -183,7 +183,7 @@ func (c *Coordinator) takeLoop(ctx context.Context) {
 		case <-t.C:
 		case <-c.trigger:
 		}
-		_, _ = c.TakeRound(ctx) // failures are logged and reported to HookTakeRound
+		_, _ = c.TakeRound(ctx) // failures are logged and reported to HookLeaseTakeRound
 		t.Reset(c.m.cfg.takeInterval)
 	}
 }

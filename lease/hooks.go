@@ -3,21 +3,28 @@ package lease
 import (
 	"fmt"
 	"time"
+
+	"github.com/shardwise/shardwise/internal/hookset"
 )
 
 // A Hook is any value implementing one or more of the HookXxx interfaces below; register hooks with
 // WithHooks. New hook kinds may be added without breaking existing hooks. Hooks run synchronously on
 // Manager and Coordinator goroutines: they must be fast, safe for concurrent use, must not block and must
 // not call back into the Manager or Coordinator.
+//
+// Every method takes one event, and every event names the lease table (a table holds the leases of
+// one application on one stream). Method names are unique across the hooks of kpl, kcl, lease and
+// agent: one type can implement all of them and be given to each package's WithHooks.
 type Hook any
 
-// HookRenew is called after every renewal attempt made by a Coordinator or Manager.Renew.
-type HookRenew interface {
-	OnRenew(e RenewEvent)
+// HookLeaseRenewed is called after every renewal attempt made by a Coordinator or Manager.Renew.
+type HookLeaseRenewed interface {
+	OnLeaseRenewed(e RenewEvent)
 }
 
 // RenewEvent describes one renewal.
 type RenewEvent struct {
+	Table   string
 	Key     string
 	Counter int64         // the new counter on success, the expected one on failure
 	Latency time.Duration // of the DynamoDB call(s)
@@ -56,6 +63,7 @@ func (r TakeReason) String() string {
 
 // TakenEvent describes a lease taken by this worker.
 type TakenEvent struct {
+	Table         string
 	Lease         Lease // the new copy, owned by this worker
 	PreviousOwner string
 	Reason        TakeReason
@@ -69,22 +77,30 @@ type HookLeaseLost interface {
 
 // LostEvent describes a lost lease.
 type LostEvent struct {
+	Table string
 	Lease Lease // the last copy this worker held
 	Err   error // why: wraps ErrLeaseLost, or the last renewal error when renewals timed out
 }
 
 // HookLeaseReleased is called when this worker releases a lease it held (Manager.Release succeeded).
 type HookLeaseReleased interface {
-	OnLeaseReleased(l Lease)
+	OnLeaseReleased(e ReleasedEvent)
 }
 
-// HookCheckpoint is called after every Checkpoint and PrepareCheckpoint attempt.
-type HookCheckpoint interface {
-	OnCheckpoint(e CheckpointEvent)
+// ReleasedEvent describes a released lease.
+type ReleasedEvent struct {
+	Table string
+	Lease Lease // the released copy, without owner
+}
+
+// HookLeaseCheckpoint is called after every Checkpoint and PrepareCheckpoint attempt.
+type HookLeaseCheckpoint interface {
+	OnLeaseCheckpoint(e CheckpointEvent)
 }
 
 // CheckpointEvent describes one checkpoint write.
 type CheckpointEvent struct {
+	Table             string
 	Key               string
 	SequenceNumber    string
 	SubSequenceNumber int64
@@ -93,13 +109,15 @@ type CheckpointEvent struct {
 	Err               error
 }
 
-// HookTakeRound is called after every take round of a Coordinator (the Java KCL's TakeLeases metrics).
-type HookTakeRound interface {
-	OnTakeRound(e TakeRoundEvent)
+// HookLeaseTakeRound is called after every take round of a Coordinator (the Java KCL's TakeLeases
+// metrics).
+type HookLeaseTakeRound interface {
+	OnLeaseTakeRound(e TakeRoundEvent)
 }
 
 // TakeRoundEvent summarises one take round.
 type TakeRoundEvent struct {
+	Table     string
 	Leases    int // leases in the table
 	Workers   int // live workers seen, this one included
 	Target    int // leases per worker this worker aims for
@@ -111,57 +129,50 @@ type TakeRoundEvent struct {
 	Err       error // a failed scan; conflicts on individual leases are not errors
 }
 
+// hooks holds the registered hooks by kind; the on* methods fill in the table.
 type hooks struct {
-	renew      []HookRenew
+	table      string
+	renew      []HookLeaseRenewed
 	taken      []HookLeaseTaken
 	lost       []HookLeaseLost
 	released   []HookLeaseReleased
-	checkpoint []HookCheckpoint
-	takeRound  []HookTakeRound
+	checkpoint []HookLeaseCheckpoint
+	takeRound  []HookLeaseTakeRound
 }
 
-func newHooks(hs []Hook) (hooks, error) {
-	var h hooks
-	for i, x := range hs {
-		ok := false
-		if v, is := x.(HookRenew); is {
-			h.renew, ok = append(h.renew, v), true
-		}
-		if v, is := x.(HookLeaseTaken); is {
-			h.taken, ok = append(h.taken, v), true
-		}
-		if v, is := x.(HookLeaseLost); is {
-			h.lost, ok = append(h.lost, v), true
-		}
-		if v, is := x.(HookLeaseReleased); is {
-			h.released, ok = append(h.released, v), true
-		}
-		if v, is := x.(HookCheckpoint); is {
-			h.checkpoint, ok = append(h.checkpoint, v), true
-		}
-		if v, is := x.(HookTakeRound); is {
-			h.takeRound, ok = append(h.takeRound, v), true
-		}
-		if !ok {
-			return hooks{}, fmt.Errorf("%w: hook %d (%T) implements no lease hook interface", ErrInvalidConfig, i, x)
-		}
+func newHooks(table string, hs []Hook) (hooks, error) {
+	s := hookset.New(hs)
+	h := hooks{
+		table:      table,
+		renew:      hookset.Take[HookLeaseRenewed](s),
+		taken:      hookset.Take[HookLeaseTaken](s),
+		lost:       hookset.Take[HookLeaseLost](s),
+		released:   hookset.Take[HookLeaseReleased](s),
+		checkpoint: hookset.Take[HookLeaseCheckpoint](s),
+		takeRound:  hookset.Take[HookLeaseTakeRound](s),
+	}
+	if err := s.Unmatched("lease"); err != nil {
+		return hooks{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return h, nil
 }
 
 func (h *hooks) onRenew(e RenewEvent) {
+	e.Table = h.table
 	for _, x := range h.renew {
-		x.OnRenew(e)
+		x.OnLeaseRenewed(e)
 	}
 }
 
 func (h *hooks) onTaken(e TakenEvent) {
+	e.Table = h.table
 	for _, x := range h.taken {
 		x.OnLeaseTaken(e)
 	}
 }
 
 func (h *hooks) onLost(e LostEvent) {
+	e.Table = h.table
 	for _, x := range h.lost {
 		x.OnLeaseLost(e)
 	}
@@ -169,18 +180,20 @@ func (h *hooks) onLost(e LostEvent) {
 
 func (h *hooks) onReleased(l Lease) {
 	for _, x := range h.released {
-		x.OnLeaseReleased(l)
+		x.OnLeaseReleased(ReleasedEvent{Table: h.table, Lease: l})
 	}
 }
 
 func (h *hooks) onCheckpoint(e CheckpointEvent) {
+	e.Table = h.table
 	for _, x := range h.checkpoint {
-		x.OnCheckpoint(e)
+		x.OnLeaseCheckpoint(e)
 	}
 }
 
 func (h *hooks) onTakeRound(e TakeRoundEvent) {
+	e.Table = h.table
 	for _, x := range h.takeRound {
-		x.OnTakeRound(e)
+		x.OnLeaseTakeRound(e)
 	}
 }

@@ -13,21 +13,21 @@ type recorder struct {
 	renews      []lease.RenewEvent
 	taken       []lease.TakenEvent
 	lost        []lease.LostEvent
-	released    []lease.Lease
+	released    []lease.ReleasedEvent
 	checkpoints []lease.CheckpointEvent
 	rounds      []lease.TakeRoundEvent
 }
 
 var (
-	_ lease.HookRenew         = (*recorder)(nil)
-	_ lease.HookLeaseTaken    = (*recorder)(nil)
-	_ lease.HookLeaseLost     = (*recorder)(nil)
-	_ lease.HookLeaseReleased = (*recorder)(nil)
-	_ lease.HookCheckpoint    = (*recorder)(nil)
-	_ lease.HookTakeRound     = (*recorder)(nil)
+	_ lease.HookLeaseRenewed    = (*recorder)(nil)
+	_ lease.HookLeaseTaken      = (*recorder)(nil)
+	_ lease.HookLeaseLost       = (*recorder)(nil)
+	_ lease.HookLeaseReleased   = (*recorder)(nil)
+	_ lease.HookLeaseCheckpoint = (*recorder)(nil)
+	_ lease.HookLeaseTakeRound  = (*recorder)(nil)
 )
 
-func (r *recorder) OnRenew(e lease.RenewEvent) {
+func (r *recorder) OnLeaseRenewed(e lease.RenewEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.renews = append(r.renews, e)
@@ -45,19 +45,19 @@ func (r *recorder) OnLeaseLost(e lease.LostEvent) {
 	r.lost = append(r.lost, e)
 }
 
-func (r *recorder) OnLeaseReleased(l lease.Lease) {
+func (r *recorder) OnLeaseReleased(e lease.ReleasedEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.released = append(r.released, l)
+	r.released = append(r.released, e)
 }
 
-func (r *recorder) OnCheckpoint(e lease.CheckpointEvent) {
+func (r *recorder) OnLeaseCheckpoint(e lease.CheckpointEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.checkpoints = append(r.checkpoints, e)
 }
 
-func (r *recorder) OnTakeRound(e lease.TakeRoundEvent) {
+func (r *recorder) OnLeaseTakeRound(e lease.TakeRoundEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.rounds = append(r.rounds, e)

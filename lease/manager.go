@@ -69,7 +69,7 @@ func NewManager(db DynamoDBAPI, table, owner string, opts ...Option) (*Manager, 
 	if err := cfg.resolve(); err != nil {
 		return nil, err
 	}
-	h, err := newHooks(cfg.hooks)
+	h, err := newHooks(table, cfg.hooks)
 	if err != nil {
 		return nil, err
 	}

@@ -428,4 +428,9 @@ func TestCheckpointValidatesAndHooks(t *testing.T) {
 	if len(rec.checkpoints) != 3 || rec.checkpoints[2].Err != nil || rec.checkpoints[2].SubSequenceNumber != 1 {
 		t.Errorf("checkpoint hook events %+v", rec.checkpoints)
 	}
+	for _, e := range rec.checkpoints {
+		if e.Table != m.Table() {
+			t.Errorf("checkpoint event of table %q, want %q", e.Table, m.Table())
+		}
+	}
 }

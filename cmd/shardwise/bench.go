@@ -192,7 +192,7 @@ type latencies struct {
 	retries atomic.Int64
 }
 
-func (l *latencies) OnRecordDone(_ string, e kpl.RecordDoneEvent) {
+func (l *latencies) OnRecordDone(e kpl.RecordDoneEvent) {
 	if e.Attempts > 1 {
 		l.retries.Add(int64(e.Attempts - 1))
 	}
