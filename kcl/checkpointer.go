@@ -18,11 +18,11 @@ type shardCheckpointer struct {
 	onLost  func()        // cancels the shard consumer
 	sem     chan struct{} // one slot: validation and write of one checkpoint at a time
 
-	mu            sync.Mutex
-	stored        Position // the checkpoint in the table (a sentinel or a record position)
-	last          Position // the last user record handed to the processor (filtered ones included)
-	delivered     bool
-	ended         bool // the ShardEnd checkpoint is written
+	mu        sync.Mutex
+	stored    Position // the checkpoint in the table (a sentinel or a record position)
+	last      Position // the last user record handed to the processor (filtered ones included)
+	delivered bool
+	ended     bool // the ShardEnd checkpoint is written
 }
 
 func newCheckpointer(shardID string, coord *lease.Coordinator, onLost func(), stored Position) *shardCheckpointer {

@@ -11,17 +11,16 @@ import (
 
 // Defaults, named after the Java KCL settings they mirror.
 const (
-	DefaultPollInterval           = 1500 * time.Millisecond // KCL idleTimeBetweenReadsInMillis
-	DefaultMaxRecordsPerPoll      = 10000                   // KCL maxRecords; the GetRecords maximum
-	DefaultPrefetch               = 3                       // KCL maxPendingProcessRecordsInput
-	DefaultPrefetchBytes          = 8 << 20                 // KCL maxByteSize (SimpleRecordsFetcherFactory)
-	DefaultWorkerPrefetchBytes    = 256 << 20               // no KCL equivalent: a bound for the whole worker
-	DefaultCallTimeout            = 30 * time.Second        // KCL kinesisRequestTimeout
-	DefaultMaxRegisterRefusals    = 10                      // LimitExceededException answers to fan-out registration
-	DefaultShardSyncInterval      = time.Minute             // KCL shardSyncIntervalMillis
-	DefaultParentPollInterval     = time.Second             // KCL parentShardPollIntervalMillis is 10 s
-	DefaultMaxThrottleBackoff     = 5 * time.Second         // cap of the GetRecords throttling backoff
-	DefaultMaxLeasesToStealAtOnce = 2                       // KCL maxLeasesToStealAtOneTime is 1
+	DefaultPollInterval        = 1500 * time.Millisecond // KCL idleTimeBetweenReadsInMillis
+	DefaultMaxRecordsPerPoll   = 10000                   // KCL maxRecords; the GetRecords maximum
+	DefaultPrefetch            = 3                       // KCL maxPendingProcessRecordsInput
+	DefaultPrefetchBytes       = 8 << 20                 // KCL maxByteSize (SimpleRecordsFetcherFactory)
+	DefaultWorkerPrefetchBytes = 256 << 20               // no KCL equivalent: a bound for the whole worker
+	DefaultCallTimeout         = 30 * time.Second        // KCL kinesisRequestTimeout
+	DefaultMaxRegisterRefusals = 10                      // LimitExceededException answers to fan-out registration
+	DefaultShardSyncInterval   = time.Minute             // KCL shardSyncIntervalMillis
+	DefaultParentPollInterval  = time.Second             // KCL parentShardPollIntervalMillis is 10 s
+	DefaultMaxThrottleBackoff  = 5 * time.Second         // cap of the GetRecords throttling backoff
 )
 
 // An Option configures a Worker. Options are made only by the functions of this package; NewWorker

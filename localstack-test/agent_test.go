@@ -18,7 +18,7 @@ import (
 
 	"github.com/shardwise/shardwise/agent"
 	"github.com/shardwise/shardwise/aggregation"
-	"github.com/shardwise/shardwise/localstack-test/testenv"
+	"github.com/shardwise/shardwise/internal/testenv"
 )
 
 // TestAgentOnKinesisMock runs the log agent, configured by an agent.json, against kinesis-mock: it

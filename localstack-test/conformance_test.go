@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/shardwise/shardwise/localstack-test/testenv"
+	"github.com/shardwise/shardwise/internal/testenv"
 )
 
 // TestConformanceWithKinesisMock runs one scenario against kinesis-mock (the engine LocalStack uses)

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardwise/shardwise/internal/fanout"
-	"github.com/shardwise/shardwise/localstack-test/testenv"
+	"github.com/shardwise/shardwise/internal/testenv"
 )
 
 // TestFanOutSmoke runs the internal/fanout machinery against kinesis-mock (HTTP/2 over TLS through the

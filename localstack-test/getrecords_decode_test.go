@@ -15,7 +15,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/shardwise/shardwise/internal/kinesisjson"
-	"github.com/shardwise/shardwise/localstack-test/testenv"
+	"github.com/shardwise/shardwise/internal/testenv"
 )
 
 // capture is an HTTP client that keeps a copy of the last response body.

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/shardwise/shardwise/aggregation"
-	"github.com/shardwise/shardwise/localstack-test/testenv"
+	"github.com/shardwise/shardwise/internal/testenv"
 )
 
 // The interop tests check the aggregated-record format against aws-kinesis-agg, an independent JavaScript

@@ -16,9 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/shardwise/shardwise/aggregation"
+	"github.com/shardwise/shardwise/internal/testenv"
 	"github.com/shardwise/shardwise/kcl"
 	"github.com/shardwise/shardwise/lease"
-	"github.com/shardwise/shardwise/localstack-test/testenv"
 )
 
 // adoptProc records the data it is given, per shard, and checkpoints each batch.

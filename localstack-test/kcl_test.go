@@ -25,8 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardwise/shardwise/aggregation"
+	"github.com/shardwise/shardwise/internal/testenv"
 	"github.com/shardwise/shardwise/lease"
-	"github.com/shardwise/shardwise/localstack-test/testenv"
 )
 
 // The kcl fleet scenario: `shardwise consume` processes (separate processes, as on separate hosts)

@@ -13,8 +13,8 @@ import (
 
 	"github.com/shardwise/shardwise/aggregation"
 	"github.com/shardwise/shardwise/compression"
+	"github.com/shardwise/shardwise/internal/testenv"
 	"github.com/shardwise/shardwise/kpl"
-	"github.com/shardwise/shardwise/localstack-test/testenv"
 )
 
 // TestKPLAgainstKinesisMock runs the producer against kinesis-mock: aggregated, unaggregated and

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/shardwise/shardwise/internal/testenv"
 	"github.com/shardwise/shardwise/lease"
-	"github.com/shardwise/shardwise/localstack-test/testenv"
 )
 
 // A table a Java KCL 3.5 application wrote, on dynalite: the items keep DynamoDB's own shapes (maps,

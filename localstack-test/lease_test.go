@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/shardwise/shardwise/internal/testenv"
 	"github.com/shardwise/shardwise/lease"
-	"github.com/shardwise/shardwise/localstack-test/testenv"
 )
 
 // The lease protocol against dynalite (the DynamoDB engine LocalStack uses): the real SDK client, real

@@ -23,9 +23,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/shardwise/shardwise/internal/testenv"
 	"github.com/shardwise/shardwise/kpl"
 	"github.com/shardwise/shardwise/lease"
-	"github.com/shardwise/shardwise/localstack-test/testenv"
 )
 
 // TestMultilangNodeClient runs `shardwise multilang` with the Node KCL client aws-kcl (pinned in

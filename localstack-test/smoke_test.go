@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardwise/shardwise/aggregation"
-	"github.com/shardwise/shardwise/localstack-test/testenv"
+	"github.com/shardwise/shardwise/internal/testenv"
 )
 
 // plannedShard is what the smoke test sends to one shard: the Kinesis records (aggregates and, for one
