@@ -19,7 +19,7 @@ import (
 
 // DynamoDBAPI is the part of the DynamoDB client the lease package calls, with the SDK's exact signatures,
 // so *dynamodb.Client satisfies it. It may gain methods in minor versions: pass the real client, or the
-// fake in this module's tests, rather than implementing it by hand.
+// in-memory table of package leasetest in tests, rather than implementing it by hand.
 type DynamoDBAPI interface {
 	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
 	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
