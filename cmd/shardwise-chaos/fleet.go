@@ -212,12 +212,22 @@ func (s *scen) producer(id int, stream, kinesisURL string, t *tally, o producerO
 }
 
 // finish stops writing, closes put's stdin and waits up to d for it to deliver and exit; the
-// error is put's (non-zero exit: some record failed).
+// error is put's (non-zero exit: some record failed). A put that stopped reading its input (the
+// writer is blocked on the pipe) is killed after d too, rather than holding up the run.
 func (pr *producer) finish(d time.Duration) error {
 	close(pr.stop)
-	<-pr.done
+	deadline := time.Now().Add(d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-pr.done:
+	case <-t.C:
+		pr.p.kill() // the pipe breaks, so the blocked write returns
+		<-pr.done
+		return fmt.Errorf("put p%d stopped reading its input (blocked for %v): killed", pr.id, d)
+	}
 	pr.p.stdin.Close()
-	if err := pr.p.wait(d); err != nil {
+	if err := pr.p.wait(max(time.Until(deadline), time.Second)); err != nil {
 		return fmt.Errorf("put p%d: %w", pr.id, err)
 	}
 	return nil
