@@ -25,6 +25,7 @@ import (
 	"github.com/shardwise/shardwise/internal/agentmetrics"
 	"github.com/shardwise/shardwise/internal/bodyguard"
 	"github.com/shardwise/shardwise/internal/ec2tags"
+	"github.com/shardwise/shardwise/internal/endpoint"
 	"github.com/shardwise/shardwise/internal/sqliteread"
 )
 
@@ -131,8 +132,15 @@ func runReload(ctx context.Context, args []string, stdout, stderr io.Writer, rel
 		if err := cfg.Validate(); err != nil {
 			return nil, cfg, aws.Config{}, err
 		}
+		allowInsecure := endpoint.AllowInsecure(os.Getenv)
+		if err := normalizeEndpoints(&cfg, allowInsecure); err != nil {
+			return nil, cfg, aws.Config{}, err
+		}
 		awsCfg, baseCfg, err := loadAWSConfigs(ctx, cfg, log)
 		if err != nil {
+			return nil, cfg, awsCfg, err
+		}
+		if err := checkSDKEndpoints(awsCfg, baseCfg, cfg, allowInsecure); err != nil {
 			return nil, cfg, awsCfg, err
 		}
 		kc := newKinesisClient(awsCfg, cfg.KinesisEndpoint)
