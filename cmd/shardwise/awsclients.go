@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/shardwise/shardwise/internal/bodyguard"
+	"github.com/shardwise/shardwise/internal/endpoint"
 )
 
 // loadAWSConfig loads the standard SDK configuration chain: AWS_REGION, credentials, AWS_ENDPOINT_URL,
@@ -26,7 +29,19 @@ func loadAWSConfig(ctx context.Context) (aws.Config, error) {
 	}
 	cfg.HTTPClient = tuneHTTPClient(cfg.HTTPClient)
 	bodyguard.WrapConfig(&cfg) // the SDK/net/http request-body race that fast local endpoints expose
+	if err := checkEndpoint("Kinesis endpoint (AWS_ENDPOINT_URL_KINESIS or AWS_ENDPOINT_URL)", kinesis.NewFromConfig(cfg).Options().BaseEndpoint); err != nil {
+		return aws.Config{}, err
+	}
+	if err := checkEndpoint("DynamoDB endpoint (AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL)", dynamodb.NewFromConfig(cfg).Options().BaseEndpoint); err != nil {
+		return aws.Config{}, err
+	}
 	return cfg, nil
+}
+
+// checkEndpoint applies the TLS rule of internal/endpoint to an endpoint a client resolved: plain
+// http:// only to loopback hosts, unless SHARDWISE_ALLOW_INSECURE=1.
+func checkEndpoint(setting string, ep *string) error {
+	return endpoint.Check(setting, aws.ToString(ep), endpoint.AllowInsecure(os.Getenv))
 }
 
 // HTTP/2 health checks and connection pool sizes of the CLI's AWS clients.

@@ -248,6 +248,13 @@ func multilangClients(ctx context.Context, c multilang.Config) (*kinesis.Client,
 			o.BaseEndpoint = aws.String(c.DynamoDBEndpoint)
 		}
 	})
+	// kinesisEndpoint and dynamoDBEndpoint, else the SDK chain's: TLS unless loopback or opted in.
+	if err := checkEndpoint("Kinesis endpoint (kinesisEndpoint, AWS_ENDPOINT_URL_KINESIS or AWS_ENDPOINT_URL)", kc.Options().BaseEndpoint); err != nil {
+		return nil, nil, err
+	}
+	if err := checkEndpoint("DynamoDB endpoint (dynamoDBEndpoint, AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL)", db.Options().BaseEndpoint); err != nil {
+		return nil, nil, err
+	}
 	return kc, db, nil
 }
 
@@ -353,6 +360,10 @@ func credentialProvider(ctx context.Context, base aws.Config, p multilang.Creden
 		session := "shardwise-multilang"
 		if len(p.Args) > 1 && p.Args[1] != "" {
 			session = p.Args[1]
+		}
+		stsURL, _, _ := strings.Cut(p.Nested["endpoint"], "^")
+		if err := checkEndpoint("StsAssumeRoleCredentialsProvider endpoint", &stsURL); err != nil {
+			return nil, err
 		}
 		stsClient := sts.NewFromConfig(base, func(o *sts.Options) {
 			if r := p.Nested["endpointRegion"]; r != "" {
