@@ -247,6 +247,16 @@ func (c *Client) send(ctx context.Context, endpoint, region string, form url.Val
 		if comp, err := ec2query.GetErrorResponseComponents(bytes.NewReader(data)); err == nil {
 			e.Code, e.Message, e.RequestID = comp.Code, comp.Message, comp.RequestID
 		}
+		if e.Code == "" { // the Query protocol's shape, as some proxies answer
+			var q struct {
+				Code      string `xml:"Error>Code"`
+				Message   string `xml:"Error>Message"`
+				RequestID string `xml:"RequestId"`
+			}
+			if xml.Unmarshal(data, &q) == nil {
+				e.Code, e.Message, e.RequestID = q.Code, q.Message, q.RequestID
+			}
+		}
 		if e.Code == "" {
 			e.Code = strconv.Itoa(resp.StatusCode)
 			e.Message = strings.TrimSpace(string(data[:min(len(data), 200)]))

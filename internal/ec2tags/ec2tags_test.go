@@ -3,8 +3,10 @@ package ec2tags
 import (
 	"context"
 	"errors"
+	"io"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +118,32 @@ func TestInstanceTagsRetries(t *testing.T) {
 	before := len(srv.Requests())
 	if _, err := c.InstanceTags(context.Background(), "", "i-0abc"); err == nil || len(srv.Requests()) != before+1 {
 		t.Errorf("a 400 answer: err %v after %d requests, want an error after 1", err, len(srv.Requests())-before)
+	}
+}
+
+// TestErrorShapes: EC2's error answer (Response/Errors/Error) and the Query protocol's
+// (ErrorResponse/Error), as a proxy may answer, both give the code; a body that is neither gives
+// the HTTP status.
+func TestErrorShapes(t *testing.T) {
+	for body, want := range map[string]string{
+		`<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>no</Message></Error></Errors><RequestID>r</RequestID></Response>`:    "UnauthorizedOperation",
+		`<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>no</Message></Error><RequestId>r</RequestId></ErrorResponse>`: "AccessDenied",
+		`<html>forbidden</html>`: "403",
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, body)
+		}))
+		c := &Client{Credentials: credentials.NewStaticCredentialsProvider("a", "b", ""), Region: "us-east-1", Endpoint: srv.URL}
+		_, err := c.InstanceTags(context.Background(), "", "i-1")
+		srv.Close()
+		var e *Error
+		if !errors.As(err, &e) || e.Code != want || e.StatusCode != http.StatusForbidden {
+			t.Errorf("answer %s: err %v, want code %s", body, err, want)
+		}
+		if IsAccessDenied(err) != (want != "403") {
+			t.Errorf("answer %s: IsAccessDenied %v", body, IsAccessDenied(err))
+		}
 	}
 }
 
