@@ -178,6 +178,10 @@ func isLoopbackHost(h string) bool {
 	return h == "localhost" || h == "127.0.0.1" || h == "::1" || strings.HasPrefix(h, "127.")
 }
 
+// errDemoInterrupted ends a demo stopped by SIGINT or SIGTERM; its processes are stopped and its
+// stream and lease table deleted all the same.
+var errDemoInterrupted = errors.New("demo interrupted: workers and agent stopped, stream and lease table deleted")
+
 // demoRun is one run of the demo.
 type demoRun struct {
 	c          demoConfig
@@ -332,7 +336,7 @@ produce:
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return errDemoInterrupted
 		case <-tick.C:
 			d.summaryLine(workers, killed)
 		case <-split.C:
@@ -377,7 +381,7 @@ produce:
 	for over := false; !over && d.tally.counts().Lost > 0; {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return errDemoInterrupted
 		case <-tick.C:
 			d.summaryLine(workers, killed)
 		case <-d.tally.changed:

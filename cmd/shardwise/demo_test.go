@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"math"
 	"net"
 	"os"
@@ -185,6 +188,11 @@ func TestDemoShort(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	t.Run("verdict", func(t *testing.T) { testDemoVerdict(t, bin) })
+	t.Run("interrupted", func(t *testing.T) { testDemoInterrupted(t, bin) })
+}
+
+func testDemoVerdict(t *testing.T, bin string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "shardwise"), "demo", "--short")
@@ -212,4 +220,73 @@ func TestDemoShort(t *testing.T) {
 			t.Errorf("the output lacks %q", want)
 		}
 	}
+}
+
+// testDemoInterrupted: SIGINT while the demo runs stops every child process (workers, agent) before
+// the demo exits, non-zero.
+func testDemoInterrupted(t *testing.T, bin string) {
+	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
+		t.Skip("needs /proc to look for child processes")
+	}
+	cmd := exec.Command(filepath.Join(bin, "shardwise"), "demo", "--short")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// Wait until the workers and the agent run, then interrupt.
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "shardwise-agent tails") {
+			break
+		}
+	}
+	children := childProcesses(cmd.Process.Pid)
+	if len(children) != 4 {
+		t.Errorf("%d child processes running, want 3 workers and the agent:\n%s", len(children), out.String())
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, stdout)
+	err = cmd.Wait()
+	if err == nil || !strings.Contains(stderr.String(), "demo interrupted") {
+		t.Errorf("demo after SIGINT: %v, stderr %q; want a non-zero exit saying it was interrupted", err, stderr.String())
+	}
+	for _, pid := range children {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); !bytes.Contains(b, []byte(") Z ")) {
+				t.Errorf("child %d still runs after the demo exited", pid)
+			}
+		}
+	}
+}
+
+// childProcesses returns the pids whose parent is pid (Linux /proc).
+func childProcesses(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var kids []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so parse after the last ')'.
+		fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			kids = append(kids, child)
+		}
+	}
+	return kids
 }
