@@ -134,6 +134,25 @@ func BenchmarkUnmarshalForEach(b *testing.B) {
 	reportPerRecord(b, cpu)
 }
 
+// BenchmarkDecodeEventForEach: the same with DecodeEvent instead of encoding/json, as a Handler
+// (lambda.StartHandler) runs it.
+func BenchmarkDecodeEventForEach(b *testing.B) {
+	js, _ := benchEvent(b)
+	ctx := context.Background()
+	fn := func(context.Context, kinesislambda.Record) error { return nil }
+	b.ReportAllocs()
+	cpu := processCPU()
+	b.SetBytes(int64(len(js)))
+	for b.Loop() {
+		var ev events.KinesisEvent
+		if err := kinesislambda.DecodeEvent(js, &ev); err != nil {
+			b.Fatal(err)
+		}
+		kinesislambda.ForEach(ctx, ev, fn)
+	}
+	reportPerRecord(b, cpu)
+}
+
 // reportPerRecord adds user records per second, wall time per user record, and the process's CPU time
 // per user record since cpuStart (garbage collection included; steadier than wall time on a loaded
 // machine, where the benchmark waits for a core).

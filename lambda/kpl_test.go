@@ -206,13 +206,23 @@ func fill(t *testing.T) *stream {
 // mapping would, and returns the user records of each shard.
 func (s *stream) lambdaRecords(t *testing.T, batch int) map[string][]kinesislambda.Record {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	out := map[string][]kinesislambda.Record{}
-	for _, id := range shardIDs(ctx, t, s.kc, s.name) {
-		for _, ev := range lambdaEvents(t, s.name, id, readShard(ctx, t, s.kc, s.name, id), batch) {
+	for id, recs := range s.kinesisRecords(t) {
+		for _, ev := range lambdaEvents(t, s.name, id, recs, batch) {
 			out[id] = kinesislambda.AppendRecords(out[id], ev)
 		}
+	}
+	return out
+}
+
+// kinesisRecords reads every shard from TRIM_HORIZON.
+func (s *stream) kinesisRecords(t *testing.T) map[string][]types.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out := map[string][]types.Record{}
+	for _, id := range shardIDs(ctx, t, s.kc, s.name) {
+		out[id] = readShard(ctx, t, s.kc, s.name, id)
 	}
 	return out
 }
