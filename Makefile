@@ -131,6 +131,7 @@ fuzz:
 	done
 	cd lambda && $(GO) test -run '^$$' -fuzz '^FuzzRecords$$' -fuzztime $(FUZZTIME) .
 	cd lambda && $(GO) test -run '^$$' -fuzz '^FuzzEventJSON$$' -fuzztime $(FUZZTIME) .
+	cd lambda && $(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME) .
 
 ## demo: the whole toolkit at work (about 2 minutes; cmd/shardwise/demo.go): builds shardwise and
 ## shardwise-agent into a temporary directory and runs `shardwise demo` with the local DynamoDB up
