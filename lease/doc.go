@@ -125,7 +125,11 @@
 // dynamoDbRequestTimeout is 1 minute) and fails with ErrTimeout when it runs out: a retryable failure,
 // never a lost lease. The calls carry their own retryer (retry.NewStandard without client-side rate
 // limiting, see WithRetryer), so throttling elsewhere on a shared client cannot use up the SDK's retry
-// quota and leave renewals a single attempt.
+// quota. The Coordinator's renewals and checkpoints are the exception: it sends them as single attempts
+// and retries them itself, as copies (see Coordinator above), so it knows when the copy that applied was
+// sent. Behind a slow link (every request +2 s) with 20 % of requests throttled and a 10 s failover,
+// no lease is lost (TestSlowThrottledTableKeepsLeases; the chaos suite's scenario d); the price is up to
+// three requests in flight per lease while answers take longer than RenewTimeout/4.
 //
 // # Defaults
 //
