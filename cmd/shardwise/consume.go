@@ -60,9 +60,11 @@ func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return errCLIUsage
 	}
-	if len(pos) != 1 || c.app == "" {
-		fmt.Fprintln(stderr, "usage: shardwise consume STREAM|STREAM_ARN --app APP [--from trim-horizon|latest|TIMESTAMP] [--max N] [--idle-timeout D] [--format jsonl|raw] [--efo CONSUMER] [--failover D] [--take-interval D]")
-		return errCLIUsage
+	if len(pos) != 1 {
+		return usageError("consume", "takes one STREAM, got %d arguments", len(pos))
+	}
+	if c.app == "" {
+		return usageError("consume", "needs --app APP (the lease table)")
 	}
 	if c.format != "raw" && c.format != "jsonl" {
 		return fmt.Errorf("%w: --format must be raw or jsonl, not %q", errCLIUsage, c.format)

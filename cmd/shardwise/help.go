@@ -109,6 +109,11 @@ func writeCommandHelp(w io.Writer, name string, fs *flag.FlagSet) {
 	}
 }
 
+// usageError is a command-line mistake of command name: one line naming it and the help to read.
+func usageError(name, format string, a ...any) error {
+	return fmt.Errorf("%w: %s %s (see 'shardwise %s --help')", errCLIUsage, name, fmt.Sprintf(format, a...), name)
+}
+
 // newFlagSet returns the flag set of command name: errors and help go to stderr, and -h/--help
 // prints the command's help (writeCommandHelp).
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {

@@ -26,9 +26,11 @@ func runLeases(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return errCLIUsage
 	}
-	if len(pos) != 1 || (*format != "table" && *format != "jsonl") {
-		fmt.Fprintln(stderr, "usage: shardwise leases APP [--format table|jsonl]")
-		return errCLIUsage
+	if len(pos) != 1 {
+		return usageError("leases", "takes one APP, got %d arguments", len(pos))
+	}
+	if *format != "table" && *format != "jsonl" {
+		return usageError("leases", "--format must be table or jsonl, not %q", *format)
 	}
 	cfg, err := loadAWSConfig(ctx)
 	if err != nil {

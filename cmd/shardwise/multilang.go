@@ -47,9 +47,11 @@ func runMultilang(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if file == "" && len(pos) == 1 {
 		file, pos = pos[0], nil
 	}
-	if file == "" || len(pos) != 0 {
-		fmt.Fprintln(stderr, "usage: shardwise multilang [-p|--properties|--properties-file] FILE [--print-config] [--log-level L]")
-		return errCLIUsage
+	if file == "" {
+		return usageError("multilang", "needs a properties FILE (or -p FILE)")
+	}
+	if len(pos) != 0 {
+		return usageError("multilang", "takes one properties FILE, got %q as well", pos)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {

@@ -57,14 +57,13 @@ func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	switch {
 	case len(pos) < 1:
-		fs.Usage()
-		return fmt.Errorf("%w: put needs a STREAM", errCLIUsage)
+		return usageError("put", "needs a STREAM")
 	case c.key != "" && c.keyField != "":
-		return fmt.Errorf("%w: --key and --key-field exclude each other", errCLIUsage)
+		return usageError("put", "--key and --key-field exclude each other")
 	case c.compress != "" && c.compress != "zstd":
-		return fmt.Errorf("%w: --compress takes zstd, not %q", errCLIUsage, c.compress)
+		return usageError("put", "--compress takes zstd, not %q", c.compress)
 	case c.linger < 0:
-		return fmt.Errorf("%w: --linger must not be negative", errCLIUsage)
+		return usageError("put", "--linger must not be negative")
 	}
 	in, err := openPutInputs(pos[1:], os.Stdin)
 	if err != nil {

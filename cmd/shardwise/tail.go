@@ -160,8 +160,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errCLIUsage
 	}
 	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "usage: shardwise tail STREAM|STREAM_ARN [--from trim-horizon|latest|TIMESTAMP] [--max N] [--idle-timeout D] [--format raw|jsonl] [--efo CONSUMER]")
-		return errCLIUsage
+		return usageError("tail", "takes one STREAM, got %d arguments", len(pos))
 	}
 	if err := c.validate(); err != nil {
 		return fmt.Errorf("%w: %w", errCLIUsage, err)
