@@ -3,17 +3,64 @@ package kpl_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
+	"github.com/shardwise/shardwise/kinesistest"
 	"github.com/shardwise/shardwise/kpl"
 )
 
-// The whole life cycle: New, PutAsync, Flush, Close. Compile-only (needs AWS).
+// The whole life cycle against an in-process Kinesis (kinesistest): New, PutAsync, Flush, Close.
+// Records of one partition key go to one shard; aggregation packs the user records bound for a
+// shard into few Kinesis records.
 func Example() {
+	srv, err := kinesistest.NewServer(kinesistest.Stream("orders", 4))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	ctx := context.Background()
+
+	p, err := kpl.New(srv.KinesisClient(), "orders")
+	if err != nil {
+		log.Fatal(err)
+	}
+	var futures []*kpl.Future
+	for i := range 100 {
+		r := kpl.Record{PartitionKey: fmt.Sprintf("customer-%d", i%10), Data: fmt.Appendf(nil, `{"order":%d}`, i)}
+		futures = append(futures, p.PutAsync(ctx, r))
+	}
+	if err := p.Flush(ctx); err != nil { // every record delivered or failed
+		log.Fatal(err)
+	}
+	p.Close()
+
+	perShard := map[string]int{}
+	for _, f := range futures {
+		res, err := f.Wait(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		perShard[res.ShardID]++
+	}
+	for _, shard := range slices.Sorted(maps.Keys(perShard)) {
+		fmt.Println(shard, perShard[shard])
+	}
+	// Output:
+	// shardId-000000000000 20
+	// shardId-000000000001 10
+	// shardId-000000000002 40
+	// shardId-000000000003 30
+}
+
+// The same life cycle against AWS, with error handling by kind. Compile-only.
+func Example_aws() {
 	ctx := context.Background()
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
