@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -109,11 +110,15 @@ func lineName(c putConfig, n int64) string {
 	return "line " + strconv.FormatInt(n, 10)
 }
 
+// preflightTimeout bounds putPreflight's ListShards call (SDK retries included).
+var preflightTimeout = 10 * time.Second
+
 // putPreflight asks Kinesis about the stream once before put reads a line (ListShards, which the
 // producer calls anyway), so a stream that does not exist, or credentials Kinesis refuses, fail put
 // in one line instead of once per input line. ListShards being denied is no failure: the producer
 // then sends without shard prediction, as a PutRecords-only policy allows. Throttles and transient
-// failures are left to the producer's retries.
+// failures are left to the producer's retries, and so is a call without an answer within
+// preflightTimeout (a hung call held put before its first line, for good).
 func putPreflight(ctx context.Context, kc kpl.KinesisAPI, stream string) error {
 	in := &kinesis.ListShardsInput{MaxResults: aws.Int32(1)}
 	if strings.HasPrefix(stream, "arn:") {
@@ -121,12 +126,17 @@ func putPreflight(ctx context.Context, kc kpl.KinesisAPI, stream string) error {
 	} else {
 		in.StreamName = aws.String(stream)
 	}
-	_, err := kc.ListShards(ctx, in)
+	cctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	_, err := kc.ListShards(cctx, in)
 	if err == nil {
 		return nil
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if cctx.Err() != nil {
+		return nil // no answer in time: the producer's own calls have deadlines and retries
 	}
 	if info := awserr.Classify(err); info.Code == "AccessDeniedException" {
 		return nil

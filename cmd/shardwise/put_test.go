@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -309,5 +310,34 @@ func TestPutFiles(t *testing.T) {
 	}
 	if _, err := openPutInputs([]string{a, filepath.Join(dir, "missing")}, nil); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a missing file: %v, want it refused before anything is read", err)
+	}
+}
+
+// TestPutPreflightHangs: the ListShards put makes before reading its first line gets no answer
+// (a hung call, as in the chaos suite's scenario a); put goes on after preflightTimeout and
+// delivers every line instead of waiting for ever.
+func TestPutPreflightHangs(t *testing.T) {
+	defer func(d time.Duration) { preflightTimeout = d }(preflightTimeout)
+	preflightTimeout = 200 * time.Millisecond
+	srv, err := kinesistest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	kc := srv.KinesisClient()
+	ctx := testCtx(t)
+	mustStream(t, ctx, kc, "create", "s", "--shards", "1")
+	var hung atomic.Bool
+	srv.Control(func(r kinesistest.Request) (kinesistest.Action, bool) {
+		// Only the first ListShards (put's pre-flight) hangs.
+		return kinesistest.Action{Hang: true}, r.Op == "ListShards" && hung.CompareAndSwap(false, true)
+	})
+	var errOut bytes.Buffer
+	out, err := putLines(ctx, kc, "s", putConfig{linger: defaultPutLinger}, strings.NewReader(strings.Repeat("x\n", 100)), &errOut)
+	if err != nil || out.records != 100 || out.failed != 0 {
+		t.Fatalf("put = %+v, %v (%s)", out, err, errOut.String())
+	}
+	if !hung.Load() {
+		t.Fatal("the pre-flight ListShards was not held")
 	}
 }
