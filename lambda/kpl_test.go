@@ -325,10 +325,12 @@ type collector struct {
 	corrupt map[string]error // sequence number -> error, from HookCorruptRecord
 }
 
-func (c *collector) OnCorruptRecord(_, seq string, err error) {
+var _ kcl.HookCorruptRecord = (*collector)(nil)
+
+func (c *collector) OnCorruptRecord(e kcl.CorruptEvent) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.corrupt[seq] = err
+	c.corrupt[e.SequenceNumber] = e.Err
 }
 
 type collectProc struct {
