@@ -3,12 +3,18 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/shardwise/shardwise/internal/fakeaws"
+	"github.com/shardwise/shardwise/kcl"
+	"github.com/shardwise/shardwise/lease"
 )
 
 func TestFormatProgress(t *testing.T) {
@@ -72,5 +78,43 @@ func TestTailStats(t *testing.T) {
 	}
 	if recs != 20 || bytes != 200 {
 		t.Errorf("stats count %d records, %d bytes over %d shards; want 20 and 200", recs, bytes, len(snap))
+	}
+}
+
+// TestConsumeStats: consume's --stats counters hold every printed record under its shard, with the
+// lag of the kcl batches.
+func TestConsumeStats(t *testing.T) {
+	ctx := testCtx(t)
+	kc := newTestKinesis(t)
+	mustStream(t, ctx, kc, "create", "cs", "--shards", "2")
+	for i := range 30 {
+		if _, err := kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("cs"),
+			PartitionKey: aws.String(fmt.Sprint("k", i)), Data: []byte("0123456789")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := lease.NewManager(fakeaws.NewDynamoDB(), "cs-app", "w", lease.Failover(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.EnsureTable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stats := newShardStats()
+	c := consumeConfig{max: 30, format: "raw", pollInterval: 200 * time.Millisecond, syncInterval: time.Minute,
+		grace: 10 * time.Second, stats: stats}
+	n, err := consume(ctx, kc, m, "cs", kcl.TrimHorizon, c, io.Discard, slog.New(slog.DiscardHandler))
+	if err != nil || n != 30 {
+		t.Fatalf("consume = %d, %v", n, err)
+	}
+	var recs, bytes int64
+	for id, sc := range stats.snapshot() {
+		if sc.behindMs < 0 {
+			t.Errorf("shard %s: no lag noted", id)
+		}
+		recs, bytes = recs+sc.records, bytes+sc.bytes
+	}
+	if recs != 30 || bytes != 300 {
+		t.Errorf("stats count %d records, %d bytes; want 30 and 300", recs, bytes)
 	}
 }
