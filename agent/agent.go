@@ -156,6 +156,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := checkCheckpointDir(a.cfg.CheckpointFile); err != nil {
 		return err
 	}
+	warnOpenCheckpointPerms(a.log, a.cfg.CheckpointFile)
 	state, err := loadCheckpointFile(a.cfg.CheckpointFile)
 	if err != nil {
 		return err

@@ -95,7 +95,7 @@ func loadCheckpointFile(path string) (checkpointFile, error) {
 // records were sent.
 func checkCheckpointDir(path string) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, checkpointDirMode); err != nil {
 		return &CheckpointError{Path: path, Op: "check", Err: fmt.Errorf("cannot create its directory: %w", err)}
 	}
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".probe*")
@@ -157,7 +157,7 @@ func writeCheckpointFile(path string, cf checkpointFile) (err error) {
 		return err
 	}
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, checkpointDirMode); err != nil {
 		return err
 	}
 	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
