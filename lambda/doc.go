@@ -5,8 +5,9 @@
 //
 // It is a module of its own, github.com/shardwise/shardwise/lambda, so that the main module does not
 // pull aws-lambda-go into every build; the package is named kinesislambda so that it does not clash
-// with aws-lambda-go's lambda package, which the same handler imports for lambda.Start. It imports
-// only the aggregation and compression packages of github.com/shardwise/shardwise (no AWS SDK).
+// with aws-lambda-go's lambda package, which the same handler imports for lambda.Start. Of
+// github.com/shardwise/shardwise it imports only the aggregation and compression packages and a small
+// internal JSON scanner (no AWS SDK).
 //
 // # Usage
 //
