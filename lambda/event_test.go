@@ -132,6 +132,52 @@ func TestHandler(t *testing.T) {
 	}
 }
 
+// TestHandlerAsLambdaStart: a Handler answers every event as lambda.Start's handler of the package
+// example answers it (aws-lambda-go's lambda.NewHandler is what lambda.Start runs), byte for byte, and
+// passes fn the same records.
+func TestHandlerAsLambdaStart(t *testing.T) {
+	s := fill(t)
+	for shard, recs := range s.kinesisRecords(t) {
+		payload := eventJSON(t, s.name, shard, recs)
+		for _, failAt := range []int{-1, 0, 1, len(recs) / 3, len(recs) * 50} {
+			var seenOurs, seenTheirs []kinesislambda.Record
+			fn := func(seen *[]kinesislambda.Record) func(context.Context, kinesislambda.Record) error {
+				return func(_ context.Context, r kinesislambda.Record) error {
+					if len(*seen) == failAt {
+						return errors.New("fail")
+					}
+					*seen = append(*seen, r)
+					return nil
+				}
+			}
+			ours, err := kinesislambda.NewHandler(fn(&seenOurs)).Invoke(context.Background(), payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			theirsFn := fn(&seenTheirs)
+			theirs, err := lambda.NewHandler(func(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+				return kinesislambda.ForEach(ctx, ev, theirsFn), nil
+			}).Invoke(context.Background(), payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(ours) != string(theirs) {
+				t.Fatalf("%s, failing at %d: Handler answered %s, lambda.NewHandler %s", shard, failAt, ours, theirs)
+			}
+			if len(seenOurs) != len(seenTheirs) {
+				t.Fatalf("%s, failing at %d: fn saw %d records under Handler, %d under lambda.NewHandler", shard, failAt, len(seenOurs), len(seenTheirs))
+			}
+			for i := range seenOurs {
+				a, b := seenOurs[i], seenTheirs[i]
+				a.Source, b.Source = nil, nil // each points into its own decoded event
+				if !reflect.DeepEqual(a, b) {
+					t.Fatalf("%s record %d: %+v under Handler, %+v under lambda.NewHandler", shard, i, a, b)
+				}
+			}
+		}
+	}
+}
+
 // FuzzDecodeEvent: DecodeEvent agrees with json.Unmarshal on any input.
 func FuzzDecodeEvent(f *testing.F) {
 	sample, err := os.ReadFile("testdata/kinesis-event.json")
