@@ -148,7 +148,7 @@ func TestDemoNeedsDynamoDB(t *testing.T) {
 	for _, tc := range []struct{ endpoint, want string }{
 		{"", "AWS_ENDPOINT_URL_DYNAMODB is not set"},
 		{dead, "does not answer"},
-		{"http://192.0.2.1:4570", "not a loopback address"},
+		{"https://192.0.2.1:4570", "not a loopback address"},
 	} {
 		t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", tc.endpoint)
 		var out, errOut bytes.Buffer
@@ -156,7 +156,7 @@ func TestDemoNeedsDynamoDB(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("endpoint %q: err = %v, want one line with %q", tc.endpoint, err, tc.want)
 		}
-		if tc.endpoint != "http://192.0.2.1:4570" && !strings.Contains(err.Error(), "engines.sh start") {
+		if tc.endpoint != "https://192.0.2.1:4570" && !strings.Contains(err.Error(), "engines.sh start") {
 			t.Errorf("endpoint %q: %v does not say how to start the local DynamoDB", tc.endpoint, err)
 		}
 		if out.Len() != 0 {
