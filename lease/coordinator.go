@@ -823,7 +823,7 @@ func (c *Coordinator) CheckpointShardEnd(ctx context.Context, key string, childr
 	return c.checkpoint(ctx, key, ShardEnd, 0, children, nil, false)
 }
 
-// checkpoint is Manager's checkpoint on held lease key, hedged (see hedged), reported to HookCheckpoint
+// checkpoint is Manager's checkpoint on held lease key, hedged (see hedged), reported to HookLeaseCheckpoint
 // once.
 func (c *Coordinator) checkpoint(ctx context.Context, key, seq string, subSeq int64, children []string, state []byte, prepare bool) (Lease, error) {
 	return c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, time.Time, error) {
