@@ -191,6 +191,7 @@ type demoRun struct {
 	kc         *kinesis.Client
 	db         *dynamodb.Client
 	out        io.Writer
+	outMu      sync.Mutex // say runs on the main loop and the split's goroutine
 	tally      *demoTally
 	dir        string
 	stream     string
@@ -198,6 +199,8 @@ type demoRun struct {
 }
 
 func (d *demoRun) say(format string, a ...any) {
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
 	fmt.Fprintf(d.out, format+"\n", a...)
 }
 
@@ -304,7 +307,9 @@ func (d *demoRun) run(ctx context.Context) (err error) {
 	defer prod.Close()
 	genCtx, stopGen := context.WithCancel(ctx)
 	defer stopGen()
-	puts := make(chan demoPut, 4096)
+	// Room for every record the run puts, so the producer never waits for the collector (which
+	// waits for futures in put order, slowly on a slow endpoint) and stops on time.
+	puts := make(chan demoPut, int(float64(c.rate)*c.duration.Seconds()*1.2)+1000)
 	var collector sync.WaitGroup
 	collector.Add(1)
 	go func() { defer collector.Done(); d.collectPuts(puts) }()
@@ -332,6 +337,13 @@ func (d *demoRun) run(ctx context.Context) (err error) {
 	stopProducing := time.NewTimer(c.duration)
 	defer stopProducing.Stop()
 	var killed *demoProc
+	// The split runs beside the loop: waiting for the stream to be ACTIVE again takes seconds on
+	// kinesis-mock, and the kill and the summary keep their times meanwhile.
+	splitDone := make(chan error, 1)
+	splitCtx, stopSplit := context.WithCancel(ctx)
+	var splitting sync.WaitGroup
+	defer splitting.Wait()
+	defer stopSplit()
 produce:
 	for {
 		select {
@@ -340,7 +352,9 @@ produce:
 		case <-tick.C:
 			d.summaryLine(workers, killed)
 		case <-split.C:
-			if err := d.split(ctx); err != nil {
+			splitting.Go(func() { splitDone <- d.split(splitCtx) })
+		case err := <-splitDone:
+			if err != nil {
 				return err
 			}
 		case <-kill.C:
