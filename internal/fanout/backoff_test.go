@@ -158,8 +158,9 @@ func TestCloseDuringBackoff(t *testing.T) {
 // TestSDKDefaultClientNegotiatesH2 checks what the package doc claims: the SDK's default HTTP client
 // (BuildableClient) speaks HTTP/2 by ALPN to a TLS endpoint without any setting, here with only the
 // test server's certificate trusted.
+// It dials a real loopback socket: the package's smoke test of HTTP/2 over TLS outside a bubble.
 func TestSDKDefaultClientNegotiatesH2(t *testing.T) {
-	e := newEnv(t)
+	e := newSocketEnv(t)
 	consumer := e.stream(t, "h2", 1)
 	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 		tr.TLSClientConfig.RootCAs = e.srv.CertPool()
@@ -183,65 +184,71 @@ func TestSDKDefaultClientNegotiatesH2(t *testing.T) {
 // TestSubscribeHTTPClientOption: the control client speaks HTTP/1.1 and SubscribeHTTPClient gives the
 // subscriptions their own HTTP/2 client.
 func TestSubscribeHTTPClientOption(t *testing.T) {
-	e := newEnv(t)
-	consumer := e.stream(t, "opt", 1)
-	ct := &countingTransport{next: e.srv.HTTP2Client().Transport}
-	sub, err := Subscribe(testCtx(t), e.ctl, consumer, shard0, trimHorizon, SubscribeHTTPClient(&http.Client{Transport: ct}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	e.put(t, "opt", numbered(0, 2)...)
-	if got := collect(t, sub, 2); len(got) != 2 {
-		t.Fatalf("got %v", got)
-	}
-	ct.mu.Lock()
-	defer ct.mu.Unlock()
-	if len(ct.protos) == 0 || ct.protos[0] != "HTTP/2.0" {
-		t.Errorf("subscriptions went over %v, want the injected HTTP/2 client", ct.protos)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		consumer := e.stream(t, "opt", 1)
+		ct := &countingTransport{next: e.srv.HTTP2Client().Transport}
+		sub, err := Subscribe(testCtx(t), e.ctl, consumer, shard0, trimHorizon, SubscribeHTTPClient(&http.Client{Transport: ct}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		e.put(t, "opt", numbered(0, 2)...)
+		if got := collect(t, sub, 2); len(got) != 2 {
+			t.Fatalf("got %v", got)
+		}
+		ct.mu.Lock()
+		defer ct.mu.Unlock()
+		if len(ct.protos) == 0 || ct.protos[0] != "HTTP/2.0" {
+			t.Errorf("subscriptions went over %v, want the injected HTTP/2 client", ct.protos)
+		}
+
+	})
 }
 
 // TestTransientErrorsRetried: a throttled and then a failed (HTTP 500) SubscribeToShard are retried
 // after at least a second each, and the subscriber then delivers from its starting position.
 func TestTransientErrorsRetried(t *testing.T) {
-	e := newEnv(t)
-	consumer := e.stream(t, "flaky", 1)
-	var mu sync.Mutex
-	calls := 0
-	remove := e.srv.Control(func(req kinesistest.Request) (kinesistest.Action, bool) {
-		if req.Op != "SubscribeToShard" {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		consumer := e.stream(t, "flaky", 1)
+		var mu sync.Mutex
+		calls := 0
+		remove := e.srv.Control(func(req kinesistest.Request) (kinesistest.Action, bool) {
+			if req.Op != "SubscribeToShard" {
+				return kinesistest.Action{}, false
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			switch calls {
+			case 1:
+				return kinesistest.Action{Err: &kinesistest.Error{Code: kinesistest.CodeLimitExceeded, Message: "Rate exceeded for consumer"}}, true
+			case 2:
+				return kinesistest.Action{Err: &kinesistest.Error{Code: kinesistest.CodeInternalFailure, Message: "boom"}}, true
+			}
 			return kinesistest.Action{}, false
+		})
+		defer remove()
+		e.put(t, "flaky", numbered(0, 3)...)
+		at := newAttempts()
+		sub, err := Subscribe(testCtx(t), e.fan, consumer, shard0, trimHorizon, OnAttempt(at.hook))
+		if err != nil {
+			t.Fatal(err)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		calls++
-		switch calls {
-		case 1:
-			return kinesistest.Action{Err: &kinesistest.Error{Code: kinesistest.CodeLimitExceeded, Message: "Rate exceeded for consumer"}}, true
-		case 2:
-			return kinesistest.Action{Err: &kinesistest.Error{Code: kinesistest.CodeInternalFailure, Message: "boom"}}, true
+		defer sub.Close()
+		if got := collect(t, sub, 3); strings.Join(got, ",") != "rec-0,rec-1,rec-2" {
+			t.Errorf("got %v", got)
 		}
-		return kinesistest.Action{}, false
+		list := at.snapshot()
+		if len(list) != 3 || awserr.Classify(list[0].Err).Code != "LimitExceededException" || list[1].Err == nil || list[2].Err != nil {
+			t.Fatalf("attempts = %+v, want LimitExceeded, InternalFailure, accepted", list)
+		}
+		for _, a := range list[:2] {
+			if a.Retry < MinRetryDelay || a.Start.Type != types.ShardIteratorTypeTrimHorizon {
+				t.Errorf("attempt %+v: want a retry after >= 1s from the starting position", a)
+			}
+		}
+
 	})
-	defer remove()
-	e.put(t, "flaky", numbered(0, 3)...)
-	at := newAttempts()
-	sub, err := Subscribe(testCtx(t), e.fan, consumer, shard0, trimHorizon, OnAttempt(at.hook))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	if got := collect(t, sub, 3); strings.Join(got, ",") != "rec-0,rec-1,rec-2" {
-		t.Errorf("got %v", got)
-	}
-	list := at.snapshot()
-	if len(list) != 3 || awserr.Classify(list[0].Err).Code != "LimitExceededException" || list[1].Err == nil || list[2].Err != nil {
-		t.Fatalf("attempts = %+v, want LimitExceeded, InternalFailure, accepted", list)
-	}
-	for _, a := range list[:2] {
-		if a.Retry < MinRetryDelay || a.Start.Type != types.ShardIteratorTypeTrimHorizon {
-			t.Errorf("attempt %+v: want a retry after >= 1s from the starting position", a)
-		}
-	}
 }

@@ -19,7 +19,7 @@ import (
 //
 // It reports p50-ms and p99-ms (ns/op is the same latency's mean).
 func BenchmarkPutToReceiveLatency(b *testing.B) {
-	e := newEnv(b)
+	e := newSocketEnv(b)
 	consumer := e.stream(b, "lat", 1)
 	at := newAttempts()
 	sub, err := Subscribe(context.Background(), e.fan, consumer, shard0, types.StartingPosition{Type: types.ShardIteratorTypeLatest}, OnAttempt(at.hook))

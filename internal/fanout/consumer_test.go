@@ -115,55 +115,58 @@ func TestEnsureConsumerGivesUpWithContext(t *testing.T) {
 
 // TestEnsureConsumerConcurrent starts eight workers at once against kinesistest: one consumer, one ARN.
 func TestEnsureConsumerConcurrent(t *testing.T) {
-	e := newEnv(t)
-	ctx := testCtx(t)
-	if _, err := e.ctl.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("many"), ShardCount: aws.Int32(1)}); err != nil {
-		t.Fatal(err)
-	}
-	streamARN, err := StreamARN(ctx, e.ctl, "many")
-	if err != nil {
-		t.Fatal(err)
-	}
-	arns := make([]string, 8)
-	errs := make([]error, 8)
-	var wg sync.WaitGroup
-	for i := range arns {
-		wg.Go(func() { arns[i], errs[i] = EnsureConsumer(ctx, e.ctl, streamARN, "shared") })
-	}
-	wg.Wait()
-	for i := range arns {
-		if errs[i] != nil || arns[i] != arns[0] || arns[0] == "" {
-			t.Fatalf("worker %d: %q, %v (worker 0: %q)", i, arns[i], errs[i], arns[0])
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		ctx := testCtx(t)
+		if _, err := e.ctl.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("many"), ShardCount: aws.Int32(1)}); err != nil {
+			t.Fatal(err)
 		}
-	}
-	list, err := e.ctl.ListStreamConsumers(ctx, &kinesis.ListStreamConsumersInput{StreamARN: aws.String(streamARN)})
-	if err != nil || len(list.Consumers) != 1 {
-		t.Fatalf("ListStreamConsumers = %+v, %v; want exactly one consumer", list, err)
-	}
+		streamARN, err := StreamARN(ctx, e.ctl, "many")
+		if err != nil {
+			t.Fatal(err)
+		}
+		arns := make([]string, 8)
+		errs := make([]error, 8)
+		var wg sync.WaitGroup
+		for i := range arns {
+			wg.Go(func() { arns[i], errs[i] = EnsureConsumer(ctx, e.ctl, streamARN, "shared") })
+		}
+		wg.Wait()
+		for i := range arns {
+			if errs[i] != nil || arns[i] != arns[0] || arns[0] == "" {
+				t.Fatalf("worker %d: %q, %v (worker 0: %q)", i, arns[i], errs[i], arns[0])
+			}
+		}
+		list, err := e.ctl.ListStreamConsumers(ctx, &kinesis.ListStreamConsumersInput{StreamARN: aws.String(streamARN)})
+		if err != nil || len(list.Consumers) != 1 {
+			t.Fatalf("ListStreamConsumers = %+v, %v; want exactly one consumer", list, err)
+		}
 
-	// Deregistering ends open subscriptions with a fatal ResourceNotFoundException; deregistering
-	// again is not an error.
-	sub, err := Subscribe(ctx, e.fan, arns[0], shard0, trimHorizon)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	if err := Deregister(ctx, e.ctl, arns[0]); err != nil {
-		t.Fatal(err)
-	}
-	if err := Deregister(ctx, e.ctl, arns[0]); err != nil {
-		t.Errorf("second Deregister = %v", err)
-	}
-	for {
-		_, err := sub.Next(ctx)
-		if err == nil {
-			continue // an event sent before the deregistration
+		// Deregistering ends open subscriptions with a fatal ResourceNotFoundException; deregistering
+		// again is not an error.
+		sub, err := Subscribe(ctx, e.fan, arns[0], shard0, trimHorizon)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !awserr.IsNotFound(err) {
-			t.Errorf("Next after deregistration = %v, want ResourceNotFoundException", err)
+		defer sub.Close()
+		if err := Deregister(ctx, e.ctl, arns[0]); err != nil {
+			t.Fatal(err)
 		}
-		break
-	}
+		if err := Deregister(ctx, e.ctl, arns[0]); err != nil {
+			t.Errorf("second Deregister = %v", err)
+		}
+		for {
+			_, err := sub.Next(ctx)
+			if err == nil {
+				continue // an event sent before the deregistration
+			}
+			if !awserr.IsNotFound(err) {
+				t.Errorf("Next after deregistration = %v, want ResourceNotFoundException", err)
+			}
+			break
+		}
+
+	})
 }
 
 // A stream at its consumer limit answers every RegisterStreamConsumer with LimitExceededException:

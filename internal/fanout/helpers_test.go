@@ -28,7 +28,15 @@ type env struct {
 	ctl, fan *kinesis.Client
 }
 
+// newEnv starts the server on kinesistest's virtual network: call it inside a synctest bubble, where
+// subscription lifetimes, the 5 s resubscribe window and backoffs run on the fake clock.
 func newEnv(t testing.TB, opts ...kinesistest.Option) *env {
+	t.Helper()
+	return newSocketEnv(t, append([]kinesistest.Option{kinesistest.VirtualNetwork()}, opts...)...)
+}
+
+// newSocketEnv starts the server on a loopback socket (benchmarks, and the tests of real dialing).
+func newSocketEnv(t testing.TB, opts ...kinesistest.Option) *env {
 	t.Helper()
 	checkNoLeaks(t) // registered first: runs after the server is closed
 	srv, err := kinesistest.NewServer(append([]kinesistest.Option{kinesistest.TLS()}, opts...)...)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -77,31 +78,34 @@ func (s *silentServer) Do(r *http.Request) (*http.Response, error) {
 // TestEventTimeoutReplacesSilentStream: a subscription that goes silent is closed after EventTimeout and
 // replaced AFTER_SEQUENCE_NUMBER the last continuation (and never sooner than the 5 s rule allows).
 func TestEventTimeoutReplacesSilentStream(t *testing.T) {
-	checkNoLeaks(t)
-	srv := &silentServer{}
-	t.Cleanup(srv.wg.Wait)
-	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String("https://kinesis.test"),
-		Credentials: aws.AnonymousCredentials{}, HTTPClient: srv})
-	at := newAttempts()
-	// Before Subscribe: its goroutine may make the first call (and start the 5 s window) before
-	// Subscribe returns.
-	start := time.Now()
-	sub, err := Subscribe(testCtx(t), kc, "arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c:1", shard0, trimHorizon,
-		EventTimeout(200*time.Millisecond), OnAttempt(at.hook))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	if got := collect(t, sub, 2); strings.Join(got, ",") != "rec-100,rec-200" {
-		t.Fatalf("got %v", got)
-	}
-	if d := time.Since(start); d < SubscribeWindow {
-		t.Errorf("resubscribed after %v, before the 5 s window of the first subscription had passed", d)
-	}
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	if len(srv.starts) < 2 || srv.starts[0].Type != types.ShardIteratorTypeTrimHorizon ||
-		srv.starts[1].Type != types.ShardIteratorTypeAfterSequenceNumber || aws.ToString(srv.starts[1].SequenceNumber) != "100" {
-		t.Errorf("subscriptions started at %+v, want TRIM_HORIZON then AFTER_SEQUENCE_NUMBER 100", srv.starts)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		checkNoLeaks(t)
+		srv := &silentServer{}
+		t.Cleanup(srv.wg.Wait)
+		kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String("https://kinesis.test"),
+			Credentials: aws.AnonymousCredentials{}, HTTPClient: srv})
+		at := newAttempts()
+		// Before Subscribe: its goroutine may make the first call (and start the 5 s window) before
+		// Subscribe returns.
+		start := time.Now()
+		sub, err := Subscribe(testCtx(t), kc, "arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c:1", shard0, trimHorizon,
+			EventTimeout(200*time.Millisecond), OnAttempt(at.hook))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		if got := collect(t, sub, 2); strings.Join(got, ",") != "rec-100,rec-200" {
+			t.Fatalf("got %v", got)
+		}
+		if d := time.Since(start); d < SubscribeWindow {
+			t.Errorf("resubscribed after %v, before the 5 s window of the first subscription had passed", d)
+		}
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		if len(srv.starts) < 2 || srv.starts[0].Type != types.ShardIteratorTypeTrimHorizon ||
+			srv.starts[1].Type != types.ShardIteratorTypeAfterSequenceNumber || aws.ToString(srv.starts[1].SequenceNumber) != "100" {
+			t.Errorf("subscriptions started at %+v, want TRIM_HORIZON then AFTER_SEQUENCE_NUMBER 100", srv.starts)
+		}
+
+	})
 }
