@@ -1,24 +1,23 @@
 package kcl
 
 import (
-	"bytes"
 	"context"
-	"crypto/md5"
-	"errors"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardwise/shardwise/aggregation"
 	"github.com/shardwise/shardwise/compression"
+	"github.com/shardwise/shardwise/kinesisrecord"
 )
 
 // converter turns the Kinesis records of one shard into the user records handed to its processor:
-// decompress (Shardwise frame), deaggregate (KPL), drop user records outside the shard's hash range one by
-// one, and skip what a restart from a checkpoint has already processed. It belongs to one shard consumer
-// and is not safe for concurrent use.
+// the view of package kinesisrecord (decompress, deaggregate, mark user records outside the shard's
+// hash range), dropping the marked ones one by one, and skipping what a restart from a checkpoint has
+// already processed. It belongs to one shard consumer and is not safe for concurrent use.
 type converter struct {
 	shardID  string
 	rng      aggregation.HashRange
@@ -33,12 +32,7 @@ type converter struct {
 	hooks       *hooks
 	log         *slog.Logger
 
-	// The last explicit hash key parsed: the sub-records of an aggregate usually share one (KPL tables),
-	// so it is parsed once per aggregate rather than once per user record.
-	lastEHK string
-	lastKey aggregation.HashKey
-
-	subs []aggregation.UserRecord // reused by convert: the user records of one aggregate
+	view kinesisrecord.Decoder // its Decompressor is dec
 }
 
 // convertResult is what one GetRecords batch turned into.
@@ -57,6 +51,11 @@ type convertResult struct {
 // convert appends the user records of in to dst (reusing its capacity) and returns them.
 func (c *converter) convert(in []types.Record, dst []Record) convertResult {
 	res := convertResult{records: dst[:0]}
+	c.view.Decompressor = c.dec
+	var rng *aggregation.HashRange
+	if c.hasRange && !c.noFilter {
+		rng = &c.rng
+	}
 	// A 10 MiB batch of small aggregated records holds hundreds of thousands of user records. Once
 	// the first aggregate shows how many user records a byte holds, the result is grown once to what
 	// the whole batch should need, instead of doubling (and copying) its way there.
@@ -64,52 +63,32 @@ func (c *converter) convert(in []types.Record, dst []Record) convertResult {
 	for i := range in {
 		batchBytes += len(in[i].Data)
 	}
+	var arrival time.Time
+	aggregated := false // the last Kinesis record was an aggregate
+	add := func(u kinesisrecord.UserRecord) bool {
+		aggregated = u.Aggregated
+		res.add(c, Record{
+			PartitionKey: u.PartitionKey, ExplicitHashKey: u.ExplicitHashKey, Data: u.Data,
+			ApproximateArrival: arrival, Aggregated: u.Aggregated,
+			Position: Position{SequenceNumber: u.SequenceNumber, SubSequenceNumber: u.SubSequenceNumber},
+		}, u.OutsideRange)
+		return true
+	}
 	for i := range in {
 		kr := &in[i]
-		data := kr.Data
-		seenBytes += len(data)
-		if compression.IsFramed(data) {
-			out, ok, err := c.dec.Decode(data)
-			if err != nil {
-				c.corrupt(aws.ToString(kr.SequenceNumber), err)
-			}
-			if ok {
-				data = out
-			}
-		}
+		seenBytes += len(kr.Data)
+		arrival = aws.ToTime(kr.ApproximateArrivalTimestamp)
 		seq := aws.ToString(kr.SequenceNumber)
-		arrival := aws.ToTime(kr.ApproximateArrivalTimestamp)
-		if len(data) > aggOverhead && bytes.HasPrefix(data, aggregation.Magic[:]) {
-			subs, err := aggregation.AppendDeaggregate(c.subs[:0], data)
-			switch {
-			case err == nil:
-				if !sized && seenBytes < batchBytes {
-					sized = true
-					need := len(res.records) + len(subs) + int(float64(len(subs))*float64(batchBytes-seenBytes)/float64(seenBytes)*1.05)
-					res.records = slices.Grow(res.records, need-len(res.records))
-				}
-				for j := range subs {
-					s := &subs[j]
-					res.add(c, Record{
-						PartitionKey: s.PartitionKey, ExplicitHashKey: s.ExplicitHashKey, Data: s.Data,
-						ApproximateArrival: arrival, Aggregated: true,
-						Position: Position{SequenceNumber: seq, SubSequenceNumber: s.SubSequenceNumber},
-					}, true)
-				}
-				clear(subs) // drop references to this batch's data
-				c.subs = subs[:0]
-				continue
-			case errors.Is(err, aggregation.ErrChecksum):
-				// The magic but not the checksum of an aggregate: a plain record, as the Java KCL sees it.
-			default:
-				// Corrupt aggregate: one plain record, as the Java KCL delivers it.
-				c.corrupt(seq, err)
-			}
+		before := len(res.records) + res.filtered + res.skipped
+		if err := c.view.Each(kinesisrecord.Record{Data: kr.Data, PartitionKey: aws.ToString(kr.PartitionKey), SequenceNumber: seq}, rng, add); err != nil {
+			// Corrupt data: one plain record, as the Java KCL delivers it.
+			c.corrupt(seq, err)
 		}
-		res.add(c, Record{
-			PartitionKey: aws.ToString(kr.PartitionKey), Data: data,
-			ApproximateArrival: arrival, Position: Position{SequenceNumber: seq},
-		}, false)
+		if n := len(res.records) + res.filtered + res.skipped - before; !sized && aggregated && seenBytes < batchBytes {
+			sized = true
+			need := len(res.records) + int(float64(n)*float64(batchBytes-seenBytes)/float64(seenBytes)*1.05)
+			res.records = slices.Grow(res.records, need-len(res.records))
+		}
 	}
 	if res.filtered > 0 {
 		// Never silent: each dropped user record is logged and reported.
@@ -129,11 +108,9 @@ func (c *converter) convert(in []types.Record, dst []Record) convertResult {
 // dropOutsideRange is DroppedEvent.Reason for a sub-record outside the shard's hash key range.
 const dropOutsideRange = "hash key outside the shard's range"
 
-// aggOverhead is the magic and MD5 trailer around an aggregate's body.
-const aggOverhead = len(aggregation.Magic) + md5.Size
-
-// add appends r unless it was processed before a restart or (for sub-records) lies outside the shard.
-func (res *convertResult) add(c *converter, r Record, sub bool) {
+// add appends r unless it was processed before a restart or lies outside the shard (outside: a
+// sub-record the view marked).
+func (res *convertResult) add(c *converter, r Record, outside bool) {
 	res.last, res.hasLast = r.Position, true
 	if c.skipping {
 		if comparePositions(r.Position, c.skipThrough) <= 0 {
@@ -142,14 +119,11 @@ func (res *convertResult) add(c *converter, r Record, sub bool) {
 		}
 		c.skipping = false
 	}
-	if sub && c.hasRange && !c.noFilter {
-		k, ok := c.hashKey(r.PartitionKey, r.ExplicitHashKey)
-		if !ok || !c.rng.Contains(k) {
-			res.filtered++
-			r.Data = nil
-			res.dropped = append(res.dropped, r)
-			return
-		}
+	if outside {
+		res.filtered++
+		r.Data = nil
+		res.dropped = append(res.dropped, r)
+		return
 	}
 	res.records = append(res.records, r)
 	res.bytes += int64(len(r.Data))
@@ -158,9 +132,9 @@ func (res *convertResult) add(c *converter, r Record, sub bool) {
 // rangePosition says where a filtered user record's hash key lies relative to the shard's range
 // ("below the range", "above the range", "invalid"), for logging without the key itself.
 func (c *converter) rangePosition(r Record) string {
-	k, ok := c.hashKey(r.PartitionKey, r.ExplicitHashKey)
+	k, err := aggregation.EffectiveHashKey(r.PartitionKey, r.ExplicitHashKey)
 	switch {
-	case !ok:
+	case err != nil:
 		return "invalid"
 	case k.Compare(c.rng.Start) < 0:
 		return "below the range"
@@ -168,22 +142,6 @@ func (c *converter) rangePosition(r Record) string {
 		return "above the range"
 	}
 	return "inside the range" // not filtered by range; kept for completeness
-}
-
-// hashKey returns the effective hash key of a user record; false when it is invalid.
-func (c *converter) hashKey(pk, ehk string) (aggregation.HashKey, bool) {
-	if ehk == "" {
-		return aggregation.PartitionKeyHash(pk), true
-	}
-	if ehk == c.lastEHK {
-		return c.lastKey, true
-	}
-	k, err := aggregation.EffectiveHashKey(pk, ehk)
-	if err != nil {
-		return k, false
-	}
-	c.lastEHK, c.lastKey = ehk, k
-	return k, true
 }
 
 func (c *converter) corrupt(seq string, err error) {

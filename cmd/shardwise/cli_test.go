@@ -17,6 +17,7 @@ import (
 
 	"github.com/shardwise/shardwise/aggregation"
 	"github.com/shardwise/shardwise/compression"
+	"github.com/shardwise/shardwise/kinesisrecord"
 	"github.com/shardwise/shardwise/kinesistest"
 )
 
@@ -227,7 +228,8 @@ func TestUserRecordsPlainLookalikes(t *testing.T) {
 	magic := string(aggregation.Magic[:])
 	for _, data := range []string{magic, magic + "short", magic + strings.Repeat("x", 40)} {
 		rec := types.Record{Data: []byte(data), PartitionKey: aws.String("pk"), SequenceNumber: aws.String("1")}
-		got := userRecords("shardId-000000000000", aggregation.FullHashRange, rec)
+		full := aggregation.FullHashRange
+		got := userRecords(new(kinesisrecord.Decoder), "shardId-000000000000", &full, rec)
 		if len(got) != 1 || string(got[0].Data) != data || got[0].PartitionKey != "pk" {
 			t.Errorf("%q: got %+v, want it as one plain record", data, got)
 		}

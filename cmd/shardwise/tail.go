@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/md5"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -18,8 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardwise/shardwise/aggregation"
-	"github.com/shardwise/shardwise/compression"
+	"github.com/shardwise/shardwise/internal/fanout"
 	"github.com/shardwise/shardwise/internal/kinesisjson"
+	"github.com/shardwise/shardwise/kinesisrecord"
 )
 
 // tailAPI is what tail calls; *kinesis.Client satisfies it.
@@ -27,6 +26,7 @@ type tailAPI interface {
 	ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
 	GetShardIterator(context.Context, *kinesis.GetShardIteratorInput, ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error)
 	GetRecords(context.Context, *kinesis.GetRecordsInput, ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
+	fanout.StreamAPI // DescribeStreamSummary: the record distribution strategy
 }
 
 // outRecord is one user record as tail and consume print it.
@@ -71,35 +71,46 @@ func writeRecord(w io.Writer, format string, r outRecord) error {
 	return err
 }
 
-// userRecords turns one Kinesis record into the user records a KCL consumer would see: decompressed
-// (Shardwise frame), deaggregated, and filtered to the shard's hash range. Corrupt aggregates are
-// delivered as one plain record, as the Java KCL does.
-func userRecords(shardID string, rng aggregation.HashRange, rec types.Record) []outRecord {
-	data, _, _ := compression.Decode(rec.Data)
-	base := outRecord{
-		ShardID: shardID, SequenceNumber: aws.ToString(rec.SequenceNumber),
-		PartitionKey: aws.ToString(rec.PartitionKey), Arrival: aws.ToTime(rec.ApproximateArrivalTimestamp),
-	}
-	if len(data) <= len(aggregation.Magic)+md5.Size || !bytes.HasPrefix(data, aggregation.Magic[:]) {
-		base.Data = data
-		return []outRecord{base}
-	}
-	users, err := aggregation.Deaggregate(data) // checks the MD5 trailer: ErrChecksum means a plain record
-	if err != nil {
-		base.Data = data
-		return []outRecord{base}
-	}
-	out := make([]outRecord, 0, len(users))
-	for _, u := range users {
-		k, err := aggregation.EffectiveHashKey(u.PartitionKey, u.ExplicitHashKey)
-		if err != nil || !rng.Contains(k) {
-			continue // a KCL consumer drops sub-records outside the shard's range
-		}
-		r := base
-		r.SubSequenceNumber, r.PartitionKey, r.ExplicitHashKey, r.Data = u.SubSequenceNumber, u.PartitionKey, u.ExplicitHashKey, u.Data
-		out = append(out, r)
-	}
+// userRecords turns one Kinesis record into the user records a KCL consumer would see, through the
+// view kcl uses (package kinesisrecord): decompressed (Shardwise frame), deaggregated, corrupt data as
+// one plain record, and sub-records outside rng dropped (none when rng is nil: AUTO streams and shards
+// without a range, as kcl does). dec belongs to the calling reader.
+func userRecords(dec *kinesisrecord.Decoder, shardID string, rng *aggregation.HashRange, rec types.Record) []outRecord {
+	var out []outRecord
+	arrival := aws.ToTime(rec.ApproximateArrivalTimestamp)
+	dec.Each(kinesisrecord.Record{Data: rec.Data, PartitionKey: aws.ToString(rec.PartitionKey), SequenceNumber: aws.ToString(rec.SequenceNumber)}, rng,
+		func(u kinesisrecord.UserRecord) bool {
+			if !u.OutsideRange {
+				out = append(out, outRecord{ShardID: shardID, SequenceNumber: u.SequenceNumber, SubSequenceNumber: u.SubSequenceNumber,
+					PartitionKey: u.PartitionKey, ExplicitHashKey: u.ExplicitHashKey, Data: u.Data, Arrival: arrival})
+			}
+			return true
+		})
 	return out
+}
+
+// shardRange returns the hash range to filter a shard's sub-records by, or nil when nothing is
+// filtered: on streams with AUTO record distribution (records are placed whatever their keys) and
+// for shards listed without a range.
+func shardRange(s types.Shard, auto bool) (*aggregation.HashRange, error) {
+	if auto || s.HashKeyRange == nil {
+		return nil, nil
+	}
+	r, err := aggregation.ParseHashRange(aws.ToString(s.HashKeyRange.StartingHashKey), aws.ToString(s.HashKeyRange.EndingHashKey))
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: %w", aws.ToString(s.ShardId), err)
+	}
+	return &r, nil
+}
+
+// autoDistribution reports whether stream uses the AUTO record distribution strategy, where kcl
+// delivers every sub-record wherever its hash key lies. When DescribeStreamSummary fails, it says no,
+// as kcl starts.
+func autoDistribution(ctx context.Context, kc fanout.StreamAPI, stream string) bool {
+	name, arn := streamFields(stream)
+	out, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: name, StreamARN: arn})
+	return err == nil && out.StreamDescriptionSummary != nil &&
+		out.StreamDescriptionSummary.RecordDistributionStrategy == types.RecordDistributionStrategyAuto
 }
 
 // minPollInterval keeps a reader within Kinesis's 5 GetRecords calls per second per shard.
@@ -203,6 +214,7 @@ func tailStream(ctx context.Context, kc tailAPI, stream string, c tailConfig, w 
 		lineage: newShardLineage(shards, itType == types.ShardIteratorTypeLatest),
 		records: make(chan []outRecord, 16), ended: make(chan string, len(shards)+16), errs: make(chan error, 1)}
 	t.streamName, t.streamARN = streamFields(stream)
+	t.auto = autoDistribution(ctx, kc, stream)
 	var wg sync.WaitGroup
 	defer wg.Wait() // readers exit once ctx is cancelled (deferred earlier, so it runs after this)
 	defer cancel()
@@ -284,6 +296,7 @@ func (p *tailPrinter) stop() {
 type tailer struct {
 	kc     tailAPI
 	stream string
+	auto   bool // AUTO record distribution: sub-records are not filtered by hash range
 	// streamName and streamARN name the stream in GetShardIterator: one of them is set (streamFields).
 	streamName, streamARN *string
 	cfg                   tailConfig
@@ -323,17 +336,12 @@ func (t *tailer) relist(ctx context.Context) error {
 // read polls one shard until it ends or ctx is cancelled.
 func (t *tailer) read(ctx context.Context, s types.Shard, itType types.ShardIteratorType, ts *time.Time) {
 	id := aws.ToString(s.ShardId)
-	var rng aggregation.HashRange
-	if s.HashKeyRange != nil {
-		r, err := aggregation.ParseHashRange(aws.ToString(s.HashKeyRange.StartingHashKey), aws.ToString(s.HashKeyRange.EndingHashKey))
-		if err != nil {
-			t.fail(fmt.Errorf("shard %s: %w", id, err))
-			return
-		}
-		rng = r
-	} else {
-		rng = aggregation.FullHashRange
+	rng, err := shardRange(s, t.auto)
+	if err != nil {
+		t.fail(err)
+		return
 	}
+	var dec kinesisrecord.Decoder
 	it, err := t.kc.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{
 		StreamName: t.streamName, StreamARN: t.streamARN, ShardId: aws.String(id), ShardIteratorType: itType, Timestamp: ts,
 	})
@@ -385,7 +393,7 @@ func (t *tailer) read(ctx context.Context, s types.Shard, itType types.ShardIter
 		t.cfg.stats.behind(id, aws.ToInt64(out.MillisBehindLatest))
 		var batch []outRecord
 		for _, r := range out.Records {
-			batch = append(batch, userRecords(id, rng, r)...)
+			batch = append(batch, userRecords(&dec, id, rng, r)...)
 			lastSeq = aws.ToString(r.SequenceNumber)
 		}
 		if len(batch) > 0 {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/shardwise/shardwise/aggregation"
 	"github.com/shardwise/shardwise/internal/fanout"
+	"github.com/shardwise/shardwise/kinesisrecord"
 )
 
 // efoAPI is what tail --efo calls; *kinesis.Client satisfies it.
@@ -90,7 +91,8 @@ func tailEFO(ctx context.Context, kc efoAPI, stream, consumer string, c tailConf
 
 	t := &efoTailer{kc: kc, stream: stream, consumerARN: consumerARN, start: start, opts: opts, stats: c.stats,
 		lineage: newShardLineage(shards, start.Type == types.ShardIteratorTypeLatest),
-		records: make(chan []outRecord, 16), ended: make(chan shardEnded, len(shards)+16), errs: make(chan error, 1)}
+		records: make(chan []outRecord, 16), ended: make(chan shardEnded, len(shards)+16), errs: make(chan error, 1),
+		auto: autoDistribution(ctx, kc, stream)}
 	var wg sync.WaitGroup
 	defer wg.Wait() // readers exit once ctx is cancelled (the deferred cancel below runs first)
 	defer cancel()
@@ -136,6 +138,7 @@ type efoTailer struct {
 	start       types.StartingPosition
 	opts        []fanout.Option
 	stats       *shardStats // --stats; nil: off
+	auto        bool // AUTO record distribution: sub-records are not filtered by hash range
 
 	lineage *shardLineage // owned by the tailEFO goroutine
 
@@ -164,13 +167,9 @@ func (t *efoTailer) startReady(ctx context.Context, wg *sync.WaitGroup) error {
 	shards, first := t.lineage.ready()
 	for _, s := range shards {
 		id := aws.ToString(s.ShardId)
-		rng := aggregation.FullHashRange
-		if s.HashKeyRange != nil {
-			r, err := aggregation.ParseHashRange(aws.ToString(s.HashKeyRange.StartingHashKey), aws.ToString(s.HashKeyRange.EndingHashKey))
-			if err != nil {
-				return fmt.Errorf("shard %s: %w", id, err)
-			}
-			rng = r
+		rng, err := shardRange(s, t.auto)
+		if err != nil {
+			return err
 		}
 		start := t.start
 		if !first {
@@ -189,7 +188,8 @@ func (t *efoTailer) startReady(ctx context.Context, wg *sync.WaitGroup) error {
 }
 
 // read forwards one shard's user records until its shard end, a fatal error, or ctx ends.
-func (t *efoTailer) read(ctx context.Context, sub *fanout.Subscriber, id string, rng aggregation.HashRange) {
+func (t *efoTailer) read(ctx context.Context, sub *fanout.Subscriber, id string, rng *aggregation.HashRange) {
+	var dec kinesisrecord.Decoder
 	for {
 		ev, err := sub.Next(ctx)
 		if err != nil {
@@ -204,7 +204,7 @@ func (t *efoTailer) read(ctx context.Context, sub *fanout.Subscriber, id string,
 		t.stats.behind(id, ev.MillisBehindLatest)
 		var batch []outRecord
 		for _, r := range ev.Records {
-			batch = append(batch, userRecords(id, rng, r)...)
+			batch = append(batch, userRecords(&dec, id, rng, r)...)
 		}
 		if len(batch) > 0 {
 			select {
