@@ -80,6 +80,28 @@ func (r Request) StreamName() string {
 	return ""
 }
 
+// ShardID returns the shard the call is about: the ShardId of GetShardIterator, SubscribeToShard,
+// SplitShard (ShardToSplit) and MergeShards (ShardToMerge), or the shard a GetRecords iterator
+// reads; "" for other calls and iterators the server did not issue.
+func (r Request) ShardID() string {
+	var in struct{ ShardId, ShardToSplit, ShardToMerge, ShardIterator string }
+	if json.Unmarshal(r.Body, &in) != nil {
+		return ""
+	}
+	switch {
+	case in.ShardIterator != "":
+		if it, ok := decodeIterator(in.ShardIterator); ok {
+			return shardID(it.shard)
+		}
+		return ""
+	case in.ShardId != "":
+		return in.ShardId
+	case in.ShardToSplit != "":
+		return in.ShardToSplit
+	}
+	return in.ShardToMerge
+}
+
 // Action says how the server answers a call a [ControlFunc] handled. The zero Action runs the call
 // normally.
 type Action struct {
@@ -102,6 +124,11 @@ type Action struct {
 	// minutes off, the SDK treats the error as clock skew, retries and signs later calls with the
 	// offset; with the real Date (the default) it does not retry.
 	Date time.Time
+	// Edit, when set, rewrites the JSON answer of a call that was applied and succeeded, before it is
+	// sent: to answer what a real service or another engine might, but the server never does (a
+	// GetRecords without NextShardIterator for an open shard, a ListShards page missing a shard).
+	// The call's effects stand. Not applied to SubscribeToShard.
+	Edit func(answer []byte) []byte
 }
 
 // ControlFunc intercepts calls. It returns handled=false to let the call through untouched. It runs on

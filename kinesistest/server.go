@@ -357,10 +357,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr)
 		return
 	}
+	recycle := true
+	if act.Edit != nil {
+		out, recycle = act.Edit(out), false // Edit may keep the buffer it was given
+	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.Write(out)
-	putBuf(out) // net/http has copied it to the connection (or failed)
+	if recycle {
+		putBuf(out) // net/http has copied it to the connection (or failed)
+	}
 }
 
 // readBody reads the request body in one allocation when its length is known.

@@ -1,10 +1,12 @@
 package kinesistest_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -203,5 +205,47 @@ func TestStreamSeedsRefused(t *testing.T) {
 				t.Errorf("NewServer = %v, want ErrInvalidConfig", err)
 			}
 		})
+	}
+}
+
+// TestControlShardIDAndEdit: Request.ShardID names the shard of shard-level calls (a GetRecords
+// through its iterator), and Action.Edit rewrites an applied call's answer.
+func TestControlShardIDAndEdit(t *testing.T) {
+	srv, c := start(t, kinesistest.Stream("s", 2))
+	ctx := ctxT(t)
+	var mu sync.Mutex
+	seen := map[string]string{}
+	srv.Control(func(req kinesistest.Request) (kinesistest.Action, bool) {
+		mu.Lock()
+		seen[req.Op] = req.ShardID()
+		mu.Unlock()
+		if req.Op == "GetRecords" {
+			return kinesistest.Action{Edit: func(answer []byte) []byte {
+				return bytes.Replace(answer, []byte(`"NextShardIterator"`), []byte(`"Removed"`), 1)
+			}}, true
+		}
+		return kinesistest.Action{}, false
+	})
+	it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("s"), ShardId: aws.String("shardId-000000000001"),
+		ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.NextShardIterator != nil {
+		t.Errorf("NextShardIterator = %q after Edit removed it", aws.ToString(out.NextShardIterator))
+	}
+	if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String("k"), Data: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for op, want := range map[string]string{"GetShardIterator": "shardId-000000000001", "GetRecords": "shardId-000000000001", "PutRecord": ""} {
+		if seen[op] != want {
+			t.Errorf("%s: ShardID() = %q, want %q", op, seen[op], want)
+		}
 	}
 }
