@@ -8,14 +8,14 @@ import (
 )
 
 // A shard stops polling while PrefetchBytes wait for its processor, whatever Prefetch allows: with a
-// processor stuck on its first batch of 2 MiB, two more 2 MiB answers are fetched (4 MiB waiting) and
-// then none.
+// processor stuck on its first batch of 512 KiB, two more 512 KiB answers are fetched (1 MiB waiting)
+// and then none.
 func TestPrefetchBoundedInBytesPerShard(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 1)
-		mib := make([]byte, 1<<20) // shared by every record: no real memory per record
-		for range 20 {
-			e.kc.put(shardName(0), "k", mib)
+		rec := make([]byte, 256<<10)
+		for range 12 {
+			e.kc.put(shardName(0), "k", rec)
 		}
 		release := make(chan struct{})
 		proc := procFunc(func(ctx context.Context, in ProcessRecordsInput) error {
@@ -26,11 +26,11 @@ func TestPrefetchBoundedInBytesPerShard(t *testing.T) {
 			return nil
 		})
 		w := e.start("w1", func(string) RecordProcessor { return proc }, MaxRecordsPerPoll(2), Prefetch(10),
-			PrefetchBytes(4<<20), ShardReadRate(0))
+			PrefetchBytes(1<<20), ShardReadRate(0))
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
 		if n := len(e.kc.getCalls(shardName(0))); n != 3 {
-			t.Errorf("%d GetRecords calls with the processor stuck, want 3 (one processing, 4 MiB waiting)", n)
+			t.Errorf("%d GetRecords calls with the processor stuck, want 3 (one processing, 1 MiB waiting)", n)
 		}
 		close(release)
 		w.stop()
@@ -41,7 +41,9 @@ func TestPrefetchBoundedInBytesPerShard(t *testing.T) {
 // (24 MiB reserved each) included, and still delivers everything.
 func TestPrefetchBoundedInBytesPerWorker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const shards, perShard = 20, 10
+		// 28 MiB against the smallest bound, 24 MiB: every shard's answers wait on slow processors at
+		// once. (Through kinesistest's wire each MiB costs JSON, base64 and HTTP: keep it small.)
+		const shards, perShard = 14, 2
 		e := newEnv(t, shards)
 		mib := make([]byte, 1<<20)
 		for s := range shards {
@@ -59,7 +61,7 @@ func TestPrefetchBoundedInBytesPerWorker(t *testing.T) {
 				return nil
 			})
 		}
-		const limit = 32 << 20
+		const limit = 24 << 20
 		w := e.start("w1", slow, MaxRecordsPerPoll(3), WorkerPrefetchBytes(limit), ShardReadRate(0))
 		waitFor(t, 5*time.Minute, "every record", func() bool { return rec.total() == shards*perShard })
 		if peak := w.w.budget.peakUsed(); peak > limit || peak < limit/2 {

@@ -11,10 +11,8 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-
 	"github.com/shardwise/shardwise/aggregation"
+	"github.com/shardwise/shardwise/kinesistest"
 	"github.com/shardwise/shardwise/lease"
 )
 
@@ -170,9 +168,9 @@ func TestExpiredIteratorResumesAfterLastFetched(t *testing.T) {
 		for i := range 3 {
 			e.kc.put(shardName(0), "k", fmt.Appendf(nil, "r%d", i))
 		}
-		e.kc.getErr = func(_ string, call int) error {
+		e.kc.getErr = func(_ string, call int) *kinesistest.Error {
 			if call == 3 || call == 4 {
-				return &types.ExpiredIteratorException{Message: aws.String("expired")}
+				return &kinesistest.Error{Code: kinesistest.CodeExpiredIterator, Message: "expired"}
 			}
 			return nil
 		}
@@ -202,9 +200,9 @@ func TestThrottlingBacksOffAndStaysUnderFiveCallsPerSecond(t *testing.T) {
 		for i := range 50 {
 			e.kc.put(shardName(0), "k", fmt.Appendf(nil, "r%d", i))
 		}
-		e.kc.getErr = func(_ string, call int) error {
+		e.kc.getErr = func(_ string, call int) *kinesistest.Error {
 			if call >= 2 && call <= 6 {
-				return &types.ProvisionedThroughputExceededException{Message: aws.String("slow down")}
+				return &kinesistest.Error{Code: kinesistest.CodeThroughputExceeded, Message: "slow down"}
 			}
 			return nil
 		}

@@ -56,8 +56,10 @@ func TestNullIteratorTwiceIsShardEnd(t *testing.T) {
 func TestPollingPacedByBytesAndCalls(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 2)
+		// Ten records of 1 MiB with their partition keys: one answer of GetRecords's 10 MiB at most.
+		const size = 1<<20 - 1
 		for range 10 {
-			e.kc.put(shardName(0), "k", make([]byte, 1<<20))
+			e.kc.put(shardName(0), "k", make([]byte, size))
 		}
 		rec := newRecorder()
 		w := e.start("w1", rec.factory, PollInterval(DefaultPollInterval))
@@ -69,8 +71,8 @@ func TestPollingPacedByBytesAndCalls(t *testing.T) {
 		if len(big) < 3 {
 			t.Fatalf("%d calls", len(big))
 		}
-		if gap := big[1].Sub(big[0]); gap < 5*time.Second {
-			t.Errorf("next call %v after a 10 MiB answer, want at least 5s", gap)
+		if want := time.Duration(10 * size * int64(time.Second) / (2 << 20)); big[1].Sub(big[0]) < want {
+			t.Errorf("next call %v after a 10 MiB answer, want at least %v", big[1].Sub(big[0]), want)
 		}
 		idle := e.kc.getCalls(shardName(1))
 		for i := 1; i < len(idle); i++ {
@@ -89,6 +91,7 @@ func TestCatchUpInterval(t *testing.T) {
 		for i := range 10 {
 			e.kc.put(shardName(0), "k", fmt.Appendf(nil, "r%d", i))
 		}
+		time.Sleep(time.Second) // MillisBehindLatest reads the clock: unread records a second old
 		rec := newRecorder()
 		w := e.start("w1", rec.factory, PollInterval(DefaultPollInterval), CatchUpInterval(300*time.Millisecond), MaxRecordsPerPoll(2))
 		waitFor(t, time.Minute, "10 records", func() bool { return rec.total() == 10 })

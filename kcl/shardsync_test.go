@@ -2,12 +2,16 @@ package kcl
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/shardwise/shardwise/kinesistest"
 )
 
 // countHandler counts log records with a given message.
@@ -62,9 +66,21 @@ func TestWorkersStartingTogetherCreateEachLeaseOnce(t *testing.T) {
 func TestShardSyncRefusesIncompleteListing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 2)
-		e.kc.mu.Lock()
-		e.kc.shards[1].closed = true // the open shards now cover only the lower half
-		e.kc.mu.Unlock()
+		// ListShards answers without shard 1: the open shards it lists cover only the lower half.
+		e.kc.srv.Control(func(req kinesistest.Request) (kinesistest.Action, bool) {
+			if req.Op != "ListShards" {
+				return kinesistest.Action{}, false
+			}
+			return kinesistest.Action{Edit: func(answer []byte) []byte {
+				var out struct{ Shards []map[string]any }
+				if err := json.Unmarshal(answer, &out); err != nil {
+					panic(err)
+				}
+				out.Shards = slices.DeleteFunc(out.Shards, func(s map[string]any) bool { return s["ShardId"] == shardName(1) })
+				b, _ := json.Marshal(out)
+				return b
+			}}, true
+		})
 		w, err := NewWorker(e.kc, e.manager("w"), "s", newRecorder().factory)
 		if err != nil {
 			t.Fatal(err)

@@ -109,7 +109,7 @@ func (p *recProc) Shutdown(ctx context.Context, in ShutdownInput) error {
 // env is one stream, one lease table and helpers to run workers on them.
 type env struct {
 	t     *testing.T
-	kc    *fakeKinesis
+	kc    *testKinesis
 	db    *fakeaws.DynamoDB
 	table string
 	// leaseOpts are appended to every manager's options (after the test defaults).
@@ -117,7 +117,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T, shards int) *env {
-	e := &env{t: t, kc: newFakeKinesis("s", shards), db: fakeaws.NewDynamoDB(), table: "app"}
+	e := &env{t: t, kc: newTestKinesis(t, "s", shards), db: fakeaws.NewDynamoDB(), table: "app"}
 	m := e.manager("setup")
 	if err := m.EnsureTable(t.Context()); err != nil {
 		t.Fatal(err)
