@@ -138,7 +138,7 @@ type efoTailer struct {
 	start       types.StartingPosition
 	opts        []fanout.Option
 	stats       *shardStats // --stats; nil: off
-	auto        bool // AUTO record distribution: sub-records are not filtered by hash range
+	auto        bool        // AUTO record distribution: sub-records are not filtered by hash range
 
 	lineage *shardLineage // owned by the tailEFO goroutine
 
