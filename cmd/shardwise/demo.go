@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
 	"net/url"
 	"os"
@@ -193,6 +194,7 @@ type demoRun struct {
 	out        io.Writer
 	outMu      sync.Mutex // say runs on the main loop and the split's goroutine
 	tally      *demoTally
+	leases     *lease.Manager // read-only view of the workers' lease table, for the summary
 	dir        string
 	stream     string
 	start      time.Time
@@ -240,6 +242,7 @@ func (d *demoRun) run(ctx context.Context) (err error) {
 		return fmt.Errorf("creating the lease table: %w", err)
 	}
 	defer d.cleanupTable(ctx, app, &err)
+	d.leases = m
 	d.say("%s stream %s created with %d shards, lease table %s", d.stamp(), d.stream, c.shards, app)
 
 	// 2. The consume workers, separate processes sharing the leases.
@@ -350,7 +353,7 @@ produce:
 		case <-ctx.Done():
 			return errDemoInterrupted
 		case <-tick.C:
-			d.summaryLine(workers, killed)
+			d.summaryLine(ctx, workers, killed)
 		case <-split.C:
 			splitting.Go(func() { splitDone <- d.split(splitCtx) })
 		case err := <-splitDone:
@@ -397,13 +400,13 @@ produce:
 		case <-ctx.Done():
 			return errDemoInterrupted
 		case <-tick.C:
-			d.summaryLine(workers, killed)
+			d.summaryLine(ctx, workers, killed)
 		case <-d.tally.changed:
 		case <-drain.C:
 			over = true
 		}
 	}
-	d.summaryLine(workers, killed)
+	d.summaryLine(ctx, workers, killed)
 
 	// 6. Stop the workers (graceful: they checkpoint and release their leases) and the agent.
 	var live []*demoProc
@@ -450,8 +453,9 @@ func (d *demoRun) stamp() string {
 	return fmt.Sprintf("%2d:%02d", int(e.Minutes()), int(e.Seconds())%60)
 }
 
-func (d *demoRun) summaryLine(workers []*demoProc, killed *demoProc) {
+func (d *demoRun) summaryLine(ctx context.Context, workers []*demoProc, killed *demoProc) {
 	n := d.tally.counts()
+	held := d.leasesHeld(ctx)
 	var ws []string
 	for _, p := range workers {
 		s := fmt.Sprintf("%s %d", p.name, n.ByWorker[p.name])
@@ -460,9 +464,36 @@ func (d *demoRun) summaryLine(workers []*demoProc, killed *demoProc) {
 		}
 		ws = append(ws, s)
 	}
-	d.say("%s produced %d (kpl %d, agent %d), consumed %d [%s], not yet consumed %d, duplicates %d, p50 %s ms",
+	d.say("%s produced %d (kpl %d, agent %d), consumed %d [%s], not yet consumed %d, duplicates %d, p50 %s ms; leases %s",
 		d.stamp(), n.Produced, n.BySource["kpl"], n.BySource["agent"], n.Consumed, strings.Join(ws, ", "),
-		n.Lost, n.Duplicates, fmtMillis(n.P50))
+		n.Lost, n.Duplicates, fmtMillis(n.P50), held)
+}
+
+// leasesHeld says who holds the leases of shards not finished yet: "w1 2, w2 1, none 1" (a lease of
+// a killed worker keeps its owner until another worker takes it after the failover time).
+func (d *demoRun) leasesHeld(ctx context.Context) string {
+	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	ls, err := d.leases.List(lctx)
+	if err != nil {
+		return "(unread: " + err.Error() + ")"
+	}
+	by := map[string]int{}
+	for _, l := range ls {
+		if l.Checkpoint == lease.ShardEnd {
+			continue
+		}
+		owner := l.Owner
+		if owner == "" {
+			owner = "none"
+		}
+		by[owner]++
+	}
+	var parts []string
+	for _, o := range slices.Sorted(maps.Keys(by)) {
+		parts = append(parts, fmt.Sprintf("%s %d", o, by[o]))
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
 }
 
 // split splits the first open shard in two.
