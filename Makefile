@@ -15,9 +15,16 @@ LAMBDA_MOD ?= -mod=mod
 # Variables that point tests at engines; test-unit removes them so integration suites skip.
 ENGINE_VARS := AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KINESIS AWS_ENDPOINT_URL_DYNAMODB SHARDWISE_KINESIS_TLS_ENDPOINT
 
-.PHONY: all setup vet engines-up engines-down engines-status test test-unit bench fuzz demo
+.PHONY: all help setup vet lint engines-up engines-down engines-status test test-unit bench fuzz demo
 
 all: test
+
+## help: this list (each target's `## target: text` comment in this Makefile)
+help:
+	@awk '/^## [a-z][a-z0-9 \/-]*:/ { sub(/^## /, ""); i = index($$0, ":"); \
+		printf "\n  %-28s %s", substr($$0, 1, i - 1), substr($$0, i + 2); next } \
+		/^## / { sub(/^## /, ""); printf "\n  %-28s %s", "", $$0 } \
+		END { print "" }' $(MAKEFILE_LIST)
 
 ## setup: download Go modules and install the pinned local engines (npm ci)
 setup:
@@ -25,6 +32,7 @@ setup:
 	cd lambda && $(GO) mod download
 	cd localstack-test && npm ci --no-audit --no-fund
 
+## vet: go vet over the root module and the lambda module
 vet:
 	$(GO) vet ./...
 	cd lambda && $(GO) vet $(LAMBDA_MOD) ./...
@@ -45,6 +53,14 @@ engines-status:
 ## integration suites (./localstack-test/...) run after the other packages rather than beside them:
 ## on a 2-core machine their timing assertions (lease failover, hand-off) are at the mercy of the CPU
 ## load of concurrent package tests. Both phases always run; the exit status is non-zero if either fails.
+## With T and/or PKG, only those tests, with the engines up and nothing else: make test T=TestX PKG=./kcl/
+## is go test $(TEST_FLAGS) -run TestX ./kcl/ (PKG defaults to ./...; T to every test of PKG).
+T ?=
+PKG ?=
+ifneq ($(T)$(PKG),)
+test:
+	$(WITH_ENGINES) $(GO) test $(TEST_FLAGS) $(if $(T),-run '$(T)') $(or $(PKG),./...)
+else
 test: vet
 	$(WITH_ENGINES) bash -c '\
 	status=0; \
@@ -53,6 +69,7 @@ test: vet
 	$(GO) test $(TEST_FLAGS) ./localstack-test/... || status=$$?; \
 	$(GO) run ./cmd/shardwise-chaos -short $(CHAOS_KNOWN) || status=$$?; \
 	exit $$status'
+endif
 
 ## chaos: the chaos suite (issue 14; cmd/shardwise-chaos): each scenario runs put, consume and the agent
 ## as processes against local-kinesis with faults and dynalite behind fault proxies, with the issue's
@@ -133,6 +150,17 @@ fuzz:
 	cd lambda && $(GO) test -run '^$$' -fuzz '^FuzzEventJSON$$' -fuzztime $(FUZZTIME) .
 	cd lambda && $(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME) .
 
+## lint: golangci-lint v2 (.golangci.yml) over the root, lambda and tools/vulncheck modules, pinned
+## through the Go toolchain (go run ...@$(GOLANGCI_LINT_VERSION); built once into the Go cache, nothing
+## added to any go.mod). LINT_FLAGS for extra flags, e.g. LINT_FLAGS=--fix.
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+LINT_FLAGS ?=
+lint:
+	$(GOLANGCI_LINT) run $(LINT_FLAGS) ./...
+	cd lambda && $(GOLANGCI_LINT) run --config ../.golangci.yml $(LINT_FLAGS) ./...
+	cd tools/vulncheck && $(GOLANGCI_LINT) run --config ../../.golangci.yml $(LINT_FLAGS) ./...
+
 ## vulncheck: govulncheck v1.9.0 over every module of the repository, offline, against a database
 ## built from the OSV files of golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018 (2026-11-05;
 ## kept in the user cache directory). Fails when our code calls a vulnerable symbol of a required
@@ -145,7 +173,7 @@ vulncheck:
 
 ## demo: the whole toolkit at work (about 2 minutes; cmd/shardwise/demo.go): builds shardwise and
 ## shardwise-agent into a temporary directory and runs `shardwise demo` with the local DynamoDB up
-## (Kinesis is an in-process kinesistest). DEMO_FLAGS='--short' for the 20-second run of make test.
+## (Kinesis is an in-process kinesistest). DEMO_FLAGS='--short' for the short run of make test (12 s of traffic).
 DEMO_FLAGS ?=
 demo:
 	bin=$$(mktemp -d); trap 'rm -rf "$$bin"' EXIT; \

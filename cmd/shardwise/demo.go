@@ -69,7 +69,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if short {
 		c = demoShort
 	}
-	fs.BoolVar(&c.short, "short", false, "the short run of make test: about 20 s of traffic instead of 70 s")
+	fs.BoolVar(&c.short, "short", false, "the short run of make test: 12 s of traffic instead of 70 s")
 	fs.StringVar(&c.kinesis, "kinesis", "embedded", "embedded: an in-process kinesistest server; configured: the SDK chain's endpoint (AWS_ENDPOINT_URL_KINESIS)")
 	fs.StringVar(&c.agent, "agent", "", "shardwise-agent binary (default: next to this executable, else on PATH)")
 	fs.IntVar(&c.shards, "shards", c.shards, "shards of the demo stream")
