@@ -52,18 +52,19 @@ func TestNullIteratorTwiceIsShardEnd(t *testing.T) {
 
 // Polling is paced by bytes and calls: an idle shard is polled every PollInterval (1.5 s by default,
 // the Java KCL's idleTimeBetweenReadsInMillis), and after an answer of n bytes the next call waits
-// n / 2 MiB/s: 5 s after a 10 MiB answer, when Kinesis would throttle every read of the shard.
+// n / 2 MiB/s, when Kinesis would throttle every read of the shard: 2 s after a 4 MiB answer (more
+// than PollInterval; 5 s after a 10 MiB one, which costs the test seconds of JSON under -race).
 func TestPollingPacedByBytesAndCalls(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 2)
-		// Ten records of 1 MiB with their partition keys: one answer of GetRecords's 10 MiB at most.
-		const size = 1<<20 - 1
-		for range 10 {
+		// Four records of 1 MiB with their partition keys: one answer.
+		const n, size = 4, 1<<20 - 1
+		for range n {
 			e.kc.put(shardName(0), "k", make([]byte, size))
 		}
 		rec := newRecorder()
 		w := e.start("w1", rec.factory, PollInterval(DefaultPollInterval))
-		waitFor(t, time.Minute, "10 records", func() bool { return rec.total() == 10 })
+		waitFor(t, time.Minute, "4 records", func() bool { return rec.total() == n })
 		time.Sleep(20 * time.Second)
 		synctest.Wait()
 		w.stop()
@@ -71,8 +72,8 @@ func TestPollingPacedByBytesAndCalls(t *testing.T) {
 		if len(big) < 3 {
 			t.Fatalf("%d calls", len(big))
 		}
-		if want := time.Duration(10 * size * int64(time.Second) / (2 << 20)); big[1].Sub(big[0]) < want {
-			t.Errorf("next call %v after a 10 MiB answer, want at least %v", big[1].Sub(big[0]), want)
+		if want := time.Duration(n * size * int64(time.Second) / (2 << 20)); big[1].Sub(big[0]) < want {
+			t.Errorf("next call %v after a 4 MiB answer, want at least %v", big[1].Sub(big[0]), want)
 		}
 		idle := e.kc.getCalls(shardName(1))
 		for i := 1; i < len(idle); i++ {
