@@ -46,7 +46,7 @@ func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&c.key, "key", "", "use this partition key for every record")
 	fs.BoolVar(&c.noAggregate, "no-aggregate", false, "send each line as its own Kinesis record")
 	fs.StringVar(&c.compress, "compress", "", "compress Kinesis record payloads: zstd")
-	fs.BoolVar(&c.strictOrdering, "strict-ordering", false, "keep per-key order under retries (one record per shard per call)")
+	fs.BoolVar(&c.strictOrdering, "strict-ordering", false, "keep per-key order under retries and reshards (one record per shard per call)")
 	fs.DurationVar(&c.linger, "linger", defaultPutLinger, "how long a record may wait for others to share its aggregate")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
