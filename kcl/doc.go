@@ -29,7 +29,7 @@
 //   - An error from ProcessRecords delivers the same batch again after a backoff; records are never
 //     skipped. Initialize errors are retried the same way.
 //   - Records are deaggregated (KPL) with sub-sequence numbers, decompressed (Shardwise zstd frame, see
-//     package compression), and user records whose hash key lies outside the shard's hash key range are
+//     package compression; both through package kinesisrecord, the view the CLI shares), and user records whose hash key lies outside the shard's hash key range are
 //     dropped one by one (Warn log, HookRecordDropped, HookRecordsFiltered), never the whole aggregate,
 //     and never on AUTO streams (below). A record carrying the
 //     aggregation magic that fails its checksum or parse is delivered as one plain record (Warn log,

@@ -166,7 +166,9 @@
 // [Request.Entries] decodes the records of a PutRecord or PutRecords call for a ControlFunc, and
 // [RejectEntries] refuses, at request level, every call carrying a record it matches (HTTP 400
 // ValidationException naming the entry, as [InvalidEntryError] builds it), so one poisoned record
-// fails each batch it travels in until a producer splits it out.
+// fails each batch it travels in until a producer splits it out. [Request.ShardID] names the shard a
+// call is about (a GetRecords through its iterator), and [Action.Edit] rewrites the answer of an
+// applied call, for what Kinesis or another engine might answer but this server never does.
 //
 // Request-level refusals carry the status and exception name Kinesis uses, so the SDK returns its
 // typed errors where it has them: [NewError] builds KMSThrottlingException, KMSInvalidStateException,
