@@ -216,7 +216,7 @@ func (d *demoRun) run(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() {
-		if c.keep || err != nil {
+		if c.keep || (err != nil && !errors.Is(err, errDemoInterrupted)) { // a failure keeps the logs
 			d.say("logs and configuration kept in %s", d.dir)
 		} else {
 			os.RemoveAll(d.dir)
