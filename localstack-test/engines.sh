@@ -30,6 +30,8 @@ KINESIS_DIR=$HERE/node_modules/kinesis-local
 DYNALITE_CLI=$HERE/node_modules/dynalite/cli.js
 PROBE=$HERE/lib/probe.js
 PRELOAD=$HERE/lib/bind-loopback.js
+# dynalite only: a client resetting its connection mid-request must not kill the engine (see the file).
+DYNALITE_PRELOAD=$HERE/lib/survive-client-aborts.js
 # Engines run in their own session when setsid exists, so a Ctrl-C meant for a later command in the
 # same terminal does not kill them behind engines.sh's back.
 DETACH=
@@ -148,7 +150,7 @@ start_dynamodb() {
 	fi
 	(
 		cd "$HERE"
-		export NODE_OPTIONS="--require=$PRELOAD"
+		export NODE_OPTIONS="--require=$PRELOAD --require=$DYNALITE_PRELOAD"
 		exec $DETACH node "$DYNALITE_CLI" --host 127.0.0.1 --port "$DYNAMODB_PORT" \
 			--createTableMs 100 --deleteTableMs 100 --updateTableMs 100 </dev/null >"$RUN_DIR/dynamodb.log" 2>&1
 	) &
