@@ -14,7 +14,7 @@ import (
 // worker's renewals.
 type shardCheckpointer struct {
 	shardID string
-	coord   *lease.Coordinator
+	coord   coordinator
 	onLost  func()        // cancels the shard consumer
 	sem     chan struct{} // one slot: validation and write of one checkpoint at a time
 
@@ -25,7 +25,7 @@ type shardCheckpointer struct {
 	ended     bool // the ShardEnd checkpoint is written
 }
 
-func newCheckpointer(shardID string, coord *lease.Coordinator, onLost func(), stored Position) *shardCheckpointer {
+func newCheckpointer(shardID string, coord coordinator, onLost func(), stored Position) *shardCheckpointer {
 	return &shardCheckpointer{shardID: shardID, coord: coord, onLost: onLost, sem: make(chan struct{}, 1), stored: stored}
 }
 

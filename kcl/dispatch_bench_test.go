@@ -60,7 +60,7 @@ func BenchmarkDispatch(b *testing.B) {
 	b.ResetTimer()
 	var startupTotal time.Duration
 	for i := range b.N {
-		m, err := lease.NewManager(fakeaws.NewDynamoDB(), "bench-app", "w", lease.TakeInterval(time.Second))
+		m, err := lease.NewManager(fakeaws.NewDynamoDB(), "bench-app", "w")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func BenchmarkDispatch(b *testing.B) {
 		var first atomic.Int64
 		p := countProc{n: &n, want: total, done: done, first: &first}
 		t0 := time.Now()
-		w, err := kcl.NewWorker(kc, m, "bench", func(string) kcl.RecordProcessor { return p }, kcl.PollInterval(200*time.Millisecond), kcl.ShardReadRate(0))
+		w, err := kcl.NewWorker(kc, m, "bench", func(string) kcl.RecordProcessor { return p }, kcl.PollInterval(200*time.Millisecond), kcl.ShardReadRate(0), kcl.TakeInterval(time.Second))
 		if err != nil {
 			b.Fatal(err)
 		}

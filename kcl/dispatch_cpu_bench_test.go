@@ -104,7 +104,7 @@ func BenchmarkDispatchCPU(b *testing.B) {
 	b.ResetTimer()
 	var cpu time.Duration
 	for i := range b.N {
-		m, err := lease.NewManager(fakeaws.NewDynamoDB(), "bench-app", "w", lease.TakeInterval(time.Second))
+		m, err := lease.NewManager(fakeaws.NewDynamoDB(), "bench-app", "w")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -114,7 +114,7 @@ func BenchmarkDispatchCPU(b *testing.B) {
 		var n atomic.Int64
 		done := make(chan struct{})
 		p := countProc{n: &n, want: total, done: done}
-		w, err := kcl.NewWorker(kc, m, "bench", func(string) kcl.RecordProcessor { return p }, kcl.PollInterval(200*time.Millisecond), kcl.ShardReadRate(0))
+		w, err := kcl.NewWorker(kc, m, "bench", func(string) kcl.RecordProcessor { return p }, kcl.PollInterval(200*time.Millisecond), kcl.ShardReadRate(0), kcl.TakeInterval(time.Second))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -51,7 +51,7 @@
 // Every take interval a worker lists the lease table and takes leases up to its fair share,
 // ceil(unfinished leases / live workers): unowned and expired leases first (expiry is judged on this
 // worker's monotonic clock: a counter unchanged for the failover time), then up to
-// lease.MaxLeasesToStealAtOnce from workers above the share. A steal is a graceful handoff: the thief
+// MaxLeasesToStealAtOnce from workers above the share. A steal is a graceful handoff: the thief
 // only marks the lease as requested (lease.Manager.RequestHandoff); the owner notices at its next renewal
 // or take round, stops fetching for the shard, lets the batch in progress finish, calls
 // Shutdown(Requested) (the processor may checkpoint) and transfers the lease to the thief, which reads
@@ -163,8 +163,12 @@
 //	DeliverEmptyBatches   off (only batches with records)
 //	KeepFinishedLeases    off (finished leases are deleted once their children progressed)
 //	WithLogger            discard
+//	RenewInterval         failover/3   (fleet timing: how the worker holds and takes leases)
+//	TakeInterval          2 × failover
+//	RenewTimeout          failover/4
+//	MaxLeasesToStealAtOnce 2 (the Java KCL: 1)
+//	MaxLeasesForWorker    unlimited
 //
-// Lease timing and balance are options of the lease.Manager passed to NewWorker: lease.Failover (10s),
-// lease.RenewInterval (failover/3), lease.TakeInterval (2 × failover), lease.MaxLeasesForWorker
-// (unlimited), lease.MaxLeasesToStealAtOnce (2).
+// The lease duration itself, lease.Failover (10s), is an option of the lease.Manager passed to
+// NewWorker: every worker of a fleet must use the same.
 package kcl

@@ -58,7 +58,7 @@ func newEnvOn(t *testing.T, h2 bool, opts ...kinesistest.Option) *efoEnv {
 
 func (e *efoEnv) manager(owner string) *lease.Manager {
 	e.t.Helper()
-	m, err := lease.NewManager(e.db, "efo-app", owner, lease.Failover(3*time.Second), lease.TakeInterval(500*time.Millisecond))
+	m, err := lease.NewManager(e.db, "efo-app", owner, lease.Failover(3*time.Second))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func (e *efoEnv) start(owner, stream string, f kcl.ProcessorFactory, opts ...kcl
 	e.t.Helper()
 	opts = append([]kcl.Option{kcl.EnhancedFanOut("efo-app"), kcl.ShardSyncInterval(time.Second),
 		kcl.ParentPollInterval(200 * time.Millisecond)}, opts...)
-	w, err := kcl.NewWorker(e.kc, e.manager(owner), stream, f, opts...)
+	w, err := kcl.NewWorker(e.kc, e.manager(owner), stream, f, append([]kcl.Option{kcl.TakeInterval(500 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		e.t.Fatal(err)
 	}

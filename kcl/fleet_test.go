@@ -98,7 +98,7 @@ func TestFleetBalancesFailsOverAndHandsOff(t *testing.T) {
 			take  = renew / 2
 		)
 		e := newEnv(t, 8)
-		e.leaseOpts = []lease.Option{lease.RenewInterval(renew), lease.TakeInterval(take)}
+		e.workerOpts = []Option{RenewInterval(renew), TakeInterval(take)}
 		s := newSeen()
 		var (
 			putMu sync.Mutex

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shardwise/shardwise/internal/leasecoord"
 	"github.com/shardwise/shardwise/lease"
 )
 
@@ -53,6 +54,7 @@ type config struct {
 	keepFinished       bool          // KeepFinishedLeases
 	logger             *slog.Logger
 	hooks              []Hook
+	fleet              leasecoord.Config // lease renewals and take rounds (fleet timing)
 }
 
 func defaultConfig() config {
@@ -147,6 +149,42 @@ func ShardSyncInterval(d time.Duration) Option {
 // Overrides the default 1s (the Java KCL uses 10 s).
 func ParentPollInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.parentPollInterval = d })
+}
+
+// RenewInterval sets how often the worker renews the leases it holds. It must be shorter than the
+// lease Manager's failover time (lease.Failover); a third of it leaves two more attempts before others
+// may take a lease. Overrides the default Failover/3.
+func RenewInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.fleet.RenewInterval = d })
+}
+
+// TakeInterval sets how often the worker scans the lease table and takes or steals leases. A shorter
+// interval finds dead workers sooner (their leases are taken at most Failover + 2 × TakeInterval after
+// their last renewal) at the price of one table scan per interval. Overrides the default 2 × Failover
+// (the Java KCL's take cycle).
+func TakeInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.fleet.TakeInterval = d })
+}
+
+// RenewTimeout bounds each renewal call, SDK retries included, so a slow table cannot keep a renewal
+// running past the lease's expiry; every other write to a held lease (checkpoints, release) is bounded
+// by it too, and a renewal waits at most this long for such a write in progress. It must be shorter
+// than the failover time. Overrides the default Failover/4.
+func RenewTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.fleet.RenewTimeout = d })
+}
+
+// MaxLeasesToStealAtOnce caps how many leases one take round steals from other live workers (expired
+// and unowned leases are not capped by it). Overrides the default 2; the Java KCL's default
+// (maxLeasesToStealAtOneTime) is 1, which makes a joining worker need one take cycle per lease.
+func MaxLeasesToStealAtOnce(n int) Option {
+	return optionFunc(func(c *config) { c.fleet.MaxLeasesToStealAtOnce, c.fleet.MaxStealSet = n, true })
+}
+
+// MaxLeasesForWorker caps how many leases this worker holds; leases beyond every worker's cap stay
+// unprocessed. Overrides the default: unlimited (KCL maxLeasesForWorker).
+func MaxLeasesForWorker(n int) Option {
+	return optionFunc(func(c *config) { c.fleet.MaxLeasesForWorker = n })
 }
 
 // WithLogger sets the logger. Lifecycle events (lease taken/lost/released, shard ended, start/stop) are

@@ -137,7 +137,7 @@ func TestPrefetchRSSChild(t *testing.T) {
 	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(url), Credentials: aws.AnonymousCredentials{}})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	m, err := lease.NewManager(fakeaws.NewDynamoDB(), "rss-app", "w", lease.TakeInterval(time.Second))
+	m, err := lease.NewManager(fakeaws.NewDynamoDB(), "rss-app", "w")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestPrefetchRSSChild(t *testing.T) {
 	case bound > 0:
 		opts = append(opts, kcl.WorkerPrefetchBytes(bound))
 	}
-	w, err := kcl.NewWorker(kc, m, "rss", func(string) kcl.RecordProcessor { return p }, opts...)
+	w, err := kcl.NewWorker(kc, m, "rss", func(string) kcl.RecordProcessor { return p }, append(opts, kcl.TakeInterval(time.Second))...)
 	if err != nil {
 		t.Fatal(err)
 	}

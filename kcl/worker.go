@@ -20,7 +20,7 @@ import (
 type Worker struct {
 	kc           KinesisAPI
 	leases       *lease.Manager
-	coord        *lease.Coordinator
+	coord        coordinator
 	stream       streamRef
 	newProcessor ProcessorFactory
 	cfg          config
@@ -81,7 +81,10 @@ func NewWorker(kc KinesisAPI, leases *lease.Manager, stream string, newProcessor
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	coord := lease.NewCoordinator(leases)
+	coord, err := newCoordinator(leases, cfg.fleet)
+	if err != nil {
+		return nil, err
+	}
 	coord.DeferHandoffs() // requested leases are handed over by their consumers, after a checkpoint
 	return &Worker{
 		kc: kc, leases: leases, coord: coord, stream: parseStreamRef(stream),
@@ -310,7 +313,7 @@ func (w *Worker) syncLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if synced && !isLeader(w.coord.Tracker().States(), w.leases.Owner()) {
+		if synced && !isLeader(w.coord, w.leases.Owner()) {
 			t.Reset(w.cfg.shardSyncInterval)
 			continue
 		}

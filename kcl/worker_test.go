@@ -114,6 +114,8 @@ type env struct {
 	table string
 	// leaseOpts are appended to every manager's options (after the test defaults).
 	leaseOpts []lease.Option
+	// workerOpts are appended to every worker's options (after the test defaults).
+	workerOpts []Option
 }
 
 func newEnv(t *testing.T, shards int) *env {
@@ -127,7 +129,7 @@ func newEnv(t *testing.T, shards int) *env {
 
 func (e *env) manager(owner string, opts ...lease.Option) *lease.Manager {
 	e.t.Helper()
-	opts = append(append([]lease.Option{lease.Failover(testFailover), lease.TakeInterval(testFailover / 3)}, e.leaseOpts...), opts...)
+	opts = append(append([]lease.Option{lease.Failover(testFailover)}, e.leaseOpts...), opts...)
 	m, err := lease.NewManager(e.db, e.table, owner, opts...)
 	if err != nil {
 		e.t.Fatal(err)
@@ -144,8 +146,9 @@ type running struct {
 
 func (e *env) start(owner string, f ProcessorFactory, opts ...Option) *running {
 	e.t.Helper()
-	opts = append([]Option{PollInterval(200 * time.Millisecond), ShardSyncInterval(time.Second),
-		ParentPollInterval(200 * time.Millisecond), RetryBackoff(50 * time.Millisecond)}, opts...)
+	opts = append(append([]Option{PollInterval(200 * time.Millisecond), ShardSyncInterval(time.Second),
+		ParentPollInterval(200 * time.Millisecond), RetryBackoff(50 * time.Millisecond), TakeInterval(testFailover / 3)},
+		e.workerOpts...), opts...)
 	w, err := NewWorker(e.kc, e.manager(owner), "s", f, opts...)
 	if err != nil {
 		e.t.Fatal(err)

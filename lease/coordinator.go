@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shardwise/shardwise/internal/leasecoord"
 	"slices"
 	"sync"
 	"time"
@@ -13,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 )
 
-// renewParallelism bounds the renewals of one Coordinator in flight at once.
+// renewParallelism bounds the renewals of one coordinator in flight at once.
 const renewParallelism = 64
 
 // Retries of a renewal within the lease's validity: the first after renewRetryMin, doubling up to
@@ -23,13 +24,13 @@ const (
 	renewRetryMax = time.Second
 )
 
-// A Coordinator holds this worker's leases: it renews them every RenewInterval, takes and steals leases
+// A coordinator holds this worker's leases: it renews them every RenewInterval, takes and steals leases
 // every TakeInterval (see planTakes in taker.go for the balancing rules), and serialises every write to a
 // held lease (renewal, checkpoint, release) so they never fail each other's counter condition.
 //
 // A KCL-style scheduler uses it like this:
 //
-//	c := lease.NewCoordinator(m)
+//	c := lease.newCoordinator(m)
 //	go c.Run(ctx)                   // or call RenewAll and TakeRound on its own timers
 //	for {
 //		select {
@@ -46,10 +47,11 @@ const (
 // each retried within its lease's validity; writes are sent as copies when the table is slow (see
 // hedged).
 //
-// A Coordinator is safe for concurrent use.
-type Coordinator struct {
+// A coordinator is safe for concurrent use.
+type coordinator struct {
 	m       *Manager
-	tracker *Tracker
+	cfg     config // m's, with the overrides of newCoordinatorWith
+	tracker *tracker
 
 	mu       sync.Mutex // guards the fields below; never held across I/O or channel waits
 	held     map[string]*heldLease
@@ -78,32 +80,33 @@ type request struct {
 }
 
 type heldLease struct {
-	lease       Lease     // guarded by Coordinator.mu
-	lastRenewed time.Time // start of the last successful write; guarded by Coordinator.mu
-	askedAt     time.Time // when a handoff request was first seen; guarded by Coordinator.mu
+	lease       Lease     // guarded by coordinator.mu
+	lastRenewed time.Time // start of the last successful write; guarded by coordinator.mu
+	askedAt     time.Time // when a handoff request was first seen; guarded by coordinator.mu
 	// uncertain: a write failed without an answer (timeout, network), so it may have been applied and
-	// lease may be stale; the next write re-reads the lease first. Guarded by Coordinator.mu.
+	// lease may be stale; the next write re-reads the lease first. Guarded by coordinator.mu.
 	uncertain bool
 	// uncertainSince: the start of the first write left unanswered since lease was known. A re-read
 	// finding the counter moved on (still this worker's) proves that write, or a later one of ours,
-	// applied after this instant, so the lease is renewed as of it. Guarded by Coordinator.mu.
+	// applied after this instant, so the lease is renewed as of it. Guarded by coordinator.mu.
 	uncertainSince time.Time
-	renewing       bool          // a renewal of it is in flight; guarded by Coordinator.mu
+	renewing       bool          // a renewal of it is in flight; guarded by coordinator.mu
 	sem            chan struct{} // held by the write in progress (renewal, checkpoint, release, handoff)
 }
 
 // validUntil is when h expires for this worker if no write to it succeeds: failover after the start of
 // the last write known applied. c.mu is held.
-func (c *Coordinator) validUntilLocked(h *heldLease) time.Time {
-	return h.lastRenewed.Add(c.m.cfg.failover)
+func (c *coordinator) validUntilLocked(h *heldLease) time.Time {
+	return h.lastRenewed.Add(c.cfg.failover)
 }
 
-// NewCoordinator returns a Coordinator for m's owner and table, configured by m's options. It starts
+// newCoordinator returns a coordinator for m's owner and table, configured by m's options. It starts
 // nothing; call Run, or RenewAll and TakeRound.
-func NewCoordinator(m *Manager) *Coordinator {
-	return &Coordinator{
+func newCoordinator(m *Manager) *coordinator {
+	return &coordinator{
 		m:          m,
-		tracker:    NewTracker(m.cfg.failover),
+		cfg:        m.cfg,
+		tracker:    newTracker(m.cfg.failover),
 		held:       map[string]*heldLease{},
 		released:   map[string]time.Time{},
 		handedOver: map[string]time.Time{},
@@ -115,11 +118,20 @@ func NewCoordinator(m *Manager) *Coordinator {
 	}
 }
 
-// Manager returns the Manager the Coordinator writes through.
-func (c *Coordinator) Manager() *Manager { return c.m }
+// Manager returns the Manager the coordinator writes through.
+func (c *coordinator) Manager() *Manager { return c.m }
 
-// Tracker returns the expiry view the take rounds feed (useful for status output and shard sync).
-func (c *Coordinator) Tracker() *Tracker { return c.tracker }
+// Leader returns the owner of the first lease, by key, that is owned, not expired and not finished
+// ("" when there is none): the one worker of the fleet that runs shard sync and lease cleanup.
+func (c *coordinator) Leader() string {
+	for _, s := range c.tracker.States() { // sorted by key
+		if s.Lease.Owner == "" || s.Expired || s.Lease.Finished() {
+			continue
+		}
+		return s.Lease.Owner
+	}
+	return ""
+}
 
 // Run renews held leases every RenewInterval and runs a take round at once and then every TakeInterval
 // (or when Trigger is called), until ctx ends. It returns ctx's error after both loops have stopped. It
@@ -127,11 +139,11 @@ func (c *Coordinator) Tracker() *Tracker { return c.tracker }
 // not join. Run
 // does not release leases: cancelling ctx is the hard stop (others take the leases after the failover
 // time); see ReleaseAll for the graceful one. Only one Run may be active at a time.
-func (c *Coordinator) Run(ctx context.Context) error {
+func (c *coordinator) Run(ctx context.Context) error {
 	c.mu.Lock()
 	if c.running {
 		c.mu.Unlock()
-		return errors.New("lease: Coordinator.Run called while running")
+		return errors.New("lease: coordinator.Run called while running")
 	}
 	c.running = true
 	c.mu.Unlock()
@@ -158,8 +170,8 @@ func (c *Coordinator) Run(ctx context.Context) error {
 // renewLoop starts, every RenewInterval, a renewal of each held lease that has none in flight: a slow
 // renewal (a slow or throttled table) holds up no other lease's, and runs on, retrying, until it succeeds
 // or its lease's validity ends. It waits for the renewals it started before returning.
-func (c *Coordinator) renewLoop(ctx context.Context) {
-	t := time.NewTicker(c.m.cfg.renewInterval)
+func (c *coordinator) renewLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.renewInterval)
 	defer t.Stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -173,7 +185,7 @@ func (c *Coordinator) renewLoop(ctx context.Context) {
 	}
 }
 
-func (c *Coordinator) takeLoop(ctx context.Context) {
+func (c *coordinator) takeLoop(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -184,14 +196,14 @@ func (c *Coordinator) takeLoop(ctx context.Context) {
 		case <-c.trigger:
 		}
 		_, _ = c.TakeRound(ctx) // failures are logged and reported to HookLeaseTakeRound
-		t.Reset(c.m.cfg.takeInterval)
+		t.Reset(c.cfg.takeInterval)
 	}
 }
 
 // handoffWatch is how often an old request (one the owner has not honoured within the failover time) is
 // checked: one GetItem per such request; none when there is none.
-func (c *Coordinator) handoffWatch() time.Duration {
-	return min(c.m.cfg.renewInterval, c.m.cfg.takeInterval) / 4
+func (c *coordinator) handoffWatch() time.Duration {
+	return min(c.cfg.renewInterval, c.cfg.takeInterval) / 4
 }
 
 // handoffPollInterval is how often Run reads a lease this worker requested, from the request until the
@@ -202,9 +214,9 @@ func (c *Coordinator) handoffWatch() time.Duration {
 const handoffPollInterval = 50 * time.Millisecond
 
 // handoffPoll is handoffPollInterval, or handoffWatch when that is shorter.
-func (c *Coordinator) handoffPoll() time.Duration { return min(handoffPollInterval, c.handoffWatch()) }
+func (c *coordinator) handoffPoll() time.Duration { return min(handoffPollInterval, c.handoffWatch()) }
 
-func (c *Coordinator) handoffLoop(ctx context.Context) {
+func (c *coordinator) handoffLoop(ctx context.Context) {
 	fast, slow := c.handoffPoll(), c.handoffWatch()
 	t := time.NewTicker(fast)
 	defer t.Stop()
@@ -227,22 +239,22 @@ func (c *Coordinator) handoffLoop(ctx context.Context) {
 // CheckHandoffs reads every lease this worker requested a handoff of and adopts those transferred to it
 // (Run reads each request every 50 ms during the failover time after it, then every
 // min(RenewInterval, TakeInterval)/4; take rounds adopt them too).
-func (c *Coordinator) CheckHandoffs(ctx context.Context) { c.checkHandoffs(ctx, true) }
+func (c *coordinator) CheckHandoffs(ctx context.Context) { c.checkHandoffs(ctx, true) }
 
 // checkHandoffs is CheckHandoffs on the requests made within the failover time, or on all of them.
-func (c *Coordinator) checkHandoffs(ctx context.Context, all bool) {
+func (c *coordinator) checkHandoffs(ctx context.Context, all bool) {
 	now := time.Now()
 	c.mu.Lock()
 	keys := make([]string, 0, len(c.requested))
 	for k, r := range c.requested {
-		if all || now.Sub(r.at) <= c.m.cfg.failover {
+		if all || now.Sub(r.at) <= c.cfg.failover {
 			keys = append(keys, k)
 		}
 	}
 	c.mu.Unlock()
 	for _, k := range keys {
 		start := time.Now()
-		rctx, cancel := context.WithTimeout(ctx, c.m.cfg.renewTimeout)
+		rctx, cancel := context.WithTimeout(ctx, c.cfg.renewTimeout)
 		l, err := c.m.Get(rctx, k)
 		cancel()
 		switch {
@@ -264,7 +276,7 @@ func (c *Coordinator) checkHandoffs(ctx context.Context, all bool) {
 
 // settleRequest looks at a fresh copy l (read at or after start) of a lease this worker may have requested:
 // transferred to it → adopted (true); gone elsewhere → request forgotten; still pending → kept.
-func (c *Coordinator) settleRequest(ctx context.Context, l Lease, start time.Time) bool {
+func (c *coordinator) settleRequest(ctx context.Context, l Lease, start time.Time) bool {
 	c.mu.Lock()
 	r, asked := c.requested[l.Key]
 	prev := r.owner
@@ -303,7 +315,7 @@ func (c *Coordinator) settleRequest(ctx context.Context, l Lease, start time.Tim
 
 // Trigger asks a running Run to start a take round now (for example after shard sync created leases). It
 // never blocks; triggers while a round is pending coalesce.
-func (c *Coordinator) Trigger() {
+func (c *coordinator) Trigger() {
 	select {
 	case c.trigger <- struct{}{}:
 	default:
@@ -312,9 +324,9 @@ func (c *Coordinator) Trigger() {
 
 // Changed returns a channel that receives a value (coalesced) whenever the held set changes: a lease
 // taken, lost or released. Read Held after receiving.
-func (c *Coordinator) Changed() <-chan struct{} { return c.changed }
+func (c *coordinator) Changed() <-chan struct{} { return c.changed }
 
-func (c *Coordinator) signal() {
+func (c *coordinator) signal() {
 	select {
 	case c.changed <- struct{}{}:
 	default:
@@ -323,13 +335,13 @@ func (c *Coordinator) signal() {
 
 // Held returns copies of the leases this worker holds, sorted by key, leaving out any lease not renewed
 // within the failover time.
-func (c *Coordinator) Held() []Lease {
+func (c *coordinator) Held() []Lease {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]Lease, 0, len(c.held))
 	for _, h := range c.held {
-		if now.Sub(h.lastRenewed) <= c.m.cfg.failover {
+		if now.Sub(h.lastRenewed) <= c.cfg.failover {
 			out = append(out, h.lease.clone())
 		}
 	}
@@ -338,11 +350,11 @@ func (c *Coordinator) Held() []Lease {
 }
 
 // Lease returns the current copy of a held lease, like Held.
-func (c *Coordinator) Lease(key string) (Lease, bool) {
+func (c *coordinator) Lease(key string) (Lease, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h, ok := c.held[key]
-	if !ok || time.Since(h.lastRenewed) > c.m.cfg.failover {
+	if !ok || time.Since(h.lastRenewed) > c.cfg.failover {
 		return Lease{}, false
 	}
 	return h.lease.clone(), true
@@ -351,9 +363,9 @@ func (c *Coordinator) Lease(key string) (Lease, bool) {
 // DeferHandoffs makes the caller responsible for handing over leases other workers requested (balance
 // steals, Lease.PendingOwner set, Changed signalled): it stops processing the shard, checkpoints and calls
 // Release, which transfers the lease to the requester. A request not honoured within the failover time is
-// honoured by the Coordinator itself at a renewal. Without DeferHandoffs the Coordinator hands requested
+// honoured by the coordinator itself at a renewal. Without DeferHandoffs the coordinator hands requested
 // leases over at once (at the renewal or take round that sees the request). Call it before Run.
-func (c *Coordinator) DeferHandoffs() {
+func (c *coordinator) DeferHandoffs() {
 	c.mu.Lock()
 	c.deferHO = true
 	c.mu.Unlock()
@@ -361,19 +373,19 @@ func (c *Coordinator) DeferHandoffs() {
 
 // StopTaking makes every later take round do nothing (the first step of a graceful shutdown). Renewals
 // and checkpoints go on.
-func (c *Coordinator) StopTaking() {
+func (c *coordinator) StopTaking() {
 	c.mu.Lock()
 	c.stopped = true
 	c.mu.Unlock()
 }
 
-func (c *Coordinator) handoffsDeferred() bool {
+func (c *coordinator) handoffsDeferred() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.deferHO
 }
 
-func (c *Coordinator) takingStopped() bool {
+func (c *coordinator) takingStopped() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.stopped
@@ -389,7 +401,7 @@ func acquire(ctx context.Context, sem chan struct{}) error {
 }
 
 // drop removes h from the held set (if still there) and reports the loss.
-func (c *Coordinator) drop(h *heldLease, cause error) {
+func (c *coordinator) drop(h *heldLease, cause error) {
 	c.mu.Lock()
 	key := h.lease.Key
 	if c.held[key] != h {
@@ -407,7 +419,7 @@ func (c *Coordinator) drop(h *heldLease, cause error) {
 // RenewAll renews every held lease once (those with a renewal in flight already are left to it) and
 // returns when these renewals are done. Each renewal retries until it succeeds or the lease's validity
 // ends; leases found taken, or not renewed for the failover time, are dropped.
-func (c *Coordinator) RenewAll(ctx context.Context) {
+func (c *coordinator) RenewAll(ctx context.Context) {
 	var wg sync.WaitGroup
 	c.startRenewals(ctx, &wg)
 	wg.Wait()
@@ -415,7 +427,7 @@ func (c *Coordinator) RenewAll(ctx context.Context) {
 
 // startRenewals drops the leases not renewed within the failover time and starts, on wg, a renewal of
 // every other held lease that has none in flight.
-func (c *Coordinator) startRenewals(ctx context.Context, wg *sync.WaitGroup) {
+func (c *coordinator) startRenewals(ctx context.Context, wg *sync.WaitGroup) {
 	now := time.Now()
 	var todo []*heldLease
 	stale := map[string]*heldLease{}
@@ -431,7 +443,7 @@ func (c *Coordinator) startRenewals(ctx context.Context, wg *sync.WaitGroup) {
 	}
 	c.mu.Unlock()
 	for key, h := range stale {
-		c.drop(h, fmt.Errorf("lease: %q not renewed within the failover time %v: %w", key, c.m.cfg.failover, ErrLeaseLost))
+		c.drop(h, fmt.Errorf("lease: %q not renewed within the failover time %v: %w", key, c.cfg.failover, ErrLeaseLost))
 	}
 	for _, h := range todo {
 		wg.Go(func() {
@@ -451,7 +463,7 @@ func (c *Coordinator) startRenewals(ctx context.Context, wg *sync.WaitGroup) {
 // progress (a checkpoint: it renews the lease too) and runs until the validity ends, its UpdateItem sent
 // again if unanswered after RenewTimeout/4 (see hedged). A renewal whose outcome is unknown (no
 // answer) is not a loss: the next attempt reads the lease back first.
-func (c *Coordinator) renewOne(ctx context.Context, h *heldLease) {
+func (c *coordinator) renewOne(ctx context.Context, h *heldLease) {
 	var seen time.Time // h.lastRenewed when the last attempt began
 	delay := renewRetryMin
 	var lastErr error
@@ -465,7 +477,7 @@ func (c *Coordinator) renewOne(ctx context.Context, h *heldLease) {
 		case lastErr != nil && last.After(seen):
 			return // a checkpoint renewed it meanwhile, or a re-read proved an unanswered write applied
 		case !time.Now().Before(end):
-			c.drop(h, fmt.Errorf("lease: %q not renewed within the failover time %v: %w (last error: %v)", key, c.m.cfg.failover, ErrLeaseLost, lastErr))
+			c.drop(h, fmt.Errorf("lease: %q not renewed within the failover time %v: %w (last error: %v)", key, c.cfg.failover, ErrLeaseLost, lastErr))
 			return
 		}
 		seen = last
@@ -504,7 +516,7 @@ func (c *Coordinator) renewOne(ctx context.Context, h *heldLease) {
 
 // renewHeld makes one renewal attempt on h, running until the lease's validity ends; h.sem is held. On
 // success it records the new copy and hands the lease over if that is due.
-func (c *Coordinator) renewHeld(ctx context.Context, h *heldLease) error {
+func (c *coordinator) renewHeld(ctx context.Context, h *heldLease) error {
 	c.mu.Lock()
 	ok, end := c.held[h.lease.Key] == h, c.validUntilLocked(h)
 	c.mu.Unlock()
@@ -532,7 +544,7 @@ func (c *Coordinator) renewHeld(ctx context.Context, h *heldLease) error {
 	c.mu.Lock()
 	h.lease, h.lastRenewed, h.uncertain = nl, later(start, h.lastRenewed), false
 	first := c.noteRequestLocked(h, start)
-	handOver := nl.PendingOwner != "" && (!c.deferHO || start.Sub(h.askedAt) > c.m.cfg.failover)
+	handOver := nl.PendingOwner != "" && (!c.deferHO || start.Sub(h.askedAt) > c.cfg.failover)
 	c.mu.Unlock()
 	if handOver {
 		c.handOverLocked(ctx, h, nl)
@@ -557,7 +569,7 @@ func (c *Coordinator) renewHeld(ctx context.Context, h *heldLease) error {
 // condition, reads the lease back and finds that effect (a success, credited to the earliest copy that
 // may have applied), or is cancelled once an answer settles the write. It runs until ctx ends and
 // returns when every copy has ended.
-func (c *Coordinator) hedged(ctx context.Context, l Lease, write func(context.Context, Lease) (Lease, error)) (Lease, time.Time, error) {
+func (c *coordinator) hedged(ctx context.Context, l Lease, write func(context.Context, Lease) (Lease, error)) (Lease, time.Time, error) {
 	type result struct {
 		l    Lease
 		err  error
@@ -660,7 +672,7 @@ func isThrottle(err error) bool {
 // hedgeDelay is how long a write to a held lease waits for an answer before another copy is sent: a
 // quarter of the RenewTimeout (625 ms by default), which DynamoDB's answers (milliseconds) never come
 // near.
-func (c *Coordinator) hedgeDelay() time.Duration { return c.m.cfg.renewTimeout / 4 }
+func (c *coordinator) hedgeDelay() time.Duration { return c.cfg.renewTimeout / 4 }
 
 // definite reports whether err settles a write for good (no other copy of it can do better).
 func definite(err error) bool {
@@ -669,8 +681,8 @@ func definite(err error) bool {
 }
 
 // handOverLocked transfers h (current copy l) to its requester; h.sem is held.
-func (c *Coordinator) handOverLocked(ctx context.Context, h *heldLease, l Lease) {
-	rctx, cancel := context.WithTimeout(ctx, c.m.cfg.renewTimeout)
+func (c *coordinator) handOverLocked(ctx context.Context, h *heldLease, l Lease) {
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.renewTimeout)
 	defer cancel()
 	start := time.Now()
 	if _, err := c.m.Handoff(rctx, l); err != nil {
@@ -692,7 +704,7 @@ func (c *Coordinator) handOverLocked(ctx context.Context, h *heldLease, l Lease)
 
 // noteRequestLocked records when a handoff request on h's current copy was first seen; true the first
 // time. c.mu is held.
-func (c *Coordinator) noteRequestLocked(h *heldLease, at time.Time) bool {
+func (c *coordinator) noteRequestLocked(h *heldLease, at time.Time) bool {
 	if h.lease.PendingOwner == "" || !h.askedAt.IsZero() {
 		return false
 	}
@@ -700,7 +712,7 @@ func (c *Coordinator) noteRequestLocked(h *heldLease, at time.Time) bool {
 	return true
 }
 
-func (c *Coordinator) handoffRequested(l Lease) {
+func (c *coordinator) handoffRequested(l Lease) {
 	c.m.log.Info("lease handoff requested", "lease_key", l.Key, "requester", l.PendingOwner)
 	c.signal()
 }
@@ -709,7 +721,7 @@ func (c *Coordinator) handoffRequested(l Lease) {
 // first, and found taken it is reported as ErrLeaseLost. Found still this worker's with a counter that
 // moved on, it proves the unanswered write (or a later one of ours) applied, so the lease counts as
 // renewed at h.uncertainSince. h.sem is held.
-func (c *Coordinator) current(ctx context.Context, h *heldLease) (Lease, error) {
+func (c *coordinator) current(ctx context.Context, h *heldLease) (Lease, error) {
 	c.mu.Lock()
 	l, uncertain := h.lease, h.uncertain
 	c.mu.Unlock()
@@ -740,7 +752,7 @@ func (c *Coordinator) current(ctx context.Context, h *heldLease) (Lease, error) 
 // settle classifies the outcome of a write to h started at start under wctx (a child of ctx): an error
 // that leaves the write's fate unknown marks h uncertain, and a write cut short by wctx becomes
 // ErrTimeout.
-func (c *Coordinator) settle(ctx, wctx context.Context, h *heldLease, start time.Time, err error) error {
+func (c *coordinator) settle(ctx, wctx context.Context, h *heldLease, start time.Time, err error) error {
 	if err == nil || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrInvalidConfig) || errors.Is(err, ErrTableRefused) {
 		return err
 	}
@@ -759,7 +771,7 @@ func (c *Coordinator) settle(ctx, wctx context.Context, h *heldLease, start time
 // result. The write runs until the lease's validity ends (failover after the start of the last write
 // known applied; by then this worker must have stopped using it anyway) or ctx ends. ErrLeaseLost drops
 // the lease.
-func (c *Coordinator) withHeld(ctx context.Context, key string, write func(context.Context, Lease) (Lease, time.Time, error)) (Lease, error) {
+func (c *coordinator) withHeld(ctx context.Context, key string, write func(context.Context, Lease) (Lease, time.Time, error)) (Lease, error) {
 	c.mu.Lock()
 	h := c.held[key]
 	c.mu.Unlock()
@@ -809,23 +821,23 @@ func (c *Coordinator) withHeld(ctx context.Context, key string, write func(conte
 // Checkpoint is Manager.Checkpoint on the held lease key. ErrLeaseLost (also when the lease is not held)
 // means processing of the shard must stop. Like every write to a held lease it runs until the lease's
 // validity ends or ctx ends, its UpdateItem sent again if unanswered after RenewTimeout/4 (see hedged).
-func (c *Coordinator) Checkpoint(ctx context.Context, key, seq string, subSeq int64) (Lease, error) {
+func (c *coordinator) Checkpoint(ctx context.Context, key, seq string, subSeq int64) (Lease, error) {
 	return c.checkpoint(ctx, key, seq, subSeq, nil, nil, false)
 }
 
 // PrepareCheckpoint is Manager.PrepareCheckpoint on the held lease key.
-func (c *Coordinator) PrepareCheckpoint(ctx context.Context, key, seq string, subSeq int64, state []byte) (Lease, error) {
+func (c *coordinator) PrepareCheckpoint(ctx context.Context, key, seq string, subSeq int64, state []byte) (Lease, error) {
 	return c.checkpoint(ctx, key, seq, subSeq, nil, state, true)
 }
 
 // CheckpointShardEnd is Manager.CheckpointShardEnd on the held lease key.
-func (c *Coordinator) CheckpointShardEnd(ctx context.Context, key string, children []string) (Lease, error) {
+func (c *coordinator) CheckpointShardEnd(ctx context.Context, key string, children []string) (Lease, error) {
 	return c.checkpoint(ctx, key, ShardEnd, 0, children, nil, false)
 }
 
 // checkpoint is Manager's checkpoint on held lease key, hedged (see hedged), reported to HookLeaseCheckpoint
 // once.
-func (c *Coordinator) checkpoint(ctx context.Context, key, seq string, subSeq int64, children []string, state []byte, prepare bool) (Lease, error) {
+func (c *coordinator) checkpoint(ctx context.Context, key, seq string, subSeq int64, children []string, state []byte, prepare bool) (Lease, error) {
 	return c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, time.Time, error) {
 		start := time.Now()
 		nl, at, err := c.hedged(ctx, l, func(ctx context.Context, l Lease) (Lease, error) {
@@ -840,7 +852,7 @@ func (c *Coordinator) checkpoint(ctx context.Context, key, seq string, subSeq in
 }
 
 // UpdateChildShards is Manager.UpdateChildShards on the held lease key.
-func (c *Coordinator) UpdateChildShards(ctx context.Context, key string, children []string) (Lease, error) {
+func (c *coordinator) UpdateChildShards(ctx context.Context, key string, children []string) (Lease, error) {
 	return c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, time.Time, error) {
 		return c.hedged(ctx, l, func(ctx context.Context, l Lease) (Lease, error) { return c.m.UpdateChildShards(ctx, l, children) })
 	})
@@ -850,7 +862,7 @@ func (c *Coordinator) UpdateChildShards(ctx context.Context, key string, childre
 // or, when another worker requested it (Lease.PendingOwner), hands it over to that worker
 // (Manager.Handoff); this worker does not take it back for a failover time. It returns ErrLeaseLost if the
 // lease was not held.
-func (c *Coordinator) Release(ctx context.Context, key string) error {
+func (c *coordinator) Release(ctx context.Context, key string) error {
 	var released *heldLease
 	_, err := c.withHeld(ctx, key, func(ctx context.Context, l Lease) (Lease, time.Time, error) {
 		handed := l.PendingOwner != ""
@@ -880,7 +892,7 @@ func (c *Coordinator) Release(ctx context.Context, key string) error {
 
 // ReleaseAll stops taking (StopTaking), waits for a take round in progress, withdraws this worker's
 // pending handoff requests (releasing any lease handed over meanwhile), then releases every held lease. Leases that turn out to be lost already are skipped; other failures are joined into the error.
-func (c *Coordinator) ReleaseAll(ctx context.Context) error {
+func (c *coordinator) ReleaseAll(ctx context.Context) error {
 	c.StopTaking()
 	if err := acquire(ctx, c.takeSem); err != nil {
 		return err
@@ -908,10 +920,10 @@ func (c *Coordinator) ReleaseAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// TakeRound scans the table once, feeds the Tracker and takes what planTakes chooses: available leases
+// TakeRound scans the table once, feeds the tracker and takes what planTakes chooses: available leases
 // up to the target, then steals (see taker.go). It returns the leases taken. A lease another worker took
 // first is skipped silently; the error reports a failed scan. Rounds are serialised.
-func (c *Coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
+func (c *coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
 	if err := acquire(ctx, c.takeSem); err != nil {
 		return nil, err
 	}
@@ -920,7 +932,7 @@ func (c *Coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
 		return nil, nil
 	}
 	start := time.Now()
-	rctx, cancel := context.WithTimeout(ctx, c.m.cfg.failover)
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.failover)
 	defer cancel()
 
 	ev := TakeRoundEvent{}
@@ -990,7 +1002,7 @@ func (c *Coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
 	c.mu.Lock()
 	skip := map[string]bool{}
 	for k, at := range c.released {
-		if start.Sub(at) > c.m.cfg.failover {
+		if start.Sub(at) > c.cfg.failover {
 			delete(c.released, k)
 		} else {
 			skip[k] = true
@@ -1001,7 +1013,7 @@ func (c *Coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
 	}
 	handedOver := map[string]bool{}
 	for k, at := range c.handedOver {
-		if start.Sub(at) > c.m.cfg.failover {
+		if start.Sub(at) > c.cfg.failover {
 			delete(c.handedOver, k)
 		} else {
 			handedOver[k] = true
@@ -1040,7 +1052,7 @@ func (c *Coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
 			skip[st.Lease.Key] = true // owned by the worker we handed it to: do not steal it back
 		}
 	}
-	plan := planTakes(states, c.m.owner, c.m.cfg.maxSteal, c.m.cfg.maxLeases, skip)
+	plan := planTakes(states, c.m.owner, c.cfg.maxSteal, c.cfg.maxLeases, skip)
 	ev.Leases, ev.Workers, ev.Target, ev.Held, ev.Available = plan.leases, plan.workers, plan.target, plan.mine, plan.available
 	spare := plan.spare
 	for i := 0; i < len(plan.take); i++ {
@@ -1085,4 +1097,41 @@ func (c *Coordinator) TakeRound(ctx context.Context) ([]Lease, error) {
 		c.signal()
 	}
 	return taken, nil
+}
+
+func init() {
+	leasecoord.Register(func(manager any, o leasecoord.Config) (any, error) {
+		m, ok := manager.(*Manager)
+		if !ok || m == nil {
+			return nil, fmt.Errorf("%w: %T is not a *lease.Manager", ErrInvalidConfig, manager)
+		}
+		return newCoordinatorWith(m, o)
+	})
+}
+
+// newCoordinatorWith returns a coordinator with m's settings, the fields set in o overriding them (the
+// kcl worker's fleet timing options).
+func newCoordinatorWith(m *Manager, o leasecoord.Config) (*coordinator, error) {
+	cfg := m.cfg
+	if o.RenewInterval != 0 {
+		cfg.renewInterval = o.RenewInterval
+	}
+	if o.TakeInterval != 0 {
+		cfg.takeInterval = o.TakeInterval
+	}
+	if o.RenewTimeout != 0 {
+		cfg.renewTimeout = o.RenewTimeout
+	}
+	if o.MaxStealSet || o.MaxLeasesToStealAtOnce != 0 {
+		cfg.maxSteal = o.MaxLeasesToStealAtOnce
+	}
+	if o.MaxLeasesForWorker != 0 {
+		cfg.maxLeases = o.MaxLeasesForWorker
+	}
+	if err := cfg.resolve(); err != nil {
+		return nil, err
+	}
+	c := newCoordinator(m)
+	c.cfg = cfg
+	return c, nil
 }

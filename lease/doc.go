@@ -30,10 +30,13 @@
 // the stored copy, as the Java KCL does for renewals; take, checkpoints, child-shard updates, handoff
 // requests and handoffs all recover this way.
 //
-// [Coordinator] is one worker's lease holder, the part of a KCL scheduler that keeps leases: it renews
-// held leases every RenewInterval, runs a take round every TakeInterval (scan, judge expiry with a
-// [Tracker], take unowned and expired leases, steal from over-loaded workers), and serialises all writes to
-// a held lease so a checkpoint never collides with its own renewal.
+// A kcl.Worker holds its leases through this package's coordinator (internal to the module: only the
+// worker runs it), the part of a KCL scheduler that keeps leases: it renews held leases every
+// RenewInterval, runs a take round every TakeInterval (scan, judge expiry with a tracker, take unowned and
+// expired leases, steal from over-loaded workers), and serialises all writes to a held lease so a
+// checkpoint never collides with its own renewal. Its timing and balance settings are options of the
+// worker (kcl.RenewInterval, kcl.TakeInterval, kcl.RenewTimeout, kcl.MaxLeasesToStealAtOnce,
+// kcl.MaxLeasesForWorker); its events are this package's hooks.
 //
 // A slow or throttling table must not cost leases. Each lease's renewal runs on its own (a slow one holds
 // up no other lease's) and, when it fails, is retried within the lease's validity: until failover after
@@ -46,9 +49,9 @@
 // write that got no answer at all marks the lease uncertain: the next write reads it back first, and
 // finds it still this worker's (a counter moved on proves the write applied) before it counts anything
 // as lost. The safety rule is unchanged: a lease not renewed within the failover time is dropped
-// (HookLeaseLost), and Held and Checkpoint no longer offer it. A scheduler runs it with Run (or calls
-// RenewAll and TakeRound on its own timers), reacts to Changed by diffing Held against its shard
-// consumers, and checkpoints through it.
+// (HookLeaseLost), and the worker stops processing its shard.
+//
+// What users call is the Manager: its table, the leases as values, and conditional writes:
 //
 //	m, err := lease.NewManager(dynamodbClient, "my-app", workerID)
 //	if err != nil { ... }
@@ -57,11 +60,8 @@
 //		err := m.Create(ctx, lease.Lease{Key: s.ID, Checkpoint: lease.TrimHorizon, ParentShardIDs: s.Parents})
 //		if err != nil && !errors.Is(err, lease.ErrExists) { ... }
 //	}
-//	c := lease.NewCoordinator(m)
-//	go c.Run(runCtx)                                     // renew + take until runCtx ends
-//	held := c.Held()                                     // after each <-c.Changed()
-//	_, err = c.Checkpoint(ctx, shardID, seq, subSeq)     // ErrLeaseLost: stop processing the shard
-//	c.ReleaseAll(ctx)                                    // graceful: others take the leases at once
+//	leases, err := m.List(ctx)                           // status: owners, counters, checkpoints
+//	w, err := kcl.NewWorker(kinesisClient, m, "my-stream", newProcessor) // takes and renews them
 //
 // # Expiry and failover
 //
@@ -134,7 +134,7 @@
 // # Defaults
 //
 //	Failover                 10s          (KCL failoverTimeMillis)
-//	RenewInterval            Failover/3
+//	RenewInterval            Failover/3   (a kcl.Worker option, as are the four below but CallTimeout)
 //	RenewTimeout             Failover/4   (a write to a held lease unanswered for a quarter of it is sent again)
 //	CallTimeout              10s          (each DynamoDB call, SDK retries included)
 //	Retryer                  standard, 3 attempts, no retry quota (ratelimit.None)
@@ -146,8 +146,7 @@
 //
 // # Concurrency and lifecycle
 //
-// Manager and Coordinator are safe for concurrent use. Coordinator.Run owns its two goroutines and returns
-// only after both stopped; RenewAll waits for the renewals it starts. Hooks run on these goroutines and
-// must not block. Cancelling Run's context is the hard stop (leases expire after the failover time);
-// StopTaking + ReleaseAll is the graceful one.
+// A Manager is safe for concurrent use and starts no goroutine. The coordinator's goroutines belong to
+// the kcl.Worker running it (see kcl). Hooks run on the Manager's callers' goroutines and the worker's,
+// and must not block.
 package lease

@@ -20,7 +20,8 @@ var (
 	ErrExists = errors.New("lease: lease already exists")
 	// ErrNotFound: Get found no lease with that key.
 	ErrNotFound = errors.New("lease: lease not found")
-	// ErrInvalidConfig: NewManager or NewCoordinator got an invalid argument or option.
+	// ErrInvalidConfig: NewManager got an invalid argument or option (or a kcl worker an invalid
+	// fleet timing option).
 	ErrInvalidConfig = errors.New("lease: invalid configuration")
 	// ErrTableMismatch: EnsureTable found a table whose key schema is not leaseKey (S).
 	ErrTableMismatch = errors.New("lease: table is not a lease table")

@@ -12,15 +12,18 @@ import (
 
 // Defaults, mirroring the Java KCL where it has the setting.
 const (
-	DefaultFailover               = 10 * time.Second // KCL failoverTimeMillis
-	DefaultMaxLeasesToStealAtOnce = 2                // KCL maxLeasesToStealAtOneTime is 1; see MaxLeasesToStealAtOnce
+	DefaultFailover = 10 * time.Second // KCL failoverTimeMillis
 	// DefaultCallTimeout bounds each DynamoDB call of the Manager, SDK retries included (the Java KCL's
 	// dynamoDbRequestTimeout is 1 minute; a lease lives 10 s by default, so a call that has not answered
 	// within the failover time is of no use any more). See CallTimeout.
 	DefaultCallTimeout = 10 * time.Second
 )
 
-// An Option configures a Manager (and the Coordinator built on it). Options are made only by the
+// defaultMaxLeasesToStealAtOnce is the default of kcl.MaxLeasesToStealAtOnce (the Java KCL's
+// maxLeasesToStealAtOneTime is 1).
+const defaultMaxLeasesToStealAtOnce = 2
+
+// An Option configures a Manager. Options are made only by the
 // functions of this package; they are applied in any order and validated once by NewManager.
 type Option interface{ apply(*config) }
 
@@ -47,7 +50,7 @@ type config struct {
 func defaultConfig() config {
 	return config{
 		failover:    DefaultFailover,
-		maxSteal:    DefaultMaxLeasesToStealAtOnce,
+		maxSteal:    defaultMaxLeasesToStealAtOnce,
 		callTimeout: DefaultCallTimeout,
 		retryer:     defaultRetryer(),
 		logger:      slog.New(slog.DiscardHandler),
@@ -55,30 +58,10 @@ func defaultConfig() config {
 }
 
 // Failover sets the lease duration: a lease whose counter an observer has not seen change for this long is
-// expired and may be taken. It also derives the renew interval (Failover/3), the take interval
-// (2 × Failover) and the renewal timeout (Failover/4) unless those are set. Overrides the default 10s
-// (KCL failoverTimeMillis).
+// expired and may be taken. A kcl worker on the Manager derives its renew interval (Failover/3), take
+// interval (2 × Failover) and renewal timeout (Failover/4) from it unless its own options set them.
+// Overrides the default 10s (KCL failoverTimeMillis).
 func Failover(d time.Duration) Option { return optionFunc(func(c *config) { c.failover = d }) }
-
-// RenewInterval sets how often the Coordinator renews held leases. It must be shorter than the failover
-// time; a third of it leaves two more attempts before others may take the lease. Overrides the default
-// Failover/3.
-func RenewInterval(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.renewInterval = d })
-}
-
-// TakeInterval sets how often the Coordinator scans the table and takes or steals leases. A shorter
-// interval finds dead workers sooner (their leases are taken at most Failover + 2 × TakeInterval after
-// their last renewal, see [Tracker]) at the price of one table scan per interval. Overrides the default
-// 2 × Failover (the Java KCL's take cycle).
-func TakeInterval(d time.Duration) Option { return optionFunc(func(c *config) { c.takeInterval = d }) }
-
-// RenewTimeout paces the copies of a write to a held lease (renewal, checkpoint): a write none of whose
-// copies has answered for RenewTimeout/4 is sent again, so a hung call or a slow, throttling table
-// costs a write a quarter of it rather than the lease (see the package doc). The write itself runs until the
-// lease's validity ends (failover after the last write known applied was sent). Handoffs and handoff
-// checks are bounded by it. It must be shorter than the failover time. Overrides the default Failover/4.
-func RenewTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.renewTimeout = d }) }
 
 // CallTimeout bounds every DynamoDB call the Manager makes (each Scan page, GetItem, PutItem,
 // UpdateItem, DeleteItem, DescribeTable, CreateTable), SDK retries included, within the caller's context.
@@ -98,15 +81,6 @@ func WithRetryer(r aws.Retryer) Option { return optionFunc(func(c *config) { c.r
 func defaultRetryer() aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
 }
-
-// MaxLeasesToStealAtOnce caps how many leases one take round steals from other live workers (expired
-// and unowned leases are not capped by it). Overrides the default 2; the Java KCL's default is 1, which
-// makes a joining worker need one take cycle per lease.
-func MaxLeasesToStealAtOnce(n int) Option { return optionFunc(func(c *config) { c.maxSteal = n }) }
-
-// MaxLeasesForWorker caps how many leases this worker holds; leases beyond every worker's cap stay
-// unprocessed. Overrides the default: unlimited (KCL maxLeasesForWorker).
-func MaxLeasesForWorker(n int) Option { return optionFunc(func(c *config) { c.maxLeases = n }) }
 
 // OnDemand makes EnsureTable create the table with on-demand (PAY_PER_REQUEST) billing. This is the
 // default.

@@ -37,13 +37,13 @@ type takePlan struct {
 
 // planTakes computes what this worker (self) should take. skip holds keys this worker must not take (its
 // recently released leases). maxLeases <= 0 means no cap.
-func planTakes(states []LeaseState, self string, maxSteal, maxLeases int, skip map[string]bool) takePlan {
+func planTakes(states []leaseState, self string, maxSteal, maxLeases int, skip map[string]bool) takePlan {
 	p := takePlan{leases: len(states)}
 	if len(states) == 0 {
 		return p
 	}
 	counts := map[string]int{self: 0}
-	var avail []LeaseState
+	var avail []leaseState
 	for _, s := range states {
 		if s.Available() {
 			if !skip[s.Lease.Key] {
@@ -68,7 +68,7 @@ func planTakes(states []LeaseState, self string, maxSteal, maxLeases int, skip m
 	// Unowned leases first (shuffled, so workers starting together spread out instead of all racing for
 	// the same one), then expired ones, the longest-unchanged first.
 	rand.Shuffle(len(avail), func(i, j int) { avail[i], avail[j] = avail[j], avail[i] })
-	slices.SortStableFunc(avail, func(a, b LeaseState) int {
+	slices.SortStableFunc(avail, func(a, b leaseState) int {
 		ua, ub := a.Lease.Owner == "", b.Lease.Owner == ""
 		if ua != ub {
 			if ua {

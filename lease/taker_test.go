@@ -11,14 +11,14 @@ import (
 
 // fleet builds lease states: owners[i] owns lease i ("" = unowned; a "java-" prefix makes a Java KCL
 // worker's lease, without shardwiseOwner); expired marks expired leases.
-func fleet(owners []string, expired ...int) []LeaseState {
-	out := make([]LeaseState, len(owners))
+func fleet(owners []string, expired ...int) []leaseState {
+	out := make([]leaseState, len(owners))
 	for i, o := range owners {
 		l := Lease{Key: fmt.Sprintf("s%02d", i), Owner: o, Counter: int64(i)}
 		if !strings.HasPrefix(o, "java-") {
 			l.ShardwiseOwner = o
 		}
-		out[i] = LeaseState{Lease: l, Unchanged: time.Second}
+		out[i] = leaseState{Lease: l, Unchanged: time.Second}
 	}
 	for _, i := range expired {
 		out[i].Expired = true
@@ -40,7 +40,7 @@ func keysOf(p takePlan) []string {
 func TestPlanTakes(t *testing.T) {
 	tests := []struct {
 		name                 string
-		states               []LeaseState
+		states               []leaseState
 		maxSteal, maxLeases  int
 		wantTarget, wantTake int
 		wantStolen           int
@@ -118,7 +118,7 @@ func TestPlanTakesConvergesWithoutThrashing(t *testing.T) {
 				for _, w := range workers {
 					p := planTakes(st, w, 2, 0, nil)
 					for _, c := range p.take {
-						i := slices.IndexFunc(st, func(s LeaseState) bool { return s.Lease.Key == c.lease.Key })
+						i := slices.IndexFunc(st, func(s leaseState) bool { return s.Lease.Key == c.lease.Key })
 						st[i].Lease.Owner, st[i].Lease.ShardwiseOwner = w, w // as Manager.Take writes
 						moved = true
 					}

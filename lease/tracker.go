@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// A Tracker judges lease expiry from one observer's point of view, without comparing clocks across hosts:
+// A tracker judges lease expiry from one observer's point of view, without comparing clocks across hosts:
 // it remembers, for every lease key, the counter and owner it last saw and when (on this process's
 // monotonic clock, time.Now) it first saw them. A lease is expired when it has an owner and its counter and
 // owner have not changed for longer than the failover time. An unowned lease (new, released or evicted) is
@@ -18,8 +18,8 @@ import (
 // only noticed at the next observation, a dead owner's lease is judged expired at most
 // failover + (time between observations) after its last renewal.
 //
-// A Tracker is safe for concurrent use.
-type Tracker struct {
+// A tracker is safe for concurrent use.
+type tracker struct {
 	failover time.Duration
 
 	mu   sync.Mutex
@@ -31,8 +31,8 @@ type observation struct {
 	changed time.Time // when this observer first saw lease.Counter/lease.Owner; monotonic
 }
 
-// LeaseState is a lease as a Tracker sees it.
-type LeaseState struct {
+// leaseState is a lease as a tracker sees it.
+type leaseState struct {
 	Lease Lease
 	// Unchanged is how long the counter and owner have been seen unchanged by this observer.
 	Unchanged time.Duration
@@ -41,15 +41,15 @@ type LeaseState struct {
 }
 
 // Available reports whether the lease may be taken without stealing: unowned or expired.
-func (s LeaseState) Available() bool { return s.Lease.Owner == "" || s.Expired }
+func (s leaseState) Available() bool { return s.Lease.Owner == "" || s.Expired }
 
-// NewTracker returns a Tracker with the given failover time (the lease duration).
-func NewTracker(failover time.Duration) *Tracker {
-	return &Tracker{failover: failover, seen: map[string]observation{}}
+// newTracker returns a tracker with the given failover time (the lease duration).
+func newTracker(failover time.Duration) *tracker {
+	return &tracker{failover: failover, seen: map[string]observation{}}
 }
 
 // Observe records a complete List result as seen now. Leases missing from leases are forgotten (deleted).
-func (t *Tracker) Observe(leases []Lease) {
+func (t *tracker) Observe(leases []Lease) {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -67,7 +67,7 @@ func (t *Tracker) Observe(leases []Lease) {
 
 // Expired reports whether the lease with key is owned and has not changed for longer than the failover
 // time. Unknown keys are not expired.
-func (t *Tracker) Expired(key string) bool {
+func (t *tracker) Expired(key string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	o, ok := t.seen[key]
@@ -75,30 +75,30 @@ func (t *Tracker) Expired(key string) bool {
 }
 
 // Get returns the state of the lease with key as last observed.
-func (t *Tracker) Get(key string) (LeaseState, bool) {
+func (t *tracker) Get(key string) (leaseState, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	o, ok := t.seen[key]
 	if !ok {
-		return LeaseState{}, false
+		return leaseState{}, false
 	}
 	return t.state(o, time.Now()), true
 }
 
 // States returns every lease as last observed, judged now, sorted by key.
-func (t *Tracker) States() []LeaseState {
+func (t *tracker) States() []leaseState {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]LeaseState, 0, len(t.seen))
+	out := make([]leaseState, 0, len(t.seen))
 	for _, o := range t.seen {
 		out = append(out, t.state(o, now))
 	}
-	slices.SortFunc(out, func(a, b LeaseState) int { return cmp.Compare(a.Lease.Key, b.Lease.Key) })
+	slices.SortFunc(out, func(a, b leaseState) int { return cmp.Compare(a.Lease.Key, b.Lease.Key) })
 	return out
 }
 
-func (t *Tracker) state(o observation, now time.Time) LeaseState {
+func (t *tracker) state(o observation, now time.Time) leaseState {
 	d := now.Sub(o.changed)
-	return LeaseState{Lease: o.lease.clone(), Unchanged: d, Expired: o.lease.Owner != "" && d > t.failover}
+	return leaseState{Lease: o.lease.clone(), Unchanged: d, Expired: o.lease.Owner != "" && d > t.failover}
 }

@@ -8,7 +8,7 @@ import (
 
 func TestTrackerExpiry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tr := NewTracker(10 * time.Second)
+		tr := newTracker(10 * time.Second)
 		owned := Lease{Key: "a", Owner: "w1", Counter: 5}
 		unowned := Lease{Key: "b", Counter: 3}
 		tr.Observe([]Lease{owned, unowned})
@@ -60,7 +60,7 @@ func TestTrackerExpiry(t *testing.T) {
 // observations looks fresh, however long the owner's renewals took.
 func TestTrackerUsesObservationTimes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tr := NewTracker(10 * time.Second)
+		tr := newTracker(10 * time.Second)
 		l := Lease{Key: "a", Owner: "w", Counter: 1}
 		tr.Observe([]Lease{l})
 		time.Sleep(9 * time.Second)

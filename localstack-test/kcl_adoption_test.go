@@ -95,7 +95,7 @@ func TestKCLAdoptsJavaLeaseTable(t *testing.T) {
 
 	app := testenv.UniqueName(t, "app")
 	testenv.DeleteTableOnCleanup(t, dc, app)
-	m, err := lease.NewManager(dc, app, "shardwise-1", lease.Failover(2*time.Second), lease.TakeInterval(500*time.Millisecond))
+	m, err := lease.NewManager(dc, app, "shardwise-1", lease.Failover(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestKCLAdoptsJavaLeaseTable(t *testing.T) {
 	}
 
 	p := adoptProc{mu: &sync.Mutex{}, got: map[string][]string{}, init: map[string]kcl.InitializeInput{}}
-	w, err := kcl.NewWorker(kc, m, stream, func(string) kcl.RecordProcessor { return p }, kcl.PollInterval(200*time.Millisecond))
+	w, err := kcl.NewWorker(kc, m, stream, func(string) kcl.RecordProcessor { return p }, kcl.PollInterval(200*time.Millisecond), kcl.TakeInterval(500*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/shardwise/shardwise/internal/leasecoord"
 	"github.com/shardwise/shardwise/internal/testenv"
 	"github.com/shardwise/shardwise/lease"
 )
@@ -81,7 +82,7 @@ func TestLeaseAdoptsJavaKCL35Table(t *testing.T) {
 	ctx := testenv.Context(t, time.Minute)
 	dc := testenv.DynamoDB(t)
 	table, others := javaLeaseTable(t, dc, "CLIENT_VERSION_UPGRADE_FROM_2X")
-	m := leaseManager(t, dc, table, "sw-1", lease.Failover(time.Second), lease.TakeInterval(300*time.Millisecond))
+	m := leaseManager(t, dc, table, "sw-1", lease.Failover(time.Second))
 	if err := m.EnsureTable(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestLeaseAdoptsJavaKCL35Table(t *testing.T) {
 	if err != nil || len(ls) != 3 {
 		t.Fatalf("List = %v, %v; want the 3 leases", ls, err)
 	}
-	c := lease.NewCoordinator(m)
+	c := newCoordinator(t, m, leasecoord.Config{TakeInterval: 300 * time.Millisecond})
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(runCtx) }()

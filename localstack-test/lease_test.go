@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/shardwise/shardwise/internal/leasecoord"
 	"github.com/shardwise/shardwise/internal/testenv"
 	"github.com/shardwise/shardwise/lease"
 )
@@ -463,7 +464,7 @@ func attrType(v ddbtypes.AttributeValue) string {
 func TestLeaseCoordinatorsShareAndRelease(t *testing.T) {
 	ctx := testenv.Context(t, 2*time.Minute)
 	dc, table := leaseTable(t)
-	opts := []lease.Option{lease.Failover(2 * time.Second), lease.TakeInterval(500 * time.Millisecond)}
+	opts := []lease.Option{lease.Failover(2 * time.Second)}
 	setup := leaseManager(t, dc, table, "setup", opts...)
 	if err := setup.EnsureTable(ctx); err != nil {
 		t.Fatal(err)
@@ -473,8 +474,8 @@ func TestLeaseCoordinatorsShareAndRelease(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	run := func(owner string) (*lease.Coordinator, func()) {
-		c := lease.NewCoordinator(leaseManager(t, dc, table, owner, opts...))
+	run := func(owner string) (coordinator, func()) {
+		c := newCoordinator(t, leaseManager(t, dc, table, owner, opts...), leasecoord.Config{TakeInterval: 500 * time.Millisecond})
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- c.Run(rctx) }()

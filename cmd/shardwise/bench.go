@@ -286,7 +286,7 @@ func (p countingProcessor) ProcessRecords(_ context.Context, in kcl.ProcessRecor
 }
 
 func benchConsume(ctx context.Context, kc *kinesis.Client, stream string, c benchConfig) (*consumeFigure, error) {
-	m, err := lease.NewManager(fakeaws.NewDynamoDB(), stream, "bench-worker", lease.TakeInterval(time.Second))
+	m, err := lease.NewManager(fakeaws.NewDynamoDB(), stream, "bench-worker")
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +301,7 @@ func benchConsume(ctx context.Context, kc *kinesis.Client, stream string, c benc
 	if c.target == "local" && !c.limits {
 		opts = append(opts, kcl.ShardReadRate(0)) // no 2 MiB/s per shard to honour
 	}
-	w, err := kcl.NewWorker(kc, m, stream, func(string) kcl.RecordProcessor { return proc }, opts...)
+	w, err := kcl.NewWorker(kc, m, stream, func(string) kcl.RecordProcessor { return proc }, append(opts, kcl.TakeInterval(time.Second))...)
 	if err != nil {
 		return nil, err
 	}

@@ -101,11 +101,7 @@ func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		c.efo = *efo
 	}
-	lopts := []lease.Option{lease.Failover(c.failover), lease.WithLogger(log)}
-	if c.takeInterval > 0 {
-		lopts = append(lopts, lease.TakeInterval(c.takeInterval))
-	}
-	m, err := lease.NewManager(db, c.app, c.owner, lopts...)
+	m, err := lease.NewManager(db, c.app, c.owner, lease.Failover(c.failover), lease.WithLogger(log))
 	if err != nil {
 		return fmt.Errorf("%w: %w", errCLIUsage, err)
 	}
@@ -224,6 +220,9 @@ func consume(ctx context.Context, kc kcl.KinesisAPI, m *lease.Manager, stream st
 	opts := []kcl.Option{kcl.StartAt(start), kcl.PollInterval(c.pollInterval), kcl.ShardSyncInterval(c.syncInterval), kcl.WithLogger(log)}
 	if c.efo != "" {
 		opts = append(opts, kcl.EnhancedFanOut(c.efo))
+	}
+	if c.takeInterval > 0 {
+		opts = append(opts, kcl.TakeInterval(c.takeInterval))
 	}
 	worker, err := kcl.NewWorker(kc, m, stream, func(string) kcl.RecordProcessor { return printProcessor{p, c.stats} }, opts...)
 	if err != nil {

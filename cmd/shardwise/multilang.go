@@ -121,14 +121,7 @@ func multilangDaemon(ctx context.Context, cfg multilang.Config, log *slog.Logger
 		workerID = randomUUID()
 	}
 	log = log.With("worker_id", workerID)
-	lopts := []lease.Option{lease.Failover(cfg.Failover), lease.WithLogger(log)}
-	if cfg.MaxLeasesForWorker > 0 {
-		lopts = append(lopts, lease.MaxLeasesForWorker(cfg.MaxLeasesForWorker))
-	}
-	if cfg.MaxLeasesToSteal > 0 {
-		lopts = append(lopts, lease.MaxLeasesToStealAtOnce(cfg.MaxLeasesToSteal))
-	}
-	m, err := lease.NewManager(db, cfg.TableName, workerID, lopts...)
+	m, err := lease.NewManager(db, cfg.TableName, workerID, lease.Failover(cfg.Failover), lease.WithLogger(log))
 	if err != nil {
 		return fmt.Errorf("%w: %w", errCLIUsage, err)
 	}
@@ -157,6 +150,12 @@ func multilangDaemon(ctx context.Context, cfg multilang.Config, log *slog.Logger
 	opts := []kcl.Option{kcl.StartAt(cfg.InitialPosition), kcl.PollInterval(cfg.PollInterval),
 		kcl.MaxRecordsPerPoll(cfg.MaxRecords), kcl.ShardSyncInterval(cfg.ShardSyncInterval),
 		kcl.ParentPollInterval(cfg.ParentPollInterval), kcl.RetryBackoff(cfg.TaskBackoff), kcl.WithLogger(log)}
+	if cfg.MaxLeasesForWorker > 0 {
+		opts = append(opts, kcl.MaxLeasesForWorker(cfg.MaxLeasesForWorker))
+	}
+	if cfg.MaxLeasesToSteal > 0 {
+		opts = append(opts, kcl.MaxLeasesToStealAtOnce(cfg.MaxLeasesToSteal))
+	}
 	if cfg.FanOut {
 		if cfg.ConsumerARN != "" {
 			opts = append(opts, kcl.EnhancedFanOutARN(cfg.ConsumerARN))
