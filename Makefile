@@ -12,6 +12,9 @@ FUZZTIME ?= 20s
 # root's requirements; -mod=mod lets its builds follow a root go.mod that moved on before lambda/go.mod
 # was tidied (go mod tidy in lambda/ makes it exact again).
 LAMBDA_MOD ?= -mod=mod
+# The metrics adapters, modules of their own like lambda/ (replace => ../../; -mod=mod likewise), so
+# that library users do not build client_golang or the CloudWatch SDK.
+METRICS_MODULES := metrics/prometheus metrics/cloudwatch
 # Variables that point tests at engines; test-unit removes them so integration suites skip.
 ENGINE_VARS := AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KINESIS AWS_ENDPOINT_URL_DYNAMODB SHARDWISE_KINESIS_TLS_ENDPOINT
 
@@ -30,12 +33,14 @@ help:
 setup:
 	$(GO) mod download
 	cd lambda && $(GO) mod download
+	for m in $(METRICS_MODULES); do (cd $$m && $(GO) mod download); done
 	cd localstack-test && npm ci --no-audit --no-fund
 
 ## vet: go vet over the root module and the lambda module
 vet:
 	$(GO) vet ./...
 	cd lambda && $(GO) vet $(LAMBDA_MOD) ./...
+	for m in $(METRICS_MODULES); do (cd $$m && $(GO) vet $(LAMBDA_MOD) ./...); done
 
 ## engines-up / engines-down: start or stop kinesis-mock and dynalite on 127.0.0.1
 engines-up:
@@ -66,6 +71,7 @@ test: vet
 	status=0; \
 	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -v /localstack-test) || status=$$?; \
 	(cd lambda && $(GO) test $(LAMBDA_MOD) $(TEST_FLAGS) ./...) || status=$$?; \
+	for m in $(METRICS_MODULES); do (cd $$m && $(GO) test $(LAMBDA_MOD) $(TEST_FLAGS) ./...) || status=$$?; done; \
 	$(GO) test $(TEST_FLAGS) ./localstack-test/... || status=$$?; \
 	$(GO) run ./cmd/shardwise-chaos -short $(CHAOS_KNOWN) || status=$$?; \
 	exit $$status'
@@ -90,6 +96,7 @@ chaos-short:
 test-unit:
 	env $(addprefix -u ,$(ENGINE_VARS)) $(GO) test $(TEST_FLAGS) ./...
 	cd lambda && env $(addprefix -u ,$(ENGINE_VARS)) $(GO) test $(LAMBDA_MOD) $(TEST_FLAGS) ./...
+	for m in $(METRICS_MODULES); do (cd $$m && $(GO) test $(LAMBDA_MOD) $(TEST_FLAGS) ./...); done
 
 ## bench: the benchmarks behind README's figures (a few minutes; run on a quiet machine)
 bench:
@@ -160,6 +167,7 @@ lint:
 	$(GOLANGCI_LINT) run $(LINT_FLAGS) ./...
 	cd lambda && $(GOLANGCI_LINT) run --config ../.golangci.yml $(LINT_FLAGS) ./...
 	cd tools/vulncheck && $(GOLANGCI_LINT) run --config ../../.golangci.yml $(LINT_FLAGS) ./...
+	for m in $(METRICS_MODULES); do (cd $$m && $(GOLANGCI_LINT) run --config ../../.golangci.yml $(LINT_FLAGS) ./...); done
 
 ## vulncheck: govulncheck v1.9.0 over every module of the repository, offline, against a database
 ## built from the OSV files of golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018 (2026-11-05;
