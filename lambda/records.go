@@ -1,9 +1,6 @@
 package kinesislambda
 
 import (
-	"bytes"
-	"crypto/md5"
-	"errors"
 	"iter"
 	"slices"
 	"strings"
@@ -11,8 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/shardwise/shardwise/aggregation"
-	"github.com/shardwise/shardwise/compression"
+	"github.com/shardwise/shardwise/kinesisrecord"
 )
 
 // Record is a user record of a Kinesis event: a KPL aggregate's user record, or a plain Kinesis record.
@@ -123,21 +119,17 @@ func AppendRecords(dst []Record, ev events.KinesisEvent) []Record {
 // decoder turns Kinesis records into user records. The zero value is ready; it is not safe for
 // concurrent use (each call of All, Records or ForEach has its own).
 type decoder struct {
-	subs []aggregation.UserRecord // reused: the user records of one aggregate
+	dec  kinesisrecord.Decoder
+	subs []kinesisrecord.UserRecord // reused: the user records of one Kinesis record
 }
 
-// aggOverhead is the aggregation magic and MD5 trailer: an aggregate is longer than this.
-const aggOverhead = len(aggregation.Magic) + md5.Size
-
 // each yields the user records of one Kinesis record and reports whether yield always returned true.
-// The steps are kcl's (kcl/records.go, converter.convert): compression frame first, then the KPL
+// The decoding is kcl's and the CLI's (package kinesisrecord): compression frame first, then the KPL
 // aggregate; a wrong MD5 trailer is a plain record without error, a corrupt frame or body a plain
-// record with DecodeError set.
+// record with DecodeError set. No hash range is given: an event does not carry its shard's.
 func (d *decoder) each(kr *events.KinesisEventRecord, yield func(Record) bool) bool {
 	k := &kr.Kinesis
 	base := Record{
-		PartitionKey:   k.PartitionKey,
-		Data:           k.Data,
 		SequenceNumber: k.SequenceNumber,
 		// The event carries seconds with three decimals as a JSON number; aws-lambda-go's float parsing
 		// turns .619 into .618999958. Kinesis records arrival times to the millisecond.
@@ -145,39 +137,25 @@ func (d *decoder) each(kr *events.KinesisEventRecord, yield func(Record) bool) b
 		ShardID:            shardID(kr.EventID),
 		Source:             kr,
 	}
-	if compression.IsFramed(base.Data) {
-		out, ok, err := compression.Decode(base.Data)
-		if ok {
-			base.Data = out
-		} else {
-			base.DecodeError = err
+	if d.subs == nil {
+		d.subs = make([]kinesisrecord.UserRecord, 0, 256) // once, rather than doubling up to an aggregate's count
+	}
+	subs, err := d.dec.Append(d.subs[:0], kinesisrecord.Record{Data: k.Data, PartitionKey: k.PartitionKey,
+		SequenceNumber: k.SequenceNumber}, nil)
+	base.DecodeError = err
+	more := true
+	for i := range subs {
+		s := &subs[i]
+		r := base
+		r.PartitionKey, r.ExplicitHashKey, r.Data = s.PartitionKey, s.ExplicitHashKey, s.Data
+		r.SubSequenceNumber, r.Aggregated = s.SubSequenceNumber, s.Aggregated
+		if more = yield(r); !more {
+			break
 		}
 	}
-	if len(base.Data) > aggOverhead && bytes.HasPrefix(base.Data, aggregation.Magic[:]) {
-		subs, err := aggregation.AppendDeaggregate(d.subs[:0], base.Data)
-		switch {
-		case err == nil:
-			base.Aggregated = true
-			more := true
-			for i := range subs {
-				s := &subs[i]
-				r := base
-				r.PartitionKey, r.ExplicitHashKey, r.Data = s.PartitionKey, s.ExplicitHashKey, s.Data
-				r.SubSequenceNumber = s.SubSequenceNumber
-				if more = yield(r); !more {
-					break
-				}
-			}
-			clear(subs) // drop references to this event's data
-			d.subs = subs[:0]
-			return more
-		case errors.Is(err, aggregation.ErrChecksum):
-			// The magic without a matching checksum: plain data, as the Java KCL sees it.
-		default:
-			base.DecodeError = err
-		}
-	}
-	return yield(base)
+	clear(subs) // drop references to this event's data
+	d.subs = subs[:0]
+	return more
 }
 
 // shardID returns the shard ID prefix of an eventID ("shardId-000000000006:4959..."), or "".
