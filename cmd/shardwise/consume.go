@@ -36,6 +36,7 @@ type consumeConfig struct {
 	logLevel     string
 	efo          string      // enhanced fan-out consumer name; "" polls
 	stats        *shardStats // --stats; nil: off
+	metrics      *cliMetrics // --metrics-addr; nil: off
 }
 
 func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -56,6 +57,8 @@ func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	efo := fs.String("efo", "", "read through enhanced fan-out as this registered consumer")
 	stats := fs.Bool("stats", false, "print the rates and lag (MillisBehindLatest) per shard on stderr every --stats-interval")
 	statsEvery := fs.Duration("stats-interval", defaultStatsInterval, "time between --stats lines")
+	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus text) and /healthz on this address, e.g. 127.0.0.1:9102")
+	unhealthyAfter := fs.Duration("unhealthy-after", defaultUnhealthyAfter, "/healthz answers 503 once the lease table has not been reached for this long")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return errCLIUsage
@@ -88,6 +91,18 @@ func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		defer startShardStats(stderr, "shardwise consume: ", *statsEvery, c.stats)()
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var leaseOpts []lease.Option
+	if *metricsAddr != "" {
+		if *unhealthyAfter <= 0 {
+			return fmt.Errorf("%w: --unhealthy-after must be positive", errCLIUsage)
+		}
+		stop, err := startConsumeMetrics(&c, pos[0], *metricsAddr, *unhealthyAfter, stderr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		leaseOpts = append(leaseOpts, lease.WithHooks(c.metrics))
+	}
 
 	cfg, err := loadAWSConfig(ctx)
 	if err != nil {
@@ -101,7 +116,7 @@ func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		c.efo = *efo
 	}
-	m, err := lease.NewManager(db, c.app, c.owner, lease.Failover(c.failover), lease.WithLogger(log))
+	m, err := lease.NewManager(db, c.app, c.owner, append(leaseOpts, lease.Failover(c.failover), lease.WithLogger(log))...)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errCLIUsage, err)
 	}
@@ -223,6 +238,9 @@ func consume(ctx context.Context, kc kcl.KinesisAPI, m *lease.Manager, stream st
 	}
 	if c.takeInterval > 0 {
 		opts = append(opts, kcl.TakeInterval(c.takeInterval))
+	}
+	if c.metrics != nil {
+		opts = append(opts, kcl.WithHooks(c.metrics))
 	}
 	worker, err := kcl.NewWorker(kc, m, stream, func(string) kcl.RecordProcessor { return printProcessor{p, c.stats} }, opts...)
 	if err != nil {

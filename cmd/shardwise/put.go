@@ -31,6 +31,7 @@ type putConfig struct {
 	stallTimeout   time.Duration // give up after this long without progress (0: defaultPutStall)
 	// where names line n of the input in messages ("day1.jsonl:7"); nil: "line n".
 	where func(n int64) string
+	metrics *cliMetrics // --metrics-addr; nil: off
 }
 
 // maxLine is the longest stdin line accepted: the largest Kinesis record.
@@ -48,6 +49,8 @@ func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&c.compress, "compress", "", "compress Kinesis record payloads: zstd")
 	fs.BoolVar(&c.strictOrdering, "strict-ordering", false, "keep per-key order under retries and reshards (one record per shard per call)")
 	fs.DurationVar(&c.linger, "linger", defaultPutLinger, "how long a record may wait for others to share its aggregate")
+	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus text) and /healthz on this address, e.g. 127.0.0.1:9101")
+	unhealthyAfter := fs.Duration("unhealthy-after", defaultUnhealthyAfter, "/healthz answers 503 once records have been buffered this long with none delivered")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -64,6 +67,8 @@ func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError("put", "--compress takes zstd, not %q", c.compress)
 	case c.linger < 0:
 		return usageError("put", "--linger must not be negative")
+	case *unhealthyAfter <= 0:
+		return usageError("put", "--unhealthy-after must be positive")
 	}
 	in, err := openPutInputs(pos[1:], os.Stdin)
 	if err != nil {
@@ -75,6 +80,13 @@ func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	kc, err := newKinesisClient(ctx)
 	if err != nil {
 		return err
+	}
+	if *metricsAddr != "" {
+		stop, err := startPutMetrics(&c, pos[0], *metricsAddr, *unhealthyAfter, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	return putCommand(ctx, kc, pos[0], c, in, stderr)
 }
@@ -121,6 +133,9 @@ func putProducerOptions(c putConfig) []kpl.Option {
 	}
 	if c.strictOrdering {
 		opts = append(opts, kpl.StrictOrdering())
+	}
+	if c.metrics != nil {
+		opts = append(opts, kpl.WithHooks(c.metrics))
 	}
 	return opts
 }
