@@ -33,8 +33,10 @@ import (
 // milliseconds, not seconds.
 //
 // The Kinesis client must also have DescribeStreamSummary (for the stream ARN), as *kinesis.Client
-// does, and speak HTTP/2: the SDK's default HTTP client does for HTTPS endpoints (see the
-// internal/fanout package documentation for custom clients and local endpoints). The consumer is not
+// does, and speak HTTP/2: the SDK's default HTTP client does for HTTPS endpoints. A custom
+// http.Transport with its own TLS settings needs ForceAttemptHTTP2 (see "HTTP clients" in the package
+// documentation), http.Client.Timeout must stay 0 (it would cut every subscription), and a plain-HTTP
+// local endpoint needs HTTP/2 with prior knowledge (kinesistest's HTTP2Client). The consumer is not
 // deregistered when the worker stops (other workers of the application keep using it) unless
 // [DeregisterConsumerOnShutdown] is given. Overrides the default: polling.
 func EnhancedFanOut(consumerName string) Option {

@@ -1,6 +1,8 @@
-// Package fanout is Shardwise's enhanced fan-out machinery, shared by the kcl worker and the CLI:
-// registering a stream consumer ([EnsureConsumer], [Deregister]) and reading a shard through
-// SubscribeToShard ([Subscribe], [Subscriber]).
+// Package fanout is Shardwise's enhanced fan-out machinery, shared by the kcl worker and the CLI
+// (`shardwise tail --efo`): registering a stream consumer ([EnsureConsumer], [Deregister]) and reading
+// a shard through SubscribeToShard ([Subscribe], [Subscriber]). It is internal on purpose: users
+// read with fan-out through kcl's EnhancedFanOut option, which adds leases and checkpoints; a raw,
+// lease-less subscriber is not part of the public API (DESIGN.md, "Fan-out without leases").
 //
 //	arn, err := fanout.StreamARN(ctx, kc, "orders")
 //	consumerARN, err := fanout.EnsureConsumer(ctx, kc, arn, "billing")
@@ -48,7 +50,7 @@
 // TLSClientConfig, so it negotiates h2 by ALPN against the HTTPS Kinesis endpoints: with the default
 // client nothing needs to be set. (Checked in aws-sdk-go-v2 v1.48.0, aws/transport/http/client.go,
 // defaultHTTPTransport; the test TestSDKDefaultClientNegotiatesH2 proves it against kinesistest.)
-// A user who supplies their own client must:
+// A caller (kcl's user, through the Kinesis client it passes) that supplies its own client must:
 //   - keep HTTP/2 possible: a custom http.Transport with its own TLSClientConfig or DialTLSContext
 //     needs ForceAttemptHTTP2 = true (or Protocols with HTTP2 set);
 //   - leave http.Client.Timeout at 0 (it would cut every subscription); a read timeout on the SDK's
