@@ -30,7 +30,7 @@ type putConfig struct {
 	progress       bool          // print a live progress line (stderr is a terminal)
 	stallTimeout   time.Duration // give up after this long without progress (0: defaultPutStall)
 	// where names line n of the input in messages ("day1.jsonl:7"); nil: "line n".
-	where func(n int64) string
+	where   func(n int64) string
 	metrics *cliMetrics // --metrics-addr; nil: off
 }
 
