@@ -7,7 +7,9 @@
 //	cw := cloudwatch.NewFromConfig(awsCfg) // github.com/aws/aws-sdk-go-v2/service/cloudwatch
 //	m, err := cwmetrics.New(cw, cwmetrics.Config{Namespace: "orders-app", Level: cwmetrics.LevelSummary})
 //	defer m.Close(ctx) // sends what is left
-//	p, err := kpl.New(ctx, kinesisClient, "orders", kpl.WithHooks(m))
+//	p, err := kpl.New(kinesisClient, "orders", kpl.WithHooks(m))
+//	lm, err := lease.NewManager(dynamoClient, "orders-app", workerID, lease.WithHooks(m))
+//	w, err := kcl.NewWorker(kinesisClient, lm, "orders", newProcessor, kcl.WithHooks(m))
 //
 // # Levels, granularity, batching
 //

@@ -5,8 +5,9 @@
 //
 //	reg := prometheus.NewRegistry()
 //	m, err := promadapter.New(reg, promadapter.Options{})
-//	p, err := kpl.New(ctx, client, "orders", kpl.WithHooks(m))
-//	w, err := kcl.NewWorker(..., kcl.WithHooks(m))
+//	p, err := kpl.New(kinesisClient, "orders", kpl.WithHooks(m))
+//	lm, err := lease.NewManager(dynamoClient, "orders-app", workerID, lease.WithHooks(m))
+//	w, err := kcl.NewWorker(kinesisClient, lm, "orders", newProcessor, kcl.WithHooks(m))
 //	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 //
 // One *Metrics serves every producer, worker, lease coordinator and agent of a process; every
