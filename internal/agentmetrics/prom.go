@@ -1,83 +1,29 @@
 package agentmetrics
 
 import (
-	"bufio"
 	"io"
-	"math"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/shardwise/shardwise/agent"
+	"github.com/shardwise/shardwise/internal/promtext"
 )
-
-// promWriter writes the Prometheus text exposition format (version 0.0.4): a HELP and a TYPE line
-// per family, then its samples.
-type promWriter struct {
-	w *bufio.Writer
-}
-
-// family starts a metric family; typ is "counter" or "gauge".
-func (p promWriter) family(name, typ, help string) {
-	p.w.WriteString("# HELP " + name + " " + escapeHelp(help) + "\n")
-	p.w.WriteString("# TYPE " + name + " " + typ + "\n")
-}
-
-// sample writes one sample; labels are name, value pairs.
-func (p promWriter) sample(name string, v float64, labels ...string) {
-	p.w.WriteString(name)
-	if len(labels) > 0 {
-		p.w.WriteByte('{')
-		for i := 0; i+1 < len(labels); i += 2 {
-			if i > 0 {
-				p.w.WriteByte(',')
-			}
-			p.w.WriteString(labels[i] + `="` + escapeLabel(labels[i+1]) + `"`)
-		}
-		p.w.WriteByte('}')
-	}
-	p.w.WriteByte(' ')
-	p.w.WriteString(formatValue(v))
-	p.w.WriteByte('\n')
-}
-
-var (
-	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
-	labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
-)
-
-func escapeHelp(s string) string  { return helpEscaper.Replace(s) }
-func escapeLabel(s string) string { return labelEscaper.Replace(s) }
-
-func formatValue(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	case math.IsNaN(v):
-		return "NaN"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
-}
 
 // WritePrometheus writes the figures of s in the Prometheus text format. Per-flow families carry
 // the labels file_pattern and destination ("KinesisStream:<stream>" or "DeliveryStream:<name>").
 func WritePrometheus(w io.Writer, s agent.Stats) error {
-	bw := bufio.NewWriter(w)
-	p := promWriter{bw}
+	p := promtext.NewWriter(w)
 	agentCounter := func(name, help string, v int64) {
-		p.family(name, "counter", help)
-		p.sample(name, float64(v))
+		p.Family(name, "counter", help)
+		p.Sample(name, float64(v))
 	}
-	p.family("shardwise_agent_up", "gauge", "1 while an agent runs (0 between a reload's stop and start).")
+	p.Family("shardwise_agent_up", "gauge", "1 while an agent runs (0 between a reload's stop and start).")
 	if s.Started.IsZero() {
-		p.sample("shardwise_agent_up", 0)
-		return bw.Flush()
+		p.Sample("shardwise_agent_up", 0)
+		return p.Flush()
 	}
-	p.sample("shardwise_agent_up", 1)
-	p.family("shardwise_agent_start_time_seconds", "gauge", "When the running agent started, in seconds since the epoch.")
-	p.sample("shardwise_agent_start_time_seconds", float64(s.Started.UnixNano())/1e9)
+	p.Sample("shardwise_agent_up", 1)
+	p.Family("shardwise_agent_start_time_seconds", "gauge", "When the running agent started, in seconds since the epoch.")
+	p.Sample("shardwise_agent_start_time_seconds", float64(s.Started.UnixNano())/1e9)
 	agentCounter("shardwise_agent_records_read_total", "Records cut from files.", s.RecordsRead)
 	agentCounter("shardwise_agent_bytes_read_total", "Bytes read from files.", s.BytesRead)
 	agentCounter("shardwise_agent_records_failed_total", "Records rejected for good (invalid or too large) and skipped.", s.RecordsFailed)
@@ -85,8 +31,8 @@ func WritePrometheus(w io.Writer, s agent.Stats) error {
 	agentCounter("shardwise_agent_records_truncated_total", "Records cut at the record size limit.", s.RecordsTruncated)
 	agentCounter("shardwise_agent_records_retried_total", "Re-sends of records the producer had given up on.", s.RecordsRetried)
 	agentCounter("shardwise_agent_checkpoints_written_total", "Checkpoint file writes.", s.CheckpointsWritten)
-	p.family("shardwise_agent_checkpoint_age_seconds", "gauge", "Seconds since the checkpoint file last held every delivered offset.")
-	p.sample("shardwise_agent_checkpoint_age_seconds", s.CheckpointAge.Seconds())
+	p.Family("shardwise_agent_checkpoint_age_seconds", "gauge", "Seconds since the checkpoint file last held every delivered offset.")
+	p.Sample("shardwise_agent_checkpoint_age_seconds", s.CheckpointAge.Seconds())
 
 	type flowFamily struct {
 		name, typ, help string
@@ -126,12 +72,12 @@ func WritePrometheus(w io.Writer, s agent.Stats) error {
 			func(f agent.FlowStats) float64 { return float64(f.Files) }},
 	}
 	for _, fam := range families {
-		p.family(fam.name, fam.typ, fam.help)
+		p.Family(fam.name, fam.typ, fam.help)
 		for _, f := range s.Flows {
-			p.sample(fam.name, fam.value(f), "file_pattern", f.FilePattern, "destination", destination(f))
+			p.Sample(fam.name, fam.value(f), "file_pattern", f.FilePattern, "destination", destination(f))
 		}
 	}
-	return bw.Flush()
+	return p.Flush()
 }
 
 // destination names a flow's destination as the Kinesis Agent's Destination dimension does.
@@ -145,7 +91,7 @@ func destination(f agent.FlowStats) string {
 // Handler serves the figures of src in the Prometheus text format (GET /metrics).
 func Handler(src Source) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		w.Header().Set("Content-Type", promtext.ContentType)
 		WritePrometheus(w, src())
 	})
 }
