@@ -195,6 +195,26 @@
 // that a producer on a stable stream calls ListShards at most twice a minute. ListShards honours
 // every ShardFilter type; AT_LATEST lists the open shards only.
 //
+// # Scope
+//
+// Implemented, because Shardwise or its users' code calls them: the data path (PutRecord, PutRecords,
+// GetShardIterator, GetRecords, SubscribeToShard), what kpl and kcl read (ListShards,
+// DescribeStreamSummary), stream consumers (Register, Describe, List, Deregister), and what tests and
+// the CLI use to shape a stream (CreateStream, DeleteStream, DescribeStream, ListStreams, SplitShard,
+// MergeShards, UpdateShardCount, UpdateStreamMode, UpdateStreamRecordDistributionStrategy,
+// UpdateMaxRecordSize, retention and encryption changes). Also kept, with state that reads back but no
+// effect on data, because clients configured by infrastructure code commonly call them at start:
+// tags (AddTagsToStream, RemoveTagsFromStream, ListTagsForStream), Enable/DisableEnhancedMonitoring
+// and DescribeLimits. The toolkit itself calls none of these last ones; they are not grown further.
+//
+// Deliberately skipped (answered with UnknownOperationException, as an unknown target is): resource
+// policies (Get/Put/DeleteResourcePolicy), ARN-based tagging (TagResource, UntagResource,
+// ListTagsForResource), account settings and warm throughput (Describe/UpdateAccountSettings,
+// UpdateStreamWarmThroughput) and channels (Create/Delete/Describe/List/UpdateChannel). They are
+// control-plane features with no effect on how records are written, read, aggregated or leased, so a
+// model of them would test nothing of Shardwise; encryption is bookkeeping only (no KMS), and IAM is
+// not modelled (signatures are accepted unchecked).
+//
 // # Concurrency and shutdown
 //
 // A Server is safe for concurrent use. [Server.Close] ends open subscriptions and hung calls, closes
