@@ -124,23 +124,28 @@
 //
 // # Defaults
 //
-//	option                   default      Java KPL name
-//	AggregationMaxSize       51200        AggregationMaxSize
-//	AggregationMaxCount      unlimited    AggregationMaxCount
-//	DisableAggregation       (enabled)    AggregationEnabled
-//	BatchMaxRecords          500          CollectionMaxCount
-//	BatchMaxBytes            5 MiB        CollectionMaxSize
-//	Linger                   100ms        RecordMaxBufferedTime
-//	RecordTTL                30s          RecordTtl
-//	RateLimit                150 (%)      RateLimit
-//	FailIfThrottled          false        FailIfThrottled
-//	MaxConnections           24           MaxConnections
-//	RequestTimeout           6s           RequestTimeout
-//	MaxBufferedRecords       200000       -
-//	MaxBufferedBytes         128 MiB      -
-//	ShardMapRefreshInterval  1m           -
-//	StreamDescribeInterval   5m           -
-//	RetryBackoff             100ms..5s    -
-//	StrictOrdering           false        -
-//	CompressZstd             false        -
+// The producer's defaults (the Default* constants hold the values):
+//
+//	option                   default                 Java KPL name
+//	AggregationMaxSize       51200                   AggregationMaxSize
+//	AggregationMaxCount      unlimited               AggregationMaxCount
+//	DisableAggregation       (aggregation on)        AggregationEnabled
+//	BatchMaxRecords          500                     CollectionMaxCount
+//	BatchMaxBytes            5 MiB (at most 10 MiB)  CollectionMaxSize
+//	Linger                   100ms                   RecordMaxBufferedTime
+//	RecordTTL                30s (0: never expire)   RecordTtl
+//	RateLimit                150 (%)                 RateLimit
+//	FailIfThrottled          false                   FailIfThrottled
+//	MaxConnections           24                      MaxConnections
+//	RequestTimeout           6s (the cap of the      RequestTimeout
+//	                         adaptive attempt timeout: 4 x the recent longest answer, at least 2s)
+//	MaxBufferedRecords       200000                  -
+//	MaxBufferedBytes         128 MiB                 -
+//	ShardMapRefreshInterval  1m                      -
+//	StreamDescribeInterval   5m                      -
+//	RetryBackoff             100ms..5s               -
+//	StrictOrdering           false                   -
+//	CompressZstd             false                   -
+//	DisableShardPrediction   false (on by itself     -
+//	                         while ListShards is denied)
 package kpl
