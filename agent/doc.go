@@ -205,7 +205,7 @@
 // # Taking over from the Kinesis Agent
 //
 // When the checkpoint file does not exist yet, Run takes over the Kinesis Agent's SQLite checkpoint
-// database (its FILE_CHECKPOINTS table, read by internal/sqliteread, never written):
+// database (its FILE_CHECKPOINTS table, read by a pure-Go reader, never written):
 // Config.ImportJavaCheckpoints ("shardwise.importJavaCheckpoints"), else DefaultJavaCheckpointFile
 // when it exists; a CheckpointFile that is such a database is imported the same way, and New
 // replaces it with DefaultCheckpointFile ("off" turns the take-over off). Each flow resumes from

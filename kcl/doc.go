@@ -59,8 +59,9 @@
 // the thief's SubscribeToShard would be accepted (Kinesis refuses one within 5 s of the previous
 // subscription for the same consumer and shard; at most half the failover time), so a hand-off
 // delays records by tens of milliseconds (BenchmarkHandoffLatency). An owner that does not complete the handoff within the failover time (it died) loses
-// the lease as an expired one. Shard sync (creating leases for new shards, see
-// lineage.go for the rules) runs on every worker at start, then periodically on one worker only: the
+// the lease as an expired one. Shard sync (creating leases for new shards: parents
+// before children, a child of a finished shard at TRIM_HORIZON, roots of the retained lineage at the
+// initial position, never a shard already covered through a lease) runs on every worker at start, then periodically on one worker only: the
 // owner of the smallest-keyed live lease. The same worker deletes finished leases once all their children
 // have leases that progressed. The worker finishing a shard creates its children's leases at once.
 //

@@ -25,7 +25,7 @@
 //
 // # Failures and retries
 //
-// Errors are classified once for the whole module (internal/awserr). Failed entries
+// Errors are classified once for the whole module (kpl, kcl and fan-out agree). Failed entries
 // (ProvisionedThroughputExceededException, KMSThrottlingException, InternalFailure) and failed
 // calls (5xx, timeouts, resets, throttling, and the 4xx that AWS documents as transient: the KMS
 // key-state errors during key rotation, expired or not yet valid credentials, clock skew) go back
