@@ -148,27 +148,27 @@
 //
 // # Defaults
 //
-//	StartAt               TrimHorizon
-//	PollInterval          1.5s (minimum 200ms)
-//	CatchUpInterval       off
-//	MaxRecordsPerPoll     10000
-//	Prefetch              3 batches per shard
-//	PrefetchBytes         8 MiB per shard
-//	WorkerPrefetchBytes   256 MiB per worker
-//	CallTimeout           30s per Kinesis call
-//	MaxRegisterRefusals   10 (fan-out registration refused with LimitExceededException)
-//	ShardSyncInterval     1m
-//	ParentPollInterval    1s
-//	EnhancedFanOut        off (polling); EnhancedFanOutARN for an existing consumer
-//	RetryBackoff          100ms, doubling to 10s (processor retries)
-//	DeliverEmptyBatches   off (only batches with records)
-//	KeepFinishedLeases    off (finished leases are deleted once their children progressed)
-//	WithLogger            discard
-//	RenewInterval         failover/3   (fleet timing: how the worker holds and takes leases)
-//	TakeInterval          2 × failover
-//	RenewTimeout          failover/4
-//	MaxLeasesToStealAtOnce 2 (the Java KCL: 1)
-//	MaxLeasesForWorker    unlimited
+//	StartAt                 TrimHorizon
+//	PollInterval            1.5s (minimum 200ms)
+//	CatchUpInterval         off
+//	MaxRecordsPerPoll       10000
+//	Prefetch                3 batches per shard
+//	PrefetchBytes           8 MiB per shard
+//	WorkerPrefetchBytes     256 MiB per worker
+//	CallTimeout             30s per Kinesis call
+//	MaxRegisterRefusals     10 (fan-out registration refused with LimitExceededException)
+//	ShardSyncInterval       1m
+//	ParentPollInterval      1s
+//	EnhancedFanOut          off (polling); EnhancedFanOutARN for an existing consumer
+//	RetryBackoff            100ms, doubling to 10s (processor retries)
+//	DeliverEmptyBatches     off (only batches with records)
+//	KeepFinishedLeases      off (finished leases are deleted once their children progressed)
+//	WithLogger              discard
+//	RenewInterval           failover/3   (fleet timing: how the worker holds and takes leases)
+//	TakeInterval            2 × failover
+//	RenewTimeout            failover/4
+//	MaxLeasesToStealAtOnce  2 (the Java KCL: 1)
+//	MaxLeasesForWorker      unlimited
 //
 // The lease duration itself, lease.Failover (10s), is an option of the lease.Manager passed to
 // NewWorker: every worker of a fleet must use the same.
