@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/shardwise/shardwise/internal/fakeaws"
 	"github.com/shardwise/shardwise/kcl"
 	"github.com/shardwise/shardwise/kinesistest"
 	"github.com/shardwise/shardwise/kpl"
@@ -145,5 +150,47 @@ func TestPutMetricsEndpoint(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)
 		}
+	}
+}
+
+// TestConsumeMetricsEndpoint: a consume run with metrics on (its lease Manager given the same
+// hooks, as runConsume does) counts the records it processed and the leases it took, and is healthy.
+func TestConsumeMetricsEndpoint(t *testing.T) {
+	ctx := testCtx(t)
+	kc := newTestKinesis(t)
+	mustStream(t, ctx, kc, "create", "cm", "--shards", "2")
+	for i := range 10 {
+		if _, err := kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("cm"), PartitionKey: aws.String(fmt.Sprint(i)),
+			Data: fmt.Appendf(nil, "r%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cm := newCLIMetrics("cm", nil)
+	srv := httptest.NewServer(metricsMux(cm.writeConsumer, func() string { return cm.consumeHealth(time.Minute) }))
+	defer srv.Close()
+	m, err := lease.NewManager(fakeaws.NewDynamoDB(), "app", "w1", lease.Failover(3*time.Second), lease.WithHooks(cm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.EnsureTable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := consumeConfig{max: 10, format: "raw", pollInterval: 200 * time.Millisecond, syncInterval: time.Minute,
+		grace: 10 * time.Second, idleTimeout: 10 * time.Second, metrics: cm}
+	var out strings.Builder
+	if n, err := consume(ctx, kc, m, "cm", kcl.TrimHorizon, c, &out, slog.New(slog.DiscardHandler)); err != nil || n != 10 {
+		t.Fatalf("consume = %d, %v", n, err)
+	}
+	_, body := get(t, srv, "/metrics")
+	for _, want := range []string{
+		`shardwise_kcl_records_processed_total{stream="cm"} 10` + "\n",
+		"shardwise_lease_leases_taken_total 2\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+	if code, body := get(t, srv, "/healthz"); code != 200 {
+		t.Errorf("/healthz after a run: %d %q", code, body)
 	}
 }
