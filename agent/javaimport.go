@@ -221,7 +221,7 @@ func (a *Agent) takeOver(st *checkpointFile) error {
 	}
 	if src == "" {
 		if _, err := os.Stat(DefaultJavaCheckpointFile); err != nil {
-			return nil
+			return nil //nolint:nilerr // no Kinesis Agent database at the default path: nothing to take over
 		}
 		src = DefaultJavaCheckpointFile
 	}

@@ -65,13 +65,14 @@ func (in *inotify) add(dir string) (int, fileID, error) {
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
-		syscall.InotifyRmWatch(in.fd, uint32(wd))
+		_, _ = syscall.InotifyRmWatch(in.fd, uint32(wd)) // undo the watch; the stat error is the one to report
 		return 0, fileID{}, err
 	}
 	return wd, idOf(fi), nil
 }
 
-func (in *inotify) remove(wd int) { syscall.InotifyRmWatch(in.fd, uint32(wd)) }
+// remove drops a watch; EINVAL (the kernel dropped it already with its directory) is expected.
+func (in *inotify) remove(wd int) { _, _ = syscall.InotifyRmWatch(in.fd, uint32(wd)) }
 
 // read hands every queued event to fn without waiting. It returns overflow when the kernel's
 // queue overflowed (IN_Q_OVERFLOW: events were lost).

@@ -109,7 +109,7 @@ func parseAggregate(dst []UserRecord, body []byte) ([]UserRecord, error) {
 			return dst, err
 		}
 	} else {
-		p.fields(true, false) // cannot fail: tables only, validated above
+		_ = p.fields(true, false) // cannot fail: tables only, validated above
 		if err := p.fields(false, true); err != nil {
 			return dst, err
 		}

@@ -11,8 +11,6 @@ import (
 // Hand-written JSON for the responses that carry many records (GetRecords, PutRecords,
 // SubscribeToShard events): appending into one buffer avoids an allocation per record.
 
-const hexDigits = "0123456789abcdef"
-
 // appendString appends s as a JSON string, escaped as the AWS SDK escapes it.
 func appendString(dst []byte, s string) []byte { return jsonscan.AppendString(dst, s) }
 

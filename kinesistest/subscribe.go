@@ -125,7 +125,7 @@ func (sub *subscription) sendException(e *Error) {
 	msg.Headers.Set(":content-type", eventstream.StringValue("application/json"))
 	msg.Headers.Set(":message-type", eventstream.StringValue("exception"))
 	msg.Payload = payload
-	sub.write(msg)
+	_ = sub.write(msg) // the last event: a client gone already needs no exception
 }
 
 func (sub *subscription) write(msg eventstream.Message) error {

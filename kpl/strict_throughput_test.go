@@ -14,12 +14,12 @@ import (
 
 // strictRun is what runStrictUnderFaults measured, in the bubble's virtual time.
 type strictRun struct {
-	put, delivered   int           // records put; delivered when the input ended
-	drain            time.Duration // from the end of the input until every record was delivered
-	calls            int           // PutRecords calls
-	perCall          float64       // records delivered per call
-	deliveredPerSec  float64       // while the input lasted
-	maxHeld, timeout time.Duration // longest hung call; RequestTimeout
+	put, delivered  int           // records put; delivered when the input ended
+	drain           time.Duration // from the end of the input until every record was delivered
+	calls           int           // PutRecords calls
+	perCall         float64       // records delivered per call
+	deliveredPerSec float64       // while the input lasted
+	timeout         time.Duration // RequestTimeout
 }
 
 // runStrictUnderFaults feeds a StrictOrdering producer rate records/s for dur over 2 shards and

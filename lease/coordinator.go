@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shardwise/shardwise/internal/leasecoord"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+
+	"github.com/shardwise/shardwise/internal/leasecoord"
 )
 
 // renewParallelism bounds the renewals of one coordinator in flight at once.
@@ -689,7 +690,7 @@ func (c *coordinator) handOverLocked(ctx context.Context, h *heldLease, l Lease)
 		if errors.Is(err, ErrLeaseLost) {
 			c.drop(h, err)
 		} else {
-			c.settle(ctx, rctx, h, start, err)
+			_ = c.settle(ctx, rctx, h, start, err) // marks h uncertain if need be; the next renewal acts on it
 		}
 		return
 	}

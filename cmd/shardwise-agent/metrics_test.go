@@ -177,7 +177,8 @@ func TestRunMetricsServer(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("run = %v", err)
 	}
-	if _, err := http.Get(base + "/healthz"); err == nil {
+	if resp, err := http.Get(base + "/healthz"); err == nil {
+		resp.Body.Close()
 		t.Errorf("the metrics server still answers after run returned")
 	}
 }

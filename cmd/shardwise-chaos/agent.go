@@ -53,16 +53,24 @@ func gzipHalves(src, dst string, mid func()) error {
 	}
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)
-	zw.Write(data)
-	zw.Close()
+	_, _ = zw.Write(data) // into a bytes.Buffer: cannot fail
+	if err := zw.Close(); err != nil {
+		return err
+	}
 	f, err := os.Create(dst)
 	if err != nil {
 		return err
 	}
 	gz := b.Bytes()
-	f.Write(gz[:len(gz)/2])
+	if _, err := f.Write(gz[:len(gz)/2]); err != nil {
+		f.Close()
+		return err
+	}
 	mid()
-	f.Write(gz[len(gz)/2:])
+	if _, err := f.Write(gz[len(gz)/2:]); err != nil {
+		f.Close()
+		return err
+	}
 	if err := f.Close(); err != nil {
 		return err
 	}

@@ -322,7 +322,7 @@ func waitUntil(ctx context.Context, d time.Duration, cond func() bool) bool {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return false
 		}
-		sleep(ctx, 100*time.Millisecond)
+		_ = sleep(ctx, 100*time.Millisecond) // ctx's end is checked above
 	}
 	return true
 }

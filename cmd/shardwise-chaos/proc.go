@@ -93,7 +93,7 @@ func (s *scen) start(name, bin string, args, env []string, o procOpts) (*proc, e
 			for sc.Scan() {
 				o.onLine(sc.Bytes(), time.Now())
 			}
-			io.Copy(io.Discard, stdout) // a too-long line: keep the child from blocking
+			_, _ = io.Copy(io.Discard, stdout) // a too-long line: keep the child from blocking
 		}()
 	}
 	go func() {

@@ -71,7 +71,7 @@ func (s *scen) newFleet(ctx context.Context, n int, stream, kurl string, t *tall
 		// dynalite keeps every table in memory: drop the scenario's lease table.
 		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer dcancel()
-		s.r.db.DeleteTable(dctx, &dynamodb.DeleteTableInput{TableName: aws.String(f.app)})
+		_, _ = s.r.db.DeleteTable(dctx, &dynamodb.DeleteTableInput{TableName: aws.String(f.app)})
 	})
 	return f, nil
 }
@@ -279,7 +279,7 @@ func runFleetKills(ctx context.Context, s *scen) (*result, error) {
 	reshardEvery := s.dur(4*time.Second, 7*time.Second)
 	end := time.Now().Add(s.dur(25*time.Second, 70*time.Second))
 	nextKill, nextReshard := time.Now().Add(killEvery), time.Now().Add(reshardEvery)
-	kills, reshards, split := 0, 0, true
+	kills, reshards := 0, 0
 	var reshardErrs []string
 	for time.Now().Before(end) {
 		if err := sleep(ctx, 100*time.Millisecond); err != nil {
@@ -296,7 +296,7 @@ func runFleetKills(ctx context.Context, s *scen) (*result, error) {
 		}
 		if now.After(nextReshard) {
 			shards, _ := openShards(ctx, kc, stream)
-			split = len(shards) <= 3 || (len(shards) < 6 && s.rng.IntN(2) == 0)
+			split := len(shards) <= 3 || (len(shards) < 6 && s.rng.IntN(2) == 0)
 			if _, err := s.reshard(ctx, kc, stream, split); err != nil {
 				reshardErrs = append(reshardErrs, err.Error())
 			} else {

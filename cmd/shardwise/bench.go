@@ -143,7 +143,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if c.format == "json" {
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
-			enc.Encode(rep)
+			_ = enc.Encode(rep) // to stdout, unchecked as printBench's lines are
 		} else {
 			printBench(stdout, rep)
 		}

@@ -259,7 +259,7 @@ func (d *demoRun) run(ctx context.Context) (err error) {
 				live = append(live, p)
 			}
 		}
-		stopAll(live, 5*time.Second) // an early return (Ctrl-C, a failure): nothing outlives the demo
+		_ = stopAll(live, 5*time.Second) // an early return (Ctrl-C, a failure): nothing outlives the demo
 	}()
 	for i := range workers {
 		name := "w" + strconv.Itoa(i+1)

@@ -55,7 +55,7 @@ func startDemoProc(name, path string, args, env []string, logDir string, onLine 
 			for sc.Scan() {
 				onLine(sc.Bytes())
 			}
-			io.Copy(io.Discard, stdout) // a line too long: drain so the child never blocks
+			_, _ = io.Copy(io.Discard, stdout) // a line too long: drain so the child never blocks
 		}
 		p.err = cmd.Wait()
 	}()

@@ -36,11 +36,11 @@ const iamDir = "../../packaging/iam"
 
 // notExercised lists policy actions no local run calls, and why they are in the policy.
 var notExercised = map[string]string{
-	"kms:GenerateDataKey":     "producers writing to a KMS-encrypted stream (Kinesis calls KMS with the caller's credentials)",
-	"kms:Decrypt":             "consumers reading a KMS-encrypted stream",
+	"kms:GenerateDataKey":      "producers writing to a KMS-encrypted stream (Kinesis calls KMS with the caller's credentials)",
+	"kms:Decrypt":              "consumers reading a KMS-encrypted stream",
 	"cloudwatch:PutMetricData": "CloudWatch metrics (agent: on by default; tested against internal/cwtest)",
-	"firehose:PutRecordBatch": "agent flows with deliveryStream (tested against firehosetest)",
-	"ec2:DescribeTags":        "ADDEC2METADATA on instances without tags in the instance metadata (tested against internal/ec2tags' fake)",
+	"firehose:PutRecordBatch":  "agent flows with deliveryStream (tested against firehosetest)",
+	"ec2:DescribeTags":         "ADDEC2METADATA on instances without tags in the instance metadata (tested against internal/ec2tags' fake)",
 }
 
 // policyActions reads a policy document and returns its actions.

@@ -192,7 +192,7 @@ func multilangDaemon(ctx context.Context, cfg multilang.Config, log *slog.Logger
 	case fatalErr = <-fatal:
 		log.Error("a child failed and shardwise.onChildFailure is exit: stopping the daemon", "err", fatalErr)
 		stopHard()
-		<-done
+		runErr = <-done // Run's end after the hard stop; fatalErr, checked first, is the cause reported
 	}
 	if fatalErr != nil {
 		return fatalErr

@@ -78,7 +78,7 @@ func writeRecord(w io.Writer, format string, r outRecord) error {
 func userRecords(dec *kinesisrecord.Decoder, shardID string, rng *aggregation.HashRange, rec types.Record) []outRecord {
 	var out []outRecord
 	arrival := aws.ToTime(rec.ApproximateArrivalTimestamp)
-	dec.Each(kinesisrecord.Record{Data: rec.Data, PartitionKey: aws.ToString(rec.PartitionKey), SequenceNumber: aws.ToString(rec.SequenceNumber)}, rng,
+	_ = dec.Each(kinesisrecord.Record{Data: rec.Data, PartitionKey: aws.ToString(rec.PartitionKey), SequenceNumber: aws.ToString(rec.SequenceNumber)}, rng,
 		func(u kinesisrecord.UserRecord) bool {
 			if !u.OutsideRange {
 				out = append(out, outRecord{ShardID: shardID, SequenceNumber: u.SequenceNumber, SubSequenceNumber: u.SubSequenceNumber,

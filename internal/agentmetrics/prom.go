@@ -92,6 +92,6 @@ func destination(f agent.FlowStats) string {
 func Handler(src Source) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", promtext.ContentType)
-		WritePrometheus(w, src())
+		_ = WritePrometheus(w, src()) // the scraper went away: nothing to tell it
 	})
 }

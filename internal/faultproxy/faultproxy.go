@@ -256,7 +256,7 @@ func (p *Proxy) track(c net.Conn, add bool) bool {
 // reset closes c with an RST rather than a FIN.
 func (p *Proxy) reset(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetLinger(0)
+		_ = tc.SetLinger(0) // best effort: a FIN instead of an RST is still a closed connection
 	}
 	c.Close()
 	p.resets.Add(1)
@@ -366,14 +366,14 @@ func (p *Proxy) serve(c net.Conn) {
 			return
 		case hang:
 			p.hung.Add(1)
-			io.Copy(io.Discard, req.Body)
+			_, _ = io.Copy(io.Discard, req.Body)
 			// The client sends nothing more on this connection until it is answered; the read
 			// ends when it gives up and closes, or when the proxy closes.
-			br.Peek(1)
+			_, _ = br.Peek(1)
 			return
 		case throttle:
 			p.throttled.Add(1)
-			io.Copy(io.Discard, req.Body)
+			_, _ = io.Copy(io.Discard, req.Body)
 			if writeThrottle(c, f.ThrottleType, req.Close) != nil || req.Close {
 				return
 			}
