@@ -272,6 +272,8 @@ func TestKPLNamesDimensionsGranularity(t *testing.T) {
 	m.OnRecordDone(kpl.RecordDoneEvent{Stream: "orders", ShardID: "shardId-1", Bytes: 30, Attempts: 3, BufferingTime: 100 * time.Millisecond})
 	m.OnEntryError(kpl.EntryErrorEvent{Stream: "orders", ShardID: "shardId-1", Code: "ProvisionedThroughputExceededException", Retrying: true})
 	m.OnPutRecords(kpl.PutRecordsEvent{Stream: "orders", KinesisRecords: 2, Latency: 25 * time.Millisecond})
+	m.OnRecordDone(kpl.RecordDoneEvent{Stream: "orders", Attempts: 2, BufferingTime: 60 * time.Millisecond, Err: &kpl.RecordError{Err: kpl.ErrRecordExpired}})
+	m.OnRecordDone(kpl.RecordDoneEvent{Stream: "orders", Err: &kpl.RecordError{Err: kpl.ErrMaxBuffered}})
 	closeOK(t, m)
 
 	calls := f.snapshot()
@@ -285,12 +287,14 @@ func TestKPLNamesDimensionsGranularity(t *testing.T) {
 		"UserRecordsPut{Host=h1,ShardId=shardId-0,StreamName=orders}":            {1, 1, 1, 1},
 		"UserRecordsPut{Host=h1,ShardId=shardId-1,StreamName=orders}":            {1, 1, 1, 1},
 		"UserRecordsDataPut{Host=h1,StreamName=orders}":                          {40, 2, 10, 30},
-		"BufferingTime{Host=h1,StreamName=orders}":                               {140, 2, 40, 100},
-		"RetriesPerRecord{Host=h1}":                                              {2, 2, 0, 2},
+		"BufferingTime{Host=h1,StreamName=orders}":                               {200, 3, 40, 100},
+		"RetriesPerRecord{Host=h1}":                                              {3, 3, 0, 2},
 		"AllErrors{Host=h1,ShardId=shardId-1,StreamName=orders}":                 {1, 1, 1, 1},
 		"ErrorsByCode{ErrorCode=ProvisionedThroughputExceededException,Host=h1}": {1, 1, 1, 1},
 		"RequestTime{Host=h1,StreamName=orders}":                                 {25, 1, 25, 25},
 		"KinesisRecordsPerPutRecordsRequest{Host=h1}":                            {2, 1, 2, 2},
+		"UserRecordExpired{Host=h1,StreamName=orders}":                           {1, 1, 1, 1},
+		"UserRecordsFailed{Host=h1,StreamName=orders}":                           {1, 1, 1, 1},
 	}
 	for k, w := range want {
 		d, ok := got[k]

@@ -40,7 +40,8 @@
 //	                              RetriesPerRecord                     Count DETAILED  S, Sh
 //	kpl OnRecordDone (delivered)  UserRecordsPut                       Count SUMMARY   S, Sh
 //	                              UserRecordsDataPut                   B     DETAILED  S, Sh
-//	kpl OnRecordDone (failed)     UserRecordExpired                    Count SUMMARY   S
+//	kpl OnRecordDone (expired)    UserRecordExpired                    Count SUMMARY   S
+//	kpl OnRecordDone (failed)     UserRecordsFailed (other errors)     Count SUMMARY   S
 //	kpl OnKinesisRecordPut        KinesisRecordsPut                    Count SUMMARY   S, Sh
 //	                              KinesisRecordsDataPut                B     DETAILED  S, Sh
 //	                              UserRecordsPerKinesisRecord          Count DETAILED  S, Sh

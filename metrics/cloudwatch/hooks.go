@@ -82,7 +82,11 @@ func (m *Metrics) OnRecordDone(e kpl.RecordDoneEvent) {
 		m.put(detail, "RetriesPerRecord", count, float64(e.Attempts-1), sc)
 	}
 	if e.Err != nil {
-		m.put(summary, "UserRecordExpired", count, 1, scope{stream: e.Stream})
+		if errors.Is(e.Err, kpl.ErrRecordExpired) {
+			m.put(summary, "UserRecordExpired", count, 1, scope{stream: e.Stream})
+		} else {
+			m.put(summary, "UserRecordsFailed", count, 1, scope{stream: e.Stream})
+		}
 		return
 	}
 	m.put(summary, "UserRecordsPut", count, 1, sc)
