@@ -497,3 +497,43 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("ParseGranularity(stream) = %v, %v", g, err)
 	}
 }
+
+// TestConcurrentHooks: hooks called from many goroutines while the loop collects and sends lose
+// no sample: the statistic sets sent add up to every call.
+func TestConcurrentHooks(t *testing.T) {
+	f := newFakeCW(t)
+	tick := make(chan time.Time)
+	m, err := newMetrics(f.client(), Config{}, tick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, each = 4, 500
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				m.OnRecordDone(kpl.RecordDoneEvent{Stream: "s", ShardID: fmt.Sprintf("shard-%d", g), Bytes: i, Attempts: 1})
+			}
+		})
+	}
+	ticked := make(chan struct{})
+	go func() {
+		defer close(ticked)
+		for range 5 {
+			tick <- time.Now()
+		}
+	}()
+	wg.Wait()
+	<-ticked
+	closeOK(t, m)
+	got := byKey(f.snapshot())
+	if d := got["UserRecordsPut{}"]; d.sum != goroutines*each {
+		t.Errorf("UserRecordsPut{} = %v, want %d", d.sum, goroutines*each)
+	}
+	for g := range goroutines {
+		key := fmt.Sprintf("UserRecordsDataPut{ShardId=shard-%d,StreamName=s}", g)
+		if d := got[key]; d.sum != each*(each-1)/2 || d.sampleCount != each || d.max != each-1 {
+			t.Errorf("%s = sum %v count %v max %v", key, d.sum, d.sampleCount, d.max)
+		}
+	}
+}

@@ -2,12 +2,14 @@ package prometheus_test
 
 import (
 	"errors"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -341,5 +343,40 @@ func TestRegisterTwice(t *testing.T) {
 	}
 	if _, err := promadapter.New(reg, promadapter.Options{Namespace: "other"}); err != nil {
 		t.Fatalf("another namespace: %v", err)
+	}
+}
+
+// TestConcurrentHooks: hooks from many goroutines, gathered meanwhile, count every call; the
+// stream's MillisBehindLatest is the largest of its shards'.
+func TestConcurrentHooks(t *testing.T) {
+	m, reg := newMetrics(t, promadapter.Options{})
+	const goroutines, each = 4, 500
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				m.OnRecordsProcessed(kcl.ProcessedEvent{Stream: "s", ShardID: fmt.Sprint(g), Records: 1, Bytes: 10})
+				m.OnMillisBehindLatest(kcl.BehindEvent{Stream: "s", ShardID: fmt.Sprint(g), MillisBehindLatest: int64(g*1000 + i)})
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 20 {
+			if _, err := reg.Gather(); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Wait()
+	want := fmt.Sprintf(`
+# HELP shardwise_kcl_records_processed_total User records given to ProcessRecords (KCL RecordsProcessed).
+# TYPE shardwise_kcl_records_processed_total counter
+shardwise_kcl_records_processed_total{stream="s"} %d
+# HELP shardwise_kcl_millis_behind_latest How far behind the tip of the stream the consumer is, in milliseconds; without shard labels the largest of the stream's shards (KCL MillisBehindLatest).
+# TYPE shardwise_kcl_millis_behind_latest gauge
+shardwise_kcl_millis_behind_latest{stream="s"} %d
+`, goroutines*each, (goroutines-1)*1000+each-1)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "shardwise_kcl_records_processed_total", "shardwise_kcl_millis_behind_latest"); err != nil {
+		t.Error(err)
 	}
 }
