@@ -133,7 +133,9 @@ func (c *child) readStdout(r *os.File) {
 					return
 				}
 			} else if s := strings.TrimSpace(string(line)); s != "" {
-				c.log.LogAttrs(context.Background(), slog.LevelInfo, "skipping unexpected line on child stdout", slog.String("line", truncate(s, 1024)))
+				// Its length only: a child's stray print() often prints a record, and record data
+				// never reaches the logs (the child's stderr is the place for its own logging).
+				c.log.LogAttrs(context.Background(), slog.LevelInfo, "skipping unexpected line on child stdout (stdout carries the protocol; a child logs on stderr)", slog.Int("bytes", len(s)))
 			}
 		}
 		if err != nil {
