@@ -181,7 +181,7 @@ func (a *Aggregator) encode(b []byte) []byte {
 	if total := overhead + a.bodySize; cap(b) < total {
 		b = make([]byte, 0, total)
 	}
-	b = append(b, Magic[:]...)
+	b = append(b, Magic...)
 	for _, pk := range a.pks.keys {
 		b = append(b, keyPartitionKeyTable)
 		b = appendVarint(b, uint64(len(pk)))

@@ -9,7 +9,7 @@ import (
 // IsAggregated reports whether data is a KPL aggregated record: it starts with Magic, is longer than
 // the magic and trailer alone, and its MD5 trailer matches the body. It does not parse the body.
 func IsAggregated(data []byte) bool {
-	if len(data) <= overhead || !bytes.Equal(data[:len(Magic)], Magic[:]) {
+	if len(data) <= overhead || string(data[:len(Magic)]) != Magic {
 		return false
 	}
 	body := data[len(Magic) : len(data)-md5.Size]
@@ -36,7 +36,7 @@ func Deaggregate(data []byte) ([]UserRecord, error) {
 // aggregates can reuse one slice instead of allocating a result per aggregate. On error dst is
 // returned unchanged (its length; spare capacity may have been written).
 func AppendDeaggregate(dst []UserRecord, data []byte) ([]UserRecord, error) {
-	if len(data) <= overhead || !bytes.Equal(data[:len(Magic)], Magic[:]) {
+	if len(data) <= overhead || string(data[:len(Magic)]) != Magic {
 		return append(dst, UserRecord{Record: Record{Data: data}}), nil
 	}
 	body := data[len(Magic) : len(data)-md5.Size]

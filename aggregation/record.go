@@ -1,7 +1,8 @@
 package aggregation
 
-// Magic is the 4-byte prefix of every KPL aggregated record.
-var Magic = [4]byte{0xF3, 0x89, 0x9A, 0xC2}
+// Magic is the 4-byte prefix of every KPL aggregated record. It is a constant so that no importer
+// can change the wire format; compare with string(data[:len(Magic)]) == Magic.
+const Magic = "\xF3\x89\x9A\xC2"
 
 // DefaultMaxSize is the Java KPL's default AggregationMaxSize in bytes.
 const DefaultMaxSize = 51200

@@ -8,8 +8,9 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Magic is the 4-byte prefix of a compressed payload.
-var Magic = [4]byte{0xF3, 0x53, 0x57, 0x5A}
+// Magic is the 4-byte prefix of a compressed payload. It is a constant so that no importer can
+// change the wire format.
+const Magic = "\xF3\x53\x57\x5A"
 
 // FormatZstd is the format byte following the magic for zstd.
 const FormatZstd byte = 0x01
@@ -34,7 +35,7 @@ var (
 // IsFramed reports whether data begins with the frame magic and the zstd format byte. It is a cheap
 // header test; only [Decoder.Decode] tells whether the payload really is a valid frame.
 func IsFramed(data []byte) bool {
-	return len(data) >= headerMin && [4]byte(data[:4]) == Magic && data[4] == FormatZstd
+	return len(data) >= headerMin && string(data[:len(Magic)]) == Magic && data[4] == FormatZstd
 }
 
 // Level selects the speed/ratio trade-off of an Encoder.
@@ -86,7 +87,7 @@ func (e *Encoder) Compress(src []byte) ([]byte, bool) {
 	}
 	// Worst useful output is len(src)-1 bytes; reserve the header and let zstd append.
 	dst := make([]byte, 0, len(src))
-	dst = append(dst, Magic[:]...)
+	dst = append(dst, Magic...)
 	dst = append(dst, FormatZstd)
 	dst = binary.AppendUvarint(dst, uint64(len(src)))
 	dst = e.enc.EncodeAll(src, dst)

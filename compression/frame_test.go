@@ -81,11 +81,11 @@ func TestPassThrough(t *testing.T) {
 	}{
 		{"plain", []byte("hello world"), nil},
 		{"kpl aggregate magic", []byte{0xF3, 0x89, 0x9A, 0xC2, 1, 2, 3}, nil},
-		{"magic only", Magic[:], nil},
-		{"other format", append(Magic[:], 0x02, 5, 0, 0, 0, 0), nil},
-		{"bad varint", append(Magic[:], 0x01, 0x80, 0x80), ErrCorrupt},
-		{"zero length", append(Magic[:], 0x01, 0x00, 0x28, 0xB5, 0x2F, 0xFD), ErrCorrupt},
-		{"no zstd magic", append(Magic[:], 0x01, 0x05, 1, 2, 3, 4, 5), ErrCorrupt},
+		{"magic only", []byte(Magic), nil},
+		{"other format", append([]byte(Magic), 0x02, 5, 0, 0, 0, 0), nil},
+		{"bad varint", append([]byte(Magic), 0x01, 0x80, 0x80), ErrCorrupt},
+		{"zero length", append([]byte(Magic), 0x01, 0x00, 0x28, 0xB5, 0x2F, 0xFD), ErrCorrupt},
+		{"no zstd magic", append([]byte(Magic), 0x01, 0x05, 1, 2, 3, 4, 5), ErrCorrupt},
 		{"over bound", bigFrame, ErrTooLarge},
 		{"checksum", corrupt, ErrCorrupt},
 		{"length mismatch", wrongLen, ErrCorrupt},
@@ -111,7 +111,7 @@ func FuzzDecode(f *testing.F) {
 	good, _ := enc.Compress(bytes.Repeat([]byte("fuzz"), 64))
 	f.Add(good)
 	f.Add([]byte("plain"))
-	f.Add(append(Magic[:], 0x01, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x28, 0xB5, 0x2F, 0xFD))
+	f.Add(append([]byte(Magic), 0x01, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x28, 0xB5, 0x2F, 0xFD))
 	dec, _ := NewDecoder(1 << 16)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := bytes.Clone(data)

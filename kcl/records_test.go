@@ -22,7 +22,7 @@ func (c *corruptCounter) OnCorruptRecord(CorruptEvent) { c.n++ }
 // is an aggregate. Too short for a body and trailer, or a wrong MD5 trailer: one plain record, no
 // corruption reported. A right trailer over a body that does not parse: one plain record, reported.
 func TestConvertAggregateLookalikes(t *testing.T) {
-	magic := string(aggregation.Magic[:])
+	magic := aggregation.Magic
 	body := "\x0a\x01" // a partition key table entry whose length runs past the end
 	sum := md5.Sum([]byte(body))
 	for _, tc := range []struct {

@@ -25,7 +25,6 @@
 package kinesisrecord
 
 import (
-	"bytes"
 	"crypto/md5"
 	"errors"
 
@@ -103,7 +102,7 @@ func (d *Decoder) Each(r Record, rng *aggregation.HashRange, yield func(UserReco
 			data = out
 		}
 	}
-	if len(data) > aggOverhead && bytes.HasPrefix(data, aggregation.Magic[:]) {
+	if len(data) > aggOverhead && string(data[:len(aggregation.Magic)]) == aggregation.Magic {
 		subs, err := aggregation.AppendDeaggregate(d.subs[:0], data)
 		switch {
 		case err == nil:

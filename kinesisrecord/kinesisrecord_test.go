@@ -53,7 +53,7 @@ func aggregate(t *testing.T, recs ...aggregation.Record) []byte {
 // aggregate. Too short for a body and trailer, or a wrong trailer: one plain record, no error. A
 // right trailer over a body that does not parse: one plain record with ErrCorrupt.
 func TestPlainAndLookalikes(t *testing.T) {
-	magic := string(aggregation.Magic[:])
+	magic := aggregation.Magic
 	body := "\x0a\x01" // a partition key table entry whose length runs past the end
 	sum := md5.Sum([]byte(body))
 	for _, tc := range []struct {

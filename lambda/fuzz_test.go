@@ -48,7 +48,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	aggFrame, _ := enc.Compress(append(bytes.Clone(kr.Data), bytes.Repeat([]byte{0}, 500)...))
 	badMD5 := bytes.Clone(kr.Data)
 	badMD5[len(badMD5)-1]++
-	return [][]byte{kr.Data, frame, aggFrame, badMD5, []byte("plain"), {}, aggregation.Magic[:]}
+	return [][]byte{kr.Data, frame, aggFrame, badMD5, []byte("plain"), {}, []byte(aggregation.Magic)}
 }
 
 // FuzzRecords: any payloads, in an event shaped as Lambda sends it, give user records consistent with

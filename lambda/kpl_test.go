@@ -129,15 +129,15 @@ func (s *stream) putOdds(t *testing.T) {
 	badMD5[len(badMD5)-1] ^= 0xFF
 	body := []byte("\x0a\x05ab") // a key table entry running past the end of the body
 	sum := md5.Sum(body)
-	corruptBody := append(append(aggregation.Magic[:len(aggregation.Magic):len(aggregation.Magic)], body...), sum[:]...)
-	frame := append(append(compression.Magic[:len(compression.Magic):len(compression.Magic)], compression.FormatZstd), binary.AppendUvarint(nil, 12)...)
+	corruptBody := append(append([]byte(aggregation.Magic), body...), sum[:]...)
+	frame := append(append([]byte(compression.Magic), compression.FormatZstd), binary.AppendUvarint(nil, 12)...)
 	corruptFrame := append(frame, 0x28, 0xB5, 0x2F, 0xFD, 1, 2, 3, 4)
 
 	s.odds = []odd{
 		{name: "aggregate with a wrong MD5 trailer", key: "odd-md5", data: badMD5},
 		{name: "aggregate with a corrupt body", key: "odd-body", data: corruptBody, decodeErr: aggregation.ErrCorrupt},
 		{name: "corrupt compression frame", key: "odd-frame", data: corruptFrame, decodeErr: compression.ErrCorrupt},
-		{name: "magic only", key: "odd-magic", data: aggregation.Magic[:]},
+		{name: "magic only", key: "odd-magic", data: []byte(aggregation.Magic)},
 		{name: "empty data", key: "odd-empty", data: []byte{}},
 		{name: "plain text", key: "odd-text", data: []byte("just a line")},
 	}

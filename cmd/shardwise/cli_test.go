@@ -225,7 +225,7 @@ func TestRunUsage(t *testing.T) {
 // TestUserRecordsPlainLookalikes: data that only looks like an aggregate (the magic but too short,
 // or a wrong MD5 trailer) is one plain record, never dropped.
 func TestUserRecordsPlainLookalikes(t *testing.T) {
-	magic := string(aggregation.Magic[:])
+	magic := aggregation.Magic
 	for _, data := range []string{magic, magic + "short", magic + strings.Repeat("x", 40)} {
 		rec := types.Record{Data: []byte(data), PartitionKey: aws.String("pk"), SequenceNumber: aws.String("1")}
 		full := aggregation.FullHashRange

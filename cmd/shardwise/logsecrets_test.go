@@ -47,7 +47,7 @@ func TestCLILogsCarryNoRecordData(t *testing.T) {
 	// A corrupt aggregate (right MD5 over a body that does not parse): consume logs it at Warn.
 	body := []byte("\x0a\xff" + token)
 	sum := md5.Sum(body)
-	corrupt := append(append(append([]byte{}, aggregation.Magic[:]...), body...), sum[:]...)
+	corrupt := append(append([]byte(aggregation.Magic), body...), sum[:]...)
 	if _, err := kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("sec"), PartitionKey: aws.String(keys[0]), Data: corrupt}); err != nil {
 		t.Fatal(err)
 	}
