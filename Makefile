@@ -157,12 +157,13 @@ fuzz:
 	cd lambda && $(GO) test -run '^$$' -fuzz '^FuzzEventJSON$$' -fuzztime $(FUZZTIME) .
 	cd lambda && $(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME) .
 
-## lint: golangci-lint v2 (.golangci.yml) over the root, lambda and tools/vulncheck modules, pinned
+## lint: golangci-lint v2 (.golangci.yml) over the root, lambda, tools/vulncheck and metrics modules, pinned
 ## through the Go toolchain (go run ...@$(GOLANGCI_LINT_VERSION); built once into the Go cache, nothing
-## added to any go.mod). LINT_FLAGS for extra flags, e.g. LINT_FLAGS=--fix.
+## added to any go.mod). LINT_FLAGS replaces the default flags (--allow-serial-runners).
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
-LINT_FLAGS ?=
+# --allow-serial-runners: a second run (another checkout's, a module's) waits for the first instead of failing.
+LINT_FLAGS ?= --allow-serial-runners
 lint:
 	$(GOLANGCI_LINT) run $(LINT_FLAGS) ./...
 	cd lambda && $(GOLANGCI_LINT) run --config ../.golangci.yml $(LINT_FLAGS) ./...
