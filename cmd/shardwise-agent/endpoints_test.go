@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -47,10 +48,18 @@ func TestRunRefusesPlainHTTPEndpoints(t *testing.T) {
 			t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
 			t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 			t.Setenv(endpoint.AllowInsecureEnv, "")
+			// The integration environment (make test) points the services at the local engines:
+			// a service-specific variable would win over the one a case sets.
+			for _, svc := range []string{"", "_KINESIS", "_FIREHOSE", "_CLOUDWATCH", "_STS", "_EC2"} {
+				t.Setenv("AWS_ENDPOINT_URL"+svc, "")
+			}
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			err := run(context.Background(), []string{"-c", tt.config}, &bytes.Buffer{}, &bytes.Buffer{})
+			// Bounded: an agent that wrongly starts would otherwise run until the test binary's timeout.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err := run(ctx, []string{"-c", tt.config}, &bytes.Buffer{}, &bytes.Buffer{})
 			if !errors.Is(err, endpoint.ErrInsecure) || !errors.Is(err, errUsage) {
 				t.Fatalf("run = %v, want a usage error wrapping endpoint.ErrInsecure", err)
 			}
