@@ -401,12 +401,13 @@ func (p *Proxy) serve(c net.Conn) {
 			resp.Body.Close()
 			return
 		}
+		// Counted before the answer is relayed: a client that has read it sees it counted.
+		p.forwarded.Add(1)
 		err = resp.Write(c)
 		resp.Body.Close()
 		if err != nil {
 			return
 		}
-		p.forwarded.Add(1)
 		if resp.Close || req.Close {
 			return
 		}
