@@ -258,8 +258,8 @@ func (p *Proxy) reset(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0) // best effort: a FIN instead of an RST is still a closed connection
 	}
+	p.resets.Add(1) // before Close: a client that saw the reset finds it counted
 	c.Close()
-	p.resets.Add(1)
 }
 
 // pass waits while the link is blackholed; it returns false when the connection must end (Reject,
