@@ -95,6 +95,9 @@ const (
 	MaxBatchBytes  = 900 << 10
 )
 
+// maxDimensionValue is CloudWatch's limit on a dimension value's length.
+const maxDimensionValue = 1024
+
 // Config configures Metrics.
 type Config struct {
 	// Namespace of every metric; DefaultNamespace when empty. The Java KCL uses the application
@@ -107,6 +110,14 @@ type Config struct {
 	Granularity Granularity
 	// Dimensions are added to every datum (the KPL's additional dimensions, e.g. the host name).
 	Dimensions []types.Dimension
+	// WorkerIdentifier is the worker's ID, the owner given to lease.NewManager
+	// ([lease.Manager.Owner]). When set, the per-worker metrics (Operation RenewAllLeases and
+	// TakeLeases: CurrentLeases, LostLeases, RenewLease.*, TakenLeases, NumWorkers, ...) carry it
+	// as the WorkerIdentifier dimension, as the Java KCL 2.x does by default; the per-shard ones
+	// (ProcessTask, ...) do not, as in Java. Empty: no WorkerIdentifier dimension (the KCL 1.x
+	// default). An ID that changes at every restart (the CLI's default host-pid-random one) makes
+	// a new metric each time: give a stable one, e.g. the host name, when setting this.
+	WorkerIdentifier string
 	// Interval is how often the figures are aggregated and sent; DefaultInterval when 0.
 	Interval time.Duration
 	// MaxQueue bounds the datums waiting to be sent (while CloudWatch cannot be reached): the
@@ -187,6 +198,9 @@ func newMetrics(client API, cfg Config, tick <-chan time.Time) (*Metrics, error)
 		if aws.ToString(d.Name) == "" || aws.ToString(d.Value) == "" {
 			return nil, &ConfigError{Field: "Dimensions", Value: aws.ToString(d.Name) + "=" + aws.ToString(d.Value), Reason: "name and value must not be empty"}
 		}
+	}
+	if n := len(cfg.WorkerIdentifier); n > maxDimensionValue {
+		return nil, &ConfigError{Field: "WorkerIdentifier", Value: cfg.WorkerIdentifier[:32] + "...", Reason: fmt.Sprintf("%d characters; a dimension value has at most %d", n, maxDimensionValue)}
 	}
 	if cfg.Interval < 0 || cfg.MaxQueue < 0 || cfg.CallTimeout < 0 {
 		return nil, &ConfigError{Field: "Interval/MaxQueue/CallTimeout", Value: "negative", Reason: "must not be negative"}

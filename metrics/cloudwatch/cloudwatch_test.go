@@ -537,3 +537,71 @@ func TestConcurrentHooks(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerIdentifier: with Config.WorkerIdentifier set, the per-worker operations of the Java
+// KCL (RenewAllLeases, TakeLeases) carry the WorkerIdentifier dimension and the per-shard ones
+// (ProcessTask, Checkpoint, ...) do not; without it no datum has one.
+func TestWorkerIdentifier(t *testing.T) {
+	events := func(m *Metrics) {
+		m.OnLeaseRenewed(lease.RenewEvent{Table: "t", Key: "shardId-0", Latency: 4 * time.Millisecond})
+		m.OnLeaseRenewed(lease.RenewEvent{Table: "t", Key: "shardId-1", Err: fmt.Errorf("renew: %w", lease.ErrLeaseLost)})
+		m.OnLeaseLost(lease.LostEvent{Table: "t", Err: errors.New("renewals timed out")})
+		m.OnLeaseTakeRound(lease.TakeRoundEvent{Table: "t", Leases: 4, Workers: 2, Target: 2, Taken: 2, Available: 2})
+		m.OnLeaseTaken(lease.TakenEvent{Table: "t", Reason: lease.TakenExpired})
+		m.OnCurrentLeases(kcl.CurrentLeasesEvent{Stream: "s", Leases: 2})
+		m.OnRecordsProcessed(kcl.ProcessedEvent{Stream: "s", ShardID: "shardId-0", Records: 3, Bytes: 30})
+		m.OnLeaseCheckpoint(lease.CheckpointEvent{Table: "t", Key: "shardId-0"})
+		m.OnLeaseReleased(lease.ReleasedEvent{Table: "t"})
+	}
+	f := newFakeCW(t)
+	m, err := New(f.client(), Config{WorkerIdentifier: "host-a", Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events(m)
+	closeOK(t, m)
+	got := byKey(f.snapshot())
+	for _, k := range []string{
+		"RenewLease.Success{Operation=RenewAllLeases,WorkerIdentifier=host-a}",
+		"RenewLease.Time{Operation=RenewAllLeases,WorkerIdentifier=host-a}",
+		"CurrentLeases{Operation=RenewAllLeases,WorkerIdentifier=host-a}",
+		"CurrentLeases{Operation=RenewAllLeases,StreamName=s,WorkerIdentifier=host-a}",
+		"TakenLeases{Operation=TakeLeases,WorkerIdentifier=host-a}",
+		"NumWorkers{Operation=TakeLeases,WorkerIdentifier=host-a}",
+		"Time{Operation=TakeLeases,WorkerIdentifier=host-a}",
+		"LeaseTaken{Operation=TakeLeases,Reason=expired,WorkerIdentifier=host-a}",
+		"RecordsProcessed{Operation=ProcessTask,ShardId=shardId-0,StreamName=s}",
+		"Success{Operation=Checkpoint}",
+		"LeasesReleased{Operation=ShutdownTask}",
+	} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("no datum %s", k)
+		}
+	}
+	if d := got["LostLeases{Operation=RenewAllLeases,WorkerIdentifier=host-a}"]; d.sum != 2 {
+		t.Errorf("LostLeases with WorkerIdentifier sum %v, want 2 (one lost on renewal, one timed out)", d.sum)
+	}
+	for k, d := range got {
+		op := d.dims["Operation"]
+		perWorker := op == "RenewAllLeases" || op == "TakeLeases"
+		if _, has := d.dims["WorkerIdentifier"]; has != perWorker {
+			t.Errorf("%s: WorkerIdentifier dimension %v, want %v (Operation %q)", k, has, perWorker, op)
+		}
+	}
+
+	f = newFakeCW(t)
+	m, err = New(f.client(), Config{Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events(m)
+	closeOK(t, m)
+	for k, d := range byKey(f.snapshot()) {
+		if _, has := d.dims["WorkerIdentifier"]; has {
+			t.Errorf("%s has a WorkerIdentifier without Config.WorkerIdentifier", k)
+		}
+	}
+	if _, err := New(f.client(), Config{WorkerIdentifier: strings.Repeat("w", 1025)}); err == nil {
+		t.Error("a 1025-character WorkerIdentifier was accepted (CloudWatch allows 1024)")
+	}
+}

@@ -5,7 +5,8 @@
 // want it do not build it.
 //
 //	cw := cloudwatch.NewFromConfig(awsCfg) // github.com/aws/aws-sdk-go-v2/service/cloudwatch
-//	m, err := cwmetrics.New(cw, cwmetrics.Config{Namespace: "orders-app", Level: cwmetrics.LevelSummary})
+//	m, err := cwmetrics.New(cw, cwmetrics.Config{Namespace: "orders-app", Level: cwmetrics.LevelSummary,
+//		WorkerIdentifier: workerID}) // the lease owner below
 //	defer m.Close(ctx) // sends what is left
 //	p, err := kpl.New(kinesisClient, "orders", kpl.WithHooks(m))
 //	lm, err := lease.NewManager(dynamoClient, "orders-app", workerID, lease.WithHooks(m))
@@ -18,7 +19,10 @@
 // is not sent; at SHARD a metric naming a shard is sent three times, without stream dimensions,
 // with StreamName, and with StreamName and ShardId (STREAM: the first two; GLOBAL: the first).
 // KCL metrics carry the Java KCL's Operation dimension in every set; Config.Dimensions (the KPL's
-// additional dimensions, e.g. the host) are added to every datum.
+// additional dimensions, e.g. the host) are added to every datum. With Config.WorkerIdentifier
+// (the lease owner), the per-worker metrics, those of the operations RenewAllLeases and
+// TakeLeases, carry WorkerIdentifier as well, as the Java KCL 2.x's lease renewer and taker send
+// them (its metricsEnabledDimensions default, ALL); per-shard metrics never do.
 //
 // A hook only adds a sample to an in-memory statistic set (minimum, maximum, sum, count) per
 // metric and dimension set. Every Config.Interval (default 60 s, the KPL's metricsUploadDelay)
@@ -31,7 +35,8 @@
 // # Metrics
 //
 // Units: Count unless said; ms is Milliseconds, B Bytes. Dims: S = StreamName (STREAM, SHARD
-// granularity), Sh = ShardId (SHARD granularity), Op = Operation.
+// granularity), Sh = ShardId (SHARD granularity), Op = Operation, W = WorkerIdentifier (only
+// with Config.WorkerIdentifier).
 //
 //	hook                          metric                               unit  level     dimensions
 //	kpl OnRecordBuffered          UserRecordsReceived                  Count DETAILED  S
@@ -62,19 +67,19 @@
 //	kcl OnRecordsFiltered         RecordsFiltered                      Count DETAILED  Op=ProcessTask, S, Sh
 //	kcl OnCorruptRecord           CorruptRecords                       Count SUMMARY   Op=ProcessTask, S, Sh
 //	kcl OnRecordDropped           RecordsDropped                       Count SUMMARY   Op=ProcessTask, S, Sh
-//	kcl OnCurrentLeases           CurrentLeases                        Count SUMMARY   Op=RenewAllLeases, S
+//	kcl OnCurrentLeases           CurrentLeases                        Count SUMMARY   Op=RenewAllLeases, W, S
 //	kcl OnShardStarted            ShardStarted                         Count DETAILED  Op=InitializeTask, S, Sh
 //	kcl OnShardLeaseLost          ShardLeaseLost                       Count SUMMARY   Op=ShutdownTask, S, Sh
 //	kcl OnShardEnded              ShardEnded                           Count DETAILED  Op=ShutdownTask, S, Sh
 //	kcl OnConsumerRegistration... RegistrationRefused                  Count SUMMARY   Op=RegisterStreamConsumer, S
-//	lease OnLeaseRenewed          RenewLease.Success, RenewLease.Time  -, ms DETAILED  Op=RenewAllLeases
-//	                              LostLeases (lease lost)              Count SUMMARY   Op=RenewAllLeases
-//	lease OnLeaseLost             LostLeases (renewals timed out)      Count SUMMARY   Op=RenewAllLeases
-//	lease OnLeaseTaken            LeaseTaken                           Count DETAILED  Op=TakeLeases, Reason
-//	lease OnLeaseTakeRound        Success, Time                        -, ms SUMMARY   Op=TakeLeases
-//	                              TakenLeases, LeaseSpillover          Count SUMMARY   Op=TakeLeases
-//	                              NumWorkers, ExpiredLeases            Count SUMMARY   Op=TakeLeases
-//	                              TotalLeases, NeededLeases            Count DETAILED  Op=TakeLeases
+//	lease OnLeaseRenewed          RenewLease.Success, RenewLease.Time  -, ms DETAILED  Op=RenewAllLeases, W
+//	                              LostLeases (lease lost)              Count SUMMARY   Op=RenewAllLeases, W
+//	lease OnLeaseLost             LostLeases (renewals timed out)      Count SUMMARY   Op=RenewAllLeases, W
+//	lease OnLeaseTaken            LeaseTaken                           Count DETAILED  Op=TakeLeases, W, Reason
+//	lease OnLeaseTakeRound        Success, Time                        -, ms SUMMARY   Op=TakeLeases, W
+//	                              TakenLeases, LeaseSpillover          Count SUMMARY   Op=TakeLeases, W
+//	                              NumWorkers, ExpiredLeases            Count SUMMARY   Op=TakeLeases, W
+//	                              TotalLeases, NeededLeases            Count DETAILED  Op=TakeLeases, W
 //	lease OnLeaseReleased         LeasesReleased                       Count DETAILED  Op=ShutdownTask
 //	lease OnLeaseCheckpoint       Success, Time                        -, ms DETAILED  Op=Checkpoint
 //	agent OnFlowSend              RecordSendAttempts, RecordSendErrors Count SUMMARY   Destination

@@ -59,6 +59,17 @@ const (
 // op is the KCL's Operation dimension.
 func op(name string) []dim { return []dim{{"Operation", name}} }
 
+// workerOp is the Operation dimension of the Java KCL's per-worker operations (RenewAllLeases,
+// TakeLeases), followed by WorkerIdentifier when Config.WorkerIdentifier is set: the KCL's lease
+// renewer and taker add it to their scopes, its per-shard tasks do not.
+func (m *Metrics) workerOp(name string, more ...dim) []dim {
+	ds := append(op(name), more...)
+	if m.cfg.WorkerIdentifier != "" {
+		ds = append(ds, dim{"WorkerIdentifier", m.cfg.WorkerIdentifier})
+	}
+	return ds
+}
+
 func ms(d interface{ Milliseconds() int64 }) float64 { return float64(d.Milliseconds()) }
 
 func boolf(b bool) float64 {
@@ -147,7 +158,7 @@ func (m *Metrics) OnMillisBehindLatest(e kcl.BehindEvent) {
 }
 
 func (m *Metrics) OnCurrentLeases(e kcl.CurrentLeasesEvent) {
-	m.put(summary, "CurrentLeases", count, float64(e.Leases), scope{base: op("RenewAllLeases"), stream: e.Stream})
+	m.put(summary, "CurrentLeases", count, float64(e.Leases), scope{base: m.workerOp("RenewAllLeases"), stream: e.Stream})
 }
 
 func (m *Metrics) OnShardStarted(e kcl.ShardEvent) {
@@ -186,10 +197,11 @@ func (m *Metrics) OnRecordDropped(e kcl.DroppedEvent) {
 	m.put(summary, "RecordsDropped", count, 1, scope{base: op("ProcessTask"), stream: e.Stream, shard: e.ShardID})
 }
 
-// lease: the Java KCL's lease operations (RenewAllLeases, TakeLeases), no stream dimension.
+// lease: the Java KCL's lease operations (RenewAllLeases, TakeLeases, with WorkerIdentifier), no
+// stream dimension.
 
 func (m *Metrics) OnLeaseRenewed(e lease.RenewEvent) {
-	sc := scope{base: op("RenewAllLeases")}
+	sc := scope{base: m.workerOp("RenewAllLeases")}
 	m.put(detail, "RenewLease.Success", count, boolf(e.Err == nil), sc)
 	m.put(detail, "RenewLease.Time", millis, ms(e.Latency), sc)
 	if errors.Is(e.Err, lease.ErrLeaseLost) {
@@ -199,14 +211,14 @@ func (m *Metrics) OnLeaseRenewed(e lease.RenewEvent) {
 
 func (m *Metrics) OnLeaseTaken(e lease.TakenEvent) {
 	// counted per round in OnLeaseTakeRound (TakenLeases); this one says why, at DETAILED.
-	m.put(detail, "LeaseTaken", count, 1, scope{base: []dim{{"Operation", "TakeLeases"}, {"Reason", e.Reason.String()}}})
+	m.put(detail, "LeaseTaken", count, 1, scope{base: m.workerOp("TakeLeases", dim{"Reason", e.Reason.String()})})
 }
 
 func (m *Metrics) OnLeaseLost(e lease.LostEvent) {
 	if errors.Is(e.Err, lease.ErrLeaseLost) {
 		return // counted by OnLeaseRenewed
 	}
-	m.put(summary, "LostLeases", count, 1, scope{base: op("RenewAllLeases")})
+	m.put(summary, "LostLeases", count, 1, scope{base: m.workerOp("RenewAllLeases")})
 }
 
 func (m *Metrics) OnLeaseReleased(e lease.ReleasedEvent) {
@@ -220,7 +232,7 @@ func (m *Metrics) OnLeaseCheckpoint(e lease.CheckpointEvent) {
 }
 
 func (m *Metrics) OnLeaseTakeRound(e lease.TakeRoundEvent) {
-	sc := scope{base: op("TakeLeases")}
+	sc := scope{base: m.workerOp("TakeLeases")}
 	m.put(summary, "Success", count, boolf(e.Err == nil), sc)
 	m.put(summary, "Time", millis, ms(e.Latency), sc)
 	if e.Err != nil {
