@@ -78,24 +78,26 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("bench", stderr)
 	var c benchConfig
 	fs.StringVar(&c.target, "target", "local", "`local` (in-process kinesistest) or aws (the configured endpoint)")
-	fs.IntVar(&c.shards, "shards", 4, "shards of the benchmark stream")
+	fs.IntVar(&c.shards, "shards", 4, "number of shards of the benchmark stream")
 	fs.IntVar(&c.records, "records", 200000, "user records to put")
 	fs.IntVar(&c.size, "size", 100, "bytes of data per record")
-	fs.IntVar(&c.keys, "keys", 1000, "distinct partition keys")
+	fs.IntVar(&c.keys, "keys", 1000, usageKeys)
 	fs.IntVar(&c.rateLimit, "rate-limit", -1, "producer rate limit in percent of the shard limits, 0 off (default: 150, or off for a local target without --enforce-limits)")
-	fs.BoolVar(&c.limits, "enforce-limits", false, "local target: throttle like Kinesis (1 MiB/s and 1000 records/s per shard, GetRecords 5/s)")
-	noAgg := fs.Bool("no-aggregate", false, "send each record as its own Kinesis record")
-	fs.BoolVar(&c.compress, "compress", false, "compress aggregates with zstd (the Shardwise frame)")
+	fs.BoolVar(&c.limits, "enforce-limits", false, usageEnforce)
+	noAgg := fs.Bool("no-aggregate", false, usageNoAggregate)
+	var compress string
+	fs.Var((*compressValue)(&compress), "compress", usageCompress)
 	noConsume := fs.Bool("no-consume", false, "only produce")
-	fs.StringVar(&c.format, "format", "text", "`text` or json")
-	fs.DurationVar(&c.drainLimit, "drain-timeout", 5*time.Minute, "give up reading back after this long")
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&c.format, "format", "text", formatUsage("text", "json"))
+	fs.DurationVar(&c.drainLimit, "drain-timeout", 5*time.Minute, usageDrainTimeout)
+	// --compress was a bool flag: a bare --compress still means zstd.
+	if err := fs.Parse(valueOnlyForm(args, "compress", "zstd", stderr)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return fmt.Errorf("%v: %w", err, errCLIUsage)
 	}
-	c.aggregate, c.consume = !*noAgg, !*noConsume
+	c.aggregate, c.consume, c.compress = !*noAgg, !*noConsume, compress == "zstd"
 	switch {
 	case fs.NArg() != 0:
 		return fmt.Errorf("bench takes no arguments, got %q: %w", fs.Args(), errCLIUsage)

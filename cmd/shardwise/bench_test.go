@@ -12,7 +12,7 @@ func TestBenchLocal(t *testing.T) {
 	for _, args := range [][]string{
 		{"--records", "3000", "--shards", "2", "--keys", "50"},
 		{"--records", "2000", "--shards", "3", "--size", "1000", "--no-aggregate"},
-		{"--records", "2000", "--shards", "1", "--compress", "--enforce-limits"},
+		{"--records", "2000", "--shards", "1", "--compress", "zstd", "--enforce-limits"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			var out, errOut bytes.Buffer

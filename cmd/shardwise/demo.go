@@ -72,18 +72,21 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&c.short, "short", false, "the short run of make test: 12 s of traffic instead of 70 s")
 	fs.StringVar(&c.kinesis, "kinesis", "embedded", "embedded: an in-process kinesistest server; configured: the SDK chain's endpoint (AWS_ENDPOINT_URL_KINESIS)")
 	fs.StringVar(&c.agent, "agent", "", "shardwise-agent binary (default: next to this executable, else on PATH)")
-	fs.IntVar(&c.shards, "shards", c.shards, "shards of the demo stream")
+	fs.IntVar(&c.shards, "shards", c.shards, "number of shards of the demo stream")
 	fs.IntVar(&c.workers, "workers", c.workers, "consume worker processes")
-	fs.IntVar(&c.users, "users", c.users, "distinct users (the kpl records' partition keys)")
+	fs.IntVar(&c.users, "keys", c.users, usageKeys)
+	deprecatedAlias(fs, "users", "keys", stderr)
 	fs.IntVar(&c.rate, "rate", c.rate, "kpl records per second")
 	fs.IntVar(&c.logRate, "log-rate", c.logRate, "click-stream log lines per second (sent by the agent)")
 	fs.IntVar(&c.rotate, "rotate", c.rotate, "rotate the log every N lines (rename, then a new file)")
 	fs.DurationVar(&c.duration, "duration", c.duration, "how long records are produced")
 	fs.DurationVar(&c.splitAt, "split-at", c.splitAt, "when a shard is split (0: never)")
 	fs.DurationVar(&c.killAt, "kill-at", c.killAt, "when a worker is killed (0: never)")
-	fs.DurationVar(&c.failover, "failover", c.failover, "the workers' lease failover time")
-	fs.DurationVar(&c.drain, "drain", c.drain, "how long to wait for the last records once producing stopped")
-	fs.DurationVar(&c.summary, "summary-interval", c.summary, "time between live summary lines")
+	fs.DurationVar(&c.failover, "failover", c.failover, usageFailover)
+	fs.DurationVar(&c.drain, "drain-timeout", c.drain, usageDrainTimeout)
+	deprecatedAlias(fs, "drain", "drain-timeout", stderr)
+	fs.DurationVar(&c.summary, "stats-interval", c.summary, usageStatsEvery)
+	deprecatedAlias(fs, "summary-interval", "stats-interval", stderr)
 	fs.BoolVar(&c.keep, "keep", false, "keep the working directory (worker and agent logs, agent.json)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -99,7 +102,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if c.shards < 1 || c.workers < 1 || c.users < 1 || c.rate < 0 || c.logRate < 0 || c.rate+c.logRate == 0 ||
 		c.rotate < 1 || c.duration <= 0 || c.failover <= 0 || c.summary <= 0 {
-		return fmt.Errorf("%w: --shards, --workers, --users, --rotate, --duration, --failover and --summary-interval must be positive, and --rate or --log-rate too", errCLIUsage)
+		return fmt.Errorf("%w: --shards, --workers, --keys, --rotate, --duration, --failover and --stats-interval must be positive, and --rate or --log-rate too", errCLIUsage)
 	}
 	self, err := os.Executable()
 	if err != nil {

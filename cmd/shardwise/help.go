@@ -19,13 +19,16 @@ Errors and summaries go to stderr, records to stdout.
 `
 
 // commandHelp is each command's help: synopsis, what it does, examples, and exit-status notes
-// beyond exitStatusHelp. Every command in commands but stream (streamUsage, for its subcommands) has
-// an entry (TestEveryCommandHasHelp).
+// beyond exitStatusHelp. Every command in commands has an entry (TestEveryCommandHasHelp).
 var commandHelp = map[string]struct {
 	synopsis, about string
 	examples        []string
 	exit            string
 }{
+	"stream": {synopsis: "shardwise stream COMMAND NAME [ARGUMENTS] [flags]",
+		about: streamCommands,
+		examples: []string{"shardwise stream create clicks --shards 4 --if-not-exists",
+			"shardwise stream split clicks shardId-000000000000", "shardwise stream describe clicks"}},
 	"put": {synopsis: "shardwise put STREAM [FILE...] [flags]",
 		about: `Sends lines as records through the kpl producer: one line, newline stripped, is one user record.
 Lines come from the FILEs in order, or from stdin without FILE (or for "-"). Records are aggregated
@@ -47,12 +50,13 @@ checkpoints in the DynamoDB table APP; processes sharing --app share the shards.
 --max and --idle-timeout shut down gracefully (checkpoint, release the leases).`,
 		examples: []string{"shardwise consume clicks --app clicks-printer --from trim-horizon",
 			"shardwise consume clicks --app clicks-printer --max 1000 --format raw > out.txt"}},
-	"leases": {synopsis: "shardwise leases APP [--format table|jsonl]",
+	"leases": {synopsis: "shardwise leases APP|--app APP [--format table|jsonl]",
 		about:    "Prints the lease table APP: shard, owner, counter, checkpoint, sub-sequence, parents.",
 		examples: []string{"shardwise leases clicks-printer"}},
 	"local-kinesis": {synopsis: "shardwise local-kinesis [flags]",
 		about: `Serves an in-process Kinesis endpoint (the kinesistest package) until SIGINT or SIGTERM,
-printing its URL on stdout when ready. Point clients at it with AWS_ENDPOINT_URL_KINESIS.`,
+printing its URL on stdout when ready. Point clients at it with AWS_ENDPOINT_URL_KINESIS.
+It logs on stderr (JSON); --log-level debug logs every call.`,
 		examples: []string{"shardwise local-kinesis --addr 127.0.0.1:4575 --enforce-limits",
 			"export AWS_ENDPOINT_URL_KINESIS=http://127.0.0.1:4575"}},
 	"demo": {synopsis: "shardwise demo [--short] [flags]",
@@ -95,13 +99,9 @@ func writeCommandHelp(w io.Writer, name string, fs *flag.FlagSet) {
 		}
 	}
 	io.WriteString(w, b.String())
-	if fs != nil {
-		hasFlags := false
-		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-		if hasFlags {
-			io.WriteString(w, "\nflags:\n")
-			fs.PrintDefaults()
-		}
+	if fs != nil && visibleFlags(fs) {
+		io.WriteString(w, "\nflags:\n")
+		printFlags(w, fs)
 	}
 	io.WriteString(w, "\n"+exitStatusHelp)
 	if h.exit != "" {
@@ -120,5 +120,8 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { writeCommandHelp(stderr, name, fs) }
+	if flagSetCreated != nil {
+		flagSetCreated(name, fs)
+	}
 	return fs
 }

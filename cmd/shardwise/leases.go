@@ -21,13 +21,17 @@ type leasesAPI interface {
 
 func runLeases(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("leases", stderr)
-	format := fs.String("format", "table", "output format: table or jsonl")
+	format := fs.String("format", "table", formatUsage("table", "jsonl (one JSON object per lease)"))
+	app := fs.String("app", "", usageApp)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return errCLIUsage
 	}
+	if *app != "" {
+		pos = append([]string{*app}, pos...)
+	}
 	if len(pos) != 1 {
-		return usageError("leases", "takes one APP, got %d arguments", len(pos))
+		return usageError("leases", "takes one APP (or --app APP), got %d", len(pos))
 	}
 	if *format != "table" && *format != "jsonl" {
 		return usageError("leases", "--format must be table or jsonl, not %q", *format)

@@ -24,7 +24,7 @@ func runLocalKinesis(ctx context.Context, args []string, stdout, stderr io.Write
 	fs := newFlagSet("local-kinesis", stderr)
 	addr := fs.String("addr", defaultLocalKinesisAddr, "`host:port` to listen on; port 0 picks a free one")
 	allowRemote := fs.Bool("allow-non-loopback", false, "allow a non-loopback --addr (the server has no authentication)")
-	limits := fs.Bool("enforce-limits", false, "throttle and reject like Kinesis: per-shard write and read rates, PutRecords entry count and size, record size")
+	limits := fs.Bool("enforce-limits", false, usageEnforce)
 	maxReq := fs.Int("max-request-bytes", 5<<20, "PutRecords request size limit under --enforce-limits")
 	faultRate := fs.Float64("fault-rate", 0, "fraction `F` of calls (and of PutRecords entries) failing with InternalFailure, 500, 503, slow answers or connection resets")
 	faultSeed := fs.Uint64("fault-seed", 0, "random seed for --fault-rate (0: random)")
@@ -36,7 +36,8 @@ func runLocalKinesis(ctx context.Context, args []string, stdout, stderr io.Write
 	caFile := fs.String("ca-file", "", "with --tls, write the certificate (PEM) to this `file` for AWS_CA_BUNDLE")
 	region := fs.String("region", "us-east-1", "region in the ARNs the server makes")
 	distribution := fs.String("record-distribution", "", "record distribution `strategy` of ON_DEMAND streams created without one: USER_PARTITION_KEY (default) or AUTO")
-	verbose := fs.Bool("v", false, "log every call to stderr")
+	logLevel := fs.String("log-level", "info", usageLogLevel)
+	deprecatedBoolAlias(fs, "v", "log-level", "debug", stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -50,9 +51,9 @@ func runLocalKinesis(ctx context.Context, args []string, stdout, stderr io.Write
 	if *caFile != "" && !*useTLS {
 		return fmt.Errorf("--ca-file needs --tls: %w", errCLIUsage)
 	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %v: %w", err, errCLIUsage)
 	}
 	opts := []kinesistest.Option{
 		kinesistest.Addr(*addr),

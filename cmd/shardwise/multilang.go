@@ -38,7 +38,7 @@ func runMultilang(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&file, "properties-file", "", "same as -p")
 	fs.StringVar(&logConfig, "l", "", "the Java daemon's logback configuration: accepted and ignored")
 	fs.StringVar(&logConfig, "log-configuration", "", "same as -l")
-	fs.StringVar(&logLevel, "log-level", "info", "log level on stderr (JSON): debug, info, warn, error")
+	fs.StringVar(&logLevel, "log-level", "info", usageLogLevel)
 	printConfig := fs.Bool("print-config", false, "print every resolved setting and warning, then exit")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {

@@ -45,11 +45,11 @@ func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var c putConfig
 	fs.StringVar(&c.keyField, "key-field", "", "use this top-level JSON field of each line as the partition key")
 	fs.StringVar(&c.key, "key", "", "use this partition key for every record")
-	fs.BoolVar(&c.noAggregate, "no-aggregate", false, "send each line as its own Kinesis record")
-	fs.StringVar(&c.compress, "compress", "", "compress Kinesis record payloads: zstd")
+	fs.BoolVar(&c.noAggregate, "no-aggregate", false, usageNoAggregate)
+	fs.Var((*compressValue)(&c.compress), "compress", usageCompress)
 	fs.BoolVar(&c.strictOrdering, "strict-ordering", false, "keep per-key order under retries and reshards (one record per shard per call)")
 	fs.DurationVar(&c.linger, "linger", defaultPutLinger, "how long a record may wait for others to share its aggregate")
-	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus text) and /healthz on this address, e.g. 127.0.0.1:9101")
+	metricsAddr := fs.String("metrics-addr", "", usageMetricsAddr)
 	unhealthyAfter := fs.Duration("unhealthy-after", defaultUnhealthyAfter, "/healthz answers 503 once records have been buffered this long with none delivered")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -63,8 +63,6 @@ func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError("put", "needs a STREAM")
 	case c.key != "" && c.keyField != "":
 		return usageError("put", "--key and --key-field exclude each other")
-	case c.compress != "" && c.compress != "zstd":
-		return usageError("put", "--compress takes zstd, not %q", c.compress)
 	case c.linger < 0:
 		return usageError("put", "--linger must not be negative")
 	case *unhealthyAfter <= 0:

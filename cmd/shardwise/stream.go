@@ -29,27 +29,16 @@ type streamAPI interface {
 	UpdateShardCount(context.Context, *kinesis.UpdateShardCountInput, ...func(*kinesis.Options)) (*kinesis.UpdateShardCountOutput, error)
 }
 
-const streamUsage = `usage: shardwise stream <command> [flags]
-
-commands:
+// streamCommands is the list of stream subcommands in stream's help.
+const streamCommands = `Administers streams. Commands:
   create NAME --shards N [--on-demand] [--if-not-exists]
-                                         create a stream and wait until it is ACTIVE; with
-                                         --if-not-exists a stream of that name is no error
-  describe NAME                          status, mode, and every shard with parents, hash range, open/closed
-  split NAME SHARD                       split SHARD at the middle of its hash range
-  merge NAME SHARD ADJACENT              merge two adjacent shards
-  scale NAME --shards N                  UpdateShardCount (uniform scaling)
-  delete NAME                            delete the stream
-
-flags:
-  --wait D           how long create, split, merge and scale wait for ACTIVE (default 5m)
-  --call-timeout D   how long each Kinesis call may take, retries included (default 20s)
-
-examples:
-  shardwise stream create clicks --shards 4 --if-not-exists
-  shardwise stream split clicks shardId-000000000000
-  shardwise stream describe clicks
-`
+                               create a stream and wait until it is ACTIVE; with --if-not-exists
+                               a stream of that name is no error
+  describe NAME                status, mode, and every shard with parents, hash range, open/closed
+  split NAME SHARD             split SHARD at the middle of its hash range
+  merge NAME SHARD ADJACENT    merge two adjacent shards
+  scale NAME --shards N        UpdateShardCount (uniform scaling)
+  delete NAME                  delete the stream`
 
 // defaultCallTimeout bounds each stream admin call: they answer within a second or two, so an
 // endpoint that does not answer (hung, blackholed, a proxy holding the connection) is reported
@@ -117,12 +106,13 @@ func (t timedStreamAPI) UpdateShardCount(ctx context.Context, in *kinesis.Update
 }
 
 func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, streamUsage)
-		return errCLIUsage
-	}
-	if isHelp(args[0]) || slices.ContainsFunc(args, isHelpFlag) {
-		fmt.Fprint(stderr, streamUsage+"\n"+exitStatusHelp)
+	if len(args) == 0 || isHelp(args[0]) || slices.ContainsFunc(args, isHelpFlag) {
+		fs := newFlagSet("stream", stderr)
+		defineStreamFlags(fs)
+		fs.Usage()
+		if len(args) == 0 {
+			return errCLIUsage
+		}
 		return nil
 	}
 	kc, err := newKinesisClient(ctx)
@@ -135,13 +125,9 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // streamCommand runs one stream subcommand against kc.
 func streamCommand(ctx context.Context, kc streamAPI, args []string, stdout, stderr io.Writer) error {
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("stream "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	shards := fs.Int("shards", 0, "number of shards")
-	onDemand := fs.Bool("on-demand", false, "create an on-demand stream")
-	ifNotExists := fs.Bool("if-not-exists", false, "create: a stream of that name already there is no error (it is waited for until ACTIVE)")
-	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the stream to become ACTIVE")
-	callTimeout := fs.Duration("call-timeout", defaultCallTimeout, "how long each Kinesis call may take, retries included")
+	fs := newFlagSet("stream", stderr)
+	f := defineStreamFlags(fs)
+	shards, onDemand, ifNotExists, wait, callTimeout := f.shards, f.onDemand, f.ifNotExists, f.wait, f.callTimeout
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return errCLIUsage
@@ -153,12 +139,10 @@ func streamCommand(ctx context.Context, kc streamAPI, args []string, stdout, std
 	need := map[string]int{"create": 1, "describe": 1, "split": 2, "merge": 3, "scale": 1, "delete": 1}
 	n, ok := need[sub]
 	if !ok {
-		fmt.Fprint(stderr, streamUsage)
-		return fmt.Errorf("unknown stream command %q: %w", sub, errCLIUsage)
+		return usageError("stream", "has no command %q", sub)
 	}
 	if len(pos) != n {
-		fmt.Fprint(stderr, streamUsage)
-		return fmt.Errorf("stream %s takes %d argument(s): %w", sub, n, errCLIUsage)
+		return usageError("stream", "%s takes %d argument(s), got %d", sub, n, len(pos))
 	}
 	name := pos[0]
 	switch sub {
@@ -222,6 +206,23 @@ func streamCommand(ctx context.Context, kc streamAPI, args []string, stdout, std
 		}
 		fmt.Fprintf(stdout, "stream %s deleted\n", name)
 		return nil
+	}
+}
+
+// streamFlags are the flags of the stream subcommands.
+type streamFlags struct {
+	shards                *int
+	onDemand, ifNotExists *bool
+	wait, callTimeout     *time.Duration
+}
+
+func defineStreamFlags(fs *flag.FlagSet) streamFlags {
+	return streamFlags{
+		shards:      fs.Int("shards", 0, "number of shards (create without --on-demand; scale: the new count)"),
+		onDemand:    fs.Bool("on-demand", false, "create an on-demand stream"),
+		ifNotExists: fs.Bool("if-not-exists", false, "create: a stream of that name already there is no error (it is waited for until ACTIVE)"),
+		wait:        fs.Duration("wait", 5*time.Minute, "how long create, split, merge and scale wait for the stream to become ACTIVE"),
+		callTimeout: fs.Duration("call-timeout", defaultCallTimeout, "how long each Kinesis call may take, retries included"),
 	}
 }
 

@@ -116,6 +116,16 @@ func autoDistribution(ctx context.Context, kc fanout.StreamAPI, stream string) b
 // minPollInterval keeps a reader within Kinesis's 5 GetRecords calls per second per shard.
 const minPollInterval = 200 * time.Millisecond
 
+// defaultTailPollInterval is tail's --poll-interval: tail is watched by a person, so it polls more
+// often than a consume fleet (kcl.DefaultPollInterval), which pays for every call.
+const defaultTailPollInterval = 250 * time.Millisecond
+
+// The formats of tail and consume: one line per user record.
+const (
+	formatRaw   = "raw (the data and a newline)"
+	formatJSONL = "jsonl (one JSON object per record)"
+)
+
 type tailConfig struct {
 	from         string // trim-horizon, latest, or an RFC 3339 timestamp
 	max          int
@@ -158,14 +168,14 @@ func startPosition(from string) (types.ShardIteratorType, *time.Time, error) {
 func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("tail", stderr)
 	var c tailConfig
-	fs.StringVar(&c.from, "from", "latest", "where to start: trim-horizon, latest, or an RFC 3339 timestamp")
-	fs.IntVar(&c.max, "max", 0, "exit after printing N records (0: no limit)")
-	fs.DurationVar(&c.idleTimeout, "idle-timeout", 0, "exit after this long without a new record (0: never)")
-	fs.StringVar(&c.format, "format", "raw", "output format: raw (data and a newline) or jsonl")
-	fs.DurationVar(&c.pollInterval, "poll-interval", 250*time.Millisecond, "GetRecords interval per shard (>= 200ms)")
-	efo := fs.String("efo", "", "read through enhanced fan-out as this registered consumer")
-	stats := fs.Bool("stats", false, "print the rates and lag (MillisBehindLatest) per shard on stderr every --stats-interval")
-	statsEvery := fs.Duration("stats-interval", defaultStatsInterval, "time between --stats lines")
+	fs.StringVar(&c.from, "from", "latest", usageFrom)
+	fs.IntVar(&c.max, "max", 0, usageMax)
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 0, usageIdleTimeout)
+	fs.StringVar(&c.format, "format", "raw", formatUsage(formatRaw, formatJSONL))
+	fs.DurationVar(&c.pollInterval, "poll-interval", defaultTailPollInterval, usagePollInterval)
+	efo := fs.String("efo", "", usageEFO)
+	stats := fs.Bool("stats", false, usageStats)
+	statsEvery := fs.Duration("stats-interval", defaultStatsInterval, usageStatsEvery)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return errCLIUsage
