@@ -34,7 +34,7 @@ var commandHelp = map[string]struct {
 Lines come from the FILEs in order, or from stdin without FILE (or for "-"). Records are aggregated
 per predicted shard unless --no-aggregate; keys are random unless --key or --key-field. A summary
 (records, bytes, failed, elapsed, records/s) goes to stderr; on a terminal a live progress line
-(records/s, MB/s, failed, buffered) too. A stream that does not exist, or a permission that is
+(records delivered, records/s, MB/s, failed, buffered) too. A stream that does not exist, or a permission that is
 missing, fails at once in one line.`,
 		examples: []string{"tail -F /var/log/app.jsonl | shardwise put clicks --key-field user",
 			"shardwise put clicks day1.jsonl day2.jsonl --compress zstd"},

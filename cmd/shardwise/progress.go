@@ -19,7 +19,7 @@ const progressInterval = 500 * time.Millisecond
 // progressSample is what put and bench show in their live progress line, counted from the start.
 type progressSample struct {
 	at       time.Time
-	records  int64 // put: lines read; bench: records delivered
+	records  int64 // records delivered
 	bytes    int64
 	failed   int64
 	buffered int64 // records held by the producer, not resolved yet; -1 when reading (no producer)

@@ -89,6 +89,18 @@ func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return putCommand(ctx, kc, pos[0], c, in, stderr)
 }
 
+// deliveredCounter counts the records the producer delivered and their data bytes, for the
+// progress line: its rates are what reaches Kinesis, not how fast the input is read (a file is read
+// into the producer's buffer far faster than it drains).
+type deliveredCounter struct{ records, bytes atomic.Int64 }
+
+func (d *deliveredCounter) OnRecordDone(e kpl.RecordDoneEvent) {
+	if e.Err == nil {
+		d.records.Add(1)
+		d.bytes.Add(int64(e.Bytes))
+	}
+}
+
 // putSummary counts what put did.
 type putSummary struct {
 	records, bytes, failed atomic.Int64
@@ -145,7 +157,12 @@ func putLines(ctx context.Context, kc kpl.KinesisAPI, stream string, c putConfig
 	if err := putPreflight(ctx, kc, stream); err != nil {
 		return putOutcome{}, err
 	}
-	p, err := kpl.New(kc, stream, putProducerOptions(c)...)
+	opts := putProducerOptions(c)
+	var delivered deliveredCounter
+	if c.progress {
+		opts = append(opts, kpl.WithHooks(&delivered))
+	}
+	p, err := kpl.New(kc, stream, opts...)
 	if err != nil {
 		return putOutcome{}, err
 	}
@@ -209,7 +226,7 @@ func putLines(ctx context.Context, kc kpl.KinesisAPI, stream string, c putConfig
 	stopProgress := func() {}
 	if c.progress {
 		stopProgress = startProgressLine(stderr, "", func() progressSample {
-			return progressSample{at: time.Now(), records: sum.records.Load(), bytes: sum.bytes.Load(),
+			return progressSample{at: time.Now(), records: delivered.records.Load(), bytes: delivered.bytes.Load(),
 				failed: sum.failed.Load(), buffered: int64(p.Stats().BufferedRecords)}
 		})
 	}
