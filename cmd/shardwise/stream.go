@@ -115,15 +115,17 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return nil
 	}
-	kc, err := newKinesisClient(ctx)
-	if err != nil {
-		return err
-	}
-	return streamCommand(ctx, kc, args, stdout, stderr)
+	return streamRun(ctx, func(ctx context.Context) (streamAPI, error) { return newKinesisClient(ctx) }, args, stdout, stderr)
 }
 
 // streamCommand runs one stream subcommand against kc.
 func streamCommand(ctx context.Context, kc streamAPI, args []string, stdout, stderr io.Writer) error {
+	return streamRun(ctx, func(context.Context) (streamAPI, error) { return kc, nil }, args, stdout, stderr)
+}
+
+// streamRun checks the subcommand's arguments, then runs it against the client connect returns: a
+// usage mistake is reported as one (exit status 2) before any AWS setting is looked at.
+func streamRun(ctx context.Context, connect func(context.Context) (streamAPI, error), args []string, stdout, stderr io.Writer) error {
 	sub, args := args[0], args[1:]
 	fs := newFlagSet("stream", stderr)
 	f := defineStreamFlags(fs)
@@ -135,7 +137,6 @@ func streamCommand(ctx context.Context, kc streamAPI, args []string, stdout, std
 	if *callTimeout <= 0 {
 		return fmt.Errorf("stream %s: --call-timeout must be positive: %w", sub, errCLIUsage)
 	}
-	kc = timedStreamAPI{api: kc, limit: *callTimeout}
 	need := map[string]int{"create": 1, "describe": 1, "split": 2, "merge": 3, "scale": 1, "delete": 1}
 	n, ok := need[sub]
 	if !ok {
@@ -144,6 +145,17 @@ func streamCommand(ctx context.Context, kc streamAPI, args []string, stdout, std
 	if len(pos) != n {
 		return usageError("stream", "%s takes %d argument(s), got %d", sub, n, len(pos))
 	}
+	switch {
+	case sub == "create" && !*onDemand && *shards < 1:
+		return fmt.Errorf("stream create needs --shards N (N >= 1) or --on-demand: %w", errCLIUsage)
+	case sub == "scale" && *shards < 1:
+		return fmt.Errorf("stream scale needs --shards N: %w", errCLIUsage)
+	}
+	api, err := connect(ctx)
+	if err != nil {
+		return err
+	}
+	kc := timedStreamAPI{api: api, limit: *callTimeout}
 	name := pos[0]
 	switch sub {
 	case "create":
@@ -151,9 +163,6 @@ func streamCommand(ctx context.Context, kc streamAPI, args []string, stdout, std
 		if *onDemand {
 			in.StreamModeDetails = &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}
 		} else {
-			if *shards < 1 {
-				return fmt.Errorf("stream create needs --shards N (N >= 1) or --on-demand: %w", errCLIUsage)
-			}
 			in.ShardCount = aws.Int32(int32(*shards))
 		}
 		_, err := kc.CreateStream(ctx, in)
@@ -187,9 +196,6 @@ func streamCommand(ctx context.Context, kc streamAPI, args []string, stdout, std
 		fmt.Fprintf(stdout, "merged %s and %s\n", pos[1], pos[2])
 		return nil
 	case "scale":
-		if *shards < 1 {
-			return fmt.Errorf("stream scale needs --shards N: %w", errCLIUsage)
-		}
 		if _, err := kc.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{
 			StreamName: aws.String(name), TargetShardCount: aws.Int32(int32(*shards)), ScalingType: types.ScalingTypeUniformScaling,
 		}); err != nil {
