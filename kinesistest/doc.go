@@ -162,6 +162,15 @@
 //
 // [FailFirst] fails the first n calls of an operation with a given error, for the "limited at
 // start, then answered" case, e.g. FailFirst("DescribeStreamSummary", 3, NewError(CodeLimitExceeded)).
+// [FaultConfig.Ops] confines random faults to some operations (a test's own set-up and read-back
+// calls then pass), and [FaultConfig.EntryRate] fails PutRecords entries at a rate of their own.
+//
+// A ControlFunc also serves to watch a client: [Request.Nth] numbers the calls of each operation
+// (the first PutRecords call is 1), [Request.Header] carries the SDK's headers (amz-sdk-request
+// says how many attempts the client allows itself), and a ControlFunc may block, holding its call
+// in flight and unapplied while the test inspects the client, until released or until
+// [Request.Context] ends. [Action.Drop] loses a call on its way (a reset, nothing applied), where
+// [Action.Reset] applies it first.
 //
 // [Request.Entries] decodes the records of a PutRecord or PutRecords call for a ControlFunc, and
 // [RejectEntries] refuses, at request level, every call carrying a record it matches (HTTP 400
@@ -193,7 +202,8 @@
 // [Server.Calls] returns how many calls of an operation the server has received, whatever their
 // outcome, and [Server.CallCounts] all of them, so a test can bound a client's traffic: for example
 // that a producer on a stable stream calls ListShards at most twice a minute. ListShards honours
-// every ShardFilter type; AT_LATEST lists the open shards only.
+// every ShardFilter type; AT_LATEST lists the open shards only. Its pages hold at most 1000 shards,
+// or MaxResults; [ListShardsPageLimit] lowers the cap so a client pages through a small stream.
 //
 // # Scope
 //

@@ -1,8 +1,10 @@
 package kinesistest
 
 import (
+	"context"
 	"encoding/json"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,8 +48,18 @@ var defaultFaultKinds = []FaultKind{FaultEntryFailure, FaultInternalError, Fault
 // FaultConfig describes random failures for [Faults].
 type FaultConfig struct {
 	// Rate is the probability in [0, 1] that a call fails with one of the whole-call kinds, and,
-	// independently, that each PutRecords entry fails with FaultEntryFailure. 0 disables faults.
+	// independently, that each PutRecords entry fails with FaultEntryFailure (unless EntryRate
+	// sets another). 0 disables faults.
 	Rate float64
+	// EntryRate, when above 0, is the probability in [0, 1] that each PutRecords entry of a call
+	// that drew no whole-call fault fails with FaultEntryFailure, in place of Rate: for example
+	// Rate 0.1 and EntryRate 0.2 fail a tenth of the calls and a fifth of the entries of the rest.
+	// It applies only when FaultEntryFailure is drawn from (Kinds empty, or listing it).
+	EntryRate float64
+	// Ops lists the operations faults are drawn for, by name without the service prefix
+	// ("PutRecords", "ListShards"); empty means every operation. The others are answered normally,
+	// e.g. a test's own CreateStream or read-back calls.
+	Ops []string
 	// Kinds lists the faults to draw from, uniformly; empty means FaultEntryFailure,
 	// FaultInternalError, FaultUnavailable, FaultSlow and FaultReset (the later kinds are opt-in).
 	Kinds []FaultKind
@@ -61,6 +73,26 @@ type FaultConfig struct {
 type Request struct {
 	Op   string // operation name without the service prefix, e.g. "PutRecords"
 	Body []byte // the JSON request body; must not be modified
+	// Nth numbers the calls of one operation in the order the server received them, from 1, as
+	// [Server.Calls] counts them (failed, refused and hung calls included): the first PutRecords
+	// call is 1 whatever came before it. Calls that arrive together are numbered in the order their
+	// goroutines reached the count.
+	Nth int64
+	// Header holds the HTTP request headers (User-Agent, amz-sdk-request with the SDK's attempt
+	// number and maximum, ...); must not be modified.
+	Header http.Header
+
+	ctx context.Context
+}
+
+// Context returns a context that ends when the client gives up on the call (its context ends or
+// its connection closes) or the server closes. A [ControlFunc] that blocks, to hold a call while
+// a test looks at the state around it, returns when it ends. It is never nil.
+func (r Request) Context() context.Context {
+	if r.ctx == nil {
+		return context.Background()
+	}
+	return r.ctx
 }
 
 // StreamName returns the stream the call names through StreamName or StreamARN, or "" when it names
@@ -111,6 +143,10 @@ type Action struct {
 	Delay time.Duration
 	// Reset runs the call, then resets the connection instead of answering.
 	Reset bool
+	// Drop resets the connection (HTTP/1.1) or stream (HTTP/2) without running the call, as a
+	// request lost on its way: the client sees the same error as for Reset and cannot tell whether
+	// its write happened, but nothing was applied. It takes precedence over Err and Reset.
+	Drop bool
 	// Hang holds the call without applying or answering it until the client gives up (its context
 	// ends or its connection closes) or the server closes; then the connection (HTTP/1.1) or stream
 	// (HTTP/2) is reset. It takes precedence over Err and Reset. [Server.Close] does not wait for
@@ -133,7 +169,10 @@ type Action struct {
 
 // ControlFunc intercepts calls. It returns handled=false to let the call through untouched. It runs on
 // the server's request goroutines, possibly concurrently, before the call is applied; it must not call
-// back into the Server.
+// back into the Server. It may observe calls (count them, record their entries or headers) and let
+// them through, and it may block: to hold a call in flight until a test has looked at the client's
+// state, wait on a channel and on req.Context(), so that a client giving up or [Server.Close]
+// releases it (Close waits for held calls).
 type ControlFunc func(req Request) (a Action, handled bool)
 
 type control struct {
@@ -190,15 +229,26 @@ func (s *Server) runControls(req Request) (Action, bool) {
 type faultInjector struct {
 	cfg       FaultConfig
 	entry     bool
+	entryRate float64
+	ops       map[string]bool // nil: every operation
 	callKinds []FaultKind
 	mu        sync.Mutex
 	rnd       *rand.Rand
 }
 
 func newFaultInjector(cfg FaultConfig) *faultInjector {
-	f := &faultInjector{cfg: cfg}
+	f := &faultInjector{cfg: cfg, entryRate: cfg.Rate}
 	if cfg.SlowDelay <= 0 {
 		f.cfg.SlowDelay = time.Second
+	}
+	if cfg.EntryRate > 0 {
+		f.entryRate = cfg.EntryRate
+	}
+	if len(cfg.Ops) > 0 {
+		f.ops = make(map[string]bool, len(cfg.Ops))
+		for _, op := range cfg.Ops {
+			f.ops[op] = true
+		}
 	}
 	kinds := cfg.Kinds
 	if len(kinds) == 0 {
@@ -219,11 +269,12 @@ func newFaultInjector(cfg FaultConfig) *faultInjector {
 	return f
 }
 
-func (f *faultInjector) enabled() bool { return f.cfg.Rate > 0 }
+// covers reports whether faults are drawn for operation op.
+func (f *faultInjector) covers(op string) bool { return f.ops == nil || f.ops[op] }
 
 // callFault draws the fault for one call.
 func (f *faultInjector) callFault(op string) (Action, bool) {
-	if !f.enabled() || len(f.callKinds) == 0 {
+	if f.cfg.Rate <= 0 || len(f.callKinds) == 0 || !f.covers(op) {
 		return Action{}, false
 	}
 	f.mu.Lock()
@@ -258,14 +309,15 @@ func (f *faultInjector) callFault(op string) (Action, bool) {
 	return Action{}, false
 }
 
-// entryFault reports whether a PutRecords entry should fail with InternalFailure.
-func (f *faultInjector) entryFault() bool {
-	if !f.enabled() || !f.entry {
+// entryFault reports whether the record of a PutRecord call (op "PutRecord") or an entry of a
+// PutRecords call should fail with InternalFailure.
+func (f *faultInjector) entryFault(op string) bool {
+	if f.entryRate <= 0 || !f.entry || !f.covers(op) {
 		return false
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.rnd.Float64() < f.cfg.Rate
+	return f.rnd.Float64() < f.entryRate
 }
 
 // PutEntry is one record of a PutRecord or PutRecords call, as a [ControlFunc] sees it through

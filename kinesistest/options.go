@@ -32,6 +32,7 @@ type config struct {
 	account              string
 	logger               *slog.Logger
 	distribution         string
+	listShardsPage       int
 }
 
 func defaultConfig() config {
@@ -44,6 +45,7 @@ func defaultConfig() config {
 		region:               "us-east-1",
 		account:              "000000000000",
 		logger:               slog.New(slog.DiscardHandler),
+		listShardsPage:       defaultListShardsLimit,
 	}
 }
 
@@ -69,6 +71,12 @@ func (c *config) validate() error {
 	}
 	if r := c.faults.Rate; r < 0 || r > 1 {
 		return fmt.Errorf("kinesistest: %w: fault rate %v outside [0, 1]", ErrInvalidConfig, r)
+	}
+	if r := c.faults.EntryRate; r < 0 || r > 1 {
+		return fmt.Errorf("kinesistest: %w: entry fault rate %v outside [0, 1]", ErrInvalidConfig, r)
+	}
+	if c.listShardsPage < 1 || c.listShardsPage > defaultListShardsLimit {
+		return fmt.Errorf("kinesistest: %w: ListShards page limit %d outside 1..%d", ErrInvalidConfig, c.listShardsPage, defaultListShardsLimit)
 	}
 	switch c.distribution {
 	case "", RecordDistributionUserPartitionKey, RecordDistributionAuto:
@@ -165,6 +173,14 @@ func WithLogger(l *slog.Logger) Option {
 // Kinesis; UpdateStreamRecordDistributionStrategy switches a stream at run time.
 func DefaultRecordDistribution(strategy string) Option {
 	return optionFunc(func(c *config) { c.distribution = strategy })
+}
+
+// ListShardsPageLimit sets the most shards one ListShards page holds, overriding Kinesis's 1000:
+// a call asking for more (MaxResults, or none) gets at most n shards and a NextToken for the rest,
+// as Kinesis answers a stream of more than 1000 shards. It lets a test make a client page through
+// a stream of a few shards. n must be within 1..1000.
+func ListShardsPageLimit(n int) Option {
+	return optionFunc(func(c *config) { c.listShardsPage = n })
 }
 
 // seedStream is a stream the server creates at start.

@@ -72,7 +72,7 @@ func (s *Server) putRecord(c *call) ([]byte, *Error) {
 	if code := c.failEntries[0]; code != "" {
 		return nil, &Error{Code: code, Message: "failed by a control function"}
 	}
-	if s.faults.entryFault() {
+	if s.faults.entryFault("PutRecord") {
 		return nil, &Error{Code: CodeInternalFailure, Message: "injected fault: internal failure"}
 	}
 	st.mu.Lock()
@@ -148,7 +148,7 @@ func (s *Server) putRecords(c *call) ([]byte, *Error) {
 	for i := range entries {
 		if code := c.failEntries[i]; code != "" {
 			codes[i] = code
-		} else if s.faults.entryFault() {
+		} else if s.faults.entryFault("PutRecords") {
 			codes[i] = codeInternalFailureEntry
 		}
 	}

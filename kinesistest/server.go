@@ -309,7 +309,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(codeUnknownOperation, "unknown operation %q", r.Header.Get("X-Amz-Target")))
 		return
 	}
-	s.calls[op].Add(1)
+	nth := s.calls[op].Add(1)
 	body, err := readBody(r)
 	if err != nil {
 		writeError(w, errorf(codeSerialization, "reading body: %v", err))
@@ -319,7 +319,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Code: "RequestEntityTooLarge", Message: "request body too large", Status: http.StatusRequestEntityTooLarge})
 		return
 	}
-	act, handled := s.runControls(Request{Op: op, Body: body})
+	// net/http ends r's context when the client goes, and Close closes every connection.
+	act, handled := s.runControls(Request{Op: op, Body: body, Nth: nth, Header: r.Header, ctx: r.Context()})
 	if !handled {
 		act, handled = s.faults.callFault(op)
 		if handled {
@@ -335,6 +336,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-s.closing:
 		}
 		panic(http.ErrAbortHandler) // no answer at all, not an empty 200
+	}
+	if act.Drop {
+		panic(http.ErrAbortHandler) // reset before anything was applied
 	}
 	if !act.Date.IsZero() {
 		w.Header().Set("Date", act.Date.UTC().Format(http.TimeFormat))

@@ -37,13 +37,13 @@ func (s *Server) listShards(c *call) ([]byte, *Error) {
 	if err := decode(c.body, &in); err != nil {
 		return nil, err
 	}
-	limit := defaultListShardsLimit
+	limit := s.cfg.listShardsPage
 	if in.MaxResults != nil {
-		limit = *in.MaxResults
-		if limit < 1 || limit > 10000 {
-			return nil, errorf(CodeValidation, "1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 10000", limit)
+		n := *in.MaxResults
+		if n < 1 || n > 10000 {
+			return nil, errorf(CodeValidation, "1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 10000", n)
 		}
-		limit = min(limit, defaultListShardsLimit) // "greater than 1000: at most 1000 results are returned"
+		limit = min(n, limit) // "greater than 1000: at most 1000 results are returned"
 	}
 	var tok listToken
 	var st *stream
