@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -17,15 +18,49 @@ import (
 	"github.com/shardwise/shardwise/internal/endpoint"
 )
 
+// awsSettings are the --region and --profile flags, the AWS CLI's, of the commands that call AWS.
+// Empty fields leave the SDK chain's choice.
+type awsSettings struct {
+	region, profile string
+}
+
+// defineAWSFlags adds --region and --profile to fs.
+func defineAWSFlags(fs *flag.FlagSet) *awsSettings {
+	var s awsSettings
+	fs.StringVar(&s.region, "region", "", usageRegion)
+	fs.StringVar(&s.profile, "profile", "", usageProfile)
+	return &s
+}
+
+// args returns the flags that give a child process the same settings.
+func (s awsSettings) args() []string {
+	var a []string
+	if s.region != "" {
+		a = append(a, "--region", s.region)
+	}
+	if s.profile != "" {
+		a = append(a, "--profile", s.profile)
+	}
+	return a
+}
+
 // loadAWSConfig loads the standard SDK configuration chain: AWS_REGION, credentials, AWS_ENDPOINT_URL,
-// AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL_DYNAMODB, AWS_CA_BUNDLE, profiles.
-func loadAWSConfig(ctx context.Context) (aws.Config, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+// AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL_DYNAMODB, AWS_CA_BUNDLE, profiles; s.region and
+// s.profile (--region, --profile) take precedence, as in the AWS CLI.
+func loadAWSConfig(ctx context.Context, s awsSettings) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if s.profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(s.profile))
+	}
+	if s.region != "" {
+		opts = append(opts, config.WithRegion(s.region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
-		return aws.Config{}, fmt.Errorf("no AWS region configured: set AWS_REGION (for the local engines: eval \"$(localstack-test/engines.sh env)\")")
+		return aws.Config{}, fmt.Errorf("no AWS region configured: set AWS_REGION or --region (for the local engines: eval \"$(localstack-test/engines.sh env)\")")
 	}
 	cfg.HTTPClient = tuneHTTPClient(cfg.HTTPClient)
 	bodyguard.WrapConfig(&cfg) // the SDK/net/http request-body race that fast local endpoints expose
@@ -80,8 +115,8 @@ func tuneTransport(tr *http.Transport) {
 }
 
 // newKinesisClient returns a Kinesis client from the standard configuration.
-func newKinesisClient(ctx context.Context) (*kinesis.Client, error) {
-	cfg, err := loadAWSConfig(ctx)
+func newKinesisClient(ctx context.Context, s awsSettings) (*kinesis.Client, error) {
+	cfg, err := loadAWSConfig(ctx, s)
 	if err != nil {
 		return nil, err
 	}

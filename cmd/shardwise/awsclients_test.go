@@ -2,8 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -72,5 +77,59 @@ func TestTuneHTTPClientKeepsBuildableOptions(t *testing.T) {
 				t.Errorf("the loader's transport option was lost")
 			}
 		})
+	}
+}
+
+// TestRegionAndProfileFlags: --region and --profile (the AWS CLI's) win over AWS_REGION and
+// AWS_PROFILE (the profile's region, like any config file setting, below AWS_REGION), and a command
+// hands them to the client it makes.
+func TestRegionAndProfileFlags(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "config")
+	if err := os.WriteFile(cfgFile, []byte("[profile p1]\nregion = ap-south-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", cfgFile)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	for _, tc := range []struct {
+		s    awsSettings
+		want string
+	}{
+		{awsSettings{}, "us-east-1"},
+		{awsSettings{region: "eu-west-3"}, "eu-west-3"},
+		{awsSettings{profile: "p1"}, "us-east-1"}, // AWS_REGION over the profile's, as in the AWS CLI
+		{awsSettings{profile: "p1", region: "eu-west-3"}, "eu-west-3"},
+	} {
+		cfg, err := loadAWSConfig(context.Background(), tc.s)
+		if err != nil || cfg.Region != tc.want {
+			t.Errorf("loadAWSConfig(%+v) = region %q, %v; want %q", tc.s, cfg.Region, err, tc.want)
+		}
+	}
+	t.Setenv("AWS_REGION", "")
+	if cfg, err := loadAWSConfig(context.Background(), awsSettings{profile: "p1"}); err != nil || cfg.Region != "ap-south-1" {
+		t.Errorf("--profile p1 without AWS_REGION: region %q, %v; want the profile's ap-south-1", cfg.Region, err)
+	}
+	if _, err := loadAWSConfig(context.Background(), awsSettings{profile: "nosuch"}); err == nil {
+		t.Error("an unknown --profile was accepted")
+	}
+
+	// stream parses them before it connects.
+	kc := newTestKinesis(t)
+	var settings awsSettings
+	err := streamRun(testCtx(t), &settings, func(context.Context) (streamAPI, error) {
+		if settings.region != "eu-west-3" || settings.profile != "p1" {
+			t.Errorf("stream connects with %+v, want --region and --profile", settings)
+		}
+		return kc, nil
+	}, []string{"create", "rp", "--shards", "1", "--region", "eu-west-3", "--profile", "p1"}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := (awsSettings{region: "r", profile: "p"}).args(); !slices.Equal(got, []string{"--region", "r", "--profile", "p"}) {
+		t.Errorf("args() = %q", got)
 	}
 }

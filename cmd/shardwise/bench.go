@@ -90,6 +90,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	noConsume := fs.Bool("no-consume", false, "only produce")
 	fs.StringVar(&c.format, "format", "text", formatUsage("text", "json"))
 	fs.DurationVar(&c.drainLimit, "drain-timeout", 5*time.Minute, usageDrainTimeout)
+	settings := defineAWSFlags(fs)
 	// --compress was a bool flag: a bare --compress still means zstd.
 	if err := fs.Parse(valueOnlyForm(args, "compress", "zstd", stderr)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -109,6 +110,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("--size is at most 1 MiB (the Kinesis record limit): %w", errCLIUsage)
 	case c.format != "text" && c.format != "json":
 		return fmt.Errorf("--format must be text or json, got %q: %w", c.format, errCLIUsage)
+	case (settings.region != "" || settings.profile != "") && c.target != "aws":
+		return fmt.Errorf("--region and --profile apply to --target aws only: %w", errCLIUsage)
 	case c.limits && c.target != "local":
 		return fmt.Errorf("--enforce-limits applies to --target local only: %w", errCLIUsage)
 	}
@@ -133,7 +136,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		kc = srv.KinesisClient()
 	} else {
 		var err error
-		if kc, err = newKinesisClient(ctx); err != nil {
+		if kc, err = newKinesisClient(ctx, *settings); err != nil {
 			return err
 		}
 	}

@@ -50,6 +50,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"--size", "2000000"},
 		{"--format", "xml"},
 		{"--target", "aws", "--enforce-limits"},
+		{"--region", "eu-west-1"}, // --target local calls no AWS
 		{"extra"},
 		{"--nope"},
 	} {

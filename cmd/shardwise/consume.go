@@ -59,6 +59,7 @@ func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	statsEvery := fs.Duration("stats-interval", defaultStatsInterval, usageStatsEvery)
 	metricsAddr := fs.String("metrics-addr", "", usageMetricsAddr)
 	unhealthyAfter := fs.Duration("unhealthy-after", defaultUnhealthyAfter, "/healthz answers 503 once the lease table has not been reached for this long")
+	settings := defineAWSFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return errCLIUsage
@@ -104,14 +105,14 @@ func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		leaseOpts = append(leaseOpts, lease.WithHooks(c.metrics))
 	}
 
-	cfg, err := loadAWSConfig(ctx)
+	cfg, err := loadAWSConfig(ctx, *settings)
 	if err != nil {
 		return err
 	}
 	kc, db := kinesis.NewFromConfig(cfg), dynamodb.NewFromConfig(cfg)
 	if *efo != "" {
 		// SubscribeToShard needs HTTP/2: h2c for plain-HTTP local endpoints (see tail --efo).
-		if kc, err = newFanOutKinesisClient(ctx); err != nil {
+		if kc, err = newFanOutKinesisClient(ctx, *settings); err != nil {
 			return err
 		}
 		c.efo = *efo

@@ -88,6 +88,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&c.summary, "stats-interval", c.summary, usageStatsEvery)
 	deprecatedAlias(fs, "summary-interval", "stats-interval", stderr)
 	fs.BoolVar(&c.keep, "keep", false, "keep the working directory (worker and agent logs, agent.json)")
+	settings := defineAWSFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -112,7 +113,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	cfg, err := loadAWSConfig(ctx)
+	cfg, err := loadAWSConfig(ctx, *settings)
 	if err != nil {
 		return err
 	}
@@ -120,7 +121,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := checkDemoDynamoDB(ctx, db, &c); err != nil {
 		return err
 	}
-	d := &demoRun{c: c, self: self, agentPath: agentPath, db: db, out: stdout, tally: newDemoTally()}
+	d := &demoRun{c: c, aws: *settings, self: self, agentPath: agentPath, db: db, out: stdout, tally: newDemoTally()}
 	if c.kinesis == "embedded" {
 		srv, err := kinesistest.NewServer(kinesistest.EnforceLimits(),
 			kinesistest.WithLogger(discardLogger()))
@@ -189,6 +190,7 @@ var errDemoInterrupted = errors.New("demo interrupted: workers and agent stopped
 // demoRun is one run of the demo.
 type demoRun struct {
 	c          demoConfig
+	aws        awsSettings // --region, --profile: the workers get them too
 	self       string
 	agentPath  string
 	kinesisURL string // the embedded server's, "" for configured
@@ -269,6 +271,7 @@ func (d *demoRun) run(ctx context.Context) (err error) {
 		args := []string{"consume", d.stream, "--app", app, "--owner", name, "--format", "jsonl",
 			"--poll-interval", "200ms", "--failover", c.failover.String(), "--take-interval", (c.failover / 3).String(),
 			"--shard-sync-interval", "1s", "--grace", "20s", "--log-level", "warn"}
+		args = append(args, d.aws.args()...)
 		p, err := startDemoProc(name, d.self, args, env, d.dir, func(line []byte) { d.tally.consumeLine(name, line, time.Now()) })
 		if err != nil {
 			return err

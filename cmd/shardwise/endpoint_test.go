@@ -48,7 +48,7 @@ func TestCLIRefusesPlainHTTPEndpoints(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			_, errCLI := loadAWSConfig(context.Background())
+			_, errCLI := loadAWSConfig(context.Background(), awsSettings{})
 			_, _, errML := multilangClients(context.Background(), tt.ml)
 			for name, err := range map[string]error{"loadAWSConfig": errCLI, "multilangClients": errML} {
 				if name == "loadAWSConfig" && tt.env == nil {

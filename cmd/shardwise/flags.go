@@ -28,6 +28,8 @@ const (
 	usageDrainTimeout = "how long to wait for the consumers to read the last records once producing has stopped"
 	usageKeys         = "distinct partition keys"
 	usageApp          = "application name: the lease table (consume: required)"
+	usageRegion       = "AWS region (default: the SDK chain's, AWS_REGION or the profile's)"
+	usageProfile      = "shared configuration profile (default: AWS_PROFILE, else default)"
 )
 
 // formatUsage is the --format help: "output format: " and the command's formats, the default first.

@@ -40,6 +40,7 @@ var (
 		"format":          "each command lists its own formats (records, leases, a report); all say 'output format: '",
 		"shards":          "names the stream it sizes: the one created or scaled, the benchmark's, the demo's",
 		"unhealthy-after": "/healthz follows what each command does: put's deliveries, consume's lease table",
+		"region":          "local-kinesis serves a region (the one in its ARNs); the others choose the region they call",
 	}
 	defaultVaries = map[string]string{
 		"from":          "tail follows new records like tail -f; consume reads every record once (its default since it was added: scripts rely on it)",
@@ -47,6 +48,7 @@ var (
 		"poll-interval": "tail is watched by a person (250ms); consume keeps kcl.DefaultPollInterval, a fleet pays for every call",
 		"log-level":     "consume's stderr carries its summary and --stats lines (warn); the daemons (multilang, local-kinesis) log their life cycle (info)",
 		"shards":        "stream create/scale have no default (required), bench and demo size their own stream",
+		"region":        "local-kinesis must name a region for its ARNs (us-east-1); the others leave it to the SDK chain",
 	}
 	// defaultsArePresets: every default of these commands is a preset of the command itself.
 	defaultsArePresets = map[string]string{
@@ -75,6 +77,7 @@ var synonyms = [][]string{
 	{"keys", "users", "partition-keys"},
 	{"failover", "failover-time", "lease-duration"},
 	{"region", "aws-region"},
+	{"profile", "aws-profile"},
 	{"endpoint-url", "endpoint"},
 }
 

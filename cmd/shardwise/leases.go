@@ -23,6 +23,7 @@ func runLeases(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("leases", stderr)
 	format := fs.String("format", "table", formatUsage("table", "jsonl (one JSON object per lease)"))
 	app := fs.String("app", "", usageApp)
+	settings := defineAWSFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return errCLIUsage
@@ -36,7 +37,7 @@ func runLeases(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *format != "table" && *format != "jsonl" {
 		return usageError("leases", "--format must be table or jsonl, not %q", *format)
 	}
-	cfg, err := loadAWSConfig(ctx)
+	cfg, err := loadAWSConfig(ctx, *settings)
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,7 @@ func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.DurationVar(&c.linger, "linger", defaultPutLinger, "how long a record may wait for others to share its aggregate")
 	metricsAddr := fs.String("metrics-addr", "", usageMetricsAddr)
 	unhealthyAfter := fs.Duration("unhealthy-after", defaultUnhealthyAfter, "/healthz answers 503 once records have been buffered this long with none delivered")
+	settings := defineAWSFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -75,7 +76,7 @@ func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer in.Close()
 	c.where = in.where
 	c.progress = isTerminal(stderr)
-	kc, err := newKinesisClient(ctx)
+	kc, err := newKinesisClient(ctx, *settings)
 	if err != nil {
 		return err
 	}

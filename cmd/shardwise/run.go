@@ -68,7 +68,8 @@ func usage(w io.Writer) {
 		fmt.Fprintf(&b, "  %-14s %s\n", n, commands[n].summary)
 	}
 	b.WriteString("\nRun 'shardwise COMMAND --help' for a command's flags and examples.\n")
-	b.WriteString("AWS settings come from the standard SDK chain (AWS_REGION, credentials, AWS_ENDPOINT_URL_KINESIS, ...).\n")
+	b.WriteString("AWS settings come from the standard SDK chain (AWS_REGION, AWS_PROFILE, credentials,\n")
+	b.WriteString("AWS_ENDPOINT_URL_KINESIS, ...); --region and --profile override the first two.\n")
 	b.WriteString(exitStatusHelp)
 	io.WriteString(w, b.String())
 }

@@ -109,26 +109,31 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(args) == 0 || isHelp(args[0]) || slices.ContainsFunc(args, isHelpFlag) {
 		fs := newFlagSet("stream", stderr)
 		defineStreamFlags(fs)
+		defineAWSFlags(fs)
 		fs.Usage()
 		if len(args) == 0 {
 			return errCLIUsage
 		}
 		return nil
 	}
-	return streamRun(ctx, func(ctx context.Context) (streamAPI, error) { return newKinesisClient(ctx) }, args, stdout, stderr)
+	var settings awsSettings
+	return streamRun(ctx, &settings, func(ctx context.Context) (streamAPI, error) { return newKinesisClient(ctx, settings) }, args, stdout, stderr)
 }
 
 // streamCommand runs one stream subcommand against kc.
 func streamCommand(ctx context.Context, kc streamAPI, args []string, stdout, stderr io.Writer) error {
-	return streamRun(ctx, func(context.Context) (streamAPI, error) { return kc, nil }, args, stdout, stderr)
+	return streamRun(ctx, &awsSettings{}, func(context.Context) (streamAPI, error) { return kc, nil }, args, stdout, stderr)
 }
 
 // streamRun checks the subcommand's arguments, then runs it against the client connect returns: a
-// usage mistake is reported as one (exit status 2) before any AWS setting is looked at.
-func streamRun(ctx context.Context, connect func(context.Context) (streamAPI, error), args []string, stdout, stderr io.Writer) error {
+// usage mistake is reported as one (exit status 2) before any AWS setting is looked at. The
+// --region and --profile flags are parsed into settings before connect is called.
+func streamRun(ctx context.Context, settings *awsSettings, connect func(context.Context) (streamAPI, error), args []string, stdout, stderr io.Writer) error {
 	sub, args := args[0], args[1:]
 	fs := newFlagSet("stream", stderr)
 	f := defineStreamFlags(fs)
+	fs.StringVar(&settings.region, "region", "", usageRegion)
+	fs.StringVar(&settings.profile, "profile", "", usageProfile)
 	shards, onDemand, ifNotExists, wait, callTimeout := f.shards, f.onDemand, f.ifNotExists, f.wait, f.callTimeout
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {

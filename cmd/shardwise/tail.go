@@ -176,6 +176,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	efo := fs.String("efo", "", usageEFO)
 	stats := fs.Bool("stats", false, usageStats)
 	statsEvery := fs.Duration("stats-interval", defaultStatsInterval, usageStatsEvery)
+	settings := defineAWSFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return errCLIUsage
@@ -194,9 +195,9 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		defer startShardStats(stderr, "shardwise tail: ", *statsEvery, c.stats)()
 	}
 	if *efo != "" {
-		return runTailEFO(ctx, pos[0], *efo, c, stdout, stderr)
+		return runTailEFO(ctx, *settings, pos[0], *efo, c, stdout, stderr)
 	}
-	kc, err := newKinesisClient(ctx)
+	kc, err := newKinesisClient(ctx, *settings)
 	if err != nil {
 		return err
 	}

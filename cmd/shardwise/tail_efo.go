@@ -28,8 +28,8 @@ type efoAPI interface {
 const consumerReadyTimeout = 2 * time.Minute
 
 // runTailEFO is tail's --efo branch.
-func runTailEFO(ctx context.Context, stream, consumer string, c tailConfig, stdout, stderr io.Writer) error {
-	kc, err := newFanOutKinesisClient(ctx)
+func runTailEFO(ctx context.Context, s awsSettings, stream, consumer string, c tailConfig, stdout, stderr io.Writer) error {
+	kc, err := newFanOutKinesisClient(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -42,8 +42,8 @@ func runTailEFO(ctx context.Context, stream, consumer string, c tailConfig, stdo
 // SubscribeToShard: the SDK's default HTTP client negotiates HTTP/2 by ALPN with HTTPS endpoints (AWS),
 // and a plain-HTTP endpoint (a local server such as `shardwise local-kinesis`) gets an h2c client.
 // `consume --efo` can use it too.
-func newFanOutKinesisClient(ctx context.Context) (*kinesis.Client, error) {
-	cfg, err := loadAWSConfig(ctx)
+func newFanOutKinesisClient(ctx context.Context, s awsSettings) (*kinesis.Client, error) {
+	cfg, err := loadAWSConfig(ctx, s)
 	if err != nil {
 		return nil, err
 	}

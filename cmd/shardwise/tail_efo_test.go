@@ -195,7 +195,7 @@ func TestTailEFOCommandH2C(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fc, err := newFanOutKinesisClient(ctx)
+	fc, err := newFanOutKinesisClient(ctx, awsSettings{})
 	if err != nil {
 		t.Fatal(err)
 	}
