@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/shardwise/shardwise/aggregation"
 	"github.com/shardwise/shardwise/compression"
+	"github.com/shardwise/shardwise/kinesistest"
 )
 
 var _ KinesisAPI = (*kinesis.Client)(nil)
@@ -37,12 +39,16 @@ func rec(key string, i int) Record {
 
 // checkOrder verifies that, per partition key, user records appear in increasing index order in
 // the stream (duplicates allowed when dups is true), and returns how many distinct records it saw.
-func checkOrder(t *testing.T, f *fakeKinesis, dups bool) map[string]int {
+func checkOrder(t *testing.T, e *env, dups bool) map[string]int {
 	t.Helper()
 	seen := map[string]int{}
 	last := map[string]int{}
-	for shard, urs := range f.userRecords() {
-		rng := f.rangeOf(shard)
+	ranges := map[string]aggregation.HashRange{}
+	for _, sh := range e.shards() {
+		ranges[aws.ToString(sh.ShardId)] = shardRange(e, sh)
+	}
+	for shard, urs := range e.userRecords() {
+		rng := ranges[shard]
 		for _, u := range urs {
 			hk, _ := aggregation.EffectiveHashKey(u.PartitionKey, u.ExplicitHashKey)
 			if !rng.Contains(hk) {
@@ -66,8 +72,13 @@ func checkOrder(t *testing.T, f *fakeKinesis, dups bool) map[string]int {
 
 func TestDeliverAggregatedInOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(4)
-		p := mustNew(t, f)
+		e := newEnv(t, 4)
+		var attemptsHeaders sync.Map
+		e.onPut(func(_ int, req kinesistest.Request) (kinesistest.Action, bool) {
+			attemptsHeaders.Store(req.Header.Get("Amz-Sdk-Request"), true)
+			return kinesistest.Action{}, false
+		})
+		p := mustNew(t, e.kc)
 		var futs []*Future
 		for i := 1; i <= 2000; i++ {
 			futs = append(futs, p.PutAsync(t.Context(), rec("k"+strconv.Itoa(i%13), i)))
@@ -84,7 +95,7 @@ func TestDeliverAggregatedInOrder(t *testing.T) {
 				t.Fatalf("record %d: result %+v", i, res)
 			}
 		}
-		seen := checkOrder(t, f, false)
+		seen := checkOrder(t, e, false)
 		if len(seen) != 2000 {
 			t.Fatalf("stream holds %d distinct records, want 2000", len(seen))
 		}
@@ -97,24 +108,26 @@ func TestDeliverAggregatedInOrder(t *testing.T) {
 		if st.RecordsDelivered != 2000 || st.BufferedRecords != 0 || st.KinesisRecords >= 2000 {
 			t.Fatalf("stats %+v", st)
 		}
-		for _, o := range f.optsSeen {
-			if o.RetryMaxAttempts != 1 {
-				t.Fatalf("PutRecords RetryMaxAttempts = %d, want 1", o.RetryMaxAttempts)
+		// The SDK tries each PutRecords once: the producer retries itself.
+		attemptsHeaders.Range(func(h, _ any) bool {
+			if !strings.HasSuffix(h.(string), "; max=1") {
+				t.Errorf("PutRecords sent with amz-sdk-request %q, want max=1", h)
 			}
-		}
+			return true
+		})
 	})
 }
 
 func TestLinger(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		p := mustNew(t, f, Linger(100*time.Millisecond))
+		e := newEnv(t, 1)
+		p := mustNew(t, e.kc, Linger(100*time.Millisecond))
 		time.Sleep(time.Millisecond) // let the map load (virtual time)
 		start := time.Now()
 		fu := p.PutAsync(t.Context(), rec("a", 1))
 		time.Sleep(99 * time.Millisecond)
 		synctest.Wait()
-		if f.callCount() != 0 {
+		if e.callCount() != 0 {
 			t.Fatalf("sent after %v, before linger", time.Since(start))
 		}
 		if _, err := fu.Wait(t.Context()); err != nil {
@@ -138,9 +151,11 @@ func TestLinger(t *testing.T) {
 
 func TestTTLExpiryWithAttempts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(2)
-		f.entryFault = func(int, int, types.PutRecordsRequestEntry) string { return codeThroughputExceeded }
-		p := mustNew(t, f, RecordTTL(5*time.Second))
+		e := newEnv(t, 2)
+		e.onPut(func(_ int, req kinesistest.Request) (kinesistest.Action, bool) {
+			return failEntries(req, func(int, kinesistest.PutEntry) string { return codeThroughputExceeded })
+		})
+		p := mustNew(t, e.kc, RecordTTL(5*time.Second))
 		start := time.Now()
 		_, err := p.PutAsync(t.Context(), rec("a", 1)).Wait(t.Context())
 		if !errors.Is(err, ErrRecordExpired) {
@@ -168,16 +183,16 @@ func TestTTLExpiryWithAttempts(t *testing.T) {
 
 func TestHugeTTLNoOverflow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		fails := 0
-		f.entryFault = func(int, int, types.PutRecordsRequestEntry) string {
-			if fails < 40 {
-				fails++
-				return codeInternalFailure
-			}
-			return ""
-		}
-		p := mustNew(t, f, RecordTTL(time.Duration(1<<63-1)), RetryBackoff(time.Millisecond, time.Second))
+		e := newEnv(t, 1)
+		e.onPut(func(call int, req kinesistest.Request) (kinesistest.Action, bool) {
+			return failEntries(req, func(int, kinesistest.PutEntry) string {
+				if call < 40 { // one record, one entry per call
+					return codeInternalFailure
+				}
+				return ""
+			})
+		})
+		p := mustNew(t, e.kc, RecordTTL(time.Duration(1<<63-1)), RetryBackoff(time.Millisecond, time.Second))
 		res, err := p.Put(t.Context(), rec("a", 1))
 		if err != nil || len(res.Attempts) != 41 {
 			t.Fatalf("Put = %d attempts, %v", len(res.Attempts), err)
@@ -187,22 +202,25 @@ func TestHugeTTLNoOverflow(t *testing.T) {
 
 func TestRetryOnlyFailedEntries(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		f.entryFault = func(call, i int, e types.PutRecordsRequestEntry) string {
-			if call == 0 && i == 1 {
-				return codeInternalFailure
-			}
-			return ""
-		}
-		p := mustNew(t, f, DisableAggregation())
+		e := newEnv(t, 1)
+		e.recordEntries()
+		e.onPut(func(call int, req kinesistest.Request) (kinesistest.Action, bool) {
+			return failEntries(req, func(i int, _ kinesistest.PutEntry) string {
+				if call == 0 && i == 1 {
+					return codeInternalFailure
+				}
+				return ""
+			})
+		})
+		p := mustNew(t, e.kc, DisableAggregation())
 		time.Sleep(time.Millisecond)
 		var futs []*Future
 		for i := 0; i < 3; i++ {
 			futs = append(futs, p.PutAsync(t.Context(), rec("k"+strconv.Itoa(i), i)))
 		}
 		p.Flush(t.Context())
-		if len(f.entries) != 2 || f.entries[0] != 3 || f.entries[1] != 1 {
-			t.Fatalf("entries per call = %v, want [3 1]", f.entries)
+		if got := e.entryCounts(); fmt.Sprint(got) != "[3 1]" {
+			t.Fatalf("entries per call = %v, want [3 1]", got)
 		}
 		res, err := futs[1].Wait(t.Context())
 		if err != nil || len(res.Attempts) != 2 || res.Attempts[0].Code != codeInternalFailure {
@@ -229,9 +247,11 @@ func TestTerminalAndThrottleErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				f := newFake(1)
-				f.entryFault = func(int, int, types.PutRecordsRequestEntry) string { return tt.code }
-				p := mustNew(t, f, tt.opts...)
+				e := newEnv(t, 1)
+				e.onPut(func(_ int, req kinesistest.Request) (kinesistest.Action, bool) {
+					return failEntries(req, func(int, kinesistest.PutEntry) string { return tt.code })
+				})
+				p := mustNew(t, e.kc, tt.opts...)
 				_, err := p.Put(t.Context(), rec("a", 1))
 				var re *RecordError
 				if !errors.As(err, &re) {
@@ -251,17 +271,17 @@ func TestTerminalAndThrottleErrors(t *testing.T) {
 
 func TestRequestErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		f.callFault = func(call int) error {
+		e := newEnv(t, 1)
+		remove := e.onPut(func(call int, req kinesistest.Request) (kinesistest.Action, bool) {
 			switch call {
 			case 0:
-				return errReset
+				return kinesistest.Action{Drop: true}, true // a connection reset, nothing written
 			case 1:
-				return apiError("InternalFailure")
+				return failCall(codeInternalFailure) // HTTP 500
 			}
-			return nil
-		}
-		p := mustNew(t, f)
+			return kinesistest.Action{}, false
+		})
+		p := mustNew(t, e.kc)
 		res, err := p.Put(t.Context(), rec("a", 1))
 		if err != nil || len(res.Attempts) != 3 {
 			t.Fatalf("Put = %+v, %v", res, err)
@@ -269,7 +289,8 @@ func TestRequestErrors(t *testing.T) {
 		if st := p.Stats(); st.AmbiguousRecords != 2 || st.EntriesRetried != 2 {
 			t.Fatalf("stats %+v", st)
 		}
-		f.callFault = func(int) error { return apiError(codeResourceNotFound) }
+		remove()
+		e.onPut(func(int, kinesistest.Request) (kinesistest.Action, bool) { return failCall(codeResourceNotFound) })
 		_, err = p.Put(t.Context(), rec("a", 2))
 		var re *RecordError
 		if !errors.As(err, &re) || re.Code != codeResourceNotFound {
@@ -280,9 +301,8 @@ func TestRequestErrors(t *testing.T) {
 
 func TestInvalidInput(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		f.maxKiB = 1
-		p := mustNew(t, f)
+		e := newEnv(t, 1) // the stream's maximum record size: 1 MiB, partition key counted
+		p := mustNew(t, e.kc)
 		tests := []struct {
 			name string
 			r    Record
@@ -292,7 +312,7 @@ func TestInvalidInput(t *testing.T) {
 			{"long key", Record{PartitionKey: strings.Repeat("x", 257)}, ErrInvalidRecord},
 			{"bad hash key", Record{PartitionKey: "a", ExplicitHashKey: "-1"}, aggregation.ErrInvalidHashKey},
 			{"hash key too big", Record{PartitionKey: "a", ExplicitHashKey: "340282366920938463463374607431768211456"}, ErrInvalidRecord},
-			{"too large", Record{PartitionKey: "a", Data: make([]byte, 1024)}, ErrRecordTooLarge},
+			{"too large", Record{PartitionKey: "a", Data: make([]byte, 1<<20)}, ErrRecordTooLarge},
 		}
 		for _, tt := range tests {
 			_, err := p.Put(t.Context(), tt.r)
@@ -301,14 +321,14 @@ func TestInvalidInput(t *testing.T) {
 				t.Errorf("%s: err = %v, want %v", tt.name, err, tt.want)
 			}
 		}
-		if _, err := p.Put(t.Context(), Record{PartitionKey: "a", Data: make([]byte, 1023)}); err != nil {
+		if _, err := p.Put(t.Context(), Record{PartitionKey: "a", Data: make([]byte, 1<<20-1)}); err != nil {
 			t.Fatalf("max-size record: %v", err)
 		}
 	})
 }
 
 func TestInvalidConfig(t *testing.T) {
-	f := newFake(1)
+	f := newEnv(t, 1).kc
 	for _, o := range []Option{AggregationMaxSize(10), BatchMaxRecords(501), BatchMaxBytes(11 << 20), Linger(-1),
 		RateLimit(-1), MaxConnections(0), MaxBufferedRecords(0), WithLogger(nil), WithHooks(42), RecordTTL(-1)} {
 		if _, err := New(f, "s", o); !errors.Is(err, ErrInvalidConfig) {
@@ -322,8 +342,8 @@ func TestInvalidConfig(t *testing.T) {
 
 func TestCloseFailsBuffered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(2)
-		p, err := New(f, "s", Linger(time.Hour))
+		e := newEnv(t, 2)
+		p, err := New(e.kc, "s", Linger(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -339,18 +359,18 @@ func TestCloseFailsBuffered(t *testing.T) {
 		if _, err := p.Put(t.Context(), rec("c", 3)); !errors.Is(err, ErrClosed) {
 			t.Fatalf("Put after Close: %v", err)
 		}
-		if f.callCount() != 0 {
-			t.Fatalf("%d calls", f.callCount())
+		if e.callCount() != 0 {
+			t.Fatalf("%d calls", e.callCount())
 		}
 	})
 }
 
 func TestCloseWaitsForInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
+		e := newEnv(t, 1)
 		release := make(chan struct{})
-		f.onPut = func(int) { <-release }
-		p, _ := New(f, "s")
+		e.onPut(func(_ int, req kinesistest.Request) (kinesistest.Action, bool) { return hold(req, release) })
+		p, _ := New(e.kc, "s")
 		fu := p.PutAsync(t.Context(), rec("a", 1))
 		p.Flush(ctxTimeout(t, 200*time.Millisecond))
 		closed := make(chan struct{})
@@ -377,10 +397,10 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 
 func TestBackpressure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
+		e := newEnv(t, 1)
 		release := make(chan struct{})
-		f.onPut = func(int) { <-release }
-		p := mustNew(t, f, MaxBufferedRecords(3), MaxBufferedBytes(1<<20))
+		e.onPut(func(_ int, req kinesistest.Request) (kinesistest.Action, bool) { return hold(req, release) })
+		p := mustNew(t, e.kc, MaxBufferedRecords(3), MaxBufferedBytes(1<<20))
 		for i := 0; i < 3; i++ {
 			p.PutAsync(t.Context(), rec("a", i))
 		}
@@ -416,8 +436,8 @@ func TestBackpressure(t *testing.T) {
 
 func TestCancelBeforeSend(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		p := mustNew(t, f)
+		e := newEnv(t, 1)
+		p := mustNew(t, e.kc)
 		ctx, cancel := context.WithCancel(t.Context())
 		a := p.PutAsync(ctx, rec("a", 1))
 		b := p.PutAsync(t.Context(), rec("a", 2))
@@ -428,7 +448,7 @@ func TestCancelBeforeSend(t *testing.T) {
 		if _, err := b.Wait(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if n := len(f.userRecords()["shardId-000000000000"]); n != 1 {
+		if n := len(e.userRecords()["shardId-000000000000"]); n != 1 {
 			t.Fatalf("stream holds %d records, want 1", n)
 		}
 	})
@@ -436,8 +456,8 @@ func TestCancelBeforeSend(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(2)
-		p := mustNew(t, f, RateLimit(100))
+		e := newEnv(t, 2)
+		p := mustNew(t, e.kc, RateLimit(100))
 		data := make([]byte, 100<<10)
 		start := time.Now()
 		var futs []*Future
@@ -453,7 +473,7 @@ func TestRateLimit(t *testing.T) {
 			t.Fatalf("4 MB at 1 MiB/s took %v", d)
 		}
 		// Records per second: 2500 unaggregated records at 1000/s take ~1.5 s after the burst.
-		p2 := mustNew(t, f, RateLimit(100), DisableAggregation())
+		p2 := mustNew(t, e.kc, RateLimit(100), DisableAggregation())
 		start = time.Now()
 		futs = futs[:0]
 		for i := 0; i < 2500; i++ {
@@ -496,13 +516,17 @@ func TestThrottleSlowsShard(t *testing.T) {
 
 func TestWrongShardResendsOutsideRecords(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		p := mustNew(t, f, ShardMapRefreshInterval(time.Hour))
-		time.Sleep(time.Millisecond) // map with one shard loaded
-		f.split(0)                   // the producer's map is now stale
+		e := newEnv(t, 1)
+		p := mustNew(t, e.kc, ShardMapRefreshInterval(time.Hour))
+		time.Sleep(time.Millisecond)     // map with one shard loaded
+		e.split("shardId-000000000000") // the producer's map is now stale
 		var futs []*Future
 		for i := 1; i <= 200; i++ {
 			futs = append(futs, p.PutAsync(t.Context(), rec("k"+strconv.Itoa(i), i)))
+		}
+		ranges := map[string]aggregation.HashRange{}
+		for _, sh := range e.shards() {
+			ranges[aws.ToString(sh.ShardId)] = shardRange(e, sh)
 		}
 		for i, fu := range futs {
 			res, err := fu.Wait(t.Context())
@@ -510,7 +534,7 @@ func TestWrongShardResendsOutsideRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			hk, _ := aggregation.EffectiveHashKey("k"+strconv.Itoa(i+1), "")
-			if !f.rangeOf(res.ShardID).Contains(hk) {
+			if !ranges[res.ShardID].Contains(hk) {
 				t.Fatalf("record %d reported on shard %s outside its range", i+1, res.ShardID)
 			}
 		}
@@ -521,10 +545,10 @@ func TestWrongShardResendsOutsideRecords(t *testing.T) {
 		// Every delivered record is in a shard whose range holds it (the aggregates that landed
 		// wrong still hold their outside records, but those were resent and found again).
 		got := map[string]bool{}
-		for shard, urs := range f.userRecords() {
+		for shard, urs := range e.userRecords() {
 			for _, u := range urs {
 				hk, _ := aggregation.EffectiveHashKey(u.PartitionKey, "")
-				if f.rangeOf(shard).Contains(hk) {
+				if ranges[shard].Contains(hk) {
 					got[string(u.Data)] = true
 				}
 			}
@@ -537,16 +561,22 @@ func TestWrongShardResendsOutsideRecords(t *testing.T) {
 
 func TestStrictOrderingUnderFaults(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(3)
+		e := newEnv(t, 3)
+		e.recordEntries()
+		var mu sync.Mutex
 		n := 0
-		f.entryFault = func(call, i int, e types.PutRecordsRequestEntry) string {
-			n++
-			if n%3 == 0 {
-				return codeInternalFailure
-			}
-			return ""
-		}
-		p := mustNew(t, f, StrictOrdering(), AggregationMaxCount(7), RetryBackoff(time.Millisecond, 10*time.Millisecond))
+		e.onPut(func(_ int, req kinesistest.Request) (kinesistest.Action, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			return failEntries(req, func(int, kinesistest.PutEntry) string {
+				n++
+				if n%3 == 0 {
+					return codeInternalFailure
+				}
+				return ""
+			})
+		})
+		p := mustNew(t, e.kc, StrictOrdering(), AggregationMaxCount(7), RetryBackoff(time.Millisecond, 10*time.Millisecond))
 		var futs []*Future
 		for i := 1; i <= 3000; i++ {
 			futs = append(futs, p.PutAsync(t.Context(), rec("k"+strconv.Itoa(i%17), i)))
@@ -556,13 +586,13 @@ func TestStrictOrderingUnderFaults(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		seen := checkOrder(t, f, false)
+		seen := checkOrder(t, e, false)
 		if len(seen) != 3000 {
 			t.Fatalf("%d records", len(seen))
 		}
-		for _, e := range f.entries {
-			if e > 3 {
-				t.Fatalf("a call carried %d entries for 3 shards under StrictOrdering", e)
+		for _, n := range e.entryCounts() {
+			if n > 3 {
+				t.Fatalf("a call carried %d entries for 3 shards under StrictOrdering", n)
 			}
 		}
 	})
@@ -587,15 +617,17 @@ func (h *countHook) OnShardMapRefreshed(e ShardMapEvent)     { h.stream(e.Stream
 
 func TestHooksAndCompression(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		f.entryFault = func(call, i int, e types.PutRecordsRequestEntry) string {
-			if call == 0 {
-				return codeThroughputExceeded
-			}
-			return ""
-		}
+		e := newEnv(t, 1)
+		e.onPut(func(call int, req kinesistest.Request) (kinesistest.Action, bool) {
+			return failEntries(req, func(int, kinesistest.PutEntry) string {
+				if call == 0 {
+					return codeThroughputExceeded
+				}
+				return ""
+			})
+		})
 		h := &countHook{}
-		p := mustNew(t, f, WithHooks(h), CompressZstd())
+		p := mustNew(t, e.kc, WithHooks(h), CompressZstd())
 		payload := bytes.Repeat([]byte(`{"level":"info","msg":"hello"}`), 10)
 		for i := 0; i < 50; i++ {
 			p.PutAsync(t.Context(), Record{PartitionKey: fmt.Sprint(i), Data: payload})
@@ -605,9 +637,7 @@ func TestHooksAndCompression(t *testing.T) {
 		if h.buffered != 50 || h.done != 50 || h.kinesis != 1 || h.puts != 2 || h.entryErrs != 1 || h.maps < 1 || h.otherStream != 0 {
 			t.Fatalf("hooks %+v", h)
 		}
-		f.mu.Lock()
-		data := f.shards[0].records[0].data
-		f.mu.Unlock()
+		data := e.stored()[0].records[0].Data
 		if !compression.IsFramed(data) {
 			t.Fatal("payload not compressed")
 		}
@@ -624,9 +654,9 @@ func TestHooksAndCompression(t *testing.T) {
 
 func TestStreamARNAndPagination(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(5) // 3 pages of 2
+		e := newEnv(t, 5) // 3 pages of 2
 		arn := "arn:aws:kinesis:us-east-1:000000000000:stream/s"
-		p, err := New(f, arn)
+		p, err := New(e.kc, arn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -634,17 +664,16 @@ func TestStreamARNAndPagination(t *testing.T) {
 		if _, err := p.Put(t.Context(), rec("a", 1)); err != nil {
 			t.Fatal(err)
 		}
-		if st := p.Stats(); st.OpenShards != 5 {
-			t.Fatalf("open shards %d", st.OpenShards)
+		if st := p.Stats(); st.OpenShards != 5 || e.listCount() != 3 {
+			t.Fatalf("open shards %d after %d ListShards calls, want 5 after 3", st.OpenShards, e.listCount())
 		}
-		_ = aws.String
 	})
 }
 
 func TestFlush(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(2)
-		p := mustNew(t, f, Linger(time.Hour))
+		e := newEnv(t, 2)
+		p := mustNew(t, e.kc, Linger(time.Hour))
 		if err := p.Flush(t.Context()); err != nil { // nothing buffered
 			t.Fatal(err)
 		}
@@ -660,7 +689,9 @@ func TestFlush(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A Flush that cannot finish returns the context's error.
-		f.entryFault = func(int, int, types.PutRecordsRequestEntry) string { return codeInternalFailure }
+		e.onPut(func(_ int, req kinesistest.Request) (kinesistest.Action, bool) {
+			return failEntries(req, func(int, kinesistest.PutEntry) string { return codeInternalFailure })
+		})
 		p.PutAsync(t.Context(), rec("a", 2))
 		if err := p.Flush(ctxTimeout(t, time.Second)); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Flush = %v, want DeadlineExceeded", err)
@@ -674,15 +705,17 @@ func (d *doneEvents) OnRecordDone(e RecordDoneEvent) { d.events = append(d.event
 
 func TestRecordDoneEvent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		f.entryFault = func(call, i int, e types.PutRecordsRequestEntry) string {
-			if call == 0 {
-				return codeThroughputExceeded
-			}
-			return ""
-		}
+		e := newEnv(t, 1)
+		e.onPut(func(call int, req kinesistest.Request) (kinesistest.Action, bool) {
+			return failEntries(req, func(int, kinesistest.PutEntry) string {
+				if call == 0 {
+					return codeThroughputExceeded
+				}
+				return ""
+			})
+		})
 		h := &doneEvents{}
-		p := mustNew(t, f, WithHooks(h), Linger(50*time.Millisecond))
+		p := mustNew(t, e.kc, WithHooks(h), Linger(50*time.Millisecond))
 		time.Sleep(time.Millisecond)
 		if _, err := p.PutAsync(t.Context(), rec("a", 1)).Wait(t.Context()); err != nil {
 			t.Fatal(err)
@@ -691,24 +724,31 @@ func TestRecordDoneEvent(t *testing.T) {
 		if len(h.events) != 1 {
 			t.Fatalf("%d events", len(h.events))
 		}
-		e := h.events[0]
-		if e.Attempts != 2 || e.BufferingTime != 50*time.Millisecond || e.Latency < e.BufferingTime || e.Err != nil || e.ShardID == "" {
-			t.Fatalf("event %+v", e)
+		ev := h.events[0]
+		if ev.Attempts != 2 || ev.BufferingTime != 50*time.Millisecond || ev.Latency < ev.BufferingTime || ev.Err != nil || ev.ShardID == "" {
+			t.Fatalf("event %+v", ev)
 		}
 	})
 }
 
 func TestStrictOneCallPerShard(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
+		e := newEnv(t, 1)
+		e.recordEntries()
+		var mu sync.Mutex
 		var inflight, peak int
-		f.onPut = func(int) {
+		e.onPut(func(int, kinesistest.Request) (kinesistest.Action, bool) {
+			mu.Lock()
 			inflight++
 			peak = max(peak, inflight)
-			time.Sleep(10 * time.Millisecond)
+			mu.Unlock()
+			time.Sleep(10 * time.Millisecond) // the call takes 10 ms (the bubble's clock)
+			mu.Lock()
 			inflight--
-		}
-		p := mustNew(t, f, StrictOrdering(), DisableAggregation(), Linger(0))
+			mu.Unlock()
+			return kinesistest.Action{}, false
+		})
+		p := mustNew(t, e.kc, StrictOrdering(), DisableAggregation(), Linger(0))
 		var futs []*Future
 		for i := 0; i < 50; i++ {
 			futs = append(futs, p.PutAsync(t.Context(), rec("k"+strconv.Itoa(i), i)))
@@ -716,10 +756,12 @@ func TestStrictOneCallPerShard(t *testing.T) {
 		for _, fu := range futs {
 			fu.Wait(t.Context())
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		if peak != 1 {
 			t.Fatalf("%d calls in flight for one shard", peak)
 		}
-		for _, n := range f.entries {
+		for _, n := range e.entryCounts() {
 			if n != 1 {
 				t.Fatalf("a call carried %d entries for one shard under StrictOrdering", n)
 			}
@@ -727,17 +769,16 @@ func TestStrictOneCallPerShard(t *testing.T) {
 	})
 }
 
-type missingStream struct{ *fakeKinesis }
-
-func (missingStream) ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
-	return nil, &types.ResourceNotFoundException{Message: aws.String("Stream s not found")}
-}
-
 func TestMissingStreamFailsFast(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := mustNew(t, missingStream{newFake(1)})
+		e := newEnv(t, 1)
+		p, err := New(e.kc, "nosuch")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
 		start := time.Now()
-		_, err := p.Put(t.Context(), rec("a", 1))
+		_, err = p.Put(t.Context(), rec("a", 1))
 		var nf *types.ResourceNotFoundException
 		if !errors.As(err, &nf) || time.Since(start) > 10*time.Second {
 			t.Fatalf("Put = %v after %v", err, time.Since(start))
@@ -747,10 +788,10 @@ func TestMissingStreamFailsFast(t *testing.T) {
 
 func TestPeriodicRefreshWithJitter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(3) // two ListShards pages per refresh
-		p := mustNew(t, f, ShardMapRefreshInterval(time.Minute))
+		e := newEnv(t, 3) // two ListShards pages per refresh
+		p := mustNew(t, e.kc, ShardMapRefreshInterval(time.Minute))
 		time.Sleep(time.Millisecond)
-		if n := f.listCount(); n != 2 {
+		if n := e.listCount(); n != 2 {
 			t.Fatalf("%d ListShards calls at start, want 2 (paginated)", n)
 		}
 		time.Sleep(10 * time.Minute)
@@ -763,9 +804,9 @@ func TestPeriodicRefreshWithJitter(t *testing.T) {
 
 func TestStreamMaxRecordSize(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		f.maxKiB = 2048
-		p := mustNew(t, f)
+		e := newEnv(t, 1)
+		e.setMaxRecordKiB(2048)
+		p := mustNew(t, e.kc)
 		big := Record{PartitionKey: "a", Data: make([]byte, 1536<<10)}
 		if _, err := p.Put(t.Context(), big); err != nil {
 			t.Fatalf("1.5 MiB record on a 2 MiB stream: %v", err)
@@ -774,7 +815,7 @@ func TestStreamMaxRecordSize(t *testing.T) {
 		if _, err := p.Put(t.Context(), big); !errors.Is(err, ErrRecordTooLarge) {
 			t.Fatalf("2 MiB + key: %v, want ErrRecordTooLarge", err)
 		}
-		p2 := mustNew(t, f, MaxRecordSize(1000))
+		p2 := mustNew(t, e.kc, MaxRecordSize(1000))
 		if _, err := p2.Put(t.Context(), Record{PartitionKey: "a", Data: make([]byte, 1000)}); !errors.Is(err, ErrRecordTooLarge) {
 			t.Fatalf("MaxRecordSize(1000): %v", err)
 		}
@@ -783,8 +824,8 @@ func TestStreamMaxRecordSize(t *testing.T) {
 
 func TestPutBeforeMapSkipsLinger(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		p := mustNew(t, f, Linger(time.Hour))
+		e := newEnv(t, 1)
+		p := mustNew(t, e.kc, Linger(time.Hour))
 		// No sleep: the map is not loaded yet when Put routes the record.
 		start := time.Now()
 		if _, err := p.Put(t.Context(), rec("a", 1)); err != nil {

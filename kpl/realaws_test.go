@@ -3,7 +3,6 @@ package kpl
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -12,23 +11,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/shardwise/shardwise/aggregation"
+	"github.com/shardwise/shardwise/kinesistest"
 )
 
-// Tests of behaviours only the real service shows (Step 6), on the in-package fake under synctest.
-// The same behaviours against kinesistest's wire-level server are in integration_test.go.
-
-// statusErr is an API error as the SDK returns it: code and HTTP status.
-func statusErr(status int, code string) error {
-	return &smithy.OperationError{ServiceID: "Kinesis", OperationName: "PutRecords", Err: &smithyhttp.ResponseError{
-		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
-		Err:      &smithy.GenericAPIError{Code: code, Message: code + " (fake)"},
-	}}
-}
+// Tests of behaviours only the real service shows (Step 6), on kinesistest's virtual network under
+// synctest. The same behaviours over real sockets, in real time, are in integration_test.go.
 
 type distributionHook struct {
 	mu     sync.Mutex
@@ -51,9 +41,11 @@ func (h *distributionHook) get() []DistributionEvent {
 // since its first send counts.
 func TestTTLWaitingBehindProgressDoesNotExpire(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		f.onPut = func(int) { time.Sleep(time.Second) } // every call takes 1 s
-		p := mustNew(t, f, DisableAggregation(), BatchMaxRecords(10), RecordTTL(3*time.Second), Linger(0))
+		e := newEnv(t, 1)
+		e.onPut(func(int, kinesistest.Request) (kinesistest.Action, bool) {
+			return kinesistest.Action{Delay: time.Second}, true // every call takes 1 s
+		})
+		p := mustNew(t, e.kc, DisableAggregation(), BatchMaxRecords(10), RecordTTL(3*time.Second), Linger(0))
 		var futs []*Future
 		for i := range 100 { // 10 calls, 10 s: far more than the TTL
 			futs = append(futs, p.PutAsync(t.Context(), rec("k", i)))
@@ -75,10 +67,10 @@ func TestTTLWaitingBehindProgressDoesNotExpire(t *testing.T) {
 // When nothing gets through, sent and unsent records alike expire after RecordTTL.
 func TestTTLExpiresWhenNothingGetsThrough(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		f.callFault = func(int) error { return statusErr(500, "InternalFailure") }
+		e := newEnv(t, 1)
+		e.onPut(func(int, kinesistest.Request) (kinesistest.Action, bool) { return failCall(codeInternalFailure) })
 		const ttl = 3 * time.Second
-		p := mustNew(t, f, DisableAggregation(), BatchMaxRecords(10), RecordTTL(ttl), Linger(0),
+		p := mustNew(t, e.kc, DisableAggregation(), BatchMaxRecords(10), RecordTTL(ttl), Linger(0),
 			RetryBackoff(10*time.Millisecond, 200*time.Millisecond))
 		time.Sleep(time.Millisecond) // the map is loaded
 		start := time.Now()
@@ -102,11 +94,11 @@ func TestTTLExpiresWhenNothingGetsThrough(t *testing.T) {
 // always start) and records the other three quarters.
 func TestInFlightBytesWithinBound(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(16)
+		e := newEnv(t, 16)
 		release := make(chan struct{})
-		f.onPut = func(int) { <-release }
+		e.onPut(func(_ int, req kinesistest.Request) (kinesistest.Action, bool) { return hold(req, release) })
 		const bound = 4 << 20
-		p := mustNew(t, f, MaxBufferedBytes(bound), RateLimit(0), Linger(0), MaxConnections(64))
+		p := mustNew(t, e.kc, MaxBufferedBytes(bound), RateLimit(0), Linger(0), MaxConnections(64))
 		time.Sleep(time.Millisecond)
 		data := make([]byte, 1024)
 		accepted := 0
@@ -148,9 +140,8 @@ func TestInFlightBytesWithinBound(t *testing.T) {
 // A stable 64-shard stream costs at most two ListShards calls per minute, under load.
 func TestListShardsCallsStableStream(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(64)
-		f.pageSize = 1000
-		p := mustNew(t, f, RateLimit(0))
+		e := newEnv(t, 64, kinesistest.ListShardsPageLimit(1000))
+		p := mustNew(t, e.kc, RateLimit(0))
 		const minutes = 5
 		for i := 0; i < minutes*60*10; i++ { // 10 records a second
 			p.PutAsync(t.Context(), rec("k"+strconv.Itoa(i%1000), i))
@@ -159,7 +150,7 @@ func TestListShardsCallsStableStream(t *testing.T) {
 		if err := p.Flush(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if n := f.listCount(); n > 2*minutes {
+		if n := e.listCount(); n > 2*minutes {
 			t.Fatalf("%d ListShards calls in %d minutes", n, minutes)
 		}
 		if st := p.Stats(); st.RecordsFailed != 0 || st.WrongShard != 0 {
@@ -173,30 +164,24 @@ func TestListShardsCallsStableStream(t *testing.T) {
 // stream's maximum record size is seen.
 func TestDescribeRetriedInBackground(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		f.maxKiB = 10 << 10
-		f.describeFault = func(call int) error {
-			if call < 3 {
-				return statusErr(400, "LimitExceededException")
-			}
-			return nil
-		}
-		p := mustNew(t, f, StreamDescribeInterval(time.Minute))
+		e := newEnv(t, 1)
+		e.setMaxRecordKiB(10 << 10)
+		// Three describes of the producer throttled, each after the SDK's 3 attempts.
+		e.control(kinesistest.FailFirst("DescribeStreamSummary", 9, kinesistest.NewError(kinesistest.CodeLimitExceeded)))
+		p := mustNew(t, e.kc, StreamDescribeInterval(time.Minute))
 		big := Record{PartitionKey: "k", Data: make([]byte, 5<<20)}
 		// While unknown, the stream judges: the 5 MiB record is sent, not refused.
 		if _, err := p.Put(t.Context(), big); err != nil {
 			t.Fatalf("5 MiB record while the size is unknown: %v", err)
 		}
 		time.Sleep(20 * time.Second)
-		if n := f.describeCount(); n < 4 {
+		if n := e.describeCount(); n < 10 {
 			t.Fatalf("%d describe calls, want retries until one succeeded", n)
 		}
 		if _, err := p.Put(t.Context(), big); err != nil {
 			t.Fatalf("5 MiB record on a 10 MiB stream: %v", err)
 		}
-		f.mu.Lock()
-		f.maxKiB = 1024 // UpdateMaxRecordSize
-		f.mu.Unlock()
+		e.setMaxRecordKiB(1024)
 		time.Sleep(2 * time.Minute)
 		if _, err := p.Put(t.Context(), big); !errors.Is(err, ErrRecordTooLarge) {
 			t.Fatalf("5 MiB record after the stream went to 1 MiB: %v, want ErrRecordTooLarge", err)
@@ -208,10 +193,10 @@ func TestDescribeRetriedInBackground(t *testing.T) {
 // once.
 func TestAutoDistributionDetectedAtStart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(8)
-		f.auto = true
+		e := newEnv(t, 8)
+		e.setAuto(true)
 		var h distributionHook
-		p := mustNew(t, f, RateLimit(0), WithHooks(&h))
+		p := mustNew(t, e.kc, RateLimit(0), WithHooks(&h))
 		const n = 10000
 		var futs []*Future
 		for i := range n {
@@ -227,8 +212,8 @@ func TestAutoDistributionDetectedAtStart(t *testing.T) {
 			}
 		}
 		st := p.Stats()
-		if st.WrongShard != 0 || st.Rerouted != 0 || st.KinesisRecords != n || f.storedCount() != n {
-			t.Fatalf("stored %d, stats %+v", f.storedCount(), st)
+		if stored := e.storedCount(); st.WrongShard != 0 || st.Rerouted != 0 || st.KinesisRecords != n || stored != n {
+			t.Fatalf("stored %d, stats %+v", stored, st)
 		}
 		if ev := h.get(); len(ev) != 1 || ev[0].Strategy != "AUTO" || ev[0].Predicting {
 			t.Fatalf("events %+v", ev)
@@ -240,13 +225,13 @@ func TestAutoDistributionDetectedAtStart(t *testing.T) {
 // delivered where a consumer keeps it.
 func TestAutoDistributionSwitchedAtRunTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(4)
+		e := newEnv(t, 4)
 		var h distributionHook
-		p := mustNew(t, f, RateLimit(0), WithHooks(&h))
+		p := mustNew(t, e.kc, RateLimit(0), WithHooks(&h))
 		var futs []*Future
 		for i := range 20000 {
 			if i == 5000 {
-				f.setAuto(true)
+				e.setAuto(true)
 			}
 			futs = append(futs, p.PutAsync(t.Context(), rec("k"+strconv.Itoa(i%500), i)))
 			if i%100 == 0 {
@@ -256,12 +241,16 @@ func TestAutoDistributionSwitchedAtRunTime(t *testing.T) {
 		if err := p.Flush(t.Context()); err != nil {
 			t.Fatal(err)
 		}
+		ranges := map[string]aggregation.HashRange{}
+		for _, sh := range e.shards() {
+			ranges[aws.ToString(sh.ShardId)] = shardRange(e, sh)
+		}
 		for i, fu := range futs {
 			res, err := fu.Wait(t.Context())
 			if err != nil {
 				t.Fatalf("record %d: %v", i, err)
 			}
-			if res.Aggregated && !f.rangeOf(res.ShardID).Contains(aggregation.PartitionKeyHash("k"+strconv.Itoa(i%500))) {
+			if res.Aggregated && !ranges[res.ShardID].Contains(aggregation.PartitionKeyHash("k"+strconv.Itoa(i%500))) {
 				t.Fatalf("record %d reported in an aggregate on %s, outside its range", i, res.ShardID)
 			}
 		}
@@ -283,16 +272,9 @@ func TestAutoDistributionSwitchedAtRunTime(t *testing.T) {
 // delivered, the bad one fails alone with ErrInvalidRecord.
 func TestBisectRequestLevelValidation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(2)
-		f.reqFault = func(in *kinesis.PutRecordsInput) error {
-			for _, e := range in.Records {
-				if aws.ToString(e.PartitionKey) == "bad" {
-					return statusErr(400, "ValidationException")
-				}
-			}
-			return nil
-		}
-		p := mustNew(t, f, DisableAggregation(), RateLimit(0), Linger(time.Second))
+		e := newEnv(t, 2)
+		e.control(kinesistest.RejectEntries(func(en kinesistest.PutEntry) bool { return en.PartitionKey == "bad" }))
+		p := mustNew(t, e.kc, DisableAggregation(), RateLimit(0), Linger(time.Second))
 		var futs []*Future
 		for i := range 500 {
 			key := "k" + strconv.Itoa(i)
@@ -316,7 +298,7 @@ func TestBisectRequestLevelValidation(t *testing.T) {
 				t.Fatalf("record %d: %v", i, err)
 			}
 		}
-		if n := f.storedCount(); n != 499 {
+		if n := e.storedCount(); n != 499 {
 			t.Fatalf("stored %d, want 499", n)
 		}
 	})
@@ -329,15 +311,15 @@ func TestTransient4xxRetried(t *testing.T) {
 		"KMSNotFoundException", "KMSAccessDeniedException", "ExpiredTokenException", "InvalidSignatureException"} {
 		t.Run(code, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				f := newFake(2)
+				e := newEnv(t, 2)
 				clear := time.Now().Add(2 * time.Second)
-				f.callFault = func(int) error {
+				e.onPut(func(int, kinesistest.Request) (kinesistest.Action, bool) {
 					if time.Now().Before(clear) {
-						return statusErr(400, code)
+						return failCall(code) // HTTP 400
 					}
-					return nil
-				}
-				p := mustNew(t, f)
+					return kinesistest.Action{}, false
+				})
+				p := mustNew(t, e.kc)
 				var futs []*Future
 				for i := range 1000 {
 					futs = append(futs, p.PutAsync(t.Context(), rec("k"+strconv.Itoa(i), i)))
@@ -356,19 +338,25 @@ func TestTransient4xxRetried(t *testing.T) {
 // A zero-padded explicit hash key is sent in canonical form (Kinesis's pattern refuses "007").
 func TestExplicitHashKeyCanonical(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		p := mustNew(t, f, DisableAggregation())
+		e := newEnv(t, 1)
+		var mu sync.Mutex
+		var got []string
+		e.onPut(func(_ int, req kinesistest.Request) (kinesistest.Action, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, en := range req.Entries() {
+				got = append(got, en.ExplicitHashKey)
+			}
+			return kinesistest.Action{}, false
+		})
+		p := mustNew(t, e.kc, DisableAggregation())
 		for _, ehk := range []string{"007", "0", "000", "7"} {
 			if _, err := p.Put(t.Context(), Record{PartitionKey: "k", ExplicitHashKey: ehk, Data: []byte("x")}); err != nil {
 				t.Fatalf("%q: %v", ehk, err)
 			}
 		}
-		var got []string
-		for _, s := range f.shards {
-			for _, r := range s.records {
-				got = append(got, r.ehk)
-			}
-		}
+		mu.Lock()
+		defer mu.Unlock()
 		if fmt.Sprint(got) != "[7 0 0 7]" {
 			t.Fatalf("explicit hash keys sent: %q", got)
 		}
@@ -379,30 +367,32 @@ func TestExplicitHashKeyCanonical(t *testing.T) {
 // map they would refresh is already newer.
 func TestStaleWrongShardTriggersNoRefresh(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(2)
-		f.pageSize = 1000
-		hold := make(chan struct{})
+		e := newEnv(t, 2, kinesistest.ListShardsPageLimit(1000))
+		release := make(chan struct{})
 		var held atomic.Bool
 		held.Store(true)
-		f.onPut = func(int) {
+		e.onPut(func(_ int, req kinesistest.Request) (kinesistest.Action, bool) {
 			if held.Load() {
-				<-hold
+				return hold(req, release)
 			}
-		}
-		p := mustNew(t, f, RateLimit(0), Linger(0), ShardMapRefreshInterval(5*time.Second))
+			return kinesistest.Action{}, false
+		})
+		p := mustNew(t, e.kc, RateLimit(0), Linger(0), ShardMapRefreshInterval(time.Second))
 		time.Sleep(time.Millisecond)
 		var futs []*Future
 		for i := range 200 {
 			futs = append(futs, p.PutAsync(t.Context(), rec("k"+strconv.Itoa(i), i)))
 		}
 		synctest.Wait() // calls in flight, routed by map 1
-		f.split(0)
-		f.split(1)
-		time.Sleep(7 * time.Second) // the periodic refresh installs map 2
+		e.split("shardId-000000000000")
+		e.split("shardId-000000000001")
+		// The periodic refresh installs map 2 while the calls are held, within their 2 s attempt
+		// timeout (a call the producer gave up on would be resent, not reported stale).
+		time.Sleep(1500 * time.Millisecond)
 		synctest.Wait()
-		before := f.listCount()
+		before := e.listCount()
 		held.Store(false)
-		close(hold)
+		close(release)
 		if err := p.Flush(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -415,7 +405,7 @@ func TestStaleWrongShardTriggersNoRefresh(t *testing.T) {
 		if st.WrongShard == 0 {
 			t.Fatalf("no wrong-shard result: %+v", st)
 		}
-		if after := f.listCount(); after != before {
+		if after := e.listCount(); after != before {
 			t.Fatalf("ListShards calls %d -> %d after stale wrong-shard results", before, after)
 		}
 	})
@@ -425,8 +415,8 @@ func TestStaleWrongShardTriggersNoRefresh(t *testing.T) {
 // Kinesis routes it.
 func TestDisableShardPrediction(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(4)
-		p := mustNew(t, f, DisableShardPrediction(), RateLimit(0))
+		e := newEnv(t, 4)
+		p := mustNew(t, e.kc, DisableShardPrediction(), RateLimit(0))
 		var futs []*Future
 		for i := range 3000 {
 			futs = append(futs, p.PutAsync(t.Context(), rec("k"+strconv.Itoa(i%300), i)))
@@ -434,22 +424,26 @@ func TestDisableShardPrediction(t *testing.T) {
 		if err := p.Flush(t.Context()); err != nil {
 			t.Fatal(err)
 		}
+		ranges := map[string]aggregation.HashRange{}
+		for _, sh := range e.shards() {
+			ranges[aws.ToString(sh.ShardId)] = shardRange(e, sh)
+		}
 		for i, fu := range futs {
 			res, err := fu.Wait(t.Context())
 			if err != nil || res.Aggregated {
 				t.Fatalf("record %d: %+v %v", i, res, err)
 			}
-			if !f.rangeOf(res.ShardID).Contains(aggregation.PartitionKeyHash("k" + strconv.Itoa(i%300))) {
+			if !ranges[res.ShardID].Contains(aggregation.PartitionKeyHash("k" + strconv.Itoa(i%300))) {
 				t.Fatalf("record %d on %s, outside its key's range", i, res.ShardID)
 			}
 		}
-		if n := f.listCount(); n != 0 {
+		if n := e.listCount(); n != 0 {
 			t.Fatalf("%d ListShards calls", n)
 		}
 		if st := p.Stats(); st.KinesisRecords != 3000 || st.WrongShard != 0 {
 			t.Fatalf("stats %+v", st)
 		}
-		checkOrder(t, f, false)
+		checkOrder(t, e, false)
 	})
 }
 
@@ -457,18 +451,18 @@ func TestDisableShardPrediction(t *testing.T) {
 // without prediction, says so once, and predicts again when ListShards is allowed.
 func TestListShardsDenied(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(4)
+		e := newEnv(t, 4)
 		var denied atomic.Bool
 		denied.Store(true)
-		f.listFault = func(int) error {
-			if denied.Load() {
-				return statusErr(400, "AccessDeniedException")
+		e.control(func(req kinesistest.Request) (kinesistest.Action, bool) {
+			switch {
+			case req.Op == "ListShards" && denied.Load(), req.Op == "DescribeStreamSummary":
+				return failCall(kinesistest.CodeAccessDenied)
 			}
-			return nil
-		}
-		f.describeFault = func(int) error { return statusErr(400, "AccessDeniedException") }
+			return kinesistest.Action{}, false
+		})
 		var h distributionHook
-		p := mustNew(t, f, WithHooks(&h), ShardMapRefreshInterval(time.Minute))
+		p := mustNew(t, e.kc, WithHooks(&h), ShardMapRefreshInterval(time.Minute))
 		put := func(n int) {
 			var futs []*Future
 			for i := range n {

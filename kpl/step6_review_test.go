@@ -8,10 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/shardwise/shardwise/kinesistest"
 )
 
 // A call in flight during Close whose aggregate lands on a shard other than predicted (the stream
@@ -19,14 +16,15 @@ import (
 // else ErrClosed).
 func TestCloseDuringWrongShardCallResolvesFutures(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
+		e := newEnv(t, 1)
 		release := make(chan struct{})
-		f.onPut = func(call int) {
+		e.onPut(func(call int, req kinesistest.Request) (kinesistest.Action, bool) {
 			if call == 0 {
-				<-release
+				return hold(req, release)
 			}
-		}
-		p, err := New(f, "s", RateLimit(0), Linger(0), ShardMapRefreshInterval(time.Hour))
+			return kinesistest.Action{}, false
+		})
+		p, err := New(e.kc, "s", RateLimit(0), Linger(0), ShardMapRefreshInterval(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,7 +34,7 @@ func TestCloseDuringWrongShardCallResolvesFutures(t *testing.T) {
 			futs = append(futs, p.PutAsync(context.Background(), rec("k"+strconv.Itoa(i), i)))
 		}
 		time.Sleep(time.Millisecond) // the aggregate's call is in flight, blocked
-		f.split(0)                   // it will be stored on a child the producer never listed
+		e.split("shardId-000000000000") // it will be stored on a child the producer never listed
 		closed := make(chan struct{})
 		go func() { p.Close(); close(closed) }()
 		time.Sleep(time.Millisecond)
@@ -61,14 +59,17 @@ func TestCloseDuringWrongShardCallResolvesFutures(t *testing.T) {
 // any later record of its key.
 func TestStrictOrderingWithoutShardMap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		f.entryFault = func(call, i int, e types.PutRecordsRequestEntry) string {
-			if call == 0 && i == 0 {
-				return codeInternalFailure
-			}
-			return ""
-		}
-		p := mustNew(t, f, StrictOrdering(), DisableShardPrediction(), RateLimit(0),
+		e := newEnv(t, 1)
+		e.recordEntries()
+		e.onPut(func(call int, req kinesistest.Request) (kinesistest.Action, bool) {
+			return failEntries(req, func(i int, _ kinesistest.PutEntry) string {
+				if call == 0 && i == 0 {
+					return codeInternalFailure
+				}
+				return ""
+			})
+		})
+		p := mustNew(t, e.kc, StrictOrdering(), DisableShardPrediction(), RateLimit(0),
 			RetryBackoff(time.Millisecond, 10*time.Millisecond))
 		var futs []*Future
 		for i := 1; i <= 10; i++ {
@@ -80,13 +81,13 @@ func TestStrictOrderingWithoutShardMap(t *testing.T) {
 			}
 		}
 		var order []string
-		for _, urs := range f.userRecords() {
+		for _, urs := range e.userRecords() {
 			for _, u := range urs {
 				order = append(order, string(u.Data))
 			}
 		}
 		if order[0] != "k:1" {
-			t.Fatalf("StrictOrdering broken for one key: stream order %v (calls carried %v entries)", order, f.entries)
+			t.Fatalf("StrictOrdering broken for one key: stream order %v (calls carried %v entries)", order, e.entryCounts())
 		}
 	})
 }
@@ -96,10 +97,15 @@ func TestStrictOrderingWithoutShardMap(t *testing.T) {
 // producer take the stream for AUTO, so no record expires going round from shard to shard.
 func TestAutoInferredWhenDescribeDenied(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(16)
-		f.auto = true
-		f.describeFault = func(int) error { return statusErr(400, "AccessDeniedException") }
-		p := mustNew(t, f, RateLimit(0))
+		e := newEnv(t, 16)
+		e.setAuto(true)
+		e.control(func(req kinesistest.Request) (kinesistest.Action, bool) {
+			if req.Op == "DescribeStreamSummary" {
+				return failCall(kinesistest.CodeAccessDenied)
+			}
+			return kinesistest.Action{}, false
+		})
+		p := mustNew(t, e.kc, RateLimit(0))
 		time.Sleep(time.Millisecond)
 		var futs []*Future
 		for i := range 5000 {
@@ -122,9 +128,9 @@ func TestAutoInferredWhenDescribeDenied(t *testing.T) {
 // call fails as a whole after halves and quarters were refused alike.
 func TestRequestWideRefusalNotBisectedToTheEnd(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		f.reqFault = func(*kinesis.PutRecordsInput) error { return statusErr(400, "ValidationException") }
-		p := mustNew(t, f, DisableAggregation(), RateLimit(0))
+		e := newEnv(t, 1)
+		e.onPut(func(int, kinesistest.Request) (kinesistest.Action, bool) { return failCall(kinesistest.CodeValidation) })
+		p := mustNew(t, e.kc, DisableAggregation(), RateLimit(0))
 		time.Sleep(time.Millisecond)
 		var futs []*Future
 		for i := range 500 {
@@ -136,8 +142,8 @@ func TestRequestWideRefusalNotBisectedToTheEnd(t *testing.T) {
 				invalid++
 			}
 		}
-		if f.callCount() > 10 || invalid != 0 {
-			t.Fatalf("%d PutRecords calls for 500 records, %d blamed with ErrInvalidRecord", f.callCount(), invalid)
+		if e.callCount() > 10 || invalid != 0 {
+			t.Fatalf("%d PutRecords calls for 500 records, %d blamed with ErrInvalidRecord", e.callCount(), invalid)
 		}
 	})
 }
@@ -147,23 +153,11 @@ func TestRequestWideRefusalNotBisectedToTheEnd(t *testing.T) {
 // 1 MiB until the limit is known, and a refused aggregate's records are sent again one by one.
 func TestRefusedAggregateResentRecordByRecord(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		f.maxKiB = 1024
-		f.describeFault = func(call int) error {
-			if call == 0 {
-				return statusErr(400, "LimitExceededException")
-			}
-			return nil
-		}
-		f.reqFault = func(in *kinesis.PutRecordsInput) error {
-			for _, e := range in.Records {
-				if len(e.Data)+len(aws.ToString(e.PartitionKey)) > 1<<20 {
-					return statusErr(400, "ValidationException")
-				}
-			}
-			return nil
-		}
-		p := mustNew(t, f, AggregationMaxSize(4<<20), RateLimit(0))
+		e := newEnv(t, 1) // a stream of 1 MiB records
+		// The producer's first describe is throttled: as many calls as the SDK's 3 attempts.
+		e.control(kinesistest.FailFirst("DescribeStreamSummary", 3, kinesistest.NewError(kinesistest.CodeLimitExceeded)))
+		e.control(kinesistest.RejectEntries(func(en kinesistest.PutEntry) bool { return len(en.Data)+len(en.PartitionKey) > 1<<20 }))
+		p := mustNew(t, e.kc, AggregationMaxSize(4<<20), RateLimit(0))
 		time.Sleep(time.Millisecond)
 		var futs []*Future
 		for i := range 30 {
