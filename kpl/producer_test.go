@@ -518,7 +518,7 @@ func TestWrongShardResendsOutsideRecords(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 1)
 		p := mustNew(t, e.kc, ShardMapRefreshInterval(time.Hour))
-		time.Sleep(time.Millisecond)     // map with one shard loaded
+		time.Sleep(time.Millisecond)    // map with one shard loaded
 		e.split("shardId-000000000000") // the producer's map is now stale
 		var futs []*Future
 		for i := 1; i <= 200; i++ {

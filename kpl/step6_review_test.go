@@ -33,7 +33,7 @@ func TestCloseDuringWrongShardCallResolvesFutures(t *testing.T) {
 		for i := range 10 {
 			futs = append(futs, p.PutAsync(context.Background(), rec("k"+strconv.Itoa(i), i)))
 		}
-		time.Sleep(time.Millisecond) // the aggregate's call is in flight, blocked
+		time.Sleep(time.Millisecond)    // the aggregate's call is in flight, blocked
 		e.split("shardId-000000000000") // it will be stored on a child the producer never listed
 		closed := make(chan struct{})
 		go func() { p.Close(); close(closed) }()
