@@ -6,8 +6,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/shardwise/shardwise/kinesistest"
 )
 
 // TestRateRecoversDespiteEntryFailures: a throttled shard's rate grows back through calls that were
@@ -15,17 +14,19 @@ import (
 // 1 % entry failures, 99 % of 500-entry calls carry one).
 func TestRateRecoversDespiteEntryFailures(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		f.entryFault = func(call, i int, e types.PutRecordsRequestEntry) string {
-			switch {
-			case call == 0:
-				return codeThroughputExceeded
-			case aws.ToString(e.PartitionKey) == "sticky":
-				return codeInternalFailure // resent at the front of every later call
-			}
-			return ""
-		}
-		p := mustNew(t, f, DisableAggregation(), RateLimit(100), RecordTTL(0))
+		e := newEnv(t, 1)
+		e.onPut(func(call int, req kinesistest.Request) (kinesistest.Action, bool) {
+			return failEntries(req, func(_ int, en kinesistest.PutEntry) string {
+				switch {
+				case call == 0:
+					return codeThroughputExceeded
+				case en.PartitionKey == "sticky":
+					return codeInternalFailure // resent at the front of every later call
+				}
+				return ""
+			})
+		})
+		p := mustNew(t, e.kc, DisableAggregation(), RateLimit(100), RecordTTL(0))
 		time.Sleep(time.Millisecond) // the shard map
 		sticky := p.PutAsync(t.Context(), rec("sticky", 0))
 		for i := range 5000 { // 1000 records/s for 5 s: the recovery needs 3 s

@@ -1,7 +1,6 @@
 package kpl
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,28 +12,27 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/shardwise/shardwise/aggregation"
+	"github.com/shardwise/shardwise/kinesistest"
 )
 
-// consumerOrder reads the fake stream as a KCL consumer does: shards in lineage order (a parent
-// before its children: the fake lists shards in creation order), user records of an aggregate that
-// lie outside the shard's hash range dropped. It returns, per record "key:i", how often it was read,
+// consumerOrder reads the stream as a KCL consumer does: shards in lineage order (a parent before
+// its children: ListShards gives them in creation order), user records of an aggregate that lie
+// outside the shard's hash range dropped. It returns, per record "key:i", how often it was read,
 // and the records read for the first time after a later record of their key (the first few).
-func consumerOrder(f *fakeKinesis) (seen map[string]int, violations []string, nviol int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func consumerOrder(e *env) (seen map[string]int, violations []string, nviol int) {
 	seen = map[string]int{}
 	last := map[string]int{}
 	lastAt := map[string]string{}
-	for _, s := range f.shards {
+	for _, s := range e.stored() {
 		for _, r := range s.records {
-			urs, err := aggregation.Deaggregate(r.data)
+			urs, err := aggregation.Deaggregate(r.Data)
 			if err != nil {
-				panic(err)
+				e.t.Fatal(err)
 			}
-			agg := aggregation.IsAggregated(r.data)
+			agg := aggregation.IsAggregated(r.Data)
 			for _, u := range urs {
 				if !agg {
-					u.PartitionKey, u.ExplicitHashKey = r.pk, r.ehk
+					u.PartitionKey = aws.ToString(r.PartitionKey) // the tests send no explicit hash keys
 				}
 				hk, _ := aggregation.EffectiveHashKey(u.PartitionKey, u.ExplicitHashKey)
 				if !s.rng.Contains(hk) {
@@ -63,9 +61,9 @@ func consumerOrder(f *fakeKinesis) (seen map[string]int, violations []string, nv
 
 // checkConsumerOrder fails t unless every record in want is read once at least, each key's records
 // first read in put order.
-func checkConsumerOrder(t *testing.T, f *fakeKinesis, want int) {
+func checkConsumerOrder(t *testing.T, e *env, want int) {
 	t.Helper()
-	seen, ex, n := consumerOrder(f)
+	seen, ex, n := consumerOrder(e)
 	if n > 0 {
 		t.Errorf("%d records read after a later record of their key: %s", n, strings.Join(ex, "; "))
 	}
@@ -80,11 +78,11 @@ func checkConsumerOrder(t *testing.T, f *fakeKinesis, want int) {
 // through the stale shard nor re-routed ahead of them when the new map arrives.
 func TestStrictOrderingStaleMapSplit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
-		p := mustNew(t, f, StrictOrdering(), ShardMapRefreshInterval(time.Hour), Linger(5*time.Millisecond),
+		e := newEnv(t, 1)
+		p := mustNew(t, e.kc, StrictOrdering(), ShardMapRefreshInterval(time.Hour), Linger(5*time.Millisecond),
 			AggregationMaxCount(20))
 		time.Sleep(time.Millisecond) // the one-shard map is loaded
-		f.split(0)
+		e.split("shardId-000000000000")
 		n := 0
 		for range 100 {
 			for range 30 {
@@ -100,7 +98,7 @@ func TestStrictOrderingStaleMapSplit(t *testing.T) {
 		if st.WrongShard == 0 || st.Rerouted == 0 || st.RecordsDelivered != uint64(n) {
 			t.Fatalf("the wrong-shard path was not exercised: %+v", st)
 		}
-		checkConsumerOrder(t, f, n)
+		checkConsumerOrder(t, e, n)
 	})
 }
 
@@ -112,36 +110,28 @@ func TestStrictOrderingInFlightAcrossSplit(t *testing.T) {
 	for _, outcome := range []string{"reset", "applied-then-reset", "wrong-shard"} {
 		t.Run(outcome, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				f := newFake(1)
+				e := newEnv(t, 1)
 				release := make(chan struct{})
 				var once sync.Once
 				held := make(chan struct{})
-				f.onPut = func(call int) {
-					if call == 0 {
-						once.Do(func() { close(held) })
-						<-release
+				e.onPut(func(call int, req kinesistest.Request) (kinesistest.Action, bool) {
+					if call != 0 {
+						return kinesistest.Action{}, false
 					}
-				}
-				switch outcome {
-				case "reset":
-					f.callFault = func(call int) error {
-						if call == 0 {
-							return errReset
-						}
-						return nil
+					once.Do(func() { close(held) })
+					hold(req, release)
+					switch outcome {
+					case "reset": // the connection is reset before the call reaches the stream
+						return kinesistest.Action{Drop: true}, true
+					case "applied-then-reset":
+						// The call is applied (to the parent, which is closed by then: Kinesis
+						// routes it to a child), then the connection is reset: the records are
+						// stored but the producer must resend them.
+						return kinesistest.Action{Reset: true}, true
 					}
-				case "applied-then-reset":
-					// The call is applied (to the parent, which is closed by then: the fake routes
-					// it to a child), then the connection is reset: the records are stored but
-					// the producer must resend them.
-					f.afterPut = func(call int) error {
-						if call == 0 {
-							return errReset
-						}
-						return nil
-					}
-				}
-				p := mustNew(t, f, StrictOrdering(), ShardMapRefreshInterval(50*time.Millisecond),
+					return kinesistest.Action{}, false // applied on a child: wrong shard
+				})
+				p := mustNew(t, e.kc, StrictOrdering(), ShardMapRefreshInterval(50*time.Millisecond),
 					Linger(5*time.Millisecond), AggregationMaxCount(20), RetryBackoff(time.Millisecond, 10*time.Millisecond))
 				time.Sleep(time.Millisecond)
 				n := 0
@@ -154,7 +144,7 @@ func TestStrictOrderingInFlightAcrossSplit(t *testing.T) {
 				put(20) // the first aggregate: call 0, held
 				<-held
 				put(200) // queued behind it on the parent
-				f.split(0)
+				e.split("shardId-000000000000")
 				time.Sleep(200 * time.Millisecond) // the map refreshes (children), the call is still held
 				put(200)
 				time.Sleep(50 * time.Millisecond)
@@ -165,11 +155,8 @@ func TestStrictOrderingInFlightAcrossSplit(t *testing.T) {
 				if st := p.Stats(); st.RecordsDelivered != uint64(n) || st.ShardMapRefreshes < 2 {
 					t.Fatalf("stats %+v", st)
 				}
-				checkConsumerOrder(t, f, n)
+				checkConsumerOrder(t, e, n)
 			})
 		})
 	}
 }
-
-var _ = aws.String
-var _ = context.Background

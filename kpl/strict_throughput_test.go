@@ -9,7 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/shardwise/shardwise/kinesistest"
 )
 
 // strictRun is what runStrictUnderFaults measured, in the bubble's virtual time.
@@ -29,7 +29,7 @@ type strictRun struct {
 func runStrictUnderFaults(t *testing.T, rate int, dur time.Duration, faultRate float64, kinds []string, opts ...Option) strictRun {
 	var res strictRun
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(2)
+		e := newEnv(t, 2)
 		var mu sync.Mutex
 		rnd := rand.New(rand.NewPCG(1, 2))
 		fault := map[int]string{}
@@ -45,33 +45,23 @@ func runStrictUnderFaults(t *testing.T, rate int, dur time.Duration, faultRate f
 			}
 			return k
 		}
-		f.onPut = func(call int) {
-			d := 20 * time.Millisecond
-			if draw(call) == "slow" {
-				d = time.Second
+		e.onPut(func(call int, req kinesistest.Request) (kinesistest.Action, bool) {
+			a := kinesistest.Action{Delay: 20 * time.Millisecond}
+			switch draw(call) {
+			case "slow":
+				a.Delay = time.Second
+			case "hang":
+				a.Hang = true
+			case "500":
+				a.Err = kinesistest.NewError(codeInternalFailure)
+			case "entries":
+				return failEntries(req, func(int, kinesistest.PutEntry) string { return codeInternalFailure })
+			case "reset":
+				a.Reset = true
 			}
-			time.Sleep(d)
-		}
-		f.hang = func(call int) bool { return draw(call) == "hang" }
-		f.callFault = func(call int) error {
-			if draw(call) == "500" {
-				return apiError(codeInternalFailure)
-			}
-			return nil
-		}
-		f.entryFault = func(call, i int, _ types.PutRecordsRequestEntry) string {
-			if draw(call) == "entries" {
-				return codeInternalFailure
-			}
-			return ""
-		}
-		f.afterPut = func(call int) error {
-			if draw(call) == "reset" {
-				return errReset
-			}
-			return nil
-		}
-		p := mustNew(t, f, append([]Option{StrictOrdering()}, opts...)...)
+			return a, true
+		})
+		p := mustNew(t, e.kc, append([]Option{StrictOrdering()}, opts...)...)
 		res.timeout = p.cfg.requestTimeout
 		start := time.Now()
 		gap := time.Second / time.Duration(rate)
@@ -100,7 +90,7 @@ func runStrictUnderFaults(t *testing.T, rate int, dur time.Duration, faultRate f
 		res.calls = int(st.PutRecordsCalls)
 		res.perCall = float64(res.put) / float64(res.calls)
 		res.deliveredPerSec = float64(res.delivered) / inputEnd.Sub(start).Seconds()
-		checkConsumerOrder(t, f, res.put)
+		checkConsumerOrder(t, e, res.put)
 	})
 	return res
 }
@@ -138,25 +128,26 @@ func TestStrictOrderingThroughputUnderFaults(t *testing.T) {
 // answer brings it back.
 func TestAttemptTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(1)
+		e := newEnv(t, 1)
 		var mu sync.Mutex
 		hangFrom, hangTo := -1, -1
 		var held []time.Duration
-		f.onPut = func(int) { time.Sleep(20 * time.Millisecond) }
-		f.hang = func(call int) bool {
+		e.onPut(func(call int, _ kinesistest.Request) (kinesistest.Action, bool) {
 			mu.Lock()
 			defer mu.Unlock()
-			return call >= hangFrom && call < hangTo
-		}
-		f.callFault = nil
-		p := mustNew(t, f, StrictOrdering(), RetryBackoff(time.Millisecond, time.Millisecond))
+			if call >= hangFrom && call < hangTo {
+				return kinesistest.Action{Hang: true}, true
+			}
+			return kinesistest.Action{Delay: 20 * time.Millisecond}, true
+		})
+		p := mustNew(t, e.kc, StrictOrdering(), RetryBackoff(time.Millisecond, time.Millisecond))
 		for i := range 40 { // 40 answered calls: the estimate decays from RequestTimeout/4
 			if _, err := p.Put(t.Context(), rec("k", i)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		mu.Lock()
-		hangFrom, hangTo = f.callCount(), f.callCount()+4
+		hangFrom, hangTo = e.callCount(), e.callCount()+4
 		mu.Unlock()
 		start := time.Now()
 		fu := p.PutAsync(t.Context(), rec("k", 40))
