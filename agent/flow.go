@@ -471,9 +471,15 @@ func (f *flow) trackedAt(p string) []*tracked {
 
 // stat updates t's size and modification time and reports whether t is to be tailed. A closed
 // file is looked at through its path (the file there must have t's identity), or through l, what
-// a listing made at this poll found at its path, and opened again only when it changed.
+// a listing made at this poll found at its path, and opened again only when it changed. An open
+// file found by that listing at its path with its identity takes the listing's figures instead
+// of another stat call.
 func (f *flow) stat(t *tracked, now time.Time, l *listed) bool {
 	t.nextStat = now.Add(idleStatEvery)
+	if t.f != nil && l != nil && l.path == t.path && l.id == t.id {
+		t.size, t.modTime = l.size, l.mtime
+		return true
+	}
 	if t.f == nil {
 		var size int64
 		var mod time.Time

@@ -147,9 +147,8 @@ func (g glob) files() []string {
 var compressedSuffixes = []string{".gz", ".bz2", ".zip", ".xz", ".zst", ".tgz", ".lz4", ".z"}
 
 func compressedName(path string) bool {
-	lower := strings.ToLower(path)
 	for _, s := range compressedSuffixes {
-		if strings.HasSuffix(lower, s) {
+		if len(path) >= len(s) && strings.EqualFold(path[len(path)-len(s):], s) {
 			return true
 		}
 	}

@@ -43,13 +43,16 @@ func (fp fingerprint) matches(f *os.File, size int64) (bool, error) {
 	if fp.N == 0 {
 		return true, nil
 	}
-	if size < int64(fp.N) {
+	if size < int64(fp.N) || fp.N > fingerprintMax {
 		return false, nil
 	}
-	buf := make([]byte, fp.N)
-	if _, err := f.ReadAt(buf, 0); err != nil && err != io.EOF {
+	// Checked at every change of a tailed file: no allocation (the buffers stay on the stack).
+	var buf [fingerprintMax]byte
+	if _, err := f.ReadAt(buf[:fp.N], 0); err != nil && err != io.EOF {
 		return false, err
 	}
-	sum := sha256.Sum256(buf)
-	return hex.EncodeToString(sum[:]) == fp.Sum, nil
+	sum := sha256.Sum256(buf[:fp.N])
+	var hx [2 * sha256.Size]byte
+	hex.Encode(hx[:], sum[:])
+	return string(hx[:]) == fp.Sum, nil
 }

@@ -88,3 +88,39 @@ func TestListCacheWildcardDirectory(t *testing.T) {
 		t.Errorf("/var/log/{a,b}/x*.log: cacheable %v, dirs %v; want true and two directories", c.cacheable, c.dirs)
 	}
 }
+
+// TestListSymlinks: the listing follows symbolic links: a link to a regular file elsewhere is
+// listed with the target's identity, links to a directory or to nothing are left out.
+func TestListSymlinks(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.log"), []byte("a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(other, "target")
+	if err := os.WriteFile(target, []byte("target\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, to := range map[string]string{"b.log": target, "c.log": other, "d.log": filepath.Join(other, "missing")} {
+		if err := os.Symlink(to, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := compileGlob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &flow{pattern: g, listing: newListCache(g)}
+	ls := f.list(time.Now(), listRefresh)
+	if got := listedPaths(ls); !slices.Equal(got, []string{"a.log", "b.log"}) {
+		t.Fatalf("listed %v, want [a.log b.log]", got)
+	}
+	fi, err := os.Stat(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		if filepath.Base(l.path) == "b.log" && (l.id != idOf(fi) || l.size != fi.Size()) {
+			t.Fatalf("b.log listed as %+v, want the target's identity %+v and size %d", l, idOf(fi), fi.Size())
+		}
+	}
+}
