@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -270,9 +271,7 @@ func (a *Agent) producerOptions(f Flow, m *flowMetrics) []kpl.Option {
 		// ListShards, which the usual IAM policy of the Kinesis Agent does not grant).
 		opts = append(opts, kpl.DisableAggregation(), kpl.DisableShardPrediction())
 	}
-	if f.MaxBufferAge > 0 {
-		opts = append(opts, kpl.Linger(f.MaxBufferAge))
-	}
+	opts = append(opts, kpl.Linger(cmp.Or(f.MaxBufferAge, DefaultMaxBufferAge)))
 	if f.MaxBufferSizeRecords > 0 {
 		opts = append(opts, kpl.BatchMaxRecords(f.MaxBufferSizeRecords))
 	}

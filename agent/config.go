@@ -180,7 +180,8 @@ type Flow struct {
 	AggregatedRecordSizeBytes int
 	PartitionKeyOption        PartitionKeyOption // "partitionKeyOption": RANDOM (default) or DETERMINISTIC
 	InitialPosition           InitialPosition    // "initialPosition": END_OF_FILE (default) or START_OF_FILE
-	// MaxBufferAge is "maxBufferAgeMillis", the producer's Linger; 0 (unset) keeps kpl's 100ms.
+	// MaxBufferAge is "maxBufferAgeMillis", the producer's Linger; 0 (unset) is
+	// DefaultMaxBufferAge (1s).
 	MaxBufferAge time.Duration
 	// MaxBufferSizeRecords is "maxBufferSizeRecords", Kinesis records per PutRecords call (kpl
 	// BatchMaxRecords); 0 (unset) keeps 500.

@@ -63,8 +63,8 @@
 //
 // Differences from the Kinesis Agent: every file matching filePattern is tailed, tracked by inode
 // (the Kinesis Agent follows the newest file and tells rotations apart by timestamps, so it needs
-// rotations at least a second apart); maxBufferAgeMillis unset keeps kpl's 100ms linger (the
-// Kinesis Agent buffers up to 60s); regular expressions use Go's syntax (RE2), which covers the
+// rotations at least a second apart); maxBufferAgeMillis unset is 1s, the least the Kinesis
+// Agent accepts (its default is 60s); regular expressions use Go's syntax (RE2), which covers the
 // usual Java ones but not look-around, back-references or possessive quantifiers (rejected with a
 // *ConfigError); SINGLELINE joins the trimmed lines without a separator, as the Kinesis Agent does.
 //
@@ -278,7 +278,7 @@
 //	PollInterval                   each flow's minTimeBetweenFilePollsMillis (100ms)
 //	partitionKeyOption             RANDOM
 //	initialPosition                END_OF_FILE (a flow's first start only)
-//	maxBufferAgeMillis             kpl Linger 100ms
+//	maxBufferAgeMillis             1s (DefaultMaxBufferAge; the producer's Linger)
 //	maxBufferSizeRecords           500
 //	maxBufferSizeBytes             5 MiB
 //	truncatedRecordTerminator      "\n"

@@ -140,7 +140,7 @@ func newFirehoseSender(client FirehoseAPI, f Flow, retry backoff.Policy, log *sl
 		loopDone:   make(chan struct{}),
 	}
 	if s.linger <= 0 {
-		s.linger = 100 * time.Millisecond
+		s.linger = DefaultMaxBufferAge
 	}
 	if f.MaxBufferSizeRecords > 0 {
 		s.maxRecords = min(f.MaxBufferSizeRecords, firehoseMaxBatchRecords)

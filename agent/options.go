@@ -22,6 +22,12 @@ const (
 	DefaultIdleFlush          = 5 * time.Second
 	DefaultMaxRecordSize      = 1 << 20
 	DefaultMaxPendingRecords  = 100_000
+	// DefaultMaxBufferAge is a flow's maxBufferAgeMillis when agent.json leaves it out: how long
+	// a record may wait to share a PutRecords (PutRecordBatch) call with the ones after it. One
+	// second is the least the Kinesis Agent accepts (its default is a minute): a line is
+	// delivered within about a second, and a slow log (ten lines a second) costs one call a
+	// second instead of one per line.
+	DefaultMaxBufferAge = time.Second
 )
 
 type options struct {

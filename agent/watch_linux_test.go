@@ -110,7 +110,8 @@ func TestIdleFilesClosedAndReopened(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				kc := &keepClient{}
 				cfg := Config{CheckpointFile: filepath.Join(dir, "cp.json"),
-					Flows: []Flow{{FilePattern: filepath.Join(logs, "*.log"), KinesisStream: "s", InitialPosition: StartOfFile}}}
+					Flows: []Flow{{FilePattern: filepath.Join(logs, "*.log"), KinesisStream: "s", InitialPosition: StartOfFile,
+						MaxBufferAge: 100 * time.Millisecond}}} // lines sent within the waits below
 				a, err := New(cfg, kc, PollInterval(100*time.Millisecond), ShutdownTimeout(time.Second))
 				if err != nil {
 					t.Fatal(err)
