@@ -25,7 +25,7 @@ var (
 
 // PartitionKeyError describes an invalid partition key. It wraps ErrInvalidPartitionKey.
 type PartitionKeyError struct {
-	Reason string
+	Reason string // what was wrong: empty, too long, not valid UTF-8
 }
 
 func (e *PartitionKeyError) Error() string {
@@ -38,7 +38,7 @@ func (e *PartitionKeyError) Unwrap() error { return ErrInvalidPartitionKey }
 // HashKeyError describes an invalid explicit hash key. It wraps ErrInvalidHashKey.
 type HashKeyError struct {
 	Value  string // the offending value, cut to 64 bytes
-	Reason string
+	Reason string // what was wrong: empty, too long, not a decimal number, greater than 2^128-1
 }
 
 func (e *HashKeyError) Error() string {

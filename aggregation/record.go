@@ -16,13 +16,13 @@ const overhead = len(Magic) + 16
 
 // Record is a user record, or the Kinesis record that carries an aggregate.
 type Record struct {
-	PartitionKey    string
+	PartitionKey    string // 1 to 256 Unicode code points; its MD5 picks the shard unless ExplicitHashKey is set
 	ExplicitHashKey string // "" or a decimal number in [0, 2^128-1]
-	Data            []byte
+	Data            []byte // the payload, up to the stream's record size limit
 }
 
 // UserRecord is a record recovered by Deaggregate with its position inside the Kinesis record.
 type UserRecord struct {
 	Record
-	SubSequenceNumber int
+	SubSequenceNumber int // index among the user records of its Kinesis record; 0 for a plain record
 }

@@ -8,7 +8,7 @@ import (
 
 // HashRange is an inclusive range of hash keys, as a shard owns them: [Start, End].
 type HashRange struct {
-	Start, End HashKey
+	Start, End HashKey // both inclusive, as in a shard's HashKeyRange
 }
 
 // FullHashRange covers every hash key, [0, 2^128-1].
@@ -42,8 +42,8 @@ func (r HashRange) String() string {
 
 // ShardRange names the hash range a shard owns.
 type ShardRange struct {
-	ShardID string
-	Range   HashRange
+	ShardID string    // e.g. "shardId-000000000000"
+	Range   HashRange // the shard's HashKeyRange
 }
 
 // ShardMap finds the shard owning a hash key among non-overlapping ranges (the open shards of a

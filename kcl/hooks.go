@@ -13,7 +13,8 @@ import (
 // block and must not call back into the Worker (Shutdown from a hook deadlocks).
 //
 // Every method takes one event, and every event names the stream, so one metrics type can serve several
-// workers. Method names are unique across the hooks of kpl, kcl, lease and agent: one type can implement
+// workers: Stream is the stream's name (taken from the ARN when the worker was given one) and ShardID, where
+// an event has it, the shard the event concerns. Method names are unique across the hooks of kpl, kcl, lease and agent: one type can implement
 // all of them and be given to each package's WithHooks. The Java KCL's metrics map to them like this:
 //
 //	RecordsProcessed, DataBytesProcessed,          HookRecordsProcessed
@@ -41,9 +42,9 @@ type HookRecordsProcessed interface {
 type ProcessedEvent struct {
 	Stream             string
 	ShardID            string
-	Records            int   // user records in the batch
-	Bytes              int64 // sum of their Data lengths
-	MillisBehindLatest int64
+	Records            int           // user records in the batch
+	Bytes              int64         // sum of their Data lengths
+	MillisBehindLatest int64         // from the GetRecords answer or fan-out event of the batch
 	Duration           time.Duration // time spent in ProcessRecords
 	Err                error         // the processor's error (the batch will be delivered again)
 }
@@ -58,7 +59,7 @@ type HookMillisBehindLatest interface {
 type BehindEvent struct {
 	Stream             string
 	ShardID            string
-	MillisBehindLatest int64
+	MillisBehindLatest int64 // how far the shard's reader is behind the tip of the shard, in ms
 }
 
 // HookCurrentLeases is called whenever the number of shards this worker processes changes.
@@ -69,7 +70,7 @@ type HookCurrentLeases interface {
 // CurrentLeasesEvent gives the number of shards the worker processes.
 type CurrentLeasesEvent struct {
 	Stream string
-	Leases int
+	Leases int // shards this worker processes now
 }
 
 // HookShardStarted is called when the worker starts processing a shard whose lease it acquired.
@@ -124,7 +125,7 @@ type HookRecordsFiltered interface {
 type FilteredEvent struct {
 	Stream  string
 	ShardID string
-	Records int
+	Records int // user records dropped
 }
 
 // HookCorruptRecord is called when a record carried the KPL aggregation magic (or the Shardwise
@@ -137,8 +138,8 @@ type HookCorruptRecord interface {
 type CorruptEvent struct {
 	Stream         string
 	ShardID        string
-	SequenceNumber string
-	Err            error
+	SequenceNumber string // the Kinesis record's
+	Err            error  // wraps aggregation.ErrCorrupt, compression.ErrCorrupt or compression.ErrTooLarge
 }
 
 // HookShardEnded is called after the worker checkpointed ShardEnd for a shard.
@@ -150,7 +151,7 @@ type HookShardEnded interface {
 type ShardEndedEvent struct {
 	Stream        string
 	ShardID       string
-	ChildShardIDs []string
+	ChildShardIDs []string // the shards that continue it: two after a split, one after a merge
 }
 
 // HookConsumerRegistration is called for every LimitExceededException answer to the EnhancedFanOut
@@ -163,10 +164,10 @@ type HookConsumerRegistration interface {
 // RegistrationEvent describes a refused fan-out consumer registration.
 type RegistrationEvent struct {
 	Stream   string
-	Consumer string
-	Refusal  int   // refusals so far
-	Err      error // the refusal; with GaveUp, the error Run returns
-	GaveUp   bool
+	Consumer string // the consumer name registered
+	Refusal  int    // refusals so far
+	Err      error  // the refusal; with GaveUp, the error Run returns
+	GaveUp   bool   // the worker stopped trying; Run returns Err
 }
 
 // HookRecordDropped is called for every user record the worker drops without delivering it (a
@@ -180,9 +181,9 @@ type HookRecordDropped interface {
 type DroppedEvent struct {
 	Stream       string
 	ShardID      string
-	Position     Position
-	PartitionKey string
-	Reason       string
+	Position     Position // the record's sequence and sub-sequence numbers
+	PartitionKey string   // the user record's key
+	Reason       string   // why it was dropped, e.g. "hash key outside the shard's range"
 }
 
 // hooks holds the registered hooks by kind; the on* methods fill in the stream.

@@ -10,12 +10,15 @@ import (
 // per user record, with its own partition key and sub-sequence number), decompressed (Shardwise zstd
 // frame) and inside the shard's hash key range.
 type Record struct {
+	// PartitionKey is the user record's key: from the aggregate's key table, or the Kinesis record's.
 	PartitionKey string
 	// ExplicitHashKey is the user record's explicit hash key from a KPL aggregate; "" for plain records
 	// (GetRecords does not return the explicit hash key of plain records).
 	ExplicitHashKey string
 	// Data is the payload. It is only valid during the ProcessRecords call: copy it to keep it.
-	Data               []byte
+	Data []byte
+	// ApproximateArrival is when Kinesis accepted the Kinesis record (every user record of an aggregate
+	// shares it).
 	ApproximateArrival time.Time
 	// Position is the record's sequence number and sub-sequence number; pass it to Checkpointer.Checkpoint.
 	Position Position
@@ -43,19 +46,19 @@ type ProcessorFactory func(shardID string) RecordProcessor
 
 // InitializeInput describes where processing of a shard starts.
 type InitializeInput struct {
-	ShardID string
+	ShardID string // the shard this processor is for
 	// Start is the stored checkpoint (processing resumes just after it), or the initial position
 	// (TrimHorizon, Latest, AtTimestamp) for a shard never checkpointed.
 	Start Position
 	// PendingCheckpoint is a checkpoint prepared but not committed by a previous owner (nil if none),
 	// with the application state stored with it.
 	PendingCheckpoint      *Position
-	PendingCheckpointState []byte
+	PendingCheckpointState []byte // the state given to PrepareCheckpoint; nil if none
 }
 
 // ProcessRecordsInput is one batch of records of a shard.
 type ProcessRecordsInput struct {
-	ShardID string
+	ShardID string // the shard the records come from
 	// Records are in shard order; never empty unless the worker has DeliverEmptyBatches. The slice is reused for the next batch once
 	// ProcessRecords returns: copy the records (and their Data) you keep.
 	Records []Record
@@ -88,6 +91,7 @@ const (
 	Requested
 )
 
+// String returns the Java KCL's name of the reason: "LeaseLost", "ShardEnded" or "Requested".
 func (r ShutdownReason) String() string {
 	switch r {
 	case LeaseLost:
@@ -102,8 +106,8 @@ func (r ShutdownReason) String() string {
 
 // ShutdownInput is passed to RecordProcessor.Shutdown.
 type ShutdownInput struct {
-	ShardID string
-	Reason  ShutdownReason
+	ShardID string         // the shard this processor is for
+	Reason  ShutdownReason // why processing stops: LeaseLost, ShardEnded or Requested
 	// LastDelivered is the position of the last record delivered to the processor (as in
 	// ProcessRecordsInput), the zero Position if none was: with Requested, checkpoint it to hand the
 	// shard over without any record delivered twice.

@@ -34,9 +34,9 @@ import (
 
 // Record is a Kinesis record as GetRecords, SubscribeToShard or a Lambda event carries it.
 type Record struct {
-	Data           []byte
-	PartitionKey   string
-	SequenceNumber string
+	Data           []byte // as stored: plain, a KPL aggregate, or compressed (base64 already decoded)
+	PartitionKey   string // the key it was put with (an aggregate's first key)
+	SequenceNumber string // the Kinesis sequence number, shared by every user record of an aggregate
 }
 
 // UserRecord is one record as a consumer sees it: a user record of a KPL aggregate, or the whole

@@ -44,7 +44,7 @@ var (
 // A RefusedError reports a lease table Shardwise will not use, and what to do about it. It wraps
 // ErrTableRefused and the reason (ErrMultiStreamTable or ErrJava3xFleetActive): test with errors.Is.
 type RefusedError struct {
-	Table  string
+	Table  string // the lease table
 	Reason error  // ErrMultiStreamTable or ErrJava3xFleetActive
 	Detail string // what was found
 	Advice string // what to do

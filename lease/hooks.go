@@ -24,8 +24,8 @@ type HookLeaseRenewed interface {
 
 // RenewEvent describes one renewal.
 type RenewEvent struct {
-	Table   string
-	Key     string
+	Table   string        // the lease table
+	Key     string        // the lease key (leaseKey: a shard ID, or stream:shard in multi-stream tables)
 	Counter int64         // the new counter on success, the expected one on failure
 	Latency time.Duration // of the DynamoDB call(s)
 	Err     error         // nil, ErrLeaseLost-wrapping, or a transient DynamoDB error
@@ -49,6 +49,7 @@ const (
 	TakenStolen
 )
 
+// String returns "unowned", "expired" or "stolen".
 func (r TakeReason) String() string {
 	switch r {
 	case TakenUnowned:
@@ -63,10 +64,10 @@ func (r TakeReason) String() string {
 
 // TakenEvent describes a lease taken by this worker.
 type TakenEvent struct {
-	Table         string
-	Lease         Lease // the new copy, owned by this worker
-	PreviousOwner string
-	Reason        TakeReason
+	Table         string     // the lease table
+	Lease         Lease      // the new copy, owned by this worker
+	PreviousOwner string     // the owner before the take; "" if it had none
+	Reason        TakeReason // why it could be taken: unowned, expired or stolen
 }
 
 // HookLeaseLost is called when a Coordinator drops a lease it held without releasing it: a renewal or
@@ -77,9 +78,9 @@ type HookLeaseLost interface {
 
 // LostEvent describes a lost lease.
 type LostEvent struct {
-	Table string
-	Lease Lease // the last copy this worker held
-	Err   error // why: wraps ErrLeaseLost, or the last renewal error when renewals timed out
+	Table string // the lease table
+	Lease Lease  // the last copy this worker held
+	Err   error  // why: wraps ErrLeaseLost, or the last renewal error when renewals timed out
 }
 
 // HookLeaseReleased is called when this worker releases a lease it held (Manager.Release succeeded).
@@ -89,8 +90,8 @@ type HookLeaseReleased interface {
 
 // ReleasedEvent describes a released lease.
 type ReleasedEvent struct {
-	Table string
-	Lease Lease // the released copy, without owner
+	Table string // the lease table
+	Lease Lease  // the released copy, without owner
 }
 
 // HookLeaseCheckpoint is called after every Checkpoint and PrepareCheckpoint attempt.
@@ -100,13 +101,13 @@ type HookLeaseCheckpoint interface {
 
 // CheckpointEvent describes one checkpoint write.
 type CheckpointEvent struct {
-	Table             string
-	Key               string
-	SequenceNumber    string
-	SubSequenceNumber int64
-	Prepared          bool // PrepareCheckpoint rather than Checkpoint
-	Latency           time.Duration
-	Err               error
+	Table             string        // the lease table
+	Key               string        // the lease key
+	SequenceNumber    string        // the checkpoint written (or a sentinel such as SHARD_END)
+	SubSequenceNumber int64         // the user record within an aggregate
+	Prepared          bool          // PrepareCheckpoint rather than Checkpoint
+	Latency           time.Duration // of the DynamoDB call(s)
+	Err               error         // nil, ErrLeaseLost-wrapping, or a DynamoDB error
 }
 
 // HookLeaseTakeRound is called after every take round of a Coordinator (the Java KCL's TakeLeases
@@ -117,16 +118,16 @@ type HookLeaseTakeRound interface {
 
 // TakeRoundEvent summarises one take round.
 type TakeRoundEvent struct {
-	Table     string
-	Leases    int // leases in the table
-	Workers   int // live workers seen, this one included
-	Target    int // leases per worker this worker aims for
-	Held      int // leases this worker held before the round
-	Available int // unowned or expired leases seen
-	Taken     int // leases taken this round (stolen ones included)
-	Stolen    int
-	Latency   time.Duration
-	Err       error // a failed scan; conflicts on individual leases are not errors
+	Table     string        // the lease table
+	Leases    int           // leases in the table
+	Workers   int           // live workers seen, this one included
+	Target    int           // leases per worker this worker aims for
+	Held      int           // leases this worker held before the round
+	Available int           // unowned or expired leases seen
+	Taken     int           // leases taken this round (stolen ones included)
+	Stolen    int           // leases taken from a live worker this round
+	Latency   time.Duration // of the round's DynamoDB calls
+	Err       error         // a failed scan; conflicts on individual leases are not errors
 }
 
 // hooks holds the registered hooks by kind; the on* methods fill in the table.

@@ -17,44 +17,45 @@ import (
 type Config struct {
 	// Command is executableName split on spaces, as the Java daemon splits it (no quoting).
 	Command         []string
-	ApplicationName string
+	ApplicationName string // applicationName (required): lease table and consumer name by default
 	TableName       string // lease table; ApplicationName unless tableName is set
 	Stream          string // the stream name, or its ARN when streamArn is set (kcl.NewWorker takes both)
-	StreamName      string
+	StreamName      string // the stream's name (from streamName, or taken from streamArn)
 	Region          string // "" means the SDK chain (AWS_REGION)
 
-	KinesisEndpoint  string
-	DynamoDBEndpoint string
+	KinesisEndpoint  string // kinesisEndpoint; "" means the SDK chain (AWS_ENDPOINT_URL_KINESIS, ...)
+	DynamoDBEndpoint string // dynamoDBEndpoint; "" means the SDK chain
 
-	// Credential providers, in chain order; empty means the SDK's default chain.
+	// Credential providers, in chain order; empty means the SDK's default chain. Credentials is
+	// AwsCredentialsProvider; the DynamoDB and CloudWatch ones default to it.
 	Credentials           []CredentialProvider
-	CredentialsDynamoDB   []CredentialProvider
-	CredentialsCloudWatch []CredentialProvider
+	CredentialsDynamoDB   []CredentialProvider // AwsCredentialsProviderDynamoDB
+	CredentialsCloudWatch []CredentialProvider // AwsCredentialsProviderCloudWatch (parsed; no metrics are sent)
 
 	WorkerID        string       // "" means a random ID per start, as Java does
 	InitialPosition kcl.Position // TrimHorizon, Latest or AtTimestamp
 
-	Failover           time.Duration
-	ShardSyncInterval  time.Duration
-	ParentPollInterval time.Duration
-	PollInterval       time.Duration
-	TaskBackoff        time.Duration
+	Failover           time.Duration // failoverTimeMillis (10 s)
+	ShardSyncInterval  time.Duration // shardSyncIntervalMillis (1 min)
+	ParentPollInterval time.Duration // parentShardPollIntervalMillis (10 s)
+	PollInterval       time.Duration // idleTimeBetweenReadsInMillis (1.5 s)
+	TaskBackoff        time.Duration // taskBackoffTimeMillis (500 ms)
 	Timeout            time.Duration // timeoutInSeconds; 0: none
-	ShutdownGrace      time.Duration
-	MaxLeasesForWorker int // 0: unlimited
-	MaxLeasesToSteal   int
-	MaxRecords         int
+	ShutdownGrace      time.Duration // shutdownGraceMillis (30 s; Java's default is 0)
+	MaxLeasesForWorker int           // 0: unlimited
+	MaxLeasesToSteal   int           // maxLeasesToStealAtOneTime (1)
+	MaxRecords         int           // maxRecords per GetRecords call (10,000)
 
 	FanOut       bool   // retrievalMode resolved (DEFAULT is FANOUT unless a polling key is set)
 	ConsumerName string // fan-out consumer name (default ApplicationName)
-	ConsumerARN  string
+	ConsumerARN  string // consumerArn: a registered fan-out consumer to use instead of registering one
 
-	CallProcessRecordsEvenForEmptyRecordList bool
-	CleanupLeasesUponShardCompletion         bool
-	ProcessingLanguage                       string
+	CallProcessRecordsEvenForEmptyRecordList bool   // empty batches are delivered (idle flushes)
+	CleanupLeasesUponShardCompletion         bool   // false keeps finished shards' leases (true by default)
+	ProcessingLanguage                       string // added to the SDK user agent
 
-	OnChildFailure             FailurePolicy
-	ShardEndRequiresCheckpoint bool
+	OnChildFailure             FailurePolicy // shardwise.onChildFailure: restart the child (default) or exit
+	ShardEndRequiresCheckpoint bool          // shardwise.shardEndRequiresCheckpoint (true)
 
 	// Settings lists every key of the property table with its resolved value, for --print-config.
 	Settings []Setting
@@ -62,25 +63,26 @@ type Config struct {
 
 // A Setting is one resolved property for --print-config.
 type Setting struct {
-	Key    string
-	Value  string
+	Key    string // the property's name
+	Value  string // its resolved value
 	Source string // "file", "default" or "derived"
 	Maps   string // what it sets in Shardwise
 }
 
 // A Warning is about a key that has no effect, is unknown, or is resolved differently from Java.
 type Warning struct {
-	Key     string
-	Message string
+	Key     string // the property's name
+	Message string // what happens to it
 }
 
+// String returns "key: message".
 func (w Warning) String() string { return w.Key + ": " + w.Message }
 
 // A CredentialProvider is one entry of an AwsCredentialsProvider value: "Name|arg|...|nested=value".
 // Name is the class's simple name (a fully qualified name is reduced to it).
 type CredentialProvider struct {
-	Name   string
-	Args   []string
+	Name   string            // e.g. "DefaultCredentialsProvider", "ProfileCredentialsProvider", "StsAssumeRoleCredentialsProvider"
+	Args   []string          // the "|"-separated arguments after the name (a profile name, a role ARN and session name)
 	Nested map[string]string // endpoint, endpointRegion, externalId
 }
 

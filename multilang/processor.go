@@ -26,6 +26,7 @@ const (
 	Exit
 )
 
+// String returns "restart" or "exit", the values of shardwise.onChildFailure.
 func (p FailurePolicy) String() string {
 	if p == Exit {
 		return "exit"

@@ -11,8 +11,8 @@ import (
 // Properties is a parsed properties file: keys in file order (a later duplicate replaces the value but
 // keeps the first position) and their values.
 type Properties struct {
-	Keys   []string
-	Values map[string]string
+	Keys   []string          // each key once, in the order first seen
+	Values map[string]string // the last value of each key
 }
 
 // Get returns the value of key and whether it is set.
