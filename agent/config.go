@@ -181,7 +181,8 @@ type Flow struct {
 	PartitionKeyOption        PartitionKeyOption // "partitionKeyOption": RANDOM (default) or DETERMINISTIC
 	InitialPosition           InitialPosition    // "initialPosition": END_OF_FILE (default) or START_OF_FILE
 	// MaxBufferAge is "maxBufferAgeMillis", the producer's Linger; 0 (unset) is
-	// DefaultMaxBufferAge (1s).
+	// DefaultMaxBufferAge (1s). The end of a backlog does not wait for it (see
+	// DefaultMaxBufferAge).
 	MaxBufferAge time.Duration
 	// MaxBufferSizeRecords is "maxBufferSizeRecords", Kinesis records per PutRecords call (kpl
 	// BatchMaxRecords); 0 (unset) keeps 500.

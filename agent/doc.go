@@ -184,6 +184,17 @@
 // Only records Kinesis can never accept (invalid, too large) are skipped: logged at Error and
 // counted in Stats.RecordsFailed, never silently. Reading pauses when MaxPendingRecords are waiting.
 //
+// A record waits up to maxBufferAgeMillis (1s by default) for the ones after it, so that a slow
+// log shares calls: a line every 100 ms costs one PutRecords call a second. The end of a backlog
+// does not wait: when a poll has read every file of the flow to its end and the reads since the
+// files were last all at their end queued a full call's worth (maxBufferSizeRecords records, 500
+// by default, or maxBufferSizeBytes), the records still waiting are sent at once (the producer's
+// Flush, run on a goroutine of the flow while reading and checkpointing go on), and batching
+// resumes as soon as they are delivered. So a start with START_OF_FILE, a restart after a while
+// down or a burst of lines is delivered as fast as Kinesis takes it, to its last line. A writer
+// of a call's worth or more per poll (5,000 lines a second at the default 100 ms poll) gets at
+// most one early, partial call per shard and poll. Order and checkpoints are as for any send.
+//
 // The checkpoint file (CheckpointFile; DefaultCheckpointFile in the working directory when empty;
 // the shardwise-agent command uses systemd's $STATE_DIRECTORY or /var/lib/shardwise-agent) is
 // checked at start: Run creates its directory if missing and returns a *CheckpointError (Op
@@ -278,7 +289,7 @@
 //	PollInterval                   each flow's minTimeBetweenFilePollsMillis (100ms)
 //	partitionKeyOption             RANDOM
 //	initialPosition                END_OF_FILE (a flow's first start only)
-//	maxBufferAgeMillis             1s (DefaultMaxBufferAge; the producer's Linger)
+//	maxBufferAgeMillis             1s (DefaultMaxBufferAge; the producer's Linger; not after a backlog)
 //	maxBufferSizeRecords           500
 //	maxBufferSizeBytes             5 MiB
 //	truncatedRecordTerminator      "\n"

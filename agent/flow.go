@@ -89,6 +89,12 @@ type flow struct {
 	sources    map[fingerprint][]*tracked // possible copy sources by fingerprint, during a scan (see copySource)
 	sourceLens map[int]bool               // the fingerprint lengths in sources
 	m          *flowMetrics               // the flow's figures for Stats (metrics.go)
+	// The end of a backlog (see caughtUp): what was read since the files were last all read to
+	// their end, the thresholds that make it a backlog, and the send-now in progress.
+	burstRecs, burstBytes int
+	fullRecs, fullBytes   int
+	entrySeq              uint64 // entries queued so far (entry.seq)
+	flush                 *flushJob
 
 	mu     sync.Mutex
 	snap   []fileCheckpoint
@@ -169,6 +175,7 @@ const copyLinkWindow = time.Minute
 // entry is a record on its way: done entries (delivered, filtered, skipped or failed for good)
 // move the checkpoint once every earlier entry of the file is done.
 type entry struct {
+	seq    uint64 // its place among the flow's entries (see flushJob)
 	gen    int
 	end    int64
 	rec    kpl.Record
@@ -212,6 +219,12 @@ func newFlow(a *Agent, cfg Flow, procs []processor, saved []fileCheckpoint, star
 		f.footer, _ = compileFooter(cfg.FileFooterPattern) // checked by Validate
 	}
 	f.retry = cfg.retryPolicy(a.opts.retry)
+	f.fullRecs = cmp.Or(cfg.MaxBufferSizeRecords, maxBufferRecordsLimit)
+	f.fullBytes = cmp.Or(cfg.MaxBufferSizeBytes, kinesisMaxCallBytes)
+	if cfg.DeliveryStream != "" {
+		f.fullRecs = min(f.fullRecs, firehoseMaxBatchRecords)
+		f.fullBytes = min(f.fullBytes, firehoseMaxBatchBytes)
+	}
 	if cfg.TruncatedRecordTerminator != nil {
 		f.term = []byte(*cfg.TruncatedRecordTerminator)
 	}
@@ -246,6 +259,10 @@ func (f *flow) run(ctx, putCtx context.Context) {
 			f.shutdown(putCtx)
 			return
 		case <-timer.C:
+		case <-f.flushed():
+			// Everything handed to the producer is delivered: settle it now rather than at the
+			// next poll, so that the end of a backlog is checkpointed (and counted) at once.
+			timer.Stop()
 		}
 		now := time.Now()
 		f.step(ctx, putCtx, now)
@@ -261,6 +278,7 @@ func (f *flow) run(ctx, putCtx context.Context) {
 }
 
 func (f *flow) shutdown(putCtx context.Context) {
+	f.stopFlush()
 	if err := f.prod.Flush(putCtx); err != nil {
 		f.log.Warn("flush at shutdown incomplete", "err", err)
 	}
@@ -385,6 +403,7 @@ func (f *flow) step(ctx, putCtx context.Context, now time.Time) {
 		}
 	}
 	f.settle(putCtx, now, true)
+	f.caughtUp(putCtx, ctx.Err() != nil)
 	f.forgetFinished(now)
 	if len(list) > 0 || scanned {
 		f.changed = true
@@ -1242,7 +1261,8 @@ func keepWindow(w, p []byte) []byte {
 
 // queue processes a chunk and hands it to the producer.
 func (f *flow) queue(putCtx context.Context, t *tracked, c chunk) {
-	e := &entry{gen: t.gen, end: c.end}
+	f.entrySeq++
+	e := &entry{seq: f.entrySeq, gen: t.gen, end: c.end}
 	t.queue = append(t.queue, e)
 	f.pending++
 	if c.skipped {
@@ -1270,6 +1290,8 @@ func (f *flow) queue(putCtx context.Context, t *tracked, c chunk) {
 	}
 	e.rec = kpl.Record{PartitionKey: f.partitionKey(data), Data: data}
 	e.fut = f.prod.PutAsync(putCtx, e.rec)
+	f.burstRecs++
+	f.burstBytes += len(data)
 }
 
 // process applies the processing options and the record size limit.

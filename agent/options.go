@@ -26,7 +26,10 @@ const (
 	// a record may wait to share a PutRecords (PutRecordBatch) call with the ones after it. One
 	// second is the least the Kinesis Agent accepts (its default is a minute): a line is
 	// delivered within about a second, and a slow log (ten lines a second) costs one call a
-	// second instead of one per line.
+	// second instead of one per line. The wait is for lines still to come: when a flow has read
+	// a backlog (at least maxBufferSizeRecords records or maxBufferSizeBytes since its files were
+	// last all read to their end) and reached the end of every file, the records left waiting go
+	// out at once (see the package documentation, Delivery and checkpoints).
 	DefaultMaxBufferAge = time.Second
 )
 
