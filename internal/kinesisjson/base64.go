@@ -69,8 +69,9 @@ var b64pairs = func() (t [1 << 12]uint16) {
 }()
 
 // appendBase64 appends the standard, padded base64 encoding of src to dst, as
-// base64.StdEncoding.AppendEncode does, about twice as fast: six bytes a round become eight
-// characters through four look-ups of character pairs.
+// base64.StdEncoding.AppendEncode does, faster: with AVX-512 VBMI 48 bytes at a time (see
+// base64_amd64.go), then (or else) six bytes a round become eight characters through four look-ups
+// of character pairs.
 func appendBase64(dst, src []byte) []byte {
 	n := base64.StdEncoding.EncodedLen(len(src))
 	if cap(dst)-len(dst) < n {
@@ -78,6 +79,12 @@ func appendBase64(dst, src []byte) []byte {
 	}
 	out := dst[len(dst) : len(dst)+n]
 	di, si := 0, 0
+	if useVBMI && len(src) >= 64 {
+		// Blocks of 48 bytes, each read as 64: the last one must end 16 bytes before src does.
+		k := (len(src) - 16) / 48
+		encodeBlocksVBMI(&out[0], &src[0], k)
+		si, di = 48*k, 64*k
+	}
 	// A round loads eight bytes and uses six, so it needs two to spare.
 	for ; si+8 <= len(src); si += 6 {
 		x := binary.BigEndian.Uint64(src[si:]) >> 16
