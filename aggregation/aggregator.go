@@ -18,6 +18,9 @@ type Aggregator struct {
 
 	pks  keyTable // partition_key_table
 	ehks keyTable // explicit_hash_key_table
+	// The tables' encoded entries (fields 1 and 2), written by Add while the key is in the cache:
+	// encode would otherwise read every distinct key again, long after the caller last touched it.
+	pkBuf, ehkBuf []byte
 
 	bodySize int  // exact protobuf body size of what was added
 	stale    bool // flushed: records' backing array and the key tables still hold the last aggregate
@@ -119,9 +122,13 @@ func (a *Aggregator) Add(r Record) error {
 
 	if !pkKnown {
 		a.pks.insert(r.PartitionKey, pkSlot, pkHash)
+		a.pkBuf = appendVarint(append(a.pkBuf, keyPartitionKeyTable), uint64(len(r.PartitionKey)))
+		a.pkBuf = append(a.pkBuf, r.PartitionKey...)
 	}
 	if !ehkKnown {
 		a.ehks.insert(r.ExplicitHashKey, ehkSlot, ehkHash)
+		a.ehkBuf = appendVarint(append(a.ehkBuf, keyExplicitHashKeyTbl), uint64(len(r.ExplicitHashKey)))
+		a.ehkBuf = append(a.ehkBuf, r.ExplicitHashKey...)
 	}
 	a.records = append(a.records, r)
 	// Encode the record now, while its data is likely still in the caller's cache; Flush then copies
@@ -182,16 +189,8 @@ func (a *Aggregator) encode(b []byte) []byte {
 		b = make([]byte, 0, total)
 	}
 	b = append(b, Magic...)
-	for _, pk := range a.pks.keys {
-		b = append(b, keyPartitionKeyTable)
-		b = appendVarint(b, uint64(len(pk)))
-		b = append(b, pk...)
-	}
-	for _, ehk := range a.ehks.keys {
-		b = append(b, keyExplicitHashKeyTbl)
-		b = appendVarint(b, uint64(len(ehk)))
-		b = append(b, ehk...)
-	}
+	b = append(b, a.pkBuf...)
+	b = append(b, a.ehkBuf...)
 	b = append(b, a.recBuf...)
 	sum := md5.Sum(b[len(Magic):])
 	return append(b, sum[:]...)
@@ -206,6 +205,7 @@ func (a *Aggregator) reset() {
 	a.records = a.records[:0]
 	a.stale = true
 	a.recBuf = a.recBuf[:0]
+	a.pkBuf, a.ehkBuf = a.pkBuf[:0], a.ehkBuf[:0]
 	a.pks.reset()
 	a.ehks.reset()
 	a.bodySize = 0
