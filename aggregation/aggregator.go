@@ -2,6 +2,8 @@ package aggregation
 
 import (
 	"crypto/md5"
+
+	"github.com/shardwise/shardwise/internal/md5x"
 )
 
 // An Aggregator packs user records bound for one shard into a KPL aggregated record. Add encodes
@@ -22,6 +24,7 @@ type Aggregator struct {
 	// encode would otherwise read every distinct key again, long after the caller last touched it.
 	pkBuf, ehkBuf []byte
 
+	noSum    bool // AppendFlushUnsummed: leave the MD5 trailer zero
 	bodySize int  // exact protobuf body size of what was added
 	stale    bool // flushed: records' backing array and the key tables still hold the last aggregate
 }
@@ -182,6 +185,33 @@ func (a *Aggregator) AppendFlush(dst []byte) (Record, []Record, error) {
 	return Record{PartitionKey: AggregatePartitionKey, ExplicitHashKey: first.String(), Data: payload}, recs, nil
 }
 
+// AppendFlushUnsummed is AppendFlush leaving the 16-byte MD5 trailer of an aggregated payload
+// zero, for a caller that checksums several payloads at once with SealAggregates before using them.
+// A single record is returned unaggregated, as by AppendFlush.
+func (a *Aggregator) AppendFlushUnsummed(dst []byte) (Record, []Record, error) {
+	a.noSum = true
+	defer func() { a.noSum = false }()
+	return a.AppendFlush(dst)
+}
+
+// SealAggregates writes the MD5 trailer of each aggregated payload that AppendFlushUnsummed
+// returned (several at once where the CPU allows: see internal/md5x).
+func SealAggregates(payloads [][]byte) {
+	var msgs [16][]byte
+	var sums [16][md5.Size]byte
+	for len(payloads) > 0 {
+		n := min(len(payloads), len(msgs))
+		for i, p := range payloads[:n] {
+			msgs[i] = p[len(Magic) : len(p)-md5.Size]
+		}
+		md5x.Sum(msgs[:n], sums[:n])
+		for i, p := range payloads[:n] {
+			copy(p[len(p)-md5.Size:], sums[i][:])
+		}
+		payloads = payloads[n:]
+	}
+}
+
 // encode writes magic | AggregatedRecord | MD5 in field-number order, as the KPL's protobuf
 // serializer does: the partition key table, the explicit hash key table, then the records.
 func (a *Aggregator) encode(b []byte) []byte {
@@ -192,6 +222,10 @@ func (a *Aggregator) encode(b []byte) []byte {
 	b = append(b, a.pkBuf...)
 	b = append(b, a.ehkBuf...)
 	b = append(b, a.recBuf...)
+	if a.noSum {
+		var zero [md5.Size]byte
+		return append(b, zero[:]...)
+	}
 	sum := md5.Sum(b[len(Magic):])
 	return append(b, sum[:]...)
 }

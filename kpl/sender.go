@@ -301,12 +301,17 @@ func (p *Producer) send(r *request) {
 	defer p.reqWG.Done()
 	var cancelled outcomes
 	kept := r.ks[:0]
+	var unsummed [][]byte // aggregates flushed without their checksum, summed together below
 	for _, k := range r.ks {
-		if p.encode(k, &cancelled) {
+		if p.flush(k, &cancelled, &unsummed) {
 			kept = append(kept, k)
 		}
 	}
 	r.ks = kept
+	aggregation.SealAggregates(unsummed)
+	for _, k := range r.ks {
+		p.finishEncode(k)
+	}
 	p.finish(cancelled)
 	if len(r.ks) == 0 {
 		p.complete(r, nil, nil, 0, time.Now(), 0)
@@ -506,10 +511,11 @@ func (p *Producer) observeAttempt(d time.Duration, answered, timedOut bool) {
 	}
 }
 
-// encode builds k's entry before its first send: it withdraws user records whose PutAsync context
-// has ended (records never sent before only), flushes the aggregate and compresses the payload. It
-// reports whether anything is left to send.
-func (p *Producer) encode(k *kRec, cancelled *outcomes) bool {
+// flush starts building k's entry before its first send: it withdraws user records whose PutAsync
+// context has ended (records never sent before only) and flushes the aggregate, whose payload it
+// appends to unsummed: its MD5 trailer is written by SealAggregates, for all the call's aggregates
+// at once. It reports whether anything is left to send; finishEncode completes the entry.
+func (p *Producer) flush(k *kRec, cancelled *outcomes, unsummed *[][]byte) bool {
 	if k.encoded {
 		return true
 	}
@@ -524,7 +530,7 @@ func (p *Producer) encode(k *kRec, cancelled *outcomes) bool {
 		var rec aggregation.Record
 		var err error
 		if buf != nil {
-			rec, _, err = k.agg.AppendFlush(*buf)
+			rec, _, err = k.agg.AppendFlushUnsummed(*buf)
 			k.buf = buf
 		} else {
 			rec, _, err = k.agg.Flush()
@@ -539,6 +545,17 @@ func (p *Producer) encode(k *kRec, cancelled *outcomes) bool {
 		}
 		k.entry = rec
 		k.aggr = len(k.users) > 1
+		if k.aggr {
+			*unsummed = append(*unsummed, rec.Data)
+		}
+	}
+	return true
+}
+
+// finishEncode completes k's entry after flush and SealAggregates: it compresses the payload.
+func (p *Producer) finishEncode(k *kRec) {
+	if k.encoded {
+		return
 	}
 	if p.enc != nil {
 		if data, ok := p.enc.Compress(k.entry.Data); ok {
@@ -549,7 +566,6 @@ func (p *Producer) encode(k *kRec, cancelled *outcomes) bool {
 	}
 	k.size = len(k.entry.Data) + len(k.entry.PartitionKey)
 	k.encoded = true
-	return true
 }
 
 // withdraw fails k's user records whose PutAsync context has ended (records never sent before
