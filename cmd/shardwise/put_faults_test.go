@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/shardwise/shardwise/aggregation"
 	"github.com/shardwise/shardwise/compression"
@@ -85,7 +82,7 @@ type putFaultsRun struct {
 type putFaultsResult struct {
 	out  putOutcome
 	err  error
-	seen []bool // by line index, when read back
+	seen []int  // by line index: how many times the line is in the stream, when read back
 	log  string // put's stderr
 }
 
@@ -134,11 +131,11 @@ func (r putFaultsRun) do(tb testing.TB, ctx context.Context, readBack bool) putF
 	return res
 }
 
-// readBackLines reads every shard of stream from TRIM_HORIZON to its end and marks the lines (by
-// their "n") it finds.
-func readBackLines(tb testing.TB, ctx context.Context, kc *kinesis.Client, stream string, lines int) []bool {
+// readBackLines reads every shard of stream from TRIM_HORIZON to its end and counts, by line index
+// (the lines' "n"), how many times each line is there.
+func readBackLines(tb testing.TB, ctx context.Context, kc *kinesis.Client, stream string, lines int) []int {
 	tb.Helper()
-	seen := make([]bool, lines)
+	seen := make([]int, lines)
 	shards, err := kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(stream)})
 	if err != nil {
 		tb.Fatal(err)
@@ -169,7 +166,7 @@ func readBackLines(tb testing.TB, ctx context.Context, kc *kinesis.Client, strea
 					if err := json.Unmarshal(u.Data, &line); err != nil || line.N < 0 || line.N >= lines {
 						tb.Fatalf("read back a record that is no input line: %q (%v)", u.Data, err)
 					}
-					seen[line.N] = true
+					seen[line.N]++
 				}
 			}
 			if len(out.Records) == 0 && aws.ToInt64(out.MillisBehindLatest) == 0 {
@@ -199,8 +196,8 @@ func TestPutFaults(t *testing.T) {
 				t.Fatalf("put: %v, %d of %d lines failed\n%s", res.err, res.out.failed, res.out.records, res.log)
 			}
 			missing := 0
-			for i, ok := range res.seen {
-				if !ok {
+			for i, n := range res.seen {
+				if n == 0 {
 					if missing < 5 {
 						t.Errorf("line %d (0-based) is not in the stream", i)
 					}
@@ -251,98 +248,69 @@ func BenchmarkPutFaults(b *testing.B) {
 	b.ReportMetric(failedSplit/n, "split-failed")
 }
 
-// memKinesis is an in-memory kpl.KinesisAPI for synctest bubbles: one stream of two shards (split at
-// 2^127) that keeps no data but counts the user records it accepts. Faults are drawn from a seeded
-// source: a whole call fails (InternalFailure, as an HTTP 500) with probability callRate, and
-// otherwise each entry fails with InternalFailure with probability entryRate.
-type memKinesis struct {
-	mu                  sync.Mutex
-	rnd                 *rand.Rand
-	callRate, entryRate float64
-	smap                *aggregation.ShardMap
-	seq                 int
-	users               int // user records accepted
-	outage              func() bool
-}
-
-func newMemKinesis(seed uint64, callRate, entryRate float64) *memKinesis {
-	mid := aggregation.HashKeyFromUint64s(1<<63, 0)
-	below := aggregation.HashKeyFromUint64s(1<<63-1, ^uint64(0))
-	m, err := aggregation.NewShardMap([]aggregation.ShardRange{
-		{ShardID: "shardId-000000000000", Range: aggregation.HashRange{Start: aggregation.HashKey{}, End: below}},
-		{ShardID: "shardId-000000000001", Range: aggregation.HashRange{Start: mid, End: aggregation.MaxHashKey}},
-	})
+// bubbleKinesis starts, inside the test's synctest bubble, a kinesistest server on its virtual
+// network holding stream "s" of two shards (hash ranges split at 2^127, as CreateStream makes
+// them), with opts added; it is closed when the test ends. The wire protocol and the SDK client
+// are real, time is the bubble's: a put paced by the producer's rate limit takes fake seconds.
+func bubbleKinesis(t *testing.T, opts ...kinesistest.Option) *kinesistest.Server {
+	t.Helper()
+	base := []kinesistest.Option{kinesistest.VirtualNetwork(), kinesistest.Stream("s", 2)}
+	srv, err := kinesistest.NewServer(append(base, opts...)...)
 	if err != nil {
-		panic(err)
+		t.Fatal(err)
 	}
-	return &memKinesis{rnd: rand.New(rand.NewPCG(seed, seed)), callRate: callRate, entryRate: entryRate, smap: m}
+	t.Cleanup(func() { srv.Close() })
+	return srv
 }
 
-func (f *memKinesis) ListShards(ctx context.Context, in *kinesis.ListShardsInput, _ ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
-	out := &kinesis.ListShardsOutput{}
-	for _, s := range f.smap.Shards() {
-		out.Shards = append(out.Shards, types.Shard{ShardId: aws.String(s.ShardID),
-			HashKeyRange:        &types.HashKeyRange{StartingHashKey: aws.String(s.Range.Start.String()), EndingHashKey: aws.String(s.Range.End.String())},
-			SequenceNumberRange: &types.SequenceNumberRange{StartingSequenceNumber: aws.String("0")}})
-	}
-	return out, nil
-}
-
-func (f *memKinesis) DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, _ ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error) {
-	return &kinesis.DescribeStreamSummaryOutput{StreamDescriptionSummary: &types.StreamDescriptionSummary{
-		StreamName: in.StreamName, MaxRecordSizeInKiB: aws.Int32(1024)}}, nil
-}
-
-func (f *memKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if (f.outage != nil && f.outage()) || f.rnd.Float64() < f.callRate {
-		return nil, &smithy.GenericAPIError{Code: "InternalFailure", Message: "memKinesis fault", Fault: smithy.FaultServer}
-	}
-	out := &kinesis.PutRecordsOutput{Records: make([]types.PutRecordsResultEntry, len(in.Records))}
-	for i, e := range in.Records {
-		if f.rnd.Float64() < f.entryRate {
-			out.Records[i] = types.PutRecordsResultEntry{ErrorCode: aws.String("InternalFailure"), ErrorMessage: aws.String("memKinesis fault")}
-			out.FailedRecordCount = aws.Int32(aws.ToInt32(out.FailedRecordCount) + 1)
-			continue
+// failPuts returns a control answering every PutRecords call with InternalFailure (HTTP 500,
+// nothing written) while down reports true, as in an outage of the stream; other calls pass.
+// Inside a bubble, down may read the bubble's clock.
+func failPuts(down func() bool) kinesistest.ControlFunc {
+	return func(req kinesistest.Request) (kinesistest.Action, bool) {
+		if req.Op != "PutRecords" || !down() {
+			return kinesistest.Action{}, false
 		}
-		hk, err := aggregation.EffectiveHashKey(aws.ToString(e.PartitionKey), aws.ToString(e.ExplicitHashKey))
-		if err != nil {
-			return nil, &smithy.GenericAPIError{Code: "ValidationException", Message: err.Error()}
-		}
-		_, sr, _ := f.smap.Lookup(hk)
-		users := 1
-		if aggregation.IsAggregated(e.Data) {
-			urs, err := aggregation.Deaggregate(e.Data)
-			if err != nil {
-				return nil, &smithy.GenericAPIError{Code: "ValidationException", Message: err.Error()}
-			}
-			users = len(urs)
-		}
-		f.users += users
-		f.seq++
-		out.Records[i] = types.PutRecordsResultEntry{ShardId: aws.String(sr.ShardID), SequenceNumber: aws.String(strconv.Itoa(f.seq))}
+		return kinesistest.Action{Err: kinesistest.NewError(kinesistest.CodeInternalFailure)}, true
 	}
-	return out, nil
 }
 
-// TestPutPaceUnderFaults checks, in a synctest bubble against memKinesis, that put loses no line
+// missingAndDuplicated counts the lines readBackLines found not at all, and more than once.
+func missingAndDuplicated(counts []int) (missing, duplicated int) {
+	for _, n := range counts {
+		switch {
+		case n == 0:
+			missing++
+		case n > 1:
+			duplicated++
+		}
+	}
+	return missing, duplicated
+}
+
+// TestPutPaceUnderFaults checks, in a synctest bubble against kinesistest, that put loses no line
 // and keeps at least half its fault-free pace when 20 % of PutRecords entries and 10 % of calls
-// fail (each try then succeeds with probability 0.72, so about 0.7 of the pace is expected): a
-// failed entry of a call that delivered others must not stall its shard. The pace is the
-// producer's rate limit (150 % of 1 MiB/s per shard) in fake time, so the figures are exact.
+// fail with InternalFailure (each try then succeeds with probability 0.72, so about 0.7 of the pace
+// is expected): a failed entry of a call that delivered others must not stall its shard. The pace
+// is the producer's rate limit (150 % of 1 MiB/s per shard) in fake time, so the figures are exact.
+// Every line is read back: in the stream exactly once (these faults write nothing, so a copy
+// would be a delivered entry sent again).
 func TestPutPaceUnderFaults(t *testing.T) {
 	const lines = 20_000
 	data := putTestLines(lines, 1000)
-	run := func(name string, callRate, entryRate float64) time.Duration {
+	run := func(name string, opts ...kinesistest.Option) time.Duration {
 		var took time.Duration
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				kc := newMemKinesis(7, callRate, entryRate)
+				srv := bubbleKinesis(t, opts...)
+				kc := srv.KinesisClient()
 				var log bytes.Buffer
 				out, err := putLines(t.Context(), kc, "s", putConfig{keyField: "k", linger: defaultPutLinger}, bytes.NewReader(data), &log)
-				if err != nil || out.failed != 0 || kc.users < lines {
-					t.Fatalf("put: %v, %d failed, %d of %d lines accepted\n%s", err, out.failed, kc.users, lines, log.String())
+				if err != nil || out.failed != 0 {
+					t.Fatalf("put: %v, %d of %d lines failed\n%s", err, out.failed, lines, log.String())
+				}
+				if missing, dup := missingAndDuplicated(readBackLines(t, t.Context(), kc, "s", lines)); missing+dup != 0 {
+					t.Fatalf("of %d lines, %d are not in the stream and %d are there more than once", lines, missing, dup)
 				}
 				took = out.elapsed
 				t.Logf("%v (fake time), %d calls, %d entries retried", took, out.stats.PutRecordsCalls, out.stats.EntriesRetried)
@@ -350,8 +318,9 @@ func TestPutPaceUnderFaults(t *testing.T) {
 		})
 		return took
 	}
-	clean := run("no faults", 0, 0)
-	faulty := run("faults", 0.1, 0.2)
+	clean := run("no faults")
+	faulty := run("faults", kinesistest.Faults(kinesistest.FaultConfig{Rate: 0.1, EntryRate: 0.2, Ops: []string{"PutRecords"},
+		Kinds: []kinesistest.FaultKind{kinesistest.FaultEntryFailure, kinesistest.FaultInternalError}, Seed: 7}))
 	if clean <= 0 || faulty > 2*clean {
 		t.Fatalf("put took %v with faults, %v without: the faults cost more than half the pace", faulty, clean)
 	}

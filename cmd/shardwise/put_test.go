@@ -179,16 +179,18 @@ func TestPutReportsFailedLines(t *testing.T) {
 }
 
 // TestPutOutlastsRecordTTL: put never drops a line merely for waiting. Nothing reaches the stream
-// for longer than the producer's default RecordTTL, then everything does; no line fails.
+// for longer than the producer's default RecordTTL, then everything does, once; no line fails.
 func TestPutOutlastsRecordTTL(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		kc := newMemKinesis(1, 0, 0)
+		srv := bubbleKinesis(t)
 		until := time.Now().Add(kpl.DefaultRecordTTL + 15*time.Second)
-		kc.outage = func() bool { return time.Now().Before(until) }
+		srv.Control(failPuts(func() bool { return time.Now().Before(until) }))
+		kc := srv.KinesisClient()
 		var errOut bytes.Buffer
 		out, err := putLines(t.Context(), kc, "s", putConfig{keyField: "k", linger: defaultPutLinger}, bytes.NewReader(putTestLines(1000, 100)), &errOut)
-		if err != nil || out.failed != 0 || kc.users != 1000 {
-			t.Fatalf("put = %v, %d failed, %d delivered\n%s", err, out.failed, kc.users, errOut.String())
+		missing, dup := missingAndDuplicated(readBackLines(t, t.Context(), kc, "s", 1000))
+		if err != nil || out.failed != 0 || missing != 0 || dup != 0 {
+			t.Fatalf("put = %v, %d failed; %d lines not in the stream, %d more than once\n%s", err, out.failed, missing, dup, errOut.String())
 		}
 		if out.elapsed < kpl.DefaultRecordTTL+15*time.Second {
 			t.Fatalf("put took %v, before the outage ended", out.elapsed)
@@ -200,8 +202,9 @@ func TestPutOutlastsRecordTTL(t *testing.T) {
 // some wait, put fails them, lists their lines and ends.
 func TestPutGivesUpWhenNothingIsDelivered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		kc := newMemKinesis(1, 0, 0)
-		kc.outage = func() bool { return true }
+		srv := bubbleKinesis(t)
+		srv.Control(failPuts(func() bool { return true }))
+		kc := srv.KinesisClient()
 		var errOut bytes.Buffer
 		start := time.Now()
 		out, err := putLines(t.Context(), kc, "s", putConfig{keyField: "k", linger: defaultPutLinger}, bytes.NewReader(putTestLines(5, 100)), &errOut)
@@ -221,8 +224,9 @@ func TestPutGivesUpWhenNothingIsDelivered(t *testing.T) {
 // it did not deliver.
 func TestPutInterrupted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		kc := newMemKinesis(1, 0, 0)
-		kc.outage = func() bool { return true }
+		srv := bubbleKinesis(t)
+		srv.Control(failPuts(func() bool { return true }))
+		kc := srv.KinesisClient()
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
 		var errOut bytes.Buffer
