@@ -24,7 +24,7 @@ import (
 func (s *scen) localKinesis(ctx context.Context, extra ...string) (string, error) {
 	urls := make(chan string, 1)
 	var once sync.Once
-	args := append([]string{"local-kinesis", "--addr", "127.0.0.1:0", "-v"}, extra...)
+	args := append([]string{"local-kinesis", "--addr", "127.0.0.1:0", "--log-level", "debug"}, extra...)
 	p, err := s.start("local-kinesis", "shardwise", args, s.childEnv(), procOpts{onLine: func(l []byte, _ time.Time) {
 		once.Do(func() { urls <- string(l) })
 	}})
