@@ -495,7 +495,10 @@ func (f *flow) trackedAt(p string) []*tracked {
 // of another stat call.
 func (f *flow) stat(t *tracked, now time.Time, l *listed) bool {
 	t.nextStat = now.Add(idleStatEvery)
-	if t.f != nil && l != nil && l.path == t.path && l.id == t.id {
+	// The listing is older than what open found for a file opened at this poll (after the
+	// listing): taking its smaller size would make tail see a fingerprint longer than the file
+	// and take it for truncated. A size or time gone back is left to fstat.
+	if t.f != nil && l != nil && l.path == t.path && l.id == t.id && l.size >= t.size && !l.mtime.Before(t.modTime) {
 		t.size, t.modTime = l.size, l.mtime
 		return true
 	}
