@@ -65,8 +65,8 @@ type Stats struct {
 	RecordsFiltered    int64 // records a processing option dropped (LOGTOJSON lines not matching)
 	RecordsTruncated   int64 // records cut at the record size limit
 	RecordsRetried     int64 // re-sends of records the producer had given up on
-	BytesRead          int64
-	CheckpointsWritten int64
+	BytesRead          int64 // bytes read from tracked files
+	CheckpointsWritten int64 // checkpoint database writes
 	// Started is when Run started (zero before).
 	Started time.Time
 	// CheckpointAge is how long ago the checkpoint file last held every offset the flows had

@@ -57,9 +57,9 @@ func configErr(field, format string, args ...any) *ConfigError {
 
 // CheckpointError describes a checkpoint file that could not be read or written.
 type CheckpointError struct {
-	Path string
+	Path string // the checkpoint file
 	Op   string // "check" (the directory is not writable, at start), "read", "parse" or "write"
-	Err  error
+	Err  error  // the cause
 }
 
 func (e *CheckpointError) Error() string {
@@ -74,9 +74,9 @@ func (e *CheckpointError) Unwrap() error { return e.Err }
 // kinesis:DescribeStreamSummary. It wraps ErrPermission and the AWS error.
 type PermissionError struct {
 	Flow   string // "flows[0]"
-	Stream string
+	Stream string // the stream or delivery stream
 	Action string // "kinesis:ListShards"
-	Err    error
+	Err    error  // the service's error
 }
 
 func (e *PermissionError) Error() string {

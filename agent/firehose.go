@@ -34,9 +34,9 @@ type FirehoseAPI interface {
 
 // FirehoseError is a PutRecordBatch entry (or call) Firehose did not accept.
 type FirehoseError struct {
-	DeliveryStream string
-	Code, Message  string
-	Err            error // the call's error, when the whole call failed
+	DeliveryStream string // the delivery stream
+	Code, Message  string // the service's error code and message
+	Err            error  // the call's error, when the whole call failed
 }
 
 func (e *FirehoseError) Error() string {

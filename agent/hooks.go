@@ -78,8 +78,8 @@ func (k FileEventKind) String() string {
 type FileEvent struct {
 	FilePattern, Stream string
 	Path                string
-	Kind                FileEventKind
-	Offset              int64
+	Kind                FileEventKind // what happened
+	Offset              int64         // the read offset at the event (FileFinished: the checkpointed end)
 }
 
 // HookCheckpointWritten is called after each attempt to write the checkpoint file.
@@ -90,9 +90,9 @@ type HookCheckpointWritten interface {
 // CheckpointEvent describes a checkpoint file write.
 type CheckpointEvent struct {
 	Path     string
-	Files    int // entries written
-	Duration time.Duration
-	Err      error // a *CheckpointError when the write failed
+	Files    int           // entries written
+	Duration time.Duration // how long the write took
+	Err      error         // a *CheckpointError when the write failed
 }
 
 // HookFlowSend is called after each PutRecords (Firehose: PutRecordBatch) call of a flow, retries

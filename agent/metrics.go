@@ -13,10 +13,10 @@ import (
 // FlowStats is one flow's figures: what Stats.Flows holds. The send figures follow the Kinesis
 // Agent's CloudWatch metrics of the same names (see the package documentation).
 type FlowStats struct {
-	FilePattern string
+	FilePattern string // the flow's filePattern
 	// Destination is the flow's kinesisStream, or its deliveryStream when Firehose is true.
 	Destination string
-	Firehose    bool
+	Firehose    bool // the flow writes to Firehose
 
 	// RecordSendAttempts counts the records carried by PutRecords (PutRecordBatch) calls, retries
 	// included; RecordSendErrors the records those calls returned as failed; ServiceErrors the

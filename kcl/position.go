@@ -14,8 +14,8 @@ import (
 // The sentinels TrimHorizon, Latest, ShardEnd and AtTimestamp(t) carry a sentinel name in SequenceNumber,
 // exactly as the lease table stores them.
 type Position struct {
-	SequenceNumber    string
-	SubSequenceNumber int
+	SequenceNumber    string    // of the Kinesis record, or a sentinel such as TRIM_HORIZON
+	SubSequenceNumber int       // the user record's index inside an aggregate (0 otherwise)
 	timestamp         time.Time // AtTimestamp only
 }
 

@@ -52,8 +52,8 @@ const (
 // A [ControlFunc] returns one in [Action.Err] to make the server fail a call on purpose.
 type Error struct {
 	Code    string // exception name, e.g. "ProvisionedThroughputExceededException"
-	Message string
-	Status  int // HTTP status; 0 means the status Kinesis uses for Code (400, or 500/503 for server faults)
+	Message string // the message field of the JSON error body
+	Status  int    // HTTP status; 0 means the status Kinesis uses for Code (400, or 500/503 for server faults)
 }
 
 func (e *Error) Error() string {

@@ -325,7 +325,7 @@ func (f *faultInjector) entryFault(op string) bool {
 type PutEntry struct {
 	PartitionKey    string // "" when the call sent none (allowed on streams with AUTO distribution)
 	ExplicitHashKey string // "" when the call sent none
-	Data            []byte
+	Data            []byte // the entry's data, decoded
 }
 
 // Entries decodes the records of a PutRecords call (in request order) or the record of a PutRecord

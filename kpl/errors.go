@@ -39,7 +39,7 @@ type RecordError struct {
 	Message  string    // last Kinesis error message, if any
 	ShardID  string    // shard of the last attempt, if any
 	Attempts []Attempt // every PutRecords attempt that carried the record; read-only
-	Err      error
+	Err      error     // the cause: ErrRecordExpired, ErrInvalidRecord, ErrClosed, a request error, ...
 }
 
 func (e *RecordError) Error() string {

@@ -50,7 +50,7 @@ type HookRecordDone interface {
 type RecordDoneEvent struct {
 	Stream        string
 	ShardID       string
-	Bytes         int
+	Bytes         int           // data plus partition key
 	Attempts      int           // PutRecords calls that carried it (retries = Attempts-1)
 	BufferingTime time.Duration // from PutAsync to its first PutRecords call (0 if never sent)
 	Latency       time.Duration // from PutAsync to resolution
@@ -67,7 +67,7 @@ type HookKinesisRecordPut interface {
 type KinesisRecordEvent struct {
 	Stream      string
 	ShardID     string
-	UserRecords int
+	UserRecords int  // user records it carries (1 when not aggregated)
 	Bytes       int  // payload plus partition key, as sent
 	Aggregated  bool // a KPL aggregate
 	Compressed  bool // a zstd frame
@@ -81,13 +81,13 @@ type HookPutRecords interface {
 // PutRecordsEvent describes a PutRecords call.
 type PutRecordsEvent struct {
 	Stream         string
-	KinesisRecords int
-	UserRecords    int
-	Bytes          int
-	Failed         int // entries that failed (all of them when Err != nil)
-	Throttled      int // entries failed with ProvisionedThroughputExceededException
-	Latency        time.Duration
-	Err            error // request-level error
+	KinesisRecords int           // entries in the call
+	UserRecords    int           // user records the entries carry
+	Bytes          int           // payloads plus partition keys, as sent
+	Failed         int           // entries that failed (all of them when Err != nil)
+	Throttled      int           // entries failed with ProvisionedThroughputExceededException
+	Latency        time.Duration // from sending the request to its response (or error)
+	Err            error         // request-level error
 }
 
 // HookEntryError is called for each failed PutRecords entry and for each entry of a failed call,
@@ -100,10 +100,10 @@ type HookEntryError interface {
 type EntryErrorEvent struct {
 	Stream      string
 	ShardID     string // predicted shard
-	Code        string
-	Message     string
-	UserRecords int
-	Retrying    bool
+	Code        string // the entry's ErrorCode, or the request error's code
+	Message     string // the entry's ErrorMessage, or the request error's message
+	UserRecords int    // user records the entry carried
+	Retrying    bool   // the entry will be sent again (false: its records resolve with an error)
 }
 
 // HookShardMapRefreshed is called after each shard-map refresh attempt.
@@ -114,10 +114,10 @@ type HookShardMapRefreshed interface {
 // ShardMapEvent describes a shard-map refresh.
 type ShardMapEvent struct {
 	Stream     string
-	OpenShards int
-	Reason     string // "initial", "periodic", "wrong shard", "unroutable", "resource not found"
-	Duration   time.Duration
-	Err        error
+	OpenShards int           // open shards in the new map (0 when Err != nil)
+	Reason     string        // "initial", "periodic", "wrong shard", "unroutable", "resource not found"
+	Duration   time.Duration // how long the listing took
+	Err        error         // nil when the map was replaced
 }
 
 // HookDistributionChanged is called when the producer learns that the stream's record distribution

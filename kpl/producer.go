@@ -535,17 +535,17 @@ type Stats struct {
 	OpenShards       int   // shards in the current map
 
 	RecordsPut        uint64 // user records accepted
-	RecordsDelivered  uint64
+	RecordsDelivered  uint64 // user records resolved with a Result
 	RecordsFailed     uint64 // resolved with an error after acceptance (expired and closed included)
-	RecordsExpired    uint64
+	RecordsExpired    uint64 // of RecordsFailed: resolved with ErrRecordExpired (RecordTTL)
 	KinesisRecords    uint64 // Kinesis records accepted by Kinesis
-	PutRecordsCalls   uint64
+	PutRecordsCalls   uint64 // PutRecords calls made, failed ones included
 	EntriesRetried    uint64 // Kinesis records resent after a failed entry or call
-	EntriesThrottled  uint64
+	EntriesThrottled  uint64 // entries failed with ProvisionedThroughputExceededException
 	AmbiguousRecords  uint64 // user records resent after a call whose outcome was unknown (possible duplicates)
 	WrongShard        uint64 // Kinesis records that landed on a shard other than predicted
 	Rerouted          uint64 // user records resent because they lay outside the receiving shard's range
-	ShardMapRefreshes uint64
+	ShardMapRefreshes uint64 // shard-map refreshes that replaced the map
 }
 
 // Stats returns a snapshot of the producer's state.

@@ -23,13 +23,13 @@ type Attempt struct {
 	Duration time.Duration // until its response (or error)
 	ShardID  string        // the shard that answered, or the predicted shard when the call failed
 	Code     string        // "" on success, else the entry's ErrorCode or the request error's code
-	Message  string
+	Message  string        // the entry's ErrorMessage or the request error's message; "" on success
 }
 
 // Result describes a delivered record.
 type Result struct {
-	ShardID           string
-	SequenceNumber    string
+	ShardID           string    // the shard that holds the record
+	SequenceNumber    string    // of the Kinesis record (an aggregate's user records share it)
 	SubSequenceNumber int       // position inside the aggregated Kinesis record (0 when not aggregated)
 	Aggregated        bool      // the Kinesis record is a KPL aggregate
 	Attempts          []Attempt // every attempt, the last one successful; read-only, may be shared
