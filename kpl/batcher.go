@@ -28,10 +28,13 @@ type shardState struct {
 	queue      []*kRec   // sealed, oldest first; retries go back to the front
 	qBytes     int       // sum of size over queue
 	inflight   int       // PutRecords calls carrying records of this shard
-	slots      int       // most calls in flight at once: 1 per shard, MaxConnections in AUTO mode
+	slots      int       // most calls in flight at once: 1 per shard, noMapCalls without a map, MaxConnections in AUTO mode
 	progress   time.Time // last time Kinesis accepted a record of this shard (or the state's birth)
 	auto       bool      // the stream-level state of AUTO mode (id "")
 	openShards int       // AUTO mode: the open shards its rate limit covers
+
+	flying []*request // without a map (not AUTO): its calls in flight, oldest first
+	calls  uint64     // without a map (not AUTO): the calls it started (request.seq of the latest)
 
 	bucket       tokenBucket
 	failures     int       // consecutive failed attempts
@@ -191,6 +194,14 @@ func (p *Producer) unplanned(t time.Time) bool {
 	return p.loopAt.IsZero() || t.Before(p.loopAt) || p.flushing > 0
 }
 
+// noMapCalls is how many PutRecords calls may be in flight at once without a shard map (on a stream
+// that is not AUTO). One call at a time leaves the producer idle while Kinesis works on the call and
+// Kinesis idle while the producer handles the answer and builds the next call: a second call
+// overlaps the two (measured with the agent against kinesistest in the same process on 2 cores:
+// BenchmarkAgentThroughput/default). Calls in flight together carry no common hash key, so what
+// is lost is only the order between records of different keys that may share a shard.
+const noMapCalls = 2
+
 // usersSlice returns an empty slice for an aggregate's user records, of at least capacity n: one
 // of a delivered aggregate's, or a new one.
 func (p *Producer) usersSlice(n int) []*userRec {
@@ -268,6 +279,36 @@ func (s *shardState) pop() *kRec {
 	s.queue = s.queue[1:]
 	s.qBytes -= k.size
 	return k
+}
+
+// keyInFlight reports whether a call in flight of this stream-level state (no shard map) carries a
+// record of hash key hk.
+func (s *shardState) keyInFlight(hk aggregation.HashKey) bool {
+	for _, r := range s.flying {
+		if r.keys[hk] {
+			return true
+		}
+	}
+	return false
+}
+
+// waitsForOlder reports whether this stream-level state (no shard map) must not start a call yet: a
+// call older than its latest one is still in flight. The calls in flight are always consecutive, so
+// a record is overtaken at most by the records of the call after its own (once their calls may be
+// applied in either order), never by later ones.
+func (s *shardState) waitsForOlder() bool {
+	return len(s.flying) > 0 && s.flying[0].seq+uint64(s.slots) <= s.calls+1
+}
+
+// landed forgets the keys of r, a call of this state that got its outcome (under Producer.mu, before
+// its failed records go back to the queue).
+func (s *shardState) landed(r *request) {
+	for i, f := range s.flying {
+		if f == r {
+			s.flying = slices.Delete(s.flying, i, i+1)
+			return
+		}
+	}
 }
 
 // pushFront returns failed Kinesis records to the head of the queue, keeping their order.
@@ -359,7 +400,9 @@ func (p *Producer) relayoutLocked(now time.Time, out *outcomes) {
 		}
 		s.slots = p.cfg.maxConns
 		if !p.auto {
-			s.slots = 1 // keys still map to shards: one call at a time keeps their order
+			// Keys still map to shards, which the producer cannot tell: calls in flight together
+			// never share a hash key (see planLocked), so each key keeps its order.
+			s.slots = min(noMapCalls, p.cfg.maxConns)
 		}
 		if s.openShards != n { // the stream-wide rate follows the shard count
 			s.openShards = n

@@ -33,6 +33,9 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 	p.reqBytes -= r.charge
 	for _, s := range r.shards {
 		s.inflight--
+		if r.keys != nil {
+			s.landed(r)
+		}
 	}
 	if len(r.ks) == 0 {
 		p.mu.Unlock()

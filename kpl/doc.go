@@ -70,13 +70,24 @@
 //
 // An IAM policy that grants only kinesis:PutRecords (the usual one for log shippers) denies
 // ListShards and DescribeStreamSummary. The producer then sends without a shard map: each user
-// record as its own Kinesis record from one stream-level queue, one call in flight so each key keeps
-// its order, Kinesis routing by partition key; it logs the change once, reports it to
+// record as its own Kinesis record from one stream-level queue, Kinesis routing by partition key,
+// two calls in flight at once (at most MaxConnections); it logs the change once, reports it to
 // HookDistributionChanged and lists again every ShardMapRefreshInterval, predicting again once that
 // works. DisableShardPrediction asks for this mode from the start. Without a map the producer cannot
 // tell shards apart: records of a hot key that Kinesis throttles are retried ahead of the others, so
 // one hot shard slows the whole stream (measured: cold shards at about 1,500 instead of 4,700
 // records/s with 30 % of the records on one key). Grant ListShards where keys are skewed.
+//
+// The two calls in flight keep each key's order: a record does not join a call while a record of
+// its hash key is in the other (the call stops there; nothing passes it), and the calls in flight
+// are consecutive (while the older of two is in flight, a third waits). Kinesis may apply the two
+// in either order, so records of different keys that share a shard may be stored in the order of
+// their calls swapped: a record can be passed by the records of the call after its own, never by
+// later ones, unless it is resent. With StrictOrdering a call carries at most one record per hash
+// key, so a failed record is resent before anything later of its key (records of other keys, of
+// its shard too, may go first); without it a failed record may also be passed by later records of
+// its key. Two calls overlap the producer's work with Kinesis's: MEASURED. Where the round trip
+// dominates (a distant endpoint), two calls carry up to twice what one does.
 //
 // # Wrong shard
 //
@@ -86,8 +97,9 @@
 //
 // # Ordering
 //
-// Records of one partition key are sent in Put order, and one call per shard is in flight, so
-// without retries they arrive in order. With StrictOrdering each call carries at most one Kinesis
+// Records of one partition key are sent in Put order, and one call per shard is in flight (without
+// a shard map, no two calls with a record of one hash key: see Without ListShards), so without
+// retries they arrive in order. With StrictOrdering each call carries at most one Kinesis
 // record per shard and a failed record is resent before anything later of its shard, so order also
 // holds under throttling and faults (a call with an unknown outcome may still leave a duplicate,
 // counted in Stats.AmbiguousRecords), and across reshards (below). So that one record per shard and

@@ -160,10 +160,11 @@ func FailIfThrottled() Option { return optionFunc(func(c *config) { c.failIfThro
 // StrictOrdering keeps per-key order under retries, wrong-shard results and reshards: each
 // PutRecords call carries at most one Kinesis record per shard, one call per shard is in flight, a
 // failed record is resent before any later record of its shard, and after a reshard the new shards
-// wait for the old shards' calls in flight (see the package doc, Ordering). A record may be
-// duplicated (a call with an unknown outcome), never read after a later record of its key. It
-// costs throughput when aggregation is disabled. Default off (order holds without retries and
-// reshards even then).
+// wait for the old shards' calls in flight (see the package doc, Ordering); without a shard map,
+// where shards are unknown, it is one record per hash key and call, resent before any later record
+// of its key (see Without ListShards). A record may be duplicated (a call with an unknown
+// outcome), never read after a later record of its key. It costs throughput when aggregation is
+// disabled. Default off (order holds without retries and reshards even then).
 func StrictOrdering() Option { return optionFunc(func(c *config) { c.strictOrdering = true }) }
 
 // MaxConnections caps concurrent PutRecords calls, overriding the default 24 (KPL MaxConnections).
@@ -203,8 +204,9 @@ func ShardMapRefreshInterval(d time.Duration) Option {
 
 // DisableShardPrediction sends without a shard map: the producer never calls ListShards, and every
 // user record goes as its own Kinesis record (aggregation off, whatever AggregationMaxSize says)
-// from one stream-level queue, one call in flight at a time so that each key keeps its order,
-// Kinesis routing it by its partition key. The client-side rate limit covers the stream's open
+// from one stream-level queue, two calls in flight at once that never share a hash key, so that
+// each key keeps its order (see the package doc, Without ListShards), Kinesis routing it by its
+// partition key. The client-side rate limit covers the stream's open
 // shards when DescribeStreamSummary tells their count, and is off otherwise. This is what an IAM
 // policy granting only kinesis:PutRecords allows; the producer also falls back to it by itself
 // when ListShards is denied (AccessDeniedException), and returns to prediction once a listing

@@ -23,8 +23,10 @@ import (
 type request struct {
 	ks     []*kRec
 	shards []*shardState
-	gen    uint64 // the shard map the records were routed by
-	charge int64  // counted in Producer.reqBytes while in flight
+	gen    uint64                       // the shard map the records were routed by
+	charge int64                        // counted in Producer.reqBytes while in flight
+	keys   map[aggregation.HashKey]bool // without a map (not AUTO): the hash keys it carries
+	seq    uint64                       // without a map (not AUTO): its number among the state's calls
 }
 
 // capAttempts makes the SDK try a PutRecords call once: the producer retries failed entries and
@@ -125,7 +127,7 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 			}
 			p.expire(s.pop(), out)
 		}
-		if len(s.queue) == 0 || s.inflight >= s.slots || fenceAll || fenced[s] {
+		if len(s.queue) == 0 || s.inflight >= s.slots || fenceAll || fenced[s] || (s.auto && !p.auto && s.waitsForOlder()) {
 			continue // a lifted fence wakes the loop: a completion, a map applied
 		}
 		// Collect (no aggregation): wait for the head's linger unless a call would be full.
@@ -168,7 +170,7 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 	full := false
 	for i := 0; i < len(eligible) && !full; i++ {
 		s := eligible[(start+i)%len(eligible)]
-		if len(s.queue) == 0 {
+		if len(s.queue) == 0 || (s.auto && !p.auto && s.waitsForOlder()) {
 			continue
 		}
 		head := s.queue[0]
@@ -182,23 +184,24 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 			entries, bytes = 0, 0
 		}
 		taken := 0
-		// Without a shard map, StrictOrdering sends at most one record per hash key per call (the
-		// keys' shards are unknown, and Kinesis may accept a later record of a key and refuse an
-		// earlier one in the same call).
+		// Without a shard map (on a stream that is not AUTO) the keys' shards are unknown. A record
+		// never joins a call while a record of its hash key is in another call in flight: the
+		// calls may be applied in either order, and a record of the other call may fail and be
+		// resent. So up to noMapCalls calls go at once and each key keeps its order. StrictOrdering
+		// also sends at most one record per hash key per call (Kinesis may accept a later record
+		// of a key and refuse an earlier one in the same call). The call stops at the first record
+		// it may not take: nothing overtakes it.
 		var keys map[aggregation.HashKey]bool
-		if s.auto && !p.auto && p.cfg.strictOrdering {
-			keys = map[aggregation.HashKey]bool{}
+		if s.auto && !p.auto {
+			keys = make(map[aggregation.HashKey]bool, min(len(s.queue), p.cfg.batchMaxRecords))
 		}
 		for len(s.queue) > 0 && entries < p.cfg.batchMaxRecords {
 			k := s.queue[0]
 			if entries > 0 && bytes+k.size > p.cfg.batchMaxBytes {
 				break
 			}
-			if keys != nil {
-				if keys[k.users[0].hk] {
-					break
-				}
-				keys[k.users[0].hk] = true
+			if keys != nil && (s.keyInFlight(k.users[0].hk) || (p.cfg.strictOrdering && keys[k.users[0].hk])) {
+				break
 			}
 			if taken > 0 && !s.bucket.allow(now, k.size) {
 				soon(now.Add(s.bucket.wait(k.size)))
@@ -217,6 +220,9 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 				k.sentAt = now
 			}
 			cur.ks = append(cur.ks, k)
+			if keys != nil {
+				keys[k.users[0].hk] = true
+			}
 			entries++
 			bytes += k.size
 			taken++
@@ -228,6 +234,11 @@ func (p *Producer) planLocked(now time.Time, out *outcomes) (time.Time, []*reque
 			s.inflight++
 			s.urgent = false
 			cur.shards = append(cur.shards, s)
+			if keys != nil {
+				s.calls++
+				cur.keys, cur.seq = keys, s.calls
+				s.flying = append(s.flying, cur)
+			}
 		}
 	}
 	n := 0

@@ -12,8 +12,8 @@ import (
 
 // logCheck greps the logs (stderr, debug level) of every process of the run for the records'
 // data marker, their partition keys' marker and the test credentials. The clients under test
-// (put, consume, agent) must log none of them; the fake Kinesis server's call log (local-kinesis
-// -v) is reported but not held to it.
+// (put, consume, agent) must log none of them; the fake Kinesis server's call log (local-kinesis.log,
+// written at --log-level debug) is reported but not held to it.
 func (r *runner) logCheck() (string, bool) {
 	needles := []struct{ what, s string }{
 		{"data", r.dataMark}, {"partition-key", r.keyMark}, {"access-key", r.accessKey}, {"secret-key", r.secretKey},
@@ -72,6 +72,6 @@ func (r *runner) logCheck() (string, bool) {
 	if len(parts) > 0 {
 		found = strings.Join(parts, ",")
 	}
-	return fmt.Sprintf("chaos logcheck: files=%d bytes=%d found=%s (local-kinesis -v is the fake server's call log, not held to it) %s",
+	return fmt.Sprintf("chaos logcheck: files=%d bytes=%d found=%s (local-kinesis.log, the fake server's debug call log, is not held to it) %s",
 		files, bytesRead, found, verdict), ok
 }
