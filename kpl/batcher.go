@@ -53,11 +53,12 @@ type kRec struct {
 	sentAt   time.Time               // first send of any of its user records (zero: never sent)
 	due      time.Time               // send no later than this (zero: as soon as possible)
 	attempts []Attempt
-	cancel   int     // user records with a cancellable context (encode withdraws cancelled ones)
-	aggr     bool    // entry is an aggregate
-	comp     bool    // entry data is a compression frame
-	encoded  bool    // entry is final (set by the sending goroutine before the first send)
-	buf      *[]byte // recycled payload buffer holding entry.Data, if any
+	cancel   int         // user records with a cancellable context (encode withdraws cancelled ones)
+	aggr     bool        // entry is an aggregate
+	comp     bool        // entry data is a compression frame
+	encoded  bool        // entry is final (set by the sending goroutine before the first send)
+	buf      *[]byte     // recycled payload buffer holding entry.Data, if any
+	one      [1]*userRec // users of a single record: no slice of its own to allocate per record
 }
 
 // allAttempts returns the attempts that carried u: those before it was re-routed, then k's.
@@ -232,13 +233,14 @@ func (p *Producer) newAggregator() *aggregation.Aggregator {
 
 func (p *Producer) single(u *userRec, s *shardState) *kRec {
 	k := &kRec{
-		users:    []*userRec{u},
 		entry:    aggregation.Record{PartitionKey: u.rec.PartitionKey, ExplicitHashKey: u.rec.ExplicitHashKey, Data: u.rec.Data},
 		size:     int(u.size),
 		shard:    s,
 		deadline: p.deadline(u),
 		sentAt:   u.firstSent(),
 	}
+	k.one[0] = u
+	k.users = k.one[:]
 	if u.ctx() != nil {
 		k.cancel = 1
 	}

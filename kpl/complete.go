@@ -24,7 +24,13 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 	var out outcomes
 	now := time.Now()
 	wantEvents := len(p.hooks.put)+len(p.hooks.entry)+len(p.hooks.kinesis) > 0
+	// Per-record events are gathered only for hooks that take them: a PutRecords hook alone (the
+	// agent's) would otherwise cost an event per Kinesis record, and the slice's growth, per call.
+	wantEntries, wantKinesis := len(p.hooks.entry) > 0, len(p.hooks.kinesis) > 0
 	var ev callEvents
+	if wantKinesis {
+		ev.kinesis = make([]KinesisRecordEvent, 0, len(r.ks))
+	}
 	retries := map[*shardState][]*kRec{}
 	var reroute []*userRec // routed again in put order once the retries are back in their queues
 
@@ -54,7 +60,7 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 			throttled[k.shard]++
 			p.stats.EntriesThrottled++
 		}
-		if wantEvents {
+		if wantEntries {
 			ev.entries = append(ev.entries, EntryErrorEvent{Stream: p.stream, ShardID: k.shard.id, Code: e.code, Message: e.msg,
 				UserRecords: len(k.users), Retrying: !p.closed && !(throttle && p.cfg.failIfThrottled)})
 		}
@@ -91,7 +97,7 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 			p.releasePayload(k)
 			return
 		}
-		if wantEvents {
+		if wantEntries {
 			ev.entries = append(ev.entries, EntryErrorEvent{Stream: p.stream, ShardID: k.shard.id, Code: e.code, Message: e.msg, UserRecords: len(k.users)})
 		}
 		var cause error = ErrRecordFailed
@@ -135,7 +141,7 @@ func (p *Producer) complete(r *request, res []entryResult, callErr error, calls 
 		k.attempts = append(k.attempts, Attempt{Time: start, Duration: dur, ShardID: shardID})
 		p.stats.KinesisRecords++
 		delivered[k.shard] = true
-		if wantEvents {
+		if wantKinesis {
 			ev.kinesis = append(ev.kinesis, KinesisRecordEvent{Stream: p.stream, ShardID: shardID, UserRecords: len(k.users),
 				Bytes: k.size, Aggregated: k.aggr, Compressed: k.comp})
 		}
