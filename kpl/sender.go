@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -446,9 +447,11 @@ func (p *Producer) callPutRecords(ks []*kRec, res []entryResult, calls *int) (aw
 		if e.Data == nil {
 			e.Data = []byte{} // an empty record is valid; the SDK refuses a nil (missing) Data
 		}
-		e.PartitionKey = aws.String(k.entry.PartitionKey)
+		// The entry points into k (no copy per record): k is this goroutine's until complete, and
+		// the SDK reads the input only during the call.
+		e.PartitionKey = &k.entry.PartitionKey
 		if k.entry.ExplicitHashKey != "" {
-			e.ExplicitHashKey = aws.String(k.entry.ExplicitHashKey)
+			e.ExplicitHashKey = &k.entry.ExplicitHashKey
 		}
 	}
 	start := time.Now()
@@ -582,16 +585,22 @@ func (p *Producer) finishEncode(k *kRec) {
 // withdraw fails k's user records whose PutAsync context has ended (records never sent before
 // only) and rebuilds k's aggregate without them. It reports whether anything is left to send.
 func (p *Producer) withdraw(k *kRec, cancelled *outcomes) bool {
+	withdrawn := func(u *userRec) bool {
+		ctx := u.ctx()
+		return ctx != nil && len(u.prior()) == 0 && ctx.Err() != nil
+	}
+	// Mostly nothing is withdrawn (every record of the agent has a cancellable context): no new
+	// slice then.
+	if !slices.ContainsFunc(k.users, withdrawn) {
+		return true
+	}
 	keep := k.users[:0:0]
 	for _, u := range k.users {
-		if ctx := u.ctx(); ctx != nil && len(u.prior()) == 0 && ctx.Err() != nil {
-			cancelled.fail(u, &RecordError{Err: ctx.Err()})
+		if withdrawn(u) {
+			cancelled.fail(u, &RecordError{Err: u.ctx().Err()})
 			continue
 		}
 		keep = append(keep, u)
-	}
-	if len(keep) == len(k.users) {
-		return true
 	}
 	k.users = keep
 	if k.agg != nil {
