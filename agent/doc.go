@@ -22,8 +22,9 @@
 // request-level error: see Delivery and checkpoints). A line whose entry failed is sent again
 // after the lines that followed it in its call and in the call beside it (the Kinesis Agent also
 // sends it again later). Two calls keep Kinesis and the agent busy at once:
-// 1.2 to 1.5 times the lines per second of one call at a time in BenchmarkAgentThroughput/default
-// (kinesistest in the same process), up to twice where the round trip dominates. The Shardwise key
+// about 1.4 times the lines per second of one call at a time in BenchmarkAgentThroughput/default
+// (kinesistest in the same process; 1.0 to 1.6 in pairs of runs), up to twice where the round
+// trip dominates. The Shardwise key
 // "shardwise.aggregation": true in a flow turns KPL aggregation on (fewer, larger Kinesis records,
 // per-shard order kept under retries by kpl.StrictOrdering); only consumers that deaggregate (the
 // KCL, the deaggregation libraries) read such records. It needs kinesis:ListShards and
