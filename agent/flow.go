@@ -927,7 +927,11 @@ func (f *flow) open(path string, now time.Time, olderInFamily bool) {
 	if !claimed {
 		var wait bool
 		src, adoptPrev, wait = f.copySource(fh, hd, size, now)
-		if wait {
+		// An empty new file may be a copy whose first bytes are not written yet (cp and logrotate's
+		// copytruncate create the copy, then fill it): told apart once it holds bytes, or taken as
+		// a new file after IdleFlush.
+		empty := size == 0 && len(f.files) > 0
+		if wait || empty {
 			since, ok := f.deferred[id]
 			if !ok {
 				f.deferred[id], since = now, now
@@ -937,7 +941,9 @@ func (f *flow) open(path string, now time.Time, olderInFamily bool) {
 				fh.Close()
 				return
 			}
-			f.log.Warn("file starts like a tracked file but stays shorter than its checkpoint: read as a new file", "path", path)
+			if wait {
+				f.log.Warn("file starts like a tracked file but stays shorter than its checkpoint: read as a new file", "path", path)
+			}
 		}
 		delete(f.deferred, id)
 	}
