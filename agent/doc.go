@@ -15,16 +15,15 @@
 // in file order into PutRecords calls, two calls in flight per flow (the Kinesis Agent sends with
 // many threads at once and keeps no order). Kinesis may apply the later of the two first, so on a
 // shard a line can come after lines of the call that followed its own (at most two calls,
-// 2 × maxBufferSizeRecords lines, apart), never after later ones unless it is sent again; the
-// calls in flight never carry
-// the same partition key, and a failed entry is sent again before any later line of its key, so
-// the lines of one key stay in file order (but for lines the agent sends again itself after a
-// request-level error: see Delivery and checkpoints). A line whose entry failed is sent again
-// after the lines that followed it in its call and in the call beside it (the Kinesis Agent also
-// sends it again later). Two calls keep Kinesis and the agent busy at once:
+// 2 × maxBufferSizeRecords lines, apart), never after later ones unless it is sent again. The two
+// calls in flight never carry the same partition key, and a failed entry is sent again before any
+// later line of its key, so the lines of one key stay in file order (but for lines the agent sends
+// again itself after a request-level error: see Delivery and checkpoints). A line whose entry
+// failed is sent again after the lines that followed it in its call and in the call beside it (the
+// Kinesis Agent also sends it again later). Two calls keep Kinesis and the agent busy at once:
 // about 1.4 times the lines per second of one call at a time in BenchmarkAgentThroughput/default
-// (kinesistest in the same process; 1.0 to 1.6 in pairs of runs), up to twice where the round
-// trip dominates. The Shardwise key
+// (kinesistest in the same process; 1.0 to 1.6 in pairs of runs); against AWS, where a call's
+// round trip dominates, the gain should be nearer twice (not measured here). The Shardwise key
 // "shardwise.aggregation": true in a flow turns KPL aggregation on (fewer, larger Kinesis records,
 // per-shard order kept under retries by kpl.StrictOrdering); only consumers that deaggregate (the
 // KCL, the deaggregation libraries) read such records. It needs kinesis:ListShards and

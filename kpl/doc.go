@@ -88,8 +88,8 @@
 // its shard too, may go first); without it a failed record may also be passed by later records of
 // its key. Two calls overlap the producer's work with Kinesis's: the agent's
 // BenchmarkAgentThroughput/default (kinesistest in the same process, 2 cores) ships about 1.4
-// times the lines per second of one call at a time (runs alternated in pairs: 1.0 to 1.6). Where the round trip dominates (a distant
-// endpoint), two calls carry up to twice what one does.
+// times the lines per second of one call at a time (runs alternated in pairs: 1.0 to 1.6). Where
+// the round trip dominates (a distant endpoint) the gain should be nearer twice (not measured here).
 //
 // # Wrong shard
 //
