@@ -23,12 +23,7 @@ func TestEmptyNewFileWaitsToBeToldApart(t *testing.T) {
 	if err := os.WriteFile(live, []byte(content.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Config{CheckpointFile: filepath.Join(dir, "cp.json"), Flows: []Flow{{FilePattern: filepath.Join(dir, "app.log*"), KinesisStream: "s"}}}, nopClient{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := newFlow(a, a.cfg.Flows[0], nil, nil, time.Time{})
-	f.m = a.fm[0]
+	f := bareFlow(t, dir, filepath.Join(dir, "app.log*"))
 	now := time.Now()
 	f.open(live, now, false) // END_OF_FILE at the first start: everything counts as sent
 	f.scanned = true
@@ -70,7 +65,7 @@ func TestEmptyNewFileWaitsToBeToldApart(t *testing.T) {
 	if fileByPath(f, other) != nil {
 		t.Fatal("empty file tracked at once")
 	}
-	f.open(other, now.Add(a.opts.idleFlush), false)
+	f.open(other, now.Add(f.a.opts.idleFlush), false)
 	o := fileByPath(f, other)
 	if o == nil {
 		t.Fatal("an empty file is still not tracked after IdleFlush")

@@ -33,12 +33,7 @@ func TestStatIgnoresOlderListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	fh.Close()
-	a, err := New(Config{CheckpointFile: filepath.Join(dir, "cp.json"), Flows: []Flow{{FilePattern: filepath.Join(dir, "*.log"), KinesisStream: "s"}}}, nopClient{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := newFlow(a, a.cfg.Flows[0], nil, nil, time.Time{})
-	f.m = a.fm[0]
+	f := bareFlow(t, dir, filepath.Join(dir, "*.log"))
 	now := time.Now()
 	f.open(path, now, false)
 	tr := f.files[l.id]
@@ -58,4 +53,17 @@ func TestStatIgnoresOlderListing(t *testing.T) {
 	if ok, err := tr.fp.matches(tr.f, tr.size); err != nil || !ok {
 		t.Errorf("the fingerprint does not match the file at the size stat gave (%v): tail takes it for truncated", err)
 	}
+}
+
+// bareFlow makes the flow of an agent with one flow of pattern (checkpoints in dir), not running:
+// a test calls its scan steps (open, stat) itself.
+func bareFlow(t *testing.T, dir, pattern string) *flow {
+	t.Helper()
+	a, err := New(Config{CheckpointFile: filepath.Join(dir, "cp.json"), Flows: []Flow{{FilePattern: pattern, KinesisStream: "s"}}}, nopClient{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlow(a, a.cfg.Flows[0], nil, nil, time.Time{})
+	f.m = a.fm[0]
+	return f
 }
