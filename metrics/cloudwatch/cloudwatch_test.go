@@ -424,6 +424,10 @@ func TestBoundedQueue(t *testing.T) {
 			m.OnCorruptRecord(kcl.CorruptEvent{Stream: "s", ShardID: fmt.Sprintf("r%d-%d", r, i)})
 			m.OnRecordFailed(agent.RecordFailedEvent{Stream: fmt.Sprintf("r%d-%d", r, i)})
 		}
+		// The first send returns as soon as the loop takes it, perhaps before its collect: the
+		// next round's events could still land in this round's aggregate (CorruptRecords of two
+		// rounds as one datum). The second returns once that collect and flush are done.
+		tick <- time.Now()
 		tick <- time.Now()
 	}
 	// Round r queues 7 datums: CorruptRecords{Operation} and six RecordsFailed{Destination}.
